@@ -1,0 +1,24 @@
+"""tl_keras: transfer learning for Keras 3 on TensorFlow, from pretrained backbone to TF Serving and TFLite."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tl_keras",
+    version="0.1.0",
+    description="Transfer learning for Keras 3 on TensorFlow: pretrained backbones, two-phase training, TF Serving and TFLite export.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tl_keras", "tl_keras.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3",
+        "tensorflow-hub>=0.16",
+        "tensorflow-datasets>=4.9",
+        "absl-py>=1.0",
+        # The offline embedded default trains on scikit-learn's bundled digits.
+        "scikit-learn>=1.3",
+        "numpy",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)

@@ -1,0 +1,49 @@
+"""Shared fixtures: quiet TensorFlow, tiny real data written to tmp_path, the shared assets."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ASSETS = Path(os.environ.get("TL_KERAS_ASSETS", REPO.parent / "shared" / "assets"))
+
+
+@pytest.fixture
+def shared_assets() -> Path:
+    """`../shared/assets`, or a skip saying it is absent (a user's fresh clone has none)."""
+    if not SHARED_ASSETS.is_dir():
+        pytest.skip(f"shared assets not found at {SHARED_ASSETS} (set TL_KERAS_ASSETS); they exist only on the team's machines")
+    return SHARED_ASSETS
+
+
+def write_png(path: Path, pixels: np.ndarray) -> Path:
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(pixels).numpy())
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three classes of 12 small PNGs each, told apart by colour, so a model can learn them."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    colours = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+    for name, colour in colours.items():
+        for i in range(12):
+            size = (20 + i % 5, 24 + i % 3)  # differently sized, as real folders are
+            noise = rng.integers(-25, 25, size=(*size, 3))
+            pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+            write_png(root / name / f"{name}_{i}.png", pixels)
+    return root
+
+
+@pytest.fixture
+def tiny_batch() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, size=(2, 40, 48, 3), dtype=np.uint8)

@@ -1,0 +1,95 @@
+"""Every registered backbone builds; weights files, Hub handles and .keras files load."""
+
+import numpy as np
+import pytest
+import keras
+
+from tl_keras.backbones import BACKBONES, leaf_layers, load_backbone, small_cnn
+from tl_keras.builders import build_classifier
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_registered_backbone_builds_and_outputs_probabilities(name, tiny_batch):
+    spec = BACKBONES[name]
+    size = max(32, spec.min_size)
+    backbone = load_backbone(name, None, image_size=size)
+    model = build_classifier(backbone, 3)
+    probabilities = model.predict(tiny_batch, verbose=0)
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert backbone.layer.trainable is False, "backbones come back frozen, ready for phase 1"
+
+
+def test_weights_file_round_trips_through_the_loader(tmp_path):
+    source = small_cnn(input_shape=(16, 16, 3))
+    path = tmp_path / "cnn.weights.h5"
+    source.save_weights(path)
+    loaded = load_backbone("small_cnn", str(path), image_size=16)
+    for a, b in zip(source.weights, loaded.layer.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_real_imagenet_mobilenet_v2_weights_load_by_path(shared_assets):
+    path = shared_assets / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5"
+    if not path.is_file():
+        pytest.skip(f"{path} not in the shared assets")
+    pretrained = load_backbone("mobilenet_v2", str(path), image_size=96, alpha=0.35)
+    random = load_backbone("mobilenet_v2", None, image_size=96, alpha=0.35)
+    first_conv = [w for w in pretrained.layer.weights if "Conv1" in w.path][0]
+    random_conv = [w for w in random.layer.weights if "Conv1" in w.path][0]
+    assert first_conv.shape == random_conv.shape
+    assert not np.allclose(first_conv.numpy(), random_conv.numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(backbone="mobilenet2"), "unknown backbone 'mobilenet2'; known:"),
+        (dict(backbone="small_cnn", weights="/nope/w.h5"), "--weights: file not found"),
+        (dict(backbone="resnet50", alpha=0.5), "--alpha applies to MobileNet"),
+        (dict(backbone="small_cnn", weights="imagenet"), "no ImageNet weights"),
+        (dict(backbone="inception_v3", image_size=40), "needs at least 75"),
+        (dict(backbone="small_cnn", preprocessing="bgr"), "--preprocessing"),
+    ],
+)
+def test_bad_backbone_arguments_name_the_flag(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load_backbone(**kwargs)
+
+
+def _saved_classifier(tmp_path):
+    backbone = load_backbone("small_cnn", None, image_size=16)
+    model = build_classifier(backbone, 4, name="source")
+    path = tmp_path / "source.keras"
+    model.save(path)
+    return model, path
+
+
+def test_keras_file_is_cut_before_its_head_and_fed_raw_pixels(tmp_path, tiny_batch):
+    source, path = _saved_classifier(tmp_path)
+    loaded = load_backbone(str(path))
+    assert loaded.owns_input and loaded.input_size == 16
+    features = loaded.layer(tiny_batch)
+    assert features.shape == (2, 128), "cut after pooling, before dropout and the dense head"
+    pixels = source.get_layer("preprocess")(source.get_layer("resize")(tiny_batch))
+    expected = np.mean(source.get_layer("small_cnn")(pixels, training=False), axis=(1, 2))
+    np.testing.assert_allclose(features, expected, atol=1e-6)
+    model = build_classifier(loaded, 2)
+    assert model.predict(tiny_batch, verbose=0).shape == (2, 2)
+
+
+def test_keras_file_cut_at_a_named_layer(tmp_path, tiny_batch):
+    _, path = _saved_classifier(tmp_path)
+    loaded = load_backbone(str(path), cut_layer="small_cnn")
+    assert loaded.layer(tiny_batch).shape == (2, 4, 4, 128)
+    with pytest.raises(ValueError, match="has no layer 'nope'"):
+        load_backbone(str(path), cut_layer="nope")
+
+
+def test_leaf_layers_flattens_nested_models():
+    inner = small_cnn(input_shape=(16, 16, 3))
+    inputs = keras.Input((16, 16, 3))
+    outer = keras.Model(inputs, keras.layers.Flatten()(inner(inputs)))
+    names = [layer.name for layer in leaf_layers(outer)]
+    assert names[0] == "conv0" and names[-1].startswith("flatten")
+    assert len(names) == len(inner.layers) - 1 + 1

@@ -1,0 +1,63 @@
+"""RunConfig: validation names the flag; JSON and flagfile round trips; flags mirror fields."""
+
+import dataclasses
+
+import pytest
+from absl import flags
+
+from tl_keras import cli
+from tl_keras.config import ConfigError, RunConfig, parse_unfreeze
+
+
+def test_defaults_validate_and_resolve():
+    config = RunConfig().validate().resolved()
+    assert config.name == "digits_5_9" and config.run_dir == "runs/digits_5_9"
+
+
+@pytest.mark.parametrize(
+    "changes, flag",
+    [
+        (dict(batch_size=0), "--batch_size"),
+        (dict(dropout=1.0), "--dropout"),
+        (dict(learning_rate=0), "--learning_rate"),
+        (dict(optimizer="lion"), "--optimizer"),
+        (dict(validation_fraction=0.6, test_fraction=0.5), "--validation_fraction plus --test_fraction"),
+        (dict(frozen_epochs=0, fine_tune_epochs=0), "--frozen_epochs and --fine_tune_epochs"),
+        (dict(name="../x"), "--name"),
+        (dict(image_dir="x", tfds="y"), "--image_dir and --tfds"),
+        (dict(weights="pretrain:mnist"), "--weights: unknown source dataset"),
+        (dict(dataset="mnist"), "--dataset"),
+    ],
+)
+def test_invalid_settings_name_their_flag(changes, flag):
+    with pytest.raises(ConfigError, match=flag.replace("+", r"\+")):
+        dataclasses.replace(RunConfig(), **changes).validate()
+
+
+def test_json_round_trip(tmp_path):
+    config = dataclasses.replace(RunConfig(), unfreeze="from:100", compare_scratch=False).resolved()
+    path = tmp_path / "config.json"
+    path.write_text(config.to_json())
+    assert RunConfig.from_json(path) == config
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        RunConfig.from_dict({"epochs": 3})
+
+
+def test_flags_mirror_fields_and_flagfile_round_trips(tmp_path):
+    values = flags.FlagValues()
+    cli.define_config_flags(values)
+    assert {f.name for f in dataclasses.fields(RunConfig)} <= set(values)
+    config = dataclasses.replace(RunConfig(), batch_size=7, compare_scratch=False, unfreeze="3")
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text(config.to_flagfile())
+    values(["prog", f"--flagfile={flagfile}"])
+    assert cli.config_from_flags(values) == config
+
+
+def test_parse_unfreeze():
+    assert parse_unfreeze("all") == ("all", 0)
+    assert parse_unfreeze("20") == ("top", 20)
+    assert parse_unfreeze("from:100") == ("from", 100)
+    for bad in ("0", "-3", "top", "from:x"):
+        with pytest.raises(ConfigError):
+            parse_unfreeze(bad)

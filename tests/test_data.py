@@ -1,0 +1,71 @@
+"""Data sources and splits: stratified, seeded, recorded, and robust to unreadable files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tl_keras import data as data_lib
+
+
+def test_stratified_split_keeps_class_proportions_and_is_seeded():
+    labels = np.repeat(np.arange(3), [50, 30, 20])
+    parts = data_lib.stratified_split(labels, 0.2, 0.1, seed=7)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(100)), "a partition"
+    assert np.bincount(labels[parts["validation"]]).tolist() == [10, 6, 4]
+    assert np.bincount(labels[parts["test"]]).tolist() == [5, 3, 2]
+    again = data_lib.stratified_split(labels, 0.2, 0.1, seed=7)
+    other = data_lib.stratified_split(labels, 0.2, 0.1, seed=8)
+    assert all(np.array_equal(parts[k], again[k]) for k in parts)
+    assert not np.array_equal(parts["train"], other["train"])
+
+
+def test_tiny_class_keeps_a_training_example():
+    labels = np.array([0] * 10 + [1])
+    parts = data_lib.stratified_split(labels, 0.3, 0.3, seed=0)
+    assert 10 in parts["train"]
+
+
+def test_digits_target_task_has_few_labels_and_disjoint_splits():
+    splits = data_lib.load_builtin("digits_5_9", seed=3)
+    assert splits.class_names == ["5", "6", "7", "8", "9"]
+    assert splits.counts["train"] == {c: 20 for c in splits.class_names}
+    record = splits.split_record
+    assert not set(record["train"]) & set(record["test"]) and not set(record["validation"]) & set(record["test"])
+    image, label = next(iter(splits.train))
+    assert image.dtype.name == "uint8" and image.shape == (8, 8, 3) and 0 <= int(label) < 5
+
+
+def test_image_folder_split_is_written_and_reused(image_folder, tmp_path):
+    split_file = tmp_path / "run" / "split.json"
+    first = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
+    assert first.class_names == ["blue", "green", "red"]
+    assert first.counts["validation"] == {"blue": 3, "green": 3, "red": 3}
+    recorded = json.loads(split_file.read_text())
+    # A different seed on rerun must not reshuffle: the recorded split wins.
+    second = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=99, split_file=split_file)
+    assert second.split_record["test"] == recorded["test"]
+
+
+def test_unreadable_files_are_skipped_not_fatal(image_folder):
+    (image_folder / "red" / "broken.png").write_bytes(b"this is not a png")
+    (image_folder / "red" / ".hidden.png").write_bytes(b"ignored entirely")
+    splits = data_lib.load_image_folder(image_folder, 0.0, 0.0, seed=0)
+    assert splits.size("train") == 37, "the broken file is listed; the hidden one is not"
+    batches = data_lib.make_batches(splits.train, 16, 8, num_examples=splits.size("train"))
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    assert images.shape == (36, 16, 16, 3) and images.dtype == np.uint8
+
+
+def test_folder_errors_name_the_folder(tmp_path):
+    (tmp_path / "only_class").mkdir()
+    with pytest.raises(ValueError, match="has 1 class folder"):
+        data_lib.scan_image_folder(tmp_path)
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(ValueError, match="class folder .*empty_class has no images"):
+        data_lib.scan_image_folder(tmp_path)
+
+
+def test_unknown_builtin_dataset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: digits_0_4, digits_5_9, digits"):
+        data_lib.load_builtin("mnist")

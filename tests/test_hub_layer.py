@@ -1,0 +1,101 @@
+"""The Keras-3-native Hub layer: variables registered, freezable, fine-tunable, saved with the model."""
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+from tl_keras.backbones import load_backbone
+from tl_keras.builders import build_classifier, compile_classifier
+from tl_keras.hub_layer import HubLayer
+
+
+class _HubStyleModule(tf.train.Checkpoint):
+    """What TF Hub's reusable SavedModel API promises: __call__(x, training), variables, trainable_variables."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernel = tf.Variable(tf.random.stateless_normal([3, 6], seed=[1, 2]), name="features/kernel")
+        self.scale = tf.Variable(tf.ones([6]), trainable=False, name="features/frozen_scale")
+        self.variables = [self.kernel, self.scale]
+        self.trainable_variables = [self.kernel]
+        self.regularization_losses = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([], tf.bool)])
+    def _features(self, images, training):
+        pooled = tf.reduce_mean(images, axis=[1, 2])
+        noise = tf.cond(training, lambda: 0.0, lambda: 0.0)  # a real module would drop out here
+        return tf.nn.relu(tf.matmul(pooled, self.kernel) * self.scale + noise)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def __call__(self, images):
+        return self._features(images, False)
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    module = _HubStyleModule()
+    # Trace a training=True variant too, as hub modules do.
+    path = tmp_path / "hub_module"
+    tf.saved_model.save(module, str(path))
+    return path
+
+
+def _labelled(n=16):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(n, 24, 24, 3), dtype=np.uint8), rng.integers(0, 2, size=n)
+
+
+def _module_values(layer):
+    return [v.numpy().copy() for v in layer._module.variables]
+
+
+def test_hub_module_variables_are_registered_as_keras_weights(hub_dir):
+    layer = HubLayer(str(hub_dir), trainable=True)
+    assert [w.shape for w in layer.trainable_weights] == [(3, 6)]
+    assert [w.shape for w in layer.non_trainable_weights] == [(6,)]
+    # The Keras weights are the module's own variables, not copies.
+    layer.trainable_weights[0].assign(tf.zeros([3, 6]))
+    assert np.all(layer._module.variables[0].numpy() == 0)
+
+
+def test_hub_backbone_frozen_then_fine_tuned(hub_dir):
+    images, labels = _labelled()
+    backbone = load_backbone(str(hub_dir), None, image_size=24)
+    model = build_classifier(backbone, 2)
+    compile_classifier(model, "sgd", 0.5)
+    before = _module_values(backbone.layer)
+    model.fit(images, labels, epochs=1, batch_size=8, verbose=0)
+    for a, b in zip(before, _module_values(backbone.layer)):
+        np.testing.assert_array_equal(a, b)
+
+    backbone.layer.trainable = True
+    compile_classifier(model, "sgd", 0.5)
+    model.fit(images, labels, epochs=1, batch_size=8, verbose=0)
+    after = _module_values(backbone.layer)
+    assert not np.allclose(before[0], after[0]), "the module's trainable kernel must move when unfrozen"
+    np.testing.assert_array_equal(before[1], after[1])
+
+
+def test_hub_backbone_saves_and_loads_with_the_model(hub_dir, tmp_path):
+    images, labels = _labelled()
+    backbone = load_backbone(str(hub_dir), None, image_size=24)
+    backbone.layer.trainable = True
+    model = build_classifier(backbone, 2)
+    compile_classifier(model, "sgd", 0.5)
+    model.fit(images, labels, epochs=1, batch_size=8, verbose=0)
+    expected = model.predict(images, verbose=0)
+    path = tmp_path / "with_hub.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored.predict(images, verbose=0), expected, atol=1e-6)
+
+
+def test_hub_layer_refuses_an_unknown_signature(hub_dir):
+    with pytest.raises(ValueError, match="has no signature 'nope'"):
+        HubLayer(str(hub_dir), signature="nope")
+
+
+def test_hub_backbone_refuses_separate_weights(hub_dir):
+    with pytest.raises(ValueError, match="carry their own weights"):
+        load_backbone(str(hub_dir), "imagenet")

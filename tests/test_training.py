@@ -1,0 +1,118 @@
+"""Two-phase training: what each phase may and may not change, and which weights are kept."""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tl_keras.backbones import leaf_layers, load_backbone
+from tl_keras.builders import build_classifier
+from tl_keras.config import RunConfig
+from tl_keras.training import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
+
+CONFIG = RunConfig(frozen_epochs=2, fine_tune_epochs=2, batch_size=8, verbose=0, early_stopping_patience=0,
+                   learning_rate=1e-2, fine_tune_learning_rate=1e-3)
+
+
+def _data(n=32, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n).astype(np.int32)
+    images = rng.integers(0, 60, size=(n, size, size, 3))
+    images[..., 0] += labels[:, None, None] * 80  # learnable: class sets the red level
+    ds = tf.data.Dataset.from_tensor_slices((images.astype(np.uint8), labels))
+    return ds.batch(8), ds.batch(16)
+
+
+def _classifier():
+    keras.utils.set_random_seed(0)
+    backbone = load_backbone("small_cnn", None, image_size=16)
+    return backbone, build_classifier(backbone, 3)
+
+
+def _snapshot(layer):
+    return {w.path: w.numpy().copy() for w in layer.weights}
+
+
+def test_frozen_phase_leaves_every_backbone_weight_unchanged(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    before = _snapshot(backbone.layer)
+    head_before = model.get_layer("head").kernel.numpy().copy()
+    train_two_phase(model, backbone.layer, train, val, dataclasses.replace(CONFIG, fine_tune_epochs=0), tmp_path)
+    for path, value in _snapshot(backbone.layer).items():
+        np.testing.assert_array_equal(value, before[path], err_msg=path)
+    assert not np.allclose(model.get_layer("head").kernel.numpy(), head_before)
+
+
+def test_fine_tune_phase_moves_unfrozen_weights_but_not_batchnorm_statistics(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    before = _snapshot(backbone.layer)
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, monitor="val_loss")
+    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    # Load the fine-tune checkpoint, whatever phase won, to inspect phase 2's effect.
+    model.load_weights(result.phases[1].weights_path)
+    after = _snapshot(backbone.layer)
+    moving = [p for p in before if "moving_" in p]
+    gammas = [p for p in before if p.endswith("gamma")]
+    kernels = [p for p in before if p.endswith("kernel")]
+    assert moving and gammas and kernels
+    for path in moving + gammas:
+        np.testing.assert_array_equal(after[path], before[path], err_msg=f"{path} must stay frozen")
+    assert all(not np.allclose(after[p], before[p]) for p in kernels), "every conv kernel is unfrozen by --unfreeze=all"
+
+
+def test_unfreeze_top_n_trains_only_those_layers(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    before = _snapshot(backbone.layer)
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, unfreeze="3")
+    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    model.load_weights(result.phases[1].weights_path)
+    after = _snapshot(backbone.layer)
+    changed = sorted(p for p in before if not np.array_equal(before[p], after[p]))
+    # Top three layers of small_cnn: conv4, bn4 (kept frozen), relu4.
+    assert changed == ["conv4/kernel"]
+
+
+def test_unfreeze_specs_count_layers_like_the_keras_tutorial():
+    backbone, _ = _classifier()
+    layers = leaf_layers(backbone.layer)
+    assert len(unfreeze_backbone(backbone.layer, "from:12")) == sum(
+        1 for layer in layers[12:] if not isinstance(layer, keras.layers.BatchNormalization)
+    )
+    with pytest.raises(ValueError, match="has only"):
+        unfreeze_backbone(backbone.layer, f"from:{len(layers)}")
+
+
+def test_best_phase_is_kept_and_history_records_both(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    # A fine-tune learning rate this large wrecks the network: phase 1 must win.
+    config = dataclasses.replace(CONFIG, fine_tune_learning_rate=50.0, fine_tune_optimizer="sgd", monitor="val_loss")
+    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    assert result.kept_phase == FROZEN
+    kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert kept == pytest.approx(result.kept_value, rel=1e-4)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [p["name"] for p in history["phases"]] == [FROZEN, FINE_TUNE]
+    assert history["phases"][1]["first_epoch"] == 3, "epochs count on across phases"
+    assert history["kept_phase"] == FROZEN
+    fine_tune = history["phases"][1]
+    # Either it diverged (no finite score at all) or it scored worse.
+    assert fine_tune["best_value"] is None or history["change_from_frozen"] > 0
+
+
+def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
+    keras.utils.set_random_seed(0)
+    backbone = load_backbone("small_cnn", None, image_size=16)
+    model = build_classifier(backbone, 3, freeze_batch_norm=False)
+    train, val = _data()
+    before = _snapshot(backbone.layer)
+    result = train_from_scratch(model, train, val, CONFIG, tmp_path, epochs=2)
+    after = _snapshot(backbone.layer)
+    assert result.kept_phase == "scratch"
+    assert all(not np.array_equal(before[p], after[p]) for p in before if "moving_mean" in p or p.endswith("kernel"))

@@ -1,0 +1,288 @@
+"""Pretrained feature extractors by name, Hub handle, SavedModel folder or .keras file.
+
+Every backbone comes back as a `Backbone`: the Keras layer to call, the
+square input size it wants, and the pixel normalisation it was trained with.
+The classifier builder puts the resize and that normalisation inside the
+model, so nothing outside the model needs to know them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from tl_keras.hub_layer import HubLayer
+from tl_keras.layers import PREPROCESSING_MODES
+
+apps = keras.applications
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one registered backbone.
+
+    Attributes:
+        constructor: builds the model; takes include_top, weights, input_shape.
+        input_size: the side it was pretrained at (its default image size).
+        preprocessing: an `ImagePreprocessing` mode matching its pretraining.
+        min_size: the smallest input side the architecture accepts.
+        accepts_alpha: whether it has a MobileNet width multiplier.
+        has_imagenet: whether `weights="imagenet"` exists for it.
+    """
+
+    constructor: Callable[..., keras.Model]
+    input_size: int
+    preprocessing: str
+    min_size: int = 32
+    accepts_alpha: bool = False
+    has_imagenet: bool = True
+
+
+@dataclasses.dataclass
+class Backbone:
+    """A loaded backbone, ready for `build_classifier`."""
+
+    name: str
+    layer: keras.layers.Layer
+    input_size: int
+    preprocessing: str
+    # True for a saved classifier of ours (or any model that resizes and
+    # normalises inside): it is fed the raw uint8 pixels, untouched.
+    owns_input: bool = False
+
+
+def small_cnn(include_top: bool = False, weights: str | None = None, input_shape=(16, 16, 3), name: str = "small_cnn") -> keras.Model:
+    """A five-convolution network (90k weights) for tiny images and the offline default.
+
+    It has BatchNorm like the large backbones, so the fine-tuning rules
+    (BatchNorm frozen, inference mode) are exercised by the default run too.
+    BatchNorm momentum is 0.9 rather than Keras's 0.99: with a few hundred
+    images per epoch the moving statistics otherwise lag the weights for many
+    epochs and validation accuracy sits at chance while training reaches 100%.
+    """
+    if include_top:
+        raise ValueError("small_cnn is a feature extractor only; build a classifier with build_classifier")
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = inputs
+    for index, filters in enumerate((32, 32, 64, 64, 128)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index}")(x)
+        x = keras.layers.ReLU(name=f"relu{index}")(x)
+        if index in (1, 3):
+            x = keras.layers.MaxPooling2D(name=f"pool{index}")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights == "imagenet":
+        raise ValueError("small_cnn has no ImageNet weights; use weights=None, a weights file, or pretrain:<dataset>")
+    if weights:
+        model.load_weights(weights)
+    return model
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "small_cnn": BackboneSpec(small_cnn, 16, "zero_one", min_size=8, has_imagenet=False),
+    "mobilenet": BackboneSpec(apps.MobileNet, 224, "tf", accepts_alpha=True),
+    "mobilenet_v2": BackboneSpec(apps.MobileNetV2, 224, "tf", accepts_alpha=True),
+    "mobilenet_v3_small": BackboneSpec(apps.MobileNetV3Small, 224, "none", accepts_alpha=True),
+    "mobilenet_v3_large": BackboneSpec(apps.MobileNetV3Large, 224, "none", accepts_alpha=True),
+    "efficientnet_b0": BackboneSpec(apps.EfficientNetB0, 224, "none"),
+    "efficientnet_b1": BackboneSpec(apps.EfficientNetB1, 240, "none"),
+    "efficientnet_b2": BackboneSpec(apps.EfficientNetB2, 260, "none"),
+    "efficientnet_b3": BackboneSpec(apps.EfficientNetB3, 300, "none"),
+    "efficientnet_v2_b0": BackboneSpec(apps.EfficientNetV2B0, 224, "none"),
+    "efficientnet_v2_s": BackboneSpec(apps.EfficientNetV2S, 384, "none"),
+    "resnet50": BackboneSpec(apps.ResNet50, 224, "caffe"),
+    "resnet50_v2": BackboneSpec(apps.ResNet50V2, 224, "tf"),
+    "inception_v3": BackboneSpec(apps.InceptionV3, 299, "tf", min_size=75),
+    "xception": BackboneSpec(apps.Xception, 299, "tf", min_size=71),
+    "densenet121": BackboneSpec(apps.DenseNet121, 224, "torch"),
+    "convnext_tiny": BackboneSpec(apps.ConvNeXtTiny, 224, "none"),
+    "vgg16": BackboneSpec(apps.VGG16, 224, "caffe"),
+}
+
+# Hub image feature vectors take [0, 1] floats at 224 unless their page says otherwise.
+HUB_DEFAULT_SIZE = 224
+HUB_DEFAULT_PREPROCESSING = "zero_one"
+
+
+def load_backbone(
+    backbone: str,
+    weights: str | None = None,
+    *,
+    image_size: int = 0,
+    alpha: float = 0.0,
+    preprocessing: str = "",
+    cut_layer: str = "",
+    hub_signature: str = "",
+    hub_output_key: str = "",
+) -> Backbone:
+    """Loads a backbone by registered name, Hub handle, SavedModel folder or .keras file.
+
+    Args:
+        backbone: a key of `BACKBONES`, an http(s) Hub handle, a SavedModel
+            folder, or a `.keras` file.
+        weights: for registered backbones, "imagenet", None/"none", or a weights
+            file path (anything `keras.applications.X(weights=...)` loads).
+        image_size: input side; 0 for the backbone's default.
+        alpha: MobileNet width multiplier; 0 for the default (1.0).
+        preprocessing: override of the pixel normalisation mode.
+        cut_layer: for .keras backbones, the layer whose output is the features.
+        hub_signature, hub_output_key: for Hub modules, see `HubLayer`.
+
+    Returns:
+        A `Backbone` whose layer is frozen (trainable=False), as phase 1 wants it.
+
+    Raises:
+        ValueError: unknown name, missing file, or an option the backbone lacks.
+    """
+    if preprocessing and preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(f"--preprocessing: unknown mode {preprocessing!r}; known: {', '.join(PREPROCESSING_MODES)}")
+    weights = _normalise_weights(weights)
+    if backbone in BACKBONES:
+        loaded = _load_registered(backbone, weights, image_size, alpha)
+    elif _is_hub_handle(backbone) or _is_saved_model_dir(backbone):
+        _refuse_weights(backbone, weights, "Hub modules and SavedModels carry their own weights")
+        layer = HubLayer(backbone, signature=hub_signature, output_key=hub_output_key, name="hub_backbone")
+        loaded = Backbone(_short_name(backbone), layer, image_size or HUB_DEFAULT_SIZE, HUB_DEFAULT_PREPROCESSING)
+    elif str(backbone).endswith(".keras"):
+        _refuse_weights(backbone, weights, ".keras files carry their own weights")
+        loaded = _load_keras_file(backbone, cut_layer, image_size)
+    else:
+        hint = ""
+        if os.sep in backbone or backbone.startswith("."):
+            hint = f" (no such file or SavedModel folder: {backbone!r})"
+        raise ValueError(
+            f"--backbone: unknown backbone {backbone!r}{hint}; known: {', '.join(sorted(BACKBONES))}, "
+            "or a TF Hub handle, a SavedModel folder, or a .keras file"
+        )
+    if preprocessing:
+        loaded.preprocessing = preprocessing
+    loaded.layer.trainable = False
+    return loaded
+
+
+def _normalise_weights(weights: str | None) -> str | None:
+    if weights is None or str(weights).lower() in ("", "none", "random"):
+        return None
+    if weights == "imagenet":
+        return weights
+    if not Path(weights).is_file():
+        raise ValueError(f"--weights: file not found: {weights!r}; pass 'imagenet', 'none' or an existing weights file")
+    return str(weights)
+
+
+def _refuse_weights(backbone: str, weights: str | None, why: str) -> None:
+    if weights is not None:
+        raise ValueError(f"--weights={weights!r} cannot apply to backbone {backbone!r}: {why}; pass --weights=none")
+
+
+def _load_registered(name: str, weights: str | None, image_size: int, alpha: float) -> Backbone:
+    spec = BACKBONES[name]
+    size = image_size or spec.input_size
+    if size < spec.min_size:
+        raise ValueError(f"--image_size: {name} needs at least {spec.min_size} pixels, got {size}")
+    if weights == "imagenet" and not spec.has_imagenet:
+        raise ValueError(f"--weights: {name} has no ImageNet weights; use 'none', a weights file, or pretrain:<dataset>")
+    kwargs = {}
+    if alpha:
+        if not spec.accepts_alpha:
+            raise ValueError(f"--alpha applies to MobileNet backbones only, not {name}; leave it at 0")
+        kwargs["alpha"] = alpha
+    model = spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+    return Backbone(name, model, size, spec.preprocessing)
+
+
+def _is_hub_handle(text: str) -> bool:
+    return text.startswith(("http://", "https://", "gs://")) or text.startswith(("tfhub:", "kaggle:"))
+
+
+def _is_saved_model_dir(text: str) -> bool:
+    path = Path(text)
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def _short_name(handle: str) -> str:
+    parts = [p for p in handle.rstrip("/").split("/") if p and not p.isdigit()]
+    return parts[-1] if parts else "hub"
+
+
+_HEAD_LAYER_TYPES = (
+    keras.layers.Dense,
+    keras.layers.Dropout,
+    keras.layers.Activation,
+    keras.layers.Softmax,
+)
+
+
+def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
+    """Loads a saved Keras model and cuts it into a feature extractor.
+
+    The model is read in safe mode (no lambdas or pickled code). Without
+    `cut_layer` the cut is made before the trailing head (dense, dropout,
+    activation and softmax layers), keeping the model's own pooling; the
+    builder then adds a fresh head as it does for any backbone.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"--backbone: .keras file not found: {path!r}")
+    model = keras.models.load_model(path, compile=False, safe_mode=True)
+    if cut_layer:
+        try:
+            features = _output_in_graph(model.get_layer(cut_layer))
+        except ValueError:
+            names = [layer.name for layer in model.layers]
+            raise ValueError(f"--backbone_cut_layer: {path} has no layer {cut_layer!r}; its layers: {names}") from None
+    else:
+        layers = model.layers
+        index = len(layers) - 1
+        while index > 0 and isinstance(layers[index], _HEAD_LAYER_TYPES):
+            index -= 1
+        if index == 0:
+            raise ValueError(f"--backbone: {path} is all head; name a feature layer with --backbone_cut_layer")
+        features = _output_in_graph(layers[index])
+    extractor = keras.Model(model.inputs, features, name=Path(path).stem.replace(".", "_"))
+    inner_size = _inner_resize_size(model)
+    if inner_size:
+        # A model of ours resizes and normalises its own pixels: feed it raw
+        # pixels, so nothing is resized twice or normalised twice.
+        return Backbone(extractor.name, extractor, inner_size, "none", owns_input=True)
+    size = image_size or _fixed_input_size(model) or 224
+    return Backbone(extractor.name, extractor, size, "tf")
+
+
+def _output_in_graph(layer: keras.layers.Layer):
+    """The layer's output tensor in the enclosing model's graph.
+
+    For a nested model, `layer.output` is the output of its *own* graph,
+    which the outer inputs do not reach; its inbound node's output is.
+    """
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if nodes:
+        return nodes[-1].output_tensors[0]
+    return layer.output
+
+
+def _inner_resize_size(model: keras.Model) -> int:
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Resizing):
+            return int(layer.height)
+    return 0
+
+
+def _fixed_input_size(model: keras.Model) -> int:
+    shape = model.inputs[0].shape
+    return int(shape[1]) if shape[1] is not None else 0
+
+
+def leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The backbone's layers in order, nested models flattened (the unit of 'top N layers')."""
+    if isinstance(layer, keras.Model):
+        out = []
+        for child in layer.layers:
+            if isinstance(child, keras.layers.InputLayer):
+                continue
+            out.extend(leaf_layers(child))
+        return out
+    return [layer]

@@ -1,0 +1,232 @@
+"""`RunConfig`: every knob of a run, its default, and its validation.
+
+Flags in `experiments/` are generated from these fields one to one (same
+name, same default, the help text below), so a config error can always name
+the flag that fixes it. The resolved config is written as JSON beside every
+artifact; `RunConfig.from_json` reads it back to reproduce a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+# The embedded default: pretrain on digits 0-4 (a source task), transfer to
+# digits 5-9 with 20 labels per class (a different target task). Both ship
+# with scikit-learn, so the default run needs no network.
+DEFAULT_DATASET = "digits_5_9"
+DEFAULT_BACKBONE = "small_cnn"
+DEFAULT_WEIGHTS = "pretrain:digits_0_4"
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+POOLINGS = ("avg", "max")
+MONITORS = ("val_accuracy", "val_loss")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the flag and the fix."""
+
+
+def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a training run does."""
+
+    # Data: exactly one source. With neither image_dir nor tfds, `dataset`
+    # names a built-in offline dataset.
+    dataset: str = _field(DEFAULT_DATASET, "Built-in offline dataset used when neither --image_dir nor --tfds is given: digits_0_4, digits_5_9 or digits.")
+    image_dir: str = _field("", "Folder with one sub-folder of images per class.")
+    tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
+    tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
+    validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
+    test_fraction: float = _field(0.1, "Share of labelled data held out for the final test when the source has no test split.")
+    num_classes: int = _field(0, "Expected number of classes; 0 takes it from the data. A mismatch stops the run.")
+
+    # Backbone and classifier.
+    backbone: str = _field(DEFAULT_BACKBONE, "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.")
+    weights: str = _field(DEFAULT_WEIGHTS, "Backbone weights: 'imagenet', 'none', a weights file, or 'pretrain:<dataset>' to pretrain the backbone on a built-in source dataset first.")
+    alpha: float = _field(0.0, "Width multiplier for MobileNet backbones; 0 keeps the backbone's default.")
+    image_size: int = _field(0, "Side of the square image the backbone sees; 0 uses the backbone's default.")
+    preprocessing: str = _field("", "Override the backbone's own pixel normalisation: tf, torch, caffe, zero_one or none. Empty keeps the backbone's.")
+    backbone_cut_layer: str = _field("", "For a .keras backbone: the layer whose output becomes the features. Empty cuts before the model's head.")
+    hub_signature: str = _field("", "For a Hub/SavedModel backbone: call this signature instead of __call__ (TF1-style modules).")
+    hub_output_key: str = _field("", "For a Hub/SavedModel backbone returning a dict: the output to use as features.")
+    pooling: str = _field("avg", "Global pooling over the backbone's feature map: avg or max.")
+    dropout: float = _field(0.2, "Dropout rate before the new softmax head.")
+    head_l2: float = _field(0.0, "L2 penalty on the head's kernel.")
+    label_smoothing: float = _field(0.0, "Label smoothing of the cross-entropy loss.")
+
+    # Two-phase training.
+    batch_size: int = _field(32, "Images per training step.")
+    frozen_epochs: int = _field(20, "Epochs of phase 1 (frozen backbone, head only); 0 skips it.")
+    fine_tune_epochs: int = _field(20, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
+    learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
+    fine_tune_learning_rate: float = _field(1e-4, "Learning rate of phase 2; keep it 10-100x below --learning_rate.")
+    optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
+    fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
+    unfreeze: str = _field("all", "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays frozen.")
+    early_stopping_patience: int = _field(5, "Stop a phase after this many epochs without improvement of --monitor; 0 turns early stopping off.")
+    monitor: str = _field("val_accuracy", "Validation metric that picks the best epoch and the best phase: val_accuracy or val_loss.")
+    compare_scratch: bool = _field(True, "Also train the same network from random weights on the same data and epochs, and report transfer against scratch.")
+    seed: int = _field(42, "Seed for data splits, weight initialisation and shuffling.")
+    verbose: int = _field(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+
+    # Where things go.
+    name: str = _field("", "Model name: the run folder and saved_models/<name>/. Empty derives it from the data source.")
+    run_dir: str = _field("", "Folder for this run's config, checkpoints, history and metrics. Empty means runs/<name>.")
+    export_dir: str = _field("saved_models", "Root of the TF Serving layout saved_models/<name>/<version>/.")
+    export: bool = _field(True, "Export a SavedModel when training ends.")
+
+    # ---------------------------------------------------------------- helpers
+
+    def validate(self) -> "RunConfig":
+        """Raises ConfigError naming the offending flag; returns self."""
+        if self.image_dir and self.tfds:
+            raise ConfigError("--image_dir and --tfds are both set; give one data source.")
+        if self.image_dir and not Path(self.image_dir).is_dir():
+            raise ConfigError(f"--image_dir: folder not found: {self.image_dir!r}; pass a folder with one sub-folder per class.")
+        if self.tfds_data_dir and not self.tfds:
+            raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")
+        for flag in ("validation_fraction", "test_fraction"):
+            value = getattr(self, flag)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"--{flag} must be in [0, 1), got {value}.")
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
+        if self.num_classes == 1 or self.num_classes < 0:
+            raise ConfigError(f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; a classifier needs two classes or more.")
+        for flag in ("frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing"):
+            if getattr(self, flag) < 0:
+                raise ConfigError(f"--{flag} must be >= 0, got {getattr(self, flag)}; use 0 to skip or keep the default.")
+        if self.frozen_epochs == 0 and self.fine_tune_epochs == 0:
+            raise ConfigError("--frozen_epochs and --fine_tune_epochs are both 0; nothing would be trained.")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        if self.label_smoothing >= 1.0:
+            raise ConfigError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        if self.image_size and self.image_size < 8:
+            raise ConfigError(f"--image_size must be at least 8 pixels (or 0 for the backbone's default), got {self.image_size}.")
+        for flag in ("learning_rate", "fine_tune_learning_rate"):
+            if getattr(self, flag) <= 0:
+                raise ConfigError(f"--{flag} must be > 0, got {getattr(self, flag)}.")
+        for flag in ("optimizer", "fine_tune_optimizer"):
+            if getattr(self, flag) not in OPTIMIZERS:
+                raise ConfigError(f"--{flag}: unknown optimizer {getattr(self, flag)!r}; known: {', '.join(OPTIMIZERS)}.")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}.")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}.")
+        parse_unfreeze(self.unfreeze)
+        _check_backbone_and_weights(self)
+        if self.name and not _NAME_RE.match(self.name):
+            raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
+        return self
+
+    def resolved(self) -> "RunConfig":
+        """Fills the derived defaults (name, run_dir) so the saved JSON is complete."""
+        name = self.name or _derive_name(self)
+        run_dir = self.run_dir or os.path.join("runs", name)
+        return dataclasses.replace(self, name=name, run_dir=run_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_flagfile(self) -> str:
+        """The config as `--flag=value` lines; rerun with `--flagfile=<this file>`."""
+        lines = []
+        for key, value in self.to_dict().items():
+            if isinstance(value, bool):
+                lines.append(f"--{key}" if value else f"--no{key}")
+            else:
+                lines.append(f"--{key}={value}")
+        return "\n".join(lines) + "\n"
+
+    def fingerprint(self) -> str:
+        """Short hash of every setting; tells two runs' configs apart."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; known: {sorted(known)}.")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "RunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def parse_unfreeze(spec: str) -> tuple[str, int]:
+    """Parses --unfreeze into ('all', 0), ('top', N) or ('from', K)."""
+    text = str(spec).strip().lower()
+    if text == "all":
+        return ("all", 0)
+    try:
+        if text.startswith("from:"):
+            value = int(text[len("from:"):])
+            kind = "from"
+        else:
+            value = int(text)
+            kind = "top"
+    except ValueError:
+        raise ConfigError(f"--unfreeze {spec!r} is not understood; use 'all', a number N (top N layers) or 'from:K'.") from None
+    if value < 0 or (kind == "top" and value == 0):
+        raise ConfigError(f"--unfreeze {spec!r} must name at least one layer; use 'all', N >= 1 or 'from:K' with K >= 0.")
+    return (kind, value)
+
+
+def _check_backbone_and_weights(config: RunConfig) -> None:
+    """Catches a mistyped backbone or a missing weights file before any training starts."""
+    from tl_keras.backbones import BACKBONES  # keras import deferred to validation
+    from tl_keras.data import BUILTIN_DATASETS
+
+    name = config.backbone
+    is_hub = name.startswith(("http://", "https://", "gs://"))
+    if name not in BACKBONES and not is_hub:
+        path = Path(name)
+        if name.endswith(".keras") and not path.is_file():
+            raise ConfigError(f"--backbone: .keras file not found: {name!r}")
+        if not name.endswith(".keras") and not (path / "saved_model.pb").is_file():
+            raise ConfigError(
+                f"--backbone: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}; "
+                "or pass a TF Hub URL, a SavedModel folder or a .keras file"
+            )
+    weights = config.weights
+    if weights.startswith("pretrain:"):
+        source = weights[len("pretrain:"):]
+        if source not in BUILTIN_DATASETS:
+            raise ConfigError(f"--weights: unknown source dataset {source!r}; known: {', '.join(BUILTIN_DATASETS)}")
+        if name not in BACKBONES:
+            raise ConfigError(f"--weights={weights} pretrains a registered backbone; {name!r} is not one (pass --weights=none)")
+    elif weights.lower() not in ("", "none", "imagenet") and not Path(weights).is_file():
+        raise ConfigError(f"--weights: file not found: {weights!r}; pass 'imagenet', 'none', 'pretrain:digits_0_4' or an existing weights file")
+    if not config.image_dir and not config.tfds and config.dataset not in BUILTIN_DATASETS:
+        raise ConfigError(f"--dataset: unknown built-in dataset {config.dataset!r}; known: {', '.join(BUILTIN_DATASETS)}; or pass --image_dir or --tfds")
+
+
+def _derive_name(config: RunConfig) -> str:
+    if config.image_dir:
+        raw = Path(config.image_dir).resolve().name
+    elif config.tfds:
+        raw = config.tfds.split(":")[0].split("/")[0]
+    else:
+        raw = config.dataset
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).strip("._") or "model"
+    return name

@@ -1,0 +1,179 @@
+"""A Keras 3 layer around a TF Hub module or a local TF2 SavedModel.
+
+`hub.KerasLayer` is a tf_keras (Keras 2) layer and fails inside Keras 3
+functional models. `keras.layers.TFSMLayer` loads a SavedModel but copies its
+variables into new Keras variables that the module's functions never read, so
+fine-tuning through it silently trains nothing. This layer instead wraps each
+of the module's own `tf.Variable`s in a Keras variable that *is* that
+variable: gradients, optimizer updates, freezing and weight saving all act on
+the tensors the module computes with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+
+class _ModuleVariable(keras.Variable):
+    """A Keras variable backed by an existing `tf.Variable` (no copy)."""
+
+    def __init__(self, tf_variable: tf.Variable, trainable: bool):
+        self._wrapped = tf_variable
+        # Keras variable names may not contain '/'.
+        name = tf_variable.name.split(":")[0].replace("/", "_")
+        super().__init__(
+            initializer=lambda shape, dtype: tf_variable,
+            shape=tuple(tf_variable.shape),
+            dtype=tf_variable.dtype.name,
+            trainable=trainable,
+            name=name,
+        )
+
+    def _initialize(self, value):  # Keras would copy `value`; adopt the module's variable instead.
+        self._value = self._wrapped
+
+
+def load_hub_module(handle: str) -> Any:
+    """Loads a Hub handle (URL or cache-resolved) or a local SavedModel folder."""
+    import tensorflow_hub as hub  # Imported lazily: only Hub backbones need it.
+
+    return hub.load(handle)
+
+
+def _module_variables(module: Any, fn: Any) -> tuple[list[tf.Variable], set]:
+    """The module's variables and the refs of the trainable ones.
+
+    Reusable SavedModels (the TF Hub convention) list them as attributes;
+    other SavedModels do not, so fall back to what the call's traced functions
+    capture, trusting each variable's own `trainable` flag.
+    """
+    if hasattr(module, "variables"):
+        variables = list(module.variables)
+        trainable = list(getattr(module, "trainable_variables", []))
+        return variables, {v.ref() for v in trainable}
+    seen: dict = {}
+    concrete = list(getattr(fn, "concrete_functions", None) or [fn])
+    for function in concrete:
+        for v in getattr(function, "variables", []):
+            seen.setdefault(v.ref(), v)
+    variables = list(seen.values())
+    return variables, {v.ref() for v in variables if v.trainable}
+
+
+@keras.saving.register_keras_serializable(package="tl_keras")
+class HubLayer(keras.layers.Layer):
+    """Calls a TF Hub module / SavedModel as a trainable, freezable Keras 3 layer.
+
+    Args:
+        handle: TF Hub URL/handle or local SavedModel folder (anything `hub.load` takes).
+        output_shape: shape of one output example, e.g. (1280,); needed when the
+            module cannot tell Keras its output shape symbolically.
+        signature: call `module.signatures[signature]` instead of `module(...)`.
+        output_key: pick this key when the module returns a dict.
+        trainable: whether the module's trainable variables are trained.
+    """
+
+    def __init__(
+        self,
+        handle: str,
+        output_shape: tuple[int, ...] | list[int] | None = None,
+        signature: str = "",
+        output_key: str = "",
+        trainable: bool = False,
+        **kwargs,
+    ):
+        super().__init__(trainable=trainable, **kwargs)
+        self.handle = str(handle)
+        self.signature = signature or ""
+        self.output_key = output_key or ""
+        self._declared_output_shape = tuple(output_shape) if output_shape else None
+        self._module = load_hub_module(self.handle)
+        if self.signature:
+            if self.signature not in self._module.signatures:
+                raise ValueError(
+                    f"Hub module {self.handle!r} has no signature {self.signature!r}; "
+                    f"available: {sorted(self._module.signatures)}"
+                )
+            self._fn = self._module.signatures[self.signature]
+        elif callable(self._module):
+            self._fn = self._module
+        else:
+            raise ValueError(
+                f"Hub module {self.handle!r} is not callable; pass signature= one of "
+                f"{sorted(self._module.signatures)}"
+            )
+        self._training_values = self._traced_training_values()
+        all_variables, trainable_refs = _module_variables(self._module, self._fn)
+        # Keras tracks lists of variables assigned to layer attributes.
+        self._module_trainable = [_ModuleVariable(v, True) for v in all_variables if v.ref() in trainable_refs]
+        self._module_frozen = [_ModuleVariable(v, False) for v in all_variables if v.ref() not in trainable_refs]
+        # Tracked as trainable (so unfreezing can reach them) but frozen now if
+        # the layer is: Keras only propagates the flag on later changes.
+        for variable in self._module_trainable:
+            variable.trainable = self.trainable
+        self.built = True
+
+    def _traced_training_values(self) -> frozenset:
+        """The `training` values the module was traced with (empty: no such argument).
+
+        Hub modules trace `__call__` for training=True and False; many exported
+        models trace only one, and calling an untraced value raises, so the
+        layer falls back to the value that exists.
+        """
+        if self.signature:
+            return frozenset()
+        concrete = getattr(getattr(self._module, "__call__", None), "concrete_functions", None) or []
+        values = set()
+        for fn in concrete:
+            args, kwargs = fn.structured_input_signature
+            if "training" in kwargs:
+                values.add(kwargs["training"])
+            elif len(args) > 1:
+                values.add(args[1])
+        return frozenset(v for v in values if isinstance(v, bool))
+
+    def call(self, inputs, training=None):
+        if self.signature:
+            outputs = self._fn(inputs)
+        elif self._training_values:
+            wanted = bool(training) and self.trainable
+            if wanted not in self._training_values:
+                wanted = not wanted
+            outputs = self._fn(inputs, training=wanted)
+        else:
+            outputs = self._fn(inputs)
+        if isinstance(outputs, dict):
+            if self.output_key:
+                outputs = outputs[self.output_key]
+            elif len(outputs) == 1:
+                outputs = next(iter(outputs.values()))
+            else:
+                raise ValueError(
+                    f"Hub module {self.handle!r} returns several outputs {sorted(outputs)}; "
+                    "choose one with output_key (flag --hub_output_key)."
+                )
+        regularization = getattr(self._module, "regularization_losses", None)
+        if regularization and self.trainable and training:
+            for loss_fn in regularization:
+                self.add_loss(loss_fn())
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        if self._declared_output_shape is not None:
+            return (input_shape[0], *self._declared_output_shape)
+        probe_shape = [1 if d is None else d for d in input_shape]
+        probe = tf.zeros(probe_shape, dtype=self.compute_dtype)
+        out = self.call(probe, training=False)
+        return (input_shape[0], *tuple(out.shape[1:]))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "handle": self.handle,
+            "output_shape": list(self._declared_output_shape) if self._declared_output_shape else None,
+            "signature": self.signature,
+            "output_key": self.output_key,
+        }

@@ -1,0 +1,152 @@
+"""One training run from a `RunConfig`: data -> backbone -> two phases -> evaluation -> export.
+
+Everything the run decides or measures lands in its run folder
+(`config.json`, `split.json`, `history.json`, `summary.json`, checkpoints,
+`model.keras`) so any step can be inspected or repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tl_keras import data as data_lib
+from tl_keras import pretrain
+from tl_keras.backbones import load_backbone
+from tl_keras.builders import build_classifier
+from tl_keras.config import ConfigError, RunConfig
+from tl_keras.export import export_saved_model
+from tl_keras.training import train_from_scratch, train_two_phase
+
+
+def run_experiment(config: RunConfig) -> dict:
+    """Trains, evaluates and exports per `config`; returns the run summary.
+
+    The summary (also `<run_dir>/summary.json`) holds the kept phase, test
+    accuracy, the transfer-vs-scratch comparison when asked, wall times and
+    where the model went.
+    """
+    config = config.validate().resolved()
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(config.to_json())
+    (run_dir / "flags.txt").write_text(config.to_flagfile())
+    started = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+
+    splits = data_lib.load_data(config, run_dir)
+    num_classes = len(splits.class_names)
+    if config.num_classes and config.num_classes != num_classes:
+        raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
+    if splits.validation is None:
+        raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
+    (run_dir / "split.json").write_text(json.dumps(splits.split_record, indent=1))
+    logging.info("classes %s; counts %s", splits.class_names, splits.counts)
+
+    weights = config.weights
+    timings: dict[str, float] = {}
+    if pretrain.is_pretrain_spec(weights):
+        t0 = time.perf_counter()
+        weights = str(pretrain.pretrain_backbone(
+            config.backbone, weights[len(pretrain.PREFIX):], run_dir / "pretrained",
+            image_size=config.image_size, alpha=config.alpha, batch_size=config.batch_size, seed=config.seed,
+        ))
+        timings["pretrain_s"] = time.perf_counter() - t0
+
+    backbone = _load(config, weights)
+    model = build_classifier(
+        backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=f"{config.name}_classifier"
+    )
+    size = backbone.input_size
+    train = data_lib.make_batches(splits.train, size, config.batch_size, shuffle=True, seed=config.seed, num_examples=splits.size("train"))
+    validation = data_lib.make_batches(splits.validation, size, config.batch_size, num_examples=splits.size("validation"))
+    evaluation_split = "test" if splits.test is not None else "validation"
+    held_out = (
+        data_lib.make_batches(splits.test, size, config.batch_size, num_examples=splits.size("test"))
+        if splits.test is not None
+        else validation
+    )
+
+    t0 = time.perf_counter()
+    result = train_two_phase(model, backbone.layer, train, validation, config, run_dir)
+    timings["transfer_train_s"] = time.perf_counter() - t0
+    _, transfer_accuracy = model.evaluate(held_out, verbose=0)
+    model.save(run_dir / "model.keras")
+
+    summary: dict = {
+        "name": config.name,
+        "run_dir": str(run_dir),
+        "classes": splits.class_names,
+        "counts": splits.counts,
+        "backbone": backbone.name,
+        "weights": weights,
+        "image_size": size,
+        "kept_phase": result.kept_phase,
+        "kept_epoch": result.kept_epoch,
+        f"best_{config.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen,
+        "evaluated_on": evaluation_split,
+        "transfer_accuracy": float(transfer_accuracy),
+    }
+
+    if config.compare_scratch:
+        keras.utils.set_random_seed(config.seed)
+        scratch_backbone = _load(config, None)
+        scratch = build_classifier(
+            scratch_backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
+            freeze_batch_norm=False, name=f"{config.name}_scratch",
+        )
+        t0 = time.perf_counter()
+        train_from_scratch(scratch, train, validation, config, run_dir / "scratch")
+        timings["scratch_train_s"] = time.perf_counter() - t0
+        _, scratch_accuracy = scratch.evaluate(held_out, verbose=0)
+        summary["scratch_accuracy"] = float(scratch_accuracy)
+        summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
+
+    if config.export:
+        metadata = {
+            "backbone": config.backbone,
+            "weights": weights,
+            "input_size": size,
+            "preprocessing": backbone.preprocessing,
+            "metrics": {f"{evaluation_split}_accuracy": float(transfer_accuracy)},
+            "config_fingerprint": config.fingerprint(),
+            # The resolved config travels with the artifact, so it can be reproduced.
+            "config": config.to_dict(),
+            "versions": {"tl_keras": _version(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        }
+        t0 = time.perf_counter()
+        exported = export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata)
+        timings["export_s"] = time.perf_counter() - t0
+        summary["export"] = str(exported)
+    timings["total_s"] = time.perf_counter() - started
+    summary["timings"] = timings
+    summary["model_keras"] = str(run_dir / "model.keras")
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _load(config: RunConfig, weights: str | None):
+    return load_backbone(
+        config.backbone,
+        weights,
+        image_size=config.image_size,
+        alpha=config.alpha,
+        preprocessing=config.preprocessing,
+        cut_layer=config.backbone_cut_layer,
+        hub_signature=config.hub_signature,
+        hub_output_key=config.hub_output_key,
+    )
+
+
+def _version() -> str:
+    from tl_keras import __version__
+
+    return __version__

@@ -1,0 +1,289 @@
+"""Two-phase transfer training: frozen base, then fine-tuning, keeping the best of both.
+
+Phase 1 trains only the new head on a frozen backbone at a normal learning
+rate. Phase 2 starts from phase 1's best weights, unfreezes the whole
+backbone or its top layers (BatchNorm stays frozen and in inference mode,
+so a small dataset cannot wreck statistics learned on a large one),
+recompiles with a fresh optimizer at a much lower learning rate, and
+continues. Whichever phase reached the better validation score supplies the
+weights that are kept: fine-tuning must earn its place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import keras
+from absl import logging
+
+from tl_keras.backbones import leaf_layers
+from tl_keras.builders import compile_classifier
+from tl_keras.config import parse_unfreeze
+
+FROZEN = "frozen"
+FINE_TUNE = "fine_tune"
+SCRATCH = "scratch"
+
+
+@dataclasses.dataclass
+class PhaseResult:
+    """What one phase did. Epoch numbers are 1-based and count across phases."""
+
+    name: str
+    first_epoch: int
+    epochs_run: int
+    best_epoch: int | None
+    best_value: float | None
+    trainable_weights: int
+    history: dict[str, list[float]]
+    weights_path: str | None
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """Both phases, and which one's weights the model now holds."""
+
+    phases: list[PhaseResult]
+    monitor: str
+    kept_phase: str
+    kept_epoch: int | None
+    kept_value: float | None
+    change_from_frozen: float | None  # best fine-tune minus best frozen value
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def freeze_backbone(backbone: keras.layers.Layer) -> None:
+    """Freezes every weight of the backbone (phase 1)."""
+    backbone.trainable = False
+
+
+def unfreeze_backbone(backbone: keras.layers.Layer, spec: str = "all") -> list[str]:
+    """Unfreezes the backbone per `spec`, keeping BatchNorm layers frozen.
+
+    Args:
+        backbone: the backbone layer or model.
+        spec: "all", "N" (the top N layers) or "from:K" (layer K and above),
+            counting the backbone's layers in order with nested models
+            flattened, as `base_model.layers[K:]` does in the Keras tutorial.
+
+    Returns:
+        Names of the layers left trainable (BatchNorm excluded).
+    """
+    kind, value = parse_unfreeze(spec)
+    layers = leaf_layers(backbone)
+    if kind == "all":
+        start = 0
+    elif kind == "top":
+        start = max(0, len(layers) - value)
+    else:
+        if value >= len(layers):
+            raise ValueError(f"--unfreeze {spec!r}: the backbone has only {len(layers)} layers; pick K below that")
+        start = value
+    backbone.trainable = True
+    unfrozen = []
+    for index, layer in enumerate(layers):
+        keep_frozen = index < start or isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = not keep_frozen
+        if not keep_frozen:
+            unfrozen.append(layer.name)
+    return unfrozen
+
+
+def train_two_phase(
+    model: keras.Model,
+    backbone: keras.layers.Layer,
+    train_data,
+    validation_data,
+    config,
+    run_dir: str | os.PathLike,
+    *,
+    class_weight: dict[int, float] | None = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingResult:
+    """Runs phase 1 (frozen) then phase 2 (fine-tune) and loads the best weights.
+
+    Writes `<run_dir>/checkpoints/<phase>.weights.h5` (best epoch of each
+    phase) and `<run_dir>/history.json` (both phases and the verdict).
+
+    Args:
+        model: a classifier from `build_classifier` containing `backbone`.
+        backbone: the backbone layer inside `model`.
+        train_data, validation_data: batched datasets of (uint8 images, labels).
+        config: a `RunConfig` (epochs, learning rates, optimizers, unfreeze,
+            monitor, patience, label smoothing, verbosity).
+        run_dir: folder for checkpoints and history.
+        class_weight: optional per-class loss weights for `fit`.
+        extra_callbacks: added to both phases (e.g. TensorBoard).
+
+    Returns:
+        A `TrainingResult`; the model holds the kept weights.
+    """
+    run_dir = Path(run_dir)
+    phases: list[PhaseResult] = []
+    epoch = 0
+    if config.frozen_epochs > 0:
+        freeze_backbone(backbone)
+        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+        frozen = run_phase(
+            model, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
+            class_weight=class_weight, extra_callbacks=extra_callbacks,
+        )
+        phases.append(frozen)
+        epoch += frozen.epochs_run
+        if frozen.weights_path:
+            model.load_weights(frozen.weights_path)
+    if config.fine_tune_epochs > 0:
+        unfrozen = unfreeze_backbone(backbone, config.unfreeze)
+        logging.info("fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", len(unfrozen), config.unfreeze)
+        compile_classifier(model, config.fine_tune_optimizer, config.fine_tune_learning_rate, config.label_smoothing)
+        tuned = run_phase(
+            model, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
+            class_weight=class_weight, extra_callbacks=extra_callbacks,
+        )
+        phases.append(tuned)
+    result = _keep_best(model, phases, config.monitor)
+    _write_json(run_dir / "history.json", result.to_dict())
+    return result
+
+
+def train_from_scratch(
+    model: keras.Model,
+    train_data,
+    validation_data,
+    config,
+    run_dir: str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    class_weight: dict[int, float] | None = None,
+) -> TrainingResult:
+    """Trains every weight from the start at --learning_rate; the transfer baseline.
+
+    The epoch budget defaults to the two phases' total, so both arms see the
+    same data the same number of times. Early stopping is off: a network
+    from random weights often sits at chance for several epochs before it
+    moves, and stopping it there would flatter transfer. The best epoch is
+    still the one kept.
+    """
+    run_dir = Path(run_dir)
+    for layer in model.layers:  # the model's own flag does not reach a sub-model frozen explicitly
+        layer.trainable = True
+    model.trainable = True
+    compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+    budget = epochs if epochs is not None else config.frozen_epochs + config.fine_tune_epochs
+    no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
+    phase = run_phase(model, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight)
+    result = _keep_best(model, [phase], config.monitor)
+    _write_json(run_dir / "history.json", result.to_dict())
+    return result
+
+
+def run_phase(
+    model: keras.Model,
+    name: str,
+    train_data,
+    validation_data,
+    epochs: int,
+    initial_epoch: int,
+    config,
+    run_dir: Path,
+    *,
+    class_weight: dict[int, float] | None = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> PhaseResult:
+    """One `fit` with best-epoch checkpointing, early stopping and a NaN guard."""
+    checkpoint = run_dir / "checkpoints" / f"{name}.weights.h5"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint.exists():
+        checkpoint.unlink()  # a stale best from an earlier run must not win
+    mode = _mode(config.monitor)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=config.monitor, mode=mode, save_best_only=True, save_weights_only=True),
+        keras.callbacks.TerminateOnNaN(),
+        *extra_callbacks,
+    ]
+    if config.early_stopping_patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
+    trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+    logging.info("phase %s: %d epochs from epoch %d, %d trainable weights", name, epochs, initial_epoch + 1, trainable)
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=initial_epoch + epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        class_weight=class_weight,
+        verbose=config.verbose,
+    )
+    values = {k: [float(x) for x in v] for k, v in history.history.items()}
+    scores = values.get(config.monitor, [])
+    best_index = _best_index(scores, mode)
+    return PhaseResult(
+        name=name,
+        first_epoch=initial_epoch + 1,
+        epochs_run=len(history.epoch),
+        best_epoch=None if best_index is None else initial_epoch + best_index + 1,
+        best_value=None if best_index is None else scores[best_index],
+        trainable_weights=trainable,
+        history=values,
+        weights_path=str(checkpoint) if checkpoint.exists() else None,
+    )
+
+
+def _mode(monitor: str) -> str:
+    return "min" if monitor.endswith("loss") else "max"
+
+
+def _best_index(scores: list[float], mode: str) -> int | None:
+    finite = [(i, s) for i, s in enumerate(scores) if math.isfinite(s)]
+    if not finite:
+        return None
+    pick = min if mode == "min" else max
+    best = pick(s for _, s in finite)
+    return next(i for i, s in finite if s == best)
+
+
+def _keep_best(model: keras.Model, phases: list[PhaseResult], monitor: str) -> TrainingResult:
+    """Loads the best phase's weights; an earlier phase wins ties."""
+    mode = _mode(monitor)
+    candidates = [p for p in phases if p.best_value is not None and p.weights_path]
+    if not candidates:
+        raise RuntimeError(f"no phase produced a finite {monitor}; the loss may have diverged (try a lower --learning_rate)")
+    best = candidates[0]
+    for phase in candidates[1:]:
+        better = phase.best_value < best.best_value if mode == "min" else phase.best_value > best.best_value
+        if better:
+            best = phase
+    model.load_weights(best.weights_path)
+    by_name = {p.name: p for p in candidates}
+    change = None
+    if FROZEN in by_name and FINE_TUNE in by_name:
+        change = by_name[FINE_TUNE].best_value - by_name[FROZEN].best_value
+    if change is not None:
+        logging.info(
+            "kept the %s phase (epoch %d, %s=%.4f); fine-tuning changed the best %s by %+.4f",
+            best.name, best.best_epoch, monitor, best.best_value, monitor, change,
+        )
+    else:
+        logging.info("kept the %s phase (epoch %d, %s=%.4f)", best.name, best.best_epoch, monitor, best.best_value)
+    return TrainingResult(
+        phases=phases,
+        monitor=monitor,
+        kept_phase=best.name,
+        kept_epoch=best.best_epoch,
+        kept_value=best.best_value,
+        change_from_frozen=change,
+    )
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
