@@ -19,6 +19,8 @@ setup(
         # The offline embedded default trains on scikit-learn's bundled digits.
         "scikit-learn>=1.3",
         "numpy",
+        # The data check reads image headers (CMYK, 16-bit, alpha, truncation) with Pillow.
+        "pillow>=9",
     ],
     extras_require={"test": ["pytest>=7"]},
 )

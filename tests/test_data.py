@@ -47,25 +47,62 @@ def test_image_folder_split_is_written_and_reused(image_folder, tmp_path):
     assert second.split_record["test"] == recorded["test"]
 
 
-def test_unreadable_files_are_skipped_not_fatal(image_folder):
+def test_unreadable_files_are_skipped_even_without_the_data_check(image_folder):
     (image_folder / "red" / "broken.png").write_bytes(b"this is not a png")
     (image_folder / "red" / ".hidden.png").write_bytes(b"ignored entirely")
-    splits = data_lib.load_image_folder(image_folder, 0.0, 0.0, seed=0)
-    assert splits.size("train") == 37, "the broken file is listed; the hidden one is not"
+    splits = data_lib.load_image_folder(image_folder, 0.0, 0.0, seed=0, check=False)
+    assert splits.size("train") == 37, "unchecked, the broken file is listed; the hidden one never is"
     batches = data_lib.make_batches(splits.train, 16, 8, num_examples=splits.size("train"))
     images = np.concatenate([x.numpy() for x, _ in batches])
     assert images.shape == (36, 16, 16, 3) and images.dtype == np.uint8
 
 
 def test_folder_errors_name_the_folder(tmp_path):
-    (tmp_path / "only_class").mkdir()
+    from conftest import write_png
+
+    write_png(tmp_path / "only_class" / "a.png", np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="has 1 class folder"):
         data_lib.scan_image_folder(tmp_path)
     (tmp_path / "empty_class").mkdir()
-    with pytest.raises(ValueError, match="class folder .*empty_class has no images"):
+    with pytest.raises(ValueError, match=r"has 1 class folder.*\(empty: .*empty_class\)"):
         data_lib.scan_image_folder(tmp_path)
+    write_png(tmp_path / "second" / "b.png", np.zeros((4, 4, 3), np.uint8))
+    scan = data_lib.scan_image_folder(tmp_path)
+    assert scan.class_names == ["only_class", "second"] and scan.empty_class_folders[0].endswith("empty_class")
 
 
 def test_unknown_builtin_dataset_lists_the_known_ones():
     with pytest.raises(ValueError, match="known: digits_0_4, digits_5_9, digits"):
         data_lib.load_builtin("mnist")
+
+
+def test_arrays_and_npz_become_uint8_rgb_splits(tmp_path):
+    rng = np.random.default_rng(0)
+    floats = rng.random((30, 10, 12)).astype(np.float32)  # grayscale in [0, 1]
+    labels = np.repeat([0, 1, 2], 10)
+    splits = data_lib.load_arrays(floats, labels, ["a", "b", "c"], 0.2, 0.0, seed=0)
+    image, _ = next(iter(splits.train))
+    assert image.dtype.name == "uint8" and image.shape == (10, 12, 3)
+    assert splits.counts["validation"] == {"a": 2, "b": 2, "c": 2}
+    np.savez(tmp_path / "d.npz", x=(floats * 255).astype(np.uint8), y=labels, class_names=np.array(["a", "b", "c"]))
+    from_npz = data_lib.load_npz(tmp_path / "d.npz", 0.2, 0.0, seed=0)
+    assert from_npz.class_names == ["a", "b", "c"] and from_npz.size("train") == 24
+    with pytest.raises(ValueError, match="needs arrays named images"):
+        np.savez(tmp_path / "bad.npz", pixels=floats)
+        data_lib.load_npz(tmp_path / "bad.npz")
+
+
+def test_balanced_class_weights():
+    weights = data_lib.balanced_class_weights({"a": 30, "b": 10}, ["a", "b"])
+    assert weights == pytest.approx({0: 40 / 60, 1: 40 / 20})
+    with pytest.raises(ValueError, match=r"\['b'\] have no training examples"):
+        data_lib.balanced_class_weights({"a": 3}, ["a", "b"])
+
+
+def test_disk_cache_is_written_and_reused(image_folder, tmp_path):
+    splits = data_lib.load_image_folder(image_folder, 0.0, 0.0, seed=0)
+    path = tmp_path / "cache" / "train"
+    first = [x.numpy() for x, _ in data_lib.make_batches(splits.train, 16, 64, cache="disk", cache_path=path)]
+    assert list((tmp_path / "cache").glob("train*.index"))
+    second = [x.numpy() for x, _ in data_lib.make_batches(splits.train, 16, 64, cache="disk", cache_path=path)]
+    np.testing.assert_array_equal(first[0], second[0])

@@ -6,7 +6,7 @@ import keras
 
 from tl_keras.backbones import Backbone
 from tl_keras.layers import ImagePreprocessing
-from tl_keras.losses import SparseCrossentropy
+from tl_keras.losses import Accuracy, SparseCrossentropy
 
 INPUT_NAME = "image"
 HEAD_NAME = "head"
@@ -81,10 +81,10 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 
 def compile_classifier(model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0) -> keras.Model:
-    """Compiles for integer labels with accuracy; returns the model."""
+    """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
         loss=SparseCrossentropy(label_smoothing=label_smoothing),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[Accuracy()],
     )
     return model

@@ -20,16 +20,16 @@ _DEFINERS = {
 }
 
 
-def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, exclude: tuple[str, ...] = ()) -> None:
-    """Defines one flag per `RunConfig` field (skipping `exclude`)."""
+def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple[str, ...] = ()) -> None:
+    """Defines one flag per `RunConfig` field (or per field named in `only`)."""
     for field in dataclasses.fields(RunConfig):
-        if field.name in exclude:
+        if only and field.name not in only:
             continue
         kind = type(field.default)
         _DEFINERS[kind](field.name, field.default, field.metadata.get("help", ""), flag_values=flag_values)
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
-    """The `RunConfig` the parsed flags describe (not yet validated)."""
+    """The `RunConfig` the parsed flags describe (not yet validated); undefined fields keep defaults."""
     values = {f.name: flag_values[f.name].value for f in dataclasses.fields(RunConfig) if f.name in flag_values}
     return RunConfig(**values)

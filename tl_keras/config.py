@@ -26,6 +26,10 @@ DEFAULT_WEIGHTS = "pretrain:digits_0_4"
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 POOLINGS = ("avg", "max")
 MONITORS = ("val_accuracy", "val_loss")
+CLASS_WEIGHTS = ("none", "auto")
+CACHES = ("auto", "memory", "disk", "none")
+FEATURE_CACHES = ("auto", "memory", "disk", "off")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -51,6 +55,22 @@ class RunConfig:
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
     test_fraction: float = _field(0.1, "Share of labelled data held out for the final test when the source has no test split.")
     num_classes: int = _field(0, "Expected number of classes; 0 takes it from the data. A mismatch stops the run.")
+    data_check: bool = _field(True, "Decode every image once before training; report and skip unreadable files (data_report.json).")
+    min_images_per_class: int = _field(2, "Stop when a class has fewer usable images than this.")
+    class_weights: str = _field("none", "'auto' weights the loss by inverse class frequency (balanced); 'none' leaves it.")
+    cache: str = _field("auto", "Decoded-image cache: auto (memory when it fits), memory, disk (a file in the run folder) or none.")
+    feature_cache: str = _field("auto", "Frozen phase on cached backbone features: auto (memory when it fits, else disk), memory, disk or off.")
+    feature_cache_augment_passes: int = _field(1, "With augmentation on: augmented passes over the training images to cache for the frozen phase.")
+
+    # Augmentation: Keras preprocessing layers in the training model only.
+    flip: str = _field("none", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
+    rotation_degrees: float = _field(0.0, "Random rotation of up to this many degrees either way.")
+    zoom: float = _field(0.0, "Random zoom in or out by up to this fraction of the image side.")
+    translation: float = _field(0.0, "Random shift by up to this fraction of the image side.")
+    contrast: float = _field(0.0, "Random contrast change by up to this factor (0.2: x0.8 to x1.2).")
+    brightness: float = _field(0.0, "Random brightness shift by up to this fraction of the full range.")
+    mixup_alpha: float = _field(0.0, "Mixup: Beta(alpha, alpha) blend of image pairs and their labels; 0 is off.")
+    cutmix_alpha: float = _field(0.0, "CutMix: paste a Beta(alpha, alpha)-sized patch from another image; 0 is off.")
 
     # Backbone and classifier.
     backbone: str = _field(DEFAULT_BACKBONE, "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.")
@@ -105,7 +125,8 @@ class RunConfig:
             raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
         if self.num_classes == 1 or self.num_classes < 0:
             raise ConfigError(f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; a classifier needs two classes or more.")
-        for flag in ("frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing"):
+        for flag in ("frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing",
+                     "min_images_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness", "mixup_alpha", "cutmix_alpha"):
             if getattr(self, flag) < 0:
                 raise ConfigError(f"--{flag} must be >= 0, got {getattr(self, flag)}; use 0 to skip or keep the default.")
         if self.frozen_epochs == 0 and self.fine_tune_epochs == 0:
@@ -129,6 +150,17 @@ class RunConfig:
         if self.monitor not in MONITORS:
             raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}.")
         parse_unfreeze(self.unfreeze)
+        _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        _check_choice("cache", self.cache, CACHES)
+        _check_choice("feature_cache", self.feature_cache, FEATURE_CACHES)
+        _check_choice("flip", self.flip, FLIPS)
+        if self.feature_cache_augment_passes < 1:
+            raise ConfigError(f"--feature_cache_augment_passes must be >= 1, got {self.feature_cache_augment_passes}.")
+        if self.rotation_degrees > 180:
+            raise ConfigError(f"--rotation_degrees must be at most 180, got {self.rotation_degrees}.")
+        for flag in ("zoom", "translation", "contrast", "brightness"):
+            if getattr(self, flag) >= 1.0:
+                raise ConfigError(f"--{flag} is a fraction and must be below 1, got {getattr(self, flag)}.")
         _check_backbone_and_weights(self)
         if self.name and not _NAME_RE.match(self.name):
             raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
@@ -171,6 +203,11 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {value!r}.")
 
 
 def parse_unfreeze(spec: str) -> tuple[str, int]:

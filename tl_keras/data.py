@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 BUILTIN_DATASETS = ("digits_0_4", "digits_5_9", "digits")
 # Few labels on the target task is where transfer learning earns its keep.
 DIGITS_TARGET_TRAIN_PER_CLASS = 20
@@ -47,14 +47,16 @@ class DataSplits:
         return sum(self.counts[split].values()) if split in self.counts else -1
 
 
-def load_data(config, run_dir: str | os.PathLike | None = None) -> DataSplits:
+def load_data(config, run_dir: str | os.PathLike | None = None, progress=None) -> DataSplits:
     """Loads the data source a `RunConfig` names (image_dir, tfds, or a built-in dataset)."""
     if config.image_dir:
         return load_image_folder(
-            config.image_dir, config.validation_fraction, config.test_fraction, config.seed, split_file=_split_file(run_dir)
+            config.image_dir, config.validation_fraction, config.test_fraction, config.seed,
+            split_file=_split_file(run_dir), check=config.data_check, min_images_per_class=config.min_images_per_class,
+            report_file=Path(run_dir) / "data_report.json" if run_dir else None, progress=progress,
         )
     if config.tfds:
-        return load_tfds(config.tfds, config.tfds_data_dir or None, config.validation_fraction, config.test_fraction)
+        return load_tfds(config.tfds, config.tfds_data_dir or None, config.validation_fraction, config.test_fraction, config.seed)
     return load_builtin(config.dataset, config.validation_fraction, config.test_fraction, config.seed)
 
 
@@ -151,32 +153,56 @@ def _counts(labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[
 # ------------------------------------------------------------------ image folders
 
 
-def scan_image_folder(image_dir: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
-    """Class names (sorted sub-folders), image paths and labels of a class-per-folder tree.
+@dataclasses.dataclass
+class FolderScan:
+    """A class-per-folder tree as found on disk, before any file is opened."""
 
-    Hidden files and folders are ignored; files are matched by extension.
+    class_names: list[str]
+    paths: list[str]
+    labels: np.ndarray
+    empty_class_folders: list[str]
+    ignored_files: list[str]
+
+
+def scan_image_folder(image_dir: str | os.PathLike) -> FolderScan:
+    """Finds class folders (sorted) and their image files, matched by extension.
+
+    Hidden files and folders are ignored, and so are files with other
+    extensions (both listed). A class folder with no image files at all is
+    left out of the classes and listed: it is usually a leftover, and
+    training on the others is what the user wants.
 
     Raises:
-        ValueError: fewer than two class folders, or a class folder with no images.
+        ValueError: the folder is missing or has fewer than two classes with images.
     """
     root = Path(image_dir)
     if not root.is_dir():
         raise ValueError(f"--image_dir: folder not found: {str(root)!r}")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise ValueError(f"--image_dir: {root} has {len(class_dirs)} class folder(s); need at least 2, one sub-folder of images per class")
-    paths, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(
-            str(p)
-            for p in class_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+    class_names, paths, labels, empty, ignored = [], [], [], [], []
+    for class_dir in class_dirs:
+        files = []
+        for p in sorted(class_dir.rglob("*")):
+            if not p.is_file():
+                continue
+            hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
+            if hidden or p.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(str(p))
+            else:
+                files.append(str(p))
         if not files:
-            raise ValueError(f"--image_dir: class folder {class_dir} has no images ({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
+            empty.append(str(class_dir))
+            logging.warning("class folder %s has no images (%s); leaving it out", class_dir, ", ".join(IMAGE_EXTENSIONS))
+            continue
         paths.extend(files)
-        labels.extend([label] * len(files))
-    return [p.name for p in class_dirs], paths, np.array(labels, dtype=np.int32)
+        labels.extend([len(class_names)] * len(files))
+        class_names.append(class_dir.name)
+    if len(class_names) < 2:
+        raise ValueError(
+            f"--image_dir: {root} has {len(class_names)} class folder(s) with images; need at least 2, one sub-folder of images per class"
+            + (f" (empty: {', '.join(empty)})" if empty else "")
+        )
+    return FolderScan(class_names, paths, np.array(labels, dtype=np.int32), empty, ignored)
 
 
 def load_image_folder(
@@ -185,22 +211,43 @@ def load_image_folder(
     test_fraction: float = 0.1,
     seed: int = 42,
     split_file: Path | None = None,
+    *,
+    check: bool = True,
+    min_images_per_class: int = 1,
+    report_file: Path | None = None,
+    progress=None,
 ) -> DataSplits:
     """Loads a class-per-folder tree with a stratified, seeded split.
 
-    When `split_file` exists (a rerun), its file lists are used as they are,
-    so the test set never leaks into training between runs.
+    With `check`, every file is decoded once first (`datacheck`): unreadable
+    files are dropped before the split and listed in `report_file`. When
+    `split_file` exists (a rerun), its file lists are used as they are, so
+    the test set never leaks into training between runs.
+
+    Raises:
+        ValueError: a class has fewer than `min_images_per_class` usable images.
     """
-    class_names, paths, labels = scan_image_folder(image_dir)
+    scan = scan_image_folder(image_dir)
+    class_names, paths, labels = scan.class_names, scan.paths, scan.labels
+    report = None
+    if check:
+        from tl_keras import datacheck
+
+        report = datacheck.check_files(paths, labels, class_names, progress=progress)
+        report.empty_class_folders = scan.empty_class_folders
+        report.ignored_files = scan.ignored_files
+        usable = [c for c in report.checks if c.ok]
+        paths = [c.path for c in usable]
+        labels = np.array([c.label for c in usable], dtype=np.int32)
+    counts = np.bincount(labels, minlength=len(class_names))
+    for name, count in zip(class_names, counts):
+        if count < max(1, min_images_per_class):
+            raise ValueError(
+                f"class folder {Path(image_dir) / name} has {count} usable image(s); need at least {max(1, min_images_per_class)} "
+                "(--min_images_per_class); add images or remove the folder" + (f" (see {report_file})" if report_file else "")
+            )
     if split_file is not None and split_file.is_file():
-        record = json.loads(split_file.read_text())
-        if record.get("class_names") != class_names:
-            raise ValueError(f"{split_file} was written for classes {record.get('class_names')}, but {image_dir} has {class_names}; use a new run directory")
-        index = {p: i for i, p in enumerate(paths)}
-        missing = [p for split in ("train", "validation", "test") for p in record[split] if p not in index]
-        if missing:
-            raise ValueError(f"{split_file} lists {len(missing)} files no longer in {image_dir}, e.g. {missing[0]}; use a new run directory")
-        parts = {k: np.array([index[p] for p in record[k]], dtype=np.int64) for k in ("train", "validation", "test")}
+        parts = _reuse_split(split_file, class_names, paths, image_dir)
     else:
         parts = stratified_split(labels, validation_fraction, test_fraction, seed)
     paths_array = np.array(paths)
@@ -208,6 +255,9 @@ def load_image_folder(
     if split_file is not None and not split_file.is_file():
         split_file.parent.mkdir(parents=True, exist_ok=True)
         split_file.write_text(json.dumps(record, indent=1))
+    if report is not None and report_file is not None:
+        split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
+        report.write(report_file, split_of)
     datasets = {k: _decode_files(paths_array[idx], labels[idx]) if len(idx) else None for k, idx in parts.items()}
     return DataSplits(
         train=datasets["train"],
@@ -219,77 +269,202 @@ def load_image_folder(
     )
 
 
+def _reuse_split(split_file: Path, class_names: list[str], paths: list[str], image_dir) -> dict[str, np.ndarray]:
+    record = json.loads(split_file.read_text())
+    if record.get("class_names") != class_names:
+        raise ValueError(f"{split_file} was written for classes {record.get('class_names')}, but {image_dir} has {class_names}; use a new --run_dir")
+    index = {p: i for i, p in enumerate(paths)}
+    missing = [p for split in ("train", "validation", "test") for p in record[split] if p not in index]
+    if missing:
+        raise ValueError(f"{split_file} lists {len(missing)} files no longer usable in {image_dir}, e.g. {missing[0]}; use a new --run_dir")
+    return {k: np.array([index[p] for p in record[k]], dtype=np.int64) for k in ("train", "validation", "test")}
+
+
 def _decode_files(paths: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         return tf.image.convert_image_dtype(image, tf.uint8, saturate=True), label
 
     files = tf.data.Dataset.from_tensor_slices((paths, labels))
-    # A file that fails to decode is dropped with a warning instead of
-    # killing the epoch; the data check (issue: data) reports it up front.
+    # The data check drops unreadable files up front; this is the last line
+    # of defence (a file changed since, or the check turned off): the file
+    # is dropped with a warning instead of killing the epoch.
     return files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+
+
+# ------------------------------------------------------------------ arrays
+
+
+def load_arrays(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str] | None = None,
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.1,
+    seed: int = 42,
+) -> DataSplits:
+    """In-memory images (N, H, W, 3 or N, H, W) and integer labels, split stratified.
+
+    Float images are taken as [0, 1] when their maximum is at most 1, else
+    as [0, 255]; grayscale is repeated to RGB. Pixels become uint8, as every
+    other source gives them.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.int32).reshape(-1)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"images must be (N, H, W), (N, H, W, 1), (N, H, W, 3) or (N, H, W, 4); got shape {images.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    images = images[..., :3]
+    if images.dtype != np.uint8:
+        scale = 255.0 if images.size and float(np.nanmax(images)) <= 1.0 else 1.0
+        images = np.clip(np.round(images.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+    num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must be integers from 0")
+    class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    if num_classes > len(class_names):
+        raise ValueError(f"labels go up to {num_classes - 1} but only {len(class_names)} class names were given")
+    parts = stratified_split(labels, validation_fraction, test_fraction, seed)
+    datasets = {k: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None for k, idx in parts.items()}
+    return DataSplits(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        class_names=class_names,
+        counts=_counts(labels, parts, class_names),
+        split_record={"source": "arrays", "seed": seed, **{k: idx.tolist() for k, idx in parts.items()}},
+    )
+
+
+def load_npz(path: str | os.PathLike, validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42) -> DataSplits:
+    """An `.npz` with `images` (or `x`) and `labels` (or `y`), and optional `class_names`."""
+    with np.load(path, allow_pickle=False) as archive:
+        keys = set(archive.files)
+        image_key = "images" if "images" in keys else "x" if "x" in keys else None
+        label_key = "labels" if "labels" in keys else "y" if "y" in keys else None
+        if image_key is None or label_key is None:
+            raise ValueError(f"{path} needs arrays named images (or x) and labels (or y); it has {sorted(keys)}")
+        names = [str(n) for n in archive["class_names"]] if "class_names" in keys else None
+        return load_arrays(archive[image_key], archive[label_key], names, validation_fraction, test_fraction, seed)
 
 
 # ------------------------------------------------------------------ TFDS
 
 
-def load_tfds(name: str, data_dir: str | None = None, validation_fraction: float = 0.2, test_fraction: float = 0.1) -> DataSplits:
+def load_tfds(name: str, data_dir: str | None = None, validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42) -> DataSplits:
     """Loads a TFDS image-classification dataset, using its own splits where it has them.
 
-    A dataset with only `train` is sliced by percentage (TFDS's deterministic
-    split strings, recorded in the run). Downloads unless `data_dir` already
-    holds the prepared dataset.
+    Splits the source lacks are carved out of `train` by a stratified,
+    seeded split of example indices (labels are read without decoding the
+    images). Downloads unless `data_dir` already holds the prepared dataset.
     """
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
     splits = builder.info.splits
-    label_feature = builder.info.features["label"]
-    class_names = list(label_feature.names)
-    train_pct = int(round(100 * (1 - validation_fraction - test_fraction)))
-    val_end = int(round(100 * (1 - test_fraction)))
-    split_strings = {
-        "train": "train" if "validation" in splits else f"train[:{train_pct}%]",
-        "validation": "validation" if "validation" in splits else f"train[{train_pct}%:{val_end}%]",
-        "test": "test" if "test" in splits else (f"train[{val_end}%:]" if test_fraction else None),
-    }
-    if "validation" in splits and "test" not in splits and test_fraction:
-        split_strings["train"] = f"train[:{100 - int(round(100 * test_fraction))}%]"
-        split_strings["test"] = f"train[{100 - int(round(100 * test_fraction))}%:]"
+    class_names = list(builder.info.features["label"].names)
+    need_validation = "validation" not in splits
+    need_test = "test" not in splits and test_fraction > 0
+    record: dict = {"source": f"tfds:{name}", "data_dir": data_dir, "seed": seed}
+    datasets: dict[str, tf.data.Dataset | None] = {"validation": None, "test": None}
+    counts: dict[str, dict[str, int]] = {}
+    if need_validation or need_test:
+        labels = _tfds_labels(builder, "train")
+        parts = stratified_split(labels, validation_fraction if need_validation else 0.0, test_fraction if need_test else 0.0, seed)
+        counts = _counts(labels, parts, class_names)
+        train_all = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
+        for key, idx in parts.items():
+            if key == "train" or len(idx):
+                datasets[key] = _select_indices(train_all, idx, len(labels))
+                record[key] = {"split": "train", "indices": idx.tolist()}
+    else:
+        datasets["train"] = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
+        record["train"] = "train"
+        labels = _tfds_labels(builder, "train")
+        counts = {"train": {name: int(np.sum(labels == i)) for i, name in enumerate(class_names)}}
+    for key in ("validation", "test"):
+        if key in splits:
+            datasets[key] = builder.as_dataset(split=key, as_supervised=True, shuffle_files=False)
+            record[key] = key
 
     def as_rgb(image, label):
-        image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.image.grayscale_to_rgb(image), lambda: image[..., :3])
+        # Grayscale (and gray+alpha) to RGB by repeating the gray channel; drop alpha.
+        image = tf.cond(tf.shape(image)[-1] < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3])
         return tf.cast(image, tf.uint8), tf.cast(label, tf.int32)
 
-    datasets = {
-        k: builder.as_dataset(split=s, as_supervised=True, shuffle_files=False).map(as_rgb, num_parallel_calls=tf.data.AUTOTUNE)
-        if s
-        else None
-        for k, s in split_strings.items()
-    }
+    mapped = {k: (ds.map(as_rgb, num_parallel_calls=tf.data.AUTOTUNE) if ds is not None else None) for k, ds in datasets.items()}
     return DataSplits(
-        train=datasets["train"],
-        validation=datasets["validation"],
-        test=datasets["test"],
+        train=mapped["train"],
+        validation=mapped["validation"],
+        test=mapped["test"],
         class_names=class_names,
-        counts={},
-        split_record={"source": f"tfds:{name}", "data_dir": data_dir, **split_strings},
+        counts=counts,
+        split_record=record,
     )
+
+
+def _tfds_labels(builder, split: str) -> np.ndarray:
+    """Labels of a TFDS split, read without decoding a single image."""
+    import tensorflow_datasets as tfds
+
+    examples = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
+    return np.array([int(example["label"]) for example in examples.as_numpy_iterator()], dtype=np.int32)
+
+
+def _select_indices(dataset: tf.data.Dataset, indices: np.ndarray, total: int) -> tf.data.Dataset:
+    mask = np.zeros(total, dtype=bool)
+    mask[indices] = True
+    keep = tf.constant(mask)
+    return dataset.enumerate().filter(lambda i, example: keep[i]).map(lambda i, example: example)
+
+
+# ------------------------------------------------------------------ class weights
+
+
+def balanced_class_weights(train_counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """Weights n / (k * n_c): each class contributes equally to the loss.
+
+    Raises:
+        ValueError: a class has no training example (its weight would be infinite).
+    """
+    counts = np.array([train_counts.get(name, 0) for name in class_names], dtype=np.float64)
+    if np.any(counts == 0):
+        missing = [n for n, c in zip(class_names, counts) if c == 0]
+        raise ValueError(f"--class_weights=auto: classes {missing} have no training examples")
+    weights = counts.sum() / (len(counts) * counts)
+    return {i: float(w) for i, w in enumerate(weights)}
 
 
 # ------------------------------------------------------------------ batching
 
 
 def make_batches(
-    dataset: tf.data.Dataset, image_size: int, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_examples: int = -1
+    dataset: tf.data.Dataset,
+    image_size: int,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_examples: int = -1,
+    cache: str = "auto",
+    cache_path: str | os.PathLike | None = None,
 ) -> tf.data.Dataset:
     """Resizes to the model's input size (still uint8), caches, shuffles, batches, prefetches.
 
     Resizing here only makes differently sized images batchable; the model's
     own resize layer then sees the size it wants and is an identity.
-    `num_examples` sizes the cache decision when tf.data cannot count the
-    dataset (files that may fail to decode).
+
+    Args:
+        cache: "auto" caches in memory when the resized split fits in 2 GiB
+            (else not at all), "memory", "disk" (to `cache_path`), or "none".
+        num_examples: sizes the cache decision when tf.data cannot count the
+            dataset (files that may fail to decode are dropped, so it can't).
     """
 
     def resize(image, label):
@@ -297,13 +472,21 @@ def make_batches(
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8), label
 
     ds = dataset.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
-    cardinality = int(dataset.cardinality())
-    if cardinality < 0 and num_examples > 0:
-        cardinality = num_examples
-    if cardinality > 0 and cardinality * image_size * image_size * 3 <= _MAX_IN_MEMORY_CACHE_BYTES:
+    count = int(dataset.cardinality())
+    if count < 0 and num_examples > 0:
+        count = num_examples
+    fits = 0 < count and count * image_size * image_size * 3 <= _MAX_IN_MEMORY_CACHE_BYTES
+    in_memory = cache == "memory" or (cache == "auto" and fits)
+    if in_memory:
         ds = ds.cache()
-    elif cardinality < 0:
-        logging.info("dataset size unknown; not caching it in memory")
+    elif cache == "disk":
+        if cache_path is None:
+            raise ValueError("cache='disk' needs a cache_path")
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        ds = ds.cache(str(cache_path))
     if shuffle:
-        ds = ds.shuffle(max(cardinality, 1024) if cardinality > 0 else 1024, seed=seed, reshuffle_each_iteration=True)
+        # A memory-cached split is shuffled whole; otherwise the buffer is
+        # capped, as it holds decoded images.
+        buffer = count if in_memory and count > 0 else min(count, 4096) if count > 0 else 1024
+        ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

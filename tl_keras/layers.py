@@ -56,3 +56,22 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="tl_keras")
+class ToPixels(keras.layers.Layer):
+    """Rounds floats to the nearest uint8 pixel (clipped to [0, 255]).
+
+    Augmentation layers compute in float; the classifier takes uint8, as
+    the server and the phone will feed it. Rounding here (rather than the
+    truncation a plain cast does) keeps augmented pixels unbiased.
+    """
+
+    def call(self, images):
+        return ops.cast(ops.clip(ops.round(images), 0, 255), "uint8")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(images.shape, dtype="uint8")

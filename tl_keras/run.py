@@ -19,6 +19,7 @@ from absl import logging
 
 from tl_keras import data as data_lib
 from tl_keras import pretrain
+from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
@@ -41,7 +42,7 @@ def run_experiment(config: RunConfig) -> dict:
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
 
-    splits = data_lib.load_data(config, run_dir)
+    splits = data_lib.load_data(config, run_dir, progress=_log_progress)
     num_classes = len(splits.class_names)
     if config.num_classes and config.num_classes != num_classes:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
@@ -65,17 +66,27 @@ def run_experiment(config: RunConfig) -> dict:
         backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=f"{config.name}_classifier"
     )
     size = backbone.input_size
-    train = data_lib.make_batches(splits.train, size, config.batch_size, shuffle=True, seed=config.seed, num_examples=splits.size("train"))
-    validation = data_lib.make_batches(splits.validation, size, config.batch_size, num_examples=splits.size("validation"))
+
+    def batches(split: str, shuffle: bool = False):
+        return data_lib.make_batches(
+            getattr(splits, split), size, config.batch_size, shuffle=shuffle, seed=config.seed, num_examples=splits.size(split),
+            cache=config.cache, cache_path=run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}",
+        )
+
+    train = mix_batches(batches("train", shuffle=True), num_classes, config.mixup_alpha, config.cutmix_alpha, config.seed)
+    validation = batches("validation")
     evaluation_split = "test" if splits.test is not None else "validation"
-    held_out = (
-        data_lib.make_batches(splits.test, size, config.batch_size, num_examples=splits.size("test"))
-        if splits.test is not None
-        else validation
-    )
+    held_out = batches("test") if splits.test is not None else validation
+    augmentation = build_augmentation(config)
+    class_weight = data_lib.balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
+    if class_weight:
+        logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
     t0 = time.perf_counter()
-    result = train_two_phase(model, backbone.layer, train, validation, config, run_dir)
+    result = train_two_phase(
+        model, backbone.layer, train, validation, config, run_dir,
+        augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"),
+    )
     timings["transfer_train_s"] = time.perf_counter() - t0
     _, transfer_accuracy = model.evaluate(held_out, verbose=0)
     model.save(run_dir / "model.keras")
@@ -88,6 +99,8 @@ def run_experiment(config: RunConfig) -> dict:
         "backbone": backbone.name,
         "weights": weights,
         "image_size": size,
+        "phases": {p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value,
+                            "seconds": round(p.seconds, 2), "on_cached_features": p.on_cached_features} for p in result.phases},
         "kept_phase": result.kept_phase,
         "kept_epoch": result.kept_epoch,
         f"best_{config.monitor}": result.kept_value,
@@ -104,7 +117,7 @@ def run_experiment(config: RunConfig) -> dict:
             freeze_batch_norm=False, name=f"{config.name}_scratch",
         )
         t0 = time.perf_counter()
-        train_from_scratch(scratch, train, validation, config, run_dir / "scratch")
+        train_from_scratch(scratch, train, validation, config, run_dir / "scratch", augmentation=build_augmentation(config), class_weight=class_weight)
         timings["scratch_train_s"] = time.perf_counter() - t0
         _, scratch_accuracy = scratch.evaluate(held_out, verbose=0)
         summary["scratch_accuracy"] = float(scratch_accuracy)
@@ -131,6 +144,11 @@ def run_experiment(config: RunConfig) -> dict:
     summary["model_keras"] = str(run_dir / "model.keras")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _log_progress(done: int, total: int) -> None:
+    if done == total or done % 500 == 0:
+        logging.info("data check: %d/%d files decoded", done, total)
 
 
 def _load(config: RunConfig, weights: str | None):

@@ -15,12 +15,16 @@ import dataclasses
 import json
 import math
 import os
+import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import keras
 from absl import logging
 
+from tl_keras import features as features_lib
+from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
 from tl_keras.builders import compile_classifier
 from tl_keras.config import parse_unfreeze
@@ -42,6 +46,8 @@ class PhaseResult:
     trainable_weights: int
     history: dict[str, list[float]]
     weights_path: str | None
+    seconds: float = 0.0  # wall time, feature caching included
+    on_cached_features: bool = False
 
 
 @dataclasses.dataclass
@@ -104,53 +110,105 @@ def train_two_phase(
     config,
     run_dir: str | os.PathLike,
     *,
+    augmentation: keras.Sequential | None = None,
     class_weight: dict[int, float] | None = None,
+    train_examples: int = -1,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
     """Runs phase 1 (frozen) then phase 2 (fine-tune) and loads the best weights.
 
-    Writes `<run_dir>/checkpoints/<phase>.weights.h5` (best epoch of each
-    phase) and `<run_dir>/history.json` (both phases and the verdict).
+    Phase 1 trains the head on cached backbone features unless
+    `config.feature_cache` is "off" or mixup/CutMix is on (they mix images,
+    which cached features cannot). Writes
+    `<run_dir>/checkpoints/<phase>.weights.h5` (best epoch of each phase)
+    and `<run_dir>/history.json` (both phases and the verdict).
 
     Args:
         model: a classifier from `build_classifier` containing `backbone`.
         backbone: the backbone layer inside `model`.
         train_data, validation_data: batched datasets of (uint8 images, labels).
         config: a `RunConfig` (epochs, learning rates, optimizers, unfreeze,
-            monitor, patience, label smoothing, verbosity).
+            monitor, patience, label smoothing, caching, verbosity).
         run_dir: folder for checkpoints and history.
+        augmentation: from `build_augmentation`; applied in training only.
         class_weight: optional per-class loss weights for `fit`.
+        train_examples: training examples if known (sizes the feature cache).
         extra_callbacks: added to both phases (e.g. TensorBoard).
 
     Returns:
         A `TrainingResult`; the model holds the kept weights.
     """
     run_dir = Path(run_dir)
+    trainer = with_augmentation(model, augmentation)
     phases: list[PhaseResult] = []
     epoch = 0
     if config.frozen_epochs > 0:
         freeze_backbone(backbone)
-        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
-        frozen = run_phase(
-            model, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
-            class_weight=class_weight, extra_callbacks=extra_callbacks,
-        )
+        if uses_feature_cache(config):
+            frozen = _frozen_phase_on_features(
+                model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks
+            )
+        else:
+            compile_classifier(trainer, config.optimizer, config.learning_rate, config.label_smoothing)
+            frozen = run_phase(
+                trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
+                class_weight=class_weight, extra_callbacks=extra_callbacks,
+            )
         phases.append(frozen)
         epoch += frozen.epochs_run
         if frozen.weights_path:
-            model.load_weights(frozen.weights_path)
+            load_weights_quietly(trainer, frozen.weights_path)
     if config.fine_tune_epochs > 0:
         unfrozen = unfreeze_backbone(backbone, config.unfreeze)
         logging.info("fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", len(unfrozen), config.unfreeze)
-        compile_classifier(model, config.fine_tune_optimizer, config.fine_tune_learning_rate, config.label_smoothing)
+        compile_classifier(trainer, config.fine_tune_optimizer, config.fine_tune_learning_rate, config.label_smoothing)
         tuned = run_phase(
-            model, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
+            trainer, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
             class_weight=class_weight, extra_callbacks=extra_callbacks,
         )
         phases.append(tuned)
-    result = _keep_best(model, phases, config.monitor)
+    result = _keep_best(trainer, phases, config.monitor)
+    if not getattr(model, "compiled", False):  # phase 1 on features compiled only the head
+        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
+
+
+def uses_feature_cache(config) -> bool:
+    return config.feature_cache != "off" and not (config.mixup_alpha or config.cutmix_alpha)
+
+
+def _frozen_phase_on_features(model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks):
+    """Phase 1 on cached features; its checkpoint is rewritten as full-model weights."""
+    started = time.perf_counter()
+    extractor = features_lib.feature_extractor(model)
+    cache_dir = run_dir / "feature_cache"
+    passes = config.feature_cache_augment_passes if augmentation is not None else 1
+    train_cache = features_lib.cache_features(
+        extractor, train_data, passes=passes, augmentation=augmentation, storage=config.feature_cache,
+        directory=cache_dir, num_examples=train_examples, name="train",
+    )
+    validation_cache = features_lib.cache_features(
+        extractor, validation_data, storage=config.feature_cache, directory=cache_dir, name="validation"
+    )
+    cache_seconds = time.perf_counter() - started
+    logging.info(
+        "cached %d training features (%d pass%s) and %d validation features in %.1fs",
+        len(train_cache.labels), passes, "" if passes == 1 else "es", len(validation_cache.labels), cache_seconds,
+    )
+    head = features_lib.head_on_features(model)
+    compile_classifier(head, config.optimizer, config.learning_rate, config.label_smoothing)
+    phase = run_phase(
+        head, FROZEN, train_cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
+        validation_cache.dataset(config.batch_size), config.frozen_epochs, 0, config, run_dir,
+        class_weight=class_weight, extra_callbacks=extra_callbacks, steps_per_epoch=train_cache.steps_per_epoch(config.batch_size),
+    )
+    if phase.weights_path:
+        load_weights_quietly(head, phase.weights_path)
+        trainer.save_weights(phase.weights_path)
+    phase.seconds += cache_seconds
+    phase.on_cached_features = True
+    return phase
 
 
 def train_from_scratch(
@@ -161,6 +219,7 @@ def train_from_scratch(
     run_dir: str | os.PathLike,
     *,
     epochs: int | None = None,
+    augmentation: keras.Sequential | None = None,
     class_weight: dict[int, float] | None = None,
 ) -> TrainingResult:
     """Trains every weight from the start at --learning_rate; the transfer baseline.
@@ -175,11 +234,12 @@ def train_from_scratch(
     for layer in model.layers:  # the model's own flag does not reach a sub-model frozen explicitly
         layer.trainable = True
     model.trainable = True
-    compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+    trainer = with_augmentation(model, augmentation)
+    compile_classifier(trainer, config.optimizer, config.learning_rate, config.label_smoothing)
     budget = epochs if epochs is not None else config.frozen_epochs + config.fine_tune_epochs
     no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
-    phase = run_phase(model, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight)
-    result = _keep_best(model, [phase], config.monitor)
+    phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight)
+    result = _keep_best(trainer, [phase], config.monitor)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
 
@@ -196,6 +256,7 @@ def run_phase(
     *,
     class_weight: dict[int, float] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    steps_per_epoch: int | None = None,
 ) -> PhaseResult:
     """One `fit` with best-epoch checkpointing, early stopping and a NaN guard."""
     checkpoint = run_dir / "checkpoints" / f"{name}.weights.h5"
@@ -212,15 +273,18 @@ def run_phase(
         callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     logging.info("phase %s: %d epochs from epoch %d, %d trainable weights", name, epochs, initial_epoch + 1, trainable)
+    started = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=initial_epoch + epochs,
         initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         class_weight=class_weight,
         verbose=config.verbose,
     )
+    seconds = time.perf_counter() - started
     values = {k: [float(x) for x in v] for k, v in history.history.items()}
     scores = values.get(config.monitor, [])
     best_index = _best_index(scores, mode)
@@ -233,7 +297,20 @@ def run_phase(
         trainable_weights=trainable,
         history=values,
         weights_path=str(checkpoint) if checkpoint.exists() else None,
+        seconds=seconds,
     )
+
+
+def load_weights_quietly(model: keras.Model, path: str) -> None:
+    """Loads model weights; the optimizer state stored beside them is not wanted here.
+
+    A checkpoint from another phase carries that phase's optimizer slots,
+    which the next phase's fresh optimizer neither has nor needs, and Keras
+    warns about every mismatch.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
 
 
 def _mode(monitor: str) -> str:
@@ -260,7 +337,7 @@ def _keep_best(model: keras.Model, phases: list[PhaseResult], monitor: str) -> T
         better = phase.best_value < best.best_value if mode == "min" else phase.best_value > best.best_value
         if better:
             best = phase
-    model.load_weights(best.weights_path)
+    load_weights_quietly(model, best.weights_path)
     by_name = {p.name: p for p in candidates}
     change = None
     if FROZEN in by_name and FINE_TUNE in by_name:

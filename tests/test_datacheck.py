@@ -1,0 +1,134 @@
+"""The data check on a folder of every kind of bad file: each reported right, training runs, nothing raises."""
+
+import dataclasses
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tl_keras import datacheck
+from tl_keras import data as data_lib
+from tl_keras.config import RunConfig
+from tl_keras.run import run_experiment
+
+
+def _save(path, image, fmt, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture
+def messy_folder(tmp_path):
+    """Two usable classes holding one of each troublesome file, an empty class and a hidden file."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "messy"
+
+    def rgb(colour):
+        noise = rng.integers(-20, 20, size=(28, 28, 3))
+        return Image.fromarray(np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8))
+
+    for name, colour in (("cats", (200, 60, 60)), ("dogs", (60, 60, 200))):
+        for i in range(6):
+            _save(root / name / f"good_{i}.jpg", rgb(colour), "JPEG")
+    cats = root / "cats"
+    good_jpeg = (cats / "good_0.jpg").read_bytes()
+    (cats / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 3])
+    (cats / "zero.jpg").write_bytes(b"")
+    (cats / "text.png").write_text("not an image at all")
+    _save(cats / "cmyk.jpg", rgb((200, 60, 60)).convert("CMYK"), "JPEG")
+    _save(cats / "deep.png", Image.fromarray((rng.integers(0, 65535, size=(28, 28))).astype(np.uint16)), "PNG")
+    _save(cats / "gray.png", rgb((200, 60, 60)).convert("L"), "PNG")
+    _save(cats / "alpha.png", rgb((200, 60, 60)).convert("RGBA"), "PNG")
+    frames = [rgb((200, 60, 60)).convert("P"), rgb((60, 200, 60)).convert("P")]
+    frames[0].save(cats / "animated.gif", save_all=True, append_images=frames[1:], duration=100)
+    _save(cats / "bitmap.bmp", rgb((200, 60, 60)), "BMP")
+    _save(root / "dogs" / "huge.jpg", Image.new("RGB", (8000, 8000), (60, 60, 200)), "JPEG", quality=50)
+    _save(root / "dogs" / "copy_of_cat.jpg", Image.open(io.BytesIO(good_jpeg)), "JPEG")
+    (root / "dogs" / "copy_exact.jpg").write_bytes((root / "dogs" / "good_0.jpg").read_bytes())
+    (root / "birds").mkdir()
+    (cats / ".DS_Store").write_bytes(b"\x00\x01finder junk")
+    return root
+
+
+def test_each_bad_file_is_reported_for_what_it_is(messy_folder, tmp_path):
+    report_file = tmp_path / "run" / "data_report.json"
+    splits = data_lib.load_image_folder(messy_folder, 0.25, 0.0, seed=0, report_file=report_file, split_file=tmp_path / "run" / "split.json")
+    report = json.loads(report_file.read_text())
+    skipped = {reason: sorted(p.split("/")[-1] for p in paths) for reason, paths in report["skipped"].items()}
+    assert skipped == {"empty_file": ["zero.jpg"], "not_an_image": ["text.png"], "truncated": ["truncated.jpg"]}
+    noted = {note: sorted(p.split("/")[-1] for p in paths) for note, paths in report["converted_or_noted"].items()}
+    assert noted["cmyk"] == ["cmyk.jpg"]
+    assert noted["16_bit"] == ["deep.png"]
+    assert "gray.png" in noted["grayscale"] and "deep.png" in noted["grayscale"]
+    assert noted["alpha"] == ["alpha.png"]
+    assert noted["animated_first_frame_used"] == ["animated.gif"]
+    assert noted["large"] == ["huge.jpg"]
+    assert report["empty_class_folders"][0].endswith("birds")
+    assert any(p.endswith(".DS_Store") for p in report["ignored_files"])
+    assert report["class_counts"] == {"cats": 12, "dogs": 9}
+    assert splits.class_names == ["cats", "dogs"], "the empty folder is not a class"
+    exact = [g for g in report["duplicates"] if any(p.endswith("copy_exact.jpg") for p in g["paths"])]
+    assert len(exact) == 1 and len(exact[0]["paths"]) == 2
+
+
+def test_kept_files_decode_to_rgb_uint8(messy_folder):
+    checks = {c.path.split("/")[-1]: c for c in datacheck.check_files(
+        [str(p) for p in sorted((messy_folder / "cats").iterdir())], [0] * 16, ["cats"]
+    ).checks}
+    assert checks["bitmap.bmp"].ok and checks["bitmap.bmp"].size == (28, 28)
+    splits = data_lib.load_image_folder(messy_folder, 0.0, 0.0, seed=0)
+    batches = data_lib.make_batches(splits.train, 16, 8, num_examples=splits.size("train"))
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    assert images.shape == (21, 16, 16, 3) and images.dtype == np.uint8
+
+
+def test_training_on_a_messy_folder_runs_on_the_good_files(messy_folder, tmp_path):
+    config = RunConfig(
+        image_dir=str(messy_folder), backbone="small_cnn", weights="none", image_size=16, frozen_epochs=1, fine_tune_epochs=1,
+        batch_size=4, validation_fraction=0.25, test_fraction=0.0, compare_scratch=False, export=False, verbose=0,
+        run_dir=str(tmp_path / "run"),
+    )
+    summary = run_experiment(config)
+    assert summary["classes"] == ["cats", "dogs"]
+    assert sum(summary["counts"]["train"].values()) + sum(summary["counts"]["validation"].values()) == 21
+    assert (tmp_path / "run" / "data_report.json").is_file()
+
+
+def test_too_few_usable_images_stops_naming_the_folder(messy_folder):
+    with pytest.raises(ValueError, match=r"class folder .*dogs has 9 usable image\(s\); need at least 10"):
+        data_lib.load_image_folder(messy_folder, min_images_per_class=10)
+
+
+def test_duplicates_across_splits_are_flagged(image_folder):
+    source = image_folder / "red" / "red_0.png"
+    (image_folder / "red" / "red_dup.png").write_bytes(source.read_bytes())
+    report = datacheck.check_files([str(source), str(image_folder / "red" / "red_dup.png")], [0, 0], ["red"])
+    groups = report.duplicates({str(source): "train", str(image_folder / "red" / "red_dup.png"): "test"})
+    assert groups and groups[0]["across_splits"] is True
+
+
+def test_check_data_script_writes_the_report(messy_folder, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    report = tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "check_data.py"), f"--image_dir={messy_folder}", f"--report={report}"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "21 of 24 files usable" in result.stdout
+    assert json.loads(report.read_text())["skipped"]["truncated"][0].endswith("truncated.jpg")
+    missing = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "check_data.py")], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert missing.returncode != 0 and "--image_dir is required" in missing.stderr

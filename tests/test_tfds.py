@@ -1,0 +1,51 @@
+"""TFDS sources, through a dataset built locally by the test (no download)."""
+
+import numpy as np
+import pytest
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+from tl_keras import data as data_lib  # noqa: E402
+
+
+class LocalShapes(tfds.core.GeneratorBasedBuilder):
+    """A tiny image-classification dataset with only a train split, as many TFDS sets have."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3)),
+                "label": tfds.features.ClassLabel(names=["dark", "light", "mid"]),
+            }),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        rng = np.random.default_rng(0)
+        for i in range(60):
+            label = i % 3
+            level = (30, 220, 128)[label]
+            size = (12 + i % 4, 10 + i % 5, 3)
+            yield i, {"image": np.clip(level + rng.integers(-10, 10, size), 0, 255).astype(np.uint8), "label": label}
+
+
+def test_tfds_train_only_dataset_gets_a_seeded_stratified_split(tmp_path):
+    splits = data_lib.load_tfds("local_shapes", str(tmp_path), validation_fraction=0.2, test_fraction=0.1, seed=5)
+    assert splits.class_names == ["dark", "light", "mid"]
+    assert splits.counts["validation"] == {"dark": 4, "light": 4, "mid": 4}
+    assert splits.counts["test"] == {"dark": 2, "light": 2, "mid": 2}
+    train = list(splits.train.as_numpy_iterator())
+    assert len(train) == 42 and train[0][0].dtype == np.uint8 and train[0][0].shape[-1] == 3
+    record = splits.split_record
+    assert not set(record["train"]["indices"]) & set(record["validation"]["indices"])
+    again = data_lib.load_tfds("local_shapes", str(tmp_path), 0.2, 0.1, seed=5)
+    assert again.split_record == record
+    batches = data_lib.make_batches(splits.validation, 16, 4, num_examples=12)
+    labels = np.concatenate([y for _, y in batches.as_numpy_iterator()])
+    assert np.bincount(labels).tolist() == [4, 4, 4]
