@@ -38,6 +38,7 @@ flags.DEFINE_float("alpha", 1.0, "MobileNet width.")
 flags.DEFINE_integer("image_size", 160, "Input side.")
 flags.DEFINE_integer("epochs", 10, "Frozen epochs for both arms.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_bool("plain", True, "Also time plain fit (the slow arm); off to iterate on the cached path.")
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "frozen_phase.json"), "JSON results file.")
 FLAGS = flags.FLAGS
 
@@ -84,20 +85,23 @@ def main(argv):
     config = RunConfig(frozen_epochs=FLAGS.epochs, fine_tune_epochs=0, batch_size=batch, early_stopping_patience=0, verbose=0, seed=0)
 
     # Plain fit on images.
-    backbone, model = fresh_model()
-    backbone.layer.trainable = False
-    compile_classifier(model, config.optimizer, config.learning_rate)
-    started = time.perf_counter()
-    history = model.fit(train, validation_data=validation, epochs=FLAGS.epochs, verbose=0)
-    plain_seconds = time.perf_counter() - started
-    plain_accuracy = max(history.history["val_accuracy"])
-    model_step_rate = FLAGS.epochs * (n_train + n_val) / plain_seconds
+    plain_seconds, plain_accuracy, model_step_rate = float("nan"), float("nan"), float("nan")
+    if FLAGS.plain:
+        backbone, model = fresh_model()
+        backbone.layer.trainable = False
+        compile_classifier(model, config.optimizer, config.learning_rate)
+        started = time.perf_counter()
+        history = model.fit(train, validation_data=validation, epochs=FLAGS.epochs, verbose=0)
+        plain_seconds = time.perf_counter() - started
+        plain_accuracy = max(history.history["val_accuracy"])
+        model_step_rate = FLAGS.epochs * (n_train + n_val) / plain_seconds
 
     # Cached features (the tl_keras path).
     backbone, model = fresh_model()
     with tempfile.TemporaryDirectory() as run_dir:
         result = train_two_phase(model, backbone.layer, train, validation, config, run_dir, train_examples=n_train)
     cached_seconds = result.phases[0].seconds
+    caching_seconds = result.phases[0].caching_seconds
     cached_accuracy = result.kept_value
 
     rows = {
@@ -107,6 +111,7 @@ def main(argv):
         "one_forward_pass_s": round(forward_pass, 2),
         "plain_fit_s": round(plain_seconds, 2),
         "cached_features_s": round(cached_seconds, 2),
+        "of_which_caching_s": round(caching_seconds, 2),
         "cached_over_forward_pass": round(cached_seconds / forward_pass, 3),
         "speedup_plain_over_cached": round(plain_seconds / cached_seconds, 2),
         "best_val_accuracy": {"plain_fit": round(plain_accuracy, 4), "cached_features": round(cached_accuracy, 4)},
@@ -119,6 +124,7 @@ def main(argv):
     print(f"{'one forward pass (train+val)':<34}{forward_pass:>10.1f}{'':>14}")
     print(f"{'plain model.fit on images':<34}{plain_seconds:>10.1f}{plain_accuracy:>14.4f}")
     print(f"{'tl_keras cached features':<34}{cached_seconds:>10.1f}{cached_accuracy:>14.4f}")
+    print(f"{'  of which caching the features':<34}{caching_seconds:>10.1f}")
     print(f"cached / one forward pass = {rows['cached_over_forward_pass']:.2f}x (target <= 1.3x); "
           f"plain / cached = {rows['speedup_plain_over_cached']:.1f}x (target >= 5x)")
     print(f"input pipeline: {pipeline_cold:.0f} images/s decoding, {pipeline_warm:.0f} images/s from cache; "

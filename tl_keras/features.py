@@ -39,6 +39,32 @@ def head_on_features(classifier: keras.Model) -> keras.Model:
     return keras.Model(inputs, outputs, name="head_on_features")
 
 
+def _encoder(extractor: keras.Model, augmentation, image_spec: tf.TensorSpec):
+    """One traced function per (extractor, augmentation), shared by every split.
+
+    The batch dimension is left open so the last, smaller batch does not
+    trigger a second trace (seconds, for a large backbone).
+    """
+    key = (id(extractor), id(augmentation))
+    cached = _ENCODERS.get(key)
+    if cached is not None:
+        return cached
+    spec = tf.TensorSpec([None, *image_spec.shape[1:]], image_spec.dtype)
+
+    @tf.function(input_signature=[spec])
+    def encode(images):
+        if augmentation is not None:
+            images = augmentation(images, training=True)
+        return extractor(images, training=False)
+
+    _ENCODERS.clear()  # hold only the latest, so finished models can be freed
+    _ENCODERS[key] = encode
+    return encode
+
+
+_ENCODERS: dict = {}
+
+
 class FeatureCache:
     """Pooled features and labels, in memory or in `.npy` files mapped from disk."""
 
@@ -120,11 +146,7 @@ def cache_features(
     if on_disk and directory is None:
         raise ValueError("disk feature cache needs a directory")
 
-    @tf.function(reduce_retracing=True)
-    def encode(images):
-        if augmentation is not None:
-            images = augmentation(images, training=True)
-        return extractor(images, training=False)
+    encode = _encoder(extractor, augmentation, batches.element_spec[0])
 
     if on_disk and total >= 0:
         directory = Path(directory)

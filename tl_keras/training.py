@@ -48,6 +48,7 @@ class PhaseResult:
     weights_path: str | None
     seconds: float = 0.0  # wall time, feature caching included
     on_cached_features: bool = False
+    caching_seconds: float = 0.0
 
 
 @dataclasses.dataclass
@@ -207,6 +208,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
         load_weights_quietly(head, phase.weights_path)
         trainer.save_weights(phase.weights_path)
     phase.seconds += cache_seconds
+    phase.caching_seconds = cache_seconds
     phase.on_cached_features = True
     return phase
 
