@@ -21,6 +21,8 @@ setup(
         "numpy",
         # The data check reads image headers (CMYK, 16-bit, alpha, truncation) with Pillow.
         "pillow>=9",
+        # PredictionLog protos for TF Serving warmup requests.
+        "tensorflow-serving-api>=2.16",
     ],
     extras_require={"test": ["pytest>=7"]},
 )

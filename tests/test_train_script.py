@@ -58,3 +58,47 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
     assert "reusing pretrained source weights" in second.stderr
     assert (tmp_path / "saved_models" / "digits_5_9" / "2").is_dir()
     assert json.loads((run_dir / "config.json").read_text()) == config
+
+
+def _script(name, *flags, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(REPO / "experiments" / name), *flags], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_export_serve_config_predict_and_resume_scripts(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    run_dir, exports = tmp_path / "run", tmp_path / "saved_models"
+    trained = _run("--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
+                   "--nocompare_scratch", "--noexport", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert not exports.exists()
+
+    exported = _script("export.py", f"--model={run_dir}", f"--export_dir={exports}", "--top_k=2")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert f"SavedModel: {exports}/digits_5_9/1" in exported.stdout
+    refused = _script("export.py", f"--model={run_dir}", f"--export_dir={exports}", "--version=1")
+    assert refused.returncode != 0 and "never overwritten" in refused.stderr
+
+    config = _script("serve_config.py", f"--export_dir={exports}", f"--output={tmp_path}/models.config")
+    assert config.returncode == 0, config.stderr[-2000:]
+    assert 'base_path: "/models/digits_5_9"' in (tmp_path / "models.config").read_text()
+
+    seven = np.round(load_digits().images[7] * 255 / 16).astype(np.uint8)
+    image = tmp_path / "seven.png"
+    image.write_bytes(tf.io.encode_png(np.repeat(seven[..., None], 3, axis=-1)).numpy())
+    predicted = _script("predict.py", f"--saved_model={exports}/digits_5_9", f"--image={image}")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    line = predicted.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"{image}: ") and len(line.split(", ")) == 2, "top_k=2 classes with scores"
+    unreachable = _script("predict.py", "--url=http://127.0.0.1:9/v1/models/x:predict", f"--image={image}", "--timeout=2")
+    assert unreachable.returncode != 0 and "cannot reach --url" in unreachable.stderr
+
+    resumed = _run("--init_from=" + str(exports / "digits_5_9"), "--frozen_epochs=1", "--fine_tune_epochs=1", "--verbose=0",
+                   f"--run_dir={tmp_path}/resumed", f"--export_dir={exports}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["backbone"] == "small_cnn" and "scratch_accuracy" not in summary
+    assert (exports / "digits_5_9" / "2").is_dir()

@@ -78,6 +78,7 @@ class RunConfig:
     alpha: float = _field(0.0, "Width multiplier for MobileNet backbones; 0 keeps the backbone's default.")
     image_size: int = _field(0, "Side of the square image the backbone sees; 0 uses the backbone's default.")
     preprocessing: str = _field("", "Override the backbone's own pixel normalisation: tf, torch, caffe, zero_one or none. Empty keeps the backbone's.")
+    init_from: str = _field("", "Continue from a classifier of ours (.keras file, run folder or export) instead of building one; its classes must match the data.")
     backbone_cut_layer: str = _field("", "For a .keras backbone: the layer whose output becomes the features. Empty cuts before the model's head.")
     hub_signature: str = _field("", "For a Hub/SavedModel backbone: call this signature instead of __call__ (TF1-style modules).")
     hub_output_key: str = _field("", "For a Hub/SavedModel backbone returning a dict: the output to use as features.")
@@ -161,7 +162,11 @@ class RunConfig:
         for flag in ("zoom", "translation", "contrast", "brightness"):
             if getattr(self, flag) >= 1.0:
                 raise ConfigError(f"--{flag} is a fraction and must be below 1, got {getattr(self, flag)}.")
-        _check_backbone_and_weights(self)
+        if self.init_from:
+            if not Path(self.init_from).exists():
+                raise ConfigError(f"--init_from: not found: {self.init_from!r}; pass a .keras file, a run folder or an export folder")
+        else:
+            _check_backbone_and_weights(self)
         if self.name and not _NAME_RE.match(self.name):
             raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
         return self

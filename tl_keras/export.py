@@ -20,10 +20,18 @@ import keras
 import tensorflow as tf
 
 SERVING_SIGNATURE = "serving_default"
+PIXELS_SIGNATURE = "predict_pixels"
+BYTES_INPUT = "image_bytes"
 PIXELS_INPUT = "images"
 PROBABILITIES = "probabilities"
+CLASSES = "classes"
+SCORES = "scores"
 EXTRA_ASSETS = "assets.extra"
 LABELS_FILE = "labels.txt"
+MODEL_CARD = "model_card.json"
+KERAS_COPY = "model.keras"
+WARMUP_FILE = "tf_serving_warmup_requests"
+DEFAULT_TOP_K = 5
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -59,21 +67,31 @@ def export_saved_model(
     *,
     version: int | None = None,
     metadata: dict | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    warmup: bool = True,
 ) -> Path:
-    """Exports `model` as `<export_dir>/<name>/<version>/`, atomically.
+    """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving.
 
-    The `serving_default` signature takes `images`: a uint8 batch
-    [N, H, W, 3] of any size, and returns `probabilities` [N, C] in float32.
-    `assets.extra/labels.txt` lists the class names in output order, and
-    `assets.extra/model_card.json` holds `metadata`.
+    Signatures:
+      * `serving_default`: `image_bytes` (string [N], encoded JPEG/PNG/GIF/BMP/
+        WebP, base64 `{"b64": ...}` over REST) -> `probabilities` [N, C],
+        `classes` [N, k] (class names, best first) and `scores` [N, k].
+      * `predict_pixels`: `images` (float32 [N, H, W, 3], RGB values in
+        0-255, any H and W) -> the same three outputs.
+    Decoding, resizing and normalisation happen in the graph, so both equal
+    the Keras model on the same pixels. `assets.extra/` holds `labels.txt`,
+    `model_card.json` (`metadata` plus signatures), `model.keras` (to resume
+    training from an export) and `tf_serving_warmup_requests`.
 
     Args:
-        model: a classifier from `build_classifier`.
+        model: a classifier from `build_classifier` (uint8 image input).
         export_dir: root of the layout (e.g. "saved_models").
         name: model name; validated.
         class_names: one per output unit, in order.
         version: force a version number; an existing one is refused.
-        metadata: JSON-serialisable facts to store beside the model.
+        metadata: JSON-serialisable facts for the model card.
+        top_k: how many classes `classes`/`scores` list (at most C).
+        warmup: write TF Serving warmup requests.
 
     Returns:
         The final version folder.
@@ -82,6 +100,7 @@ def export_saved_model(
     num_outputs = int(model.outputs[0].shape[-1])
     if len(class_names) != num_outputs:
         raise ValueError(f"{len(class_names)} class names for a model with {num_outputs} outputs")
+    top_k = max(1, min(int(top_k), num_outputs))
     model_dir = Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     if version is None:
@@ -93,12 +112,27 @@ def export_saved_model(
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir))
     try:
-        _write_saved_model(model, staging)
+        _write_saved_model(model, staging, list(class_names), top_k)
         extra = staging / EXTRA_ASSETS
         extra.mkdir()
         (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        card = {"class_names": list(class_names), "version": version, **(metadata or {})}
-        (extra / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        card = {
+            "name": name,
+            "version": version,
+            "class_names": list(class_names),
+            "signatures": {
+                SERVING_SIGNATURE: {"inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
+                PIXELS_SIGNATURE: {"inputs": {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
+            },
+            "top_k": top_k,
+            **(metadata or {}),
+        }
+        (extra / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
+        model.save(extra / KERAS_COPY)
+        if warmup:
+            from tl_keras.warmup import write_warmup_requests
+
+            write_warmup_requests(extra / WARMUP_FILE, name)
         # rename(2) is atomic on one filesystem; a racing exporter that took
         # the same number makes this fail instead of mixing two models.
         os.rename(staging, final)
@@ -108,19 +142,128 @@ def export_saved_model(
     return final
 
 
-def _write_saved_model(model: keras.Model, path: Path) -> None:
-    archive = keras.export.ExportArchive()
-    archive.track(model)
+def _resize_front(model: keras.Model):
+    """The model's leading Resizing layer and the rest of the model as a float-input model.
+
+    Serving decodes images of different sizes; resizing each in the graph
+    (the very op the Resizing layer runs) and batching the results lets the
+    rest of the model run once per batch. Returns (None, None) when the model
+    has no plain leading resize (then each image goes through the model alone).
+    """
+    try:
+        resize = model.get_layer("resize")
+    except ValueError:
+        return None, None
+    if not isinstance(resize, keras.layers.Resizing) or resize.crop_to_aspect_ratio or resize.pad_to_aspect_ratio:
+        return None, None
+    return resize, keras.Model(resize.output, model.output, name=f"{model.name}_after_resize")
+
+
+def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int) -> None:
+    resize, tail = _resize_front(model)
+    names = tf.constant(class_names)
+
+    def outputs(probabilities):
+        best = tf.math.top_k(probabilities, k=top_k)
+        return {PROBABILITIES: probabilities, CLASSES: tf.gather(names, best.indices), SCORES: best.values}
+
+    def resize_like_model(image):
+        size = (int(resize.height), int(resize.width))
+        return tf.image.resize(tf.cast(image, tf.float32), size, method=resize.interpolation, antialias=resize.antialias)
+
+    def to_uint8(images):
+        return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
 
     def serve_pixels(images):
-        return {PROBABILITIES: model(images, training=False)}
+        if tail is not None:
+            return outputs(tail(resize_like_model(images), training=False))
+        return outputs(model(to_uint8(images), training=False))
 
-    archive.add_endpoint(
-        SERVING_SIGNATURE,
-        serve_pixels,
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=PIXELS_INPUT)],
-    )
+    def serve_bytes(image_bytes):
+        image_bytes = _assert_images(image_bytes)
+        if tail is not None:
+            size = (int(resize.height), int(resize.width))
+            batch = tf.map_fn(
+                lambda data: resize_like_model(_decode(data)), image_bytes, fn_output_signature=tf.TensorSpec((*size, 3), tf.float32)
+            )
+            return outputs(tail(batch, training=False))
+        probabilities = tf.map_fn(
+            lambda data: model(_decode(data)[None], training=False)[0], image_bytes,
+            fn_output_signature=tf.TensorSpec((len(class_names),), tf.float32),
+        )
+        return outputs(probabilities)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
+    archive.add_endpoint(PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)])
     archive.write_out(str(path), verbose=False)
+
+
+def _decode(data):
+    return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+
+
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
+
+
+def _assert_images(image_bytes):
+    """Returns `image_bytes` once each entry looks like an image; fails the request with a readable message for empty or non-image entries.
+
+    The error comes back to the client from the graph (TF Serving answers
+    400 with it); the server process stays up for the next request.
+    """
+    padded = image_bytes + b"\x00" * 12  # substr must not run past a short entry
+    head = tf.strings.substr(padded, 0, 4)
+    known = tf.zeros_like(image_bytes, dtype=tf.bool)
+    for magic in _MAGIC:
+        known = tf.logical_or(known, tf.strings.substr(head, 0, len(magic)) == magic)
+    webp = tf.logical_and(head == b"RIFF", tf.strings.substr(padded, 8, 4) == b"WEBP")
+    known = tf.logical_or(known, webp)
+    check = tf.debugging.Assert(
+        tf.reduce_all(known),
+        ["image_bytes: an entry is empty or not a JPEG, PNG, GIF, BMP or WebP image; entries ok:", known],
+        summarize=16,
+    )
+    with tf.control_dependencies([check]):  # decode only what passed the check
+        return tf.identity(image_bytes)
+
+
+def serving_config(names: Sequence[str], base_path: str = "/models") -> str:
+    """A TF Serving `--model_config_file` for several models under one root."""
+    lines = ["model_config_list {"]
+    for name in names:
+        validate_model_name(name)
+        lines += [
+            "  config {",
+            f'    name: "{name}"',
+            f'    base_path: "{base_path.rstrip("/")}/{name}"',
+            '    model_platform: "tensorflow"',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def rest_request(encoded_images: Sequence[bytes], signature: str = SERVING_SIGNATURE) -> dict:
+    """The JSON body a REST client POSTs to `/v1/models/<name>:predict`."""
+    import base64
+
+    return {
+        "signature_name": signature,
+        "instances": [{BYTES_INPUT: {"b64": base64.b64encode(data).decode("ascii")}} for data in encoded_images],
+    }
+
+
+def latest_version_dir(path: str | os.PathLike) -> Path:
+    """A version folder as given, or the highest version under a model folder."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = existing_versions(path)
+    if not versions:
+        raise ValueError(f"{path} is neither a SavedModel version folder nor a model folder with numbered versions")
+    return path / str(versions[-1])
 
 
 def read_labels(version_dir: str | os.PathLike) -> list[str]:

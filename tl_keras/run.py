@@ -24,6 +24,7 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
 from tl_keras.export import export_saved_model
+from tl_keras.reload import backbone_of, load_classifier
 from tl_keras.training import train_from_scratch, train_two_phase
 
 
@@ -53,7 +54,9 @@ def run_experiment(config: RunConfig) -> dict:
 
     weights = config.weights
     timings: dict[str, float] = {}
-    if pretrain.is_pretrain_spec(weights):
+    if config.init_from:
+        weights = None
+    elif pretrain.is_pretrain_spec(weights):
         t0 = time.perf_counter()
         weights = str(pretrain.pretrain_backbone(
             config.backbone, weights[len(pretrain.PREFIX):], run_dir / "pretrained",
@@ -61,10 +64,19 @@ def run_experiment(config: RunConfig) -> dict:
         ))
         timings["pretrain_s"] = time.perf_counter() - t0
 
-    backbone = _load(config, weights)
-    model = build_classifier(
-        backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=f"{config.name}_classifier"
-    )
+    if config.init_from:
+        model = load_classifier(config.init_from)
+        outputs = int(model.outputs[0].shape[-1])
+        if outputs != num_classes:
+            raise ConfigError(f"--init_from: {config.init_from} predicts {outputs} classes but the data has {num_classes}; start a new model instead")
+        backbone = backbone_of(model)
+        if backbone.input_size == 0:
+            backbone.input_size = config.image_size or 224
+    else:
+        backbone = _load(config, weights)
+        model = build_classifier(
+            backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=f"{config.name}_classifier"
+        )
     size = backbone.input_size
 
     def batches(split: str, shuffle: bool = False):
@@ -109,7 +121,9 @@ def run_experiment(config: RunConfig) -> dict:
         "transfer_accuracy": float(transfer_accuracy),
     }
 
-    if config.compare_scratch:
+    if config.compare_scratch and config.init_from:
+        logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
+    elif config.compare_scratch:
         keras.utils.set_random_seed(config.seed)
         scratch_backbone = _load(config, None)
         scratch = build_classifier(

@@ -1,0 +1,58 @@
+"""Export a trained classifier as a new TF Serving version: saved_models/<name>/<version>/.
+
+  python experiments/export.py --model=runs/digits_5_9
+  python experiments/export.py --model=my.keras --labels=labels.txt --name=pets --version=7
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+flags.DEFINE_string("model", None, "A run folder (model.keras + summary.json), a .keras file, or an export to re-export.")
+flags.DEFINE_string("labels", "", "Class names, one per line (taken from the run folder when empty).")
+flags.DEFINE_string("name", "", "Model name (the run's name when empty).")
+flags.DEFINE_string("export_dir", "saved_models", "Root of the TF Serving layout.")
+flags.DEFINE_integer("version", 0, "Version number to write; 0 takes the next one. An existing version is refused.")
+flags.DEFINE_integer("top_k", 5, "Classes listed in the 'classes' and 'scores' outputs.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    from tl_keras.export import export_saved_model
+    from tl_keras.reload import classifier_file, load_classifier
+
+    if not FLAGS.model:
+        sys.exit("error: --model is required: a run folder, a .keras file or an export folder")
+    try:
+        source = classifier_file(FLAGS.model)
+    except ValueError as error:
+        sys.exit(f"error: {str(error).replace('--init_from', '--model')}")
+    run_dir = Path(FLAGS.model) if Path(FLAGS.model).is_dir() else None
+    summary = json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else {}
+    config = json.loads((run_dir / "config.json").read_text()) if run_dir and (run_dir / "config.json").is_file() else {}
+    if FLAGS.labels:
+        labels = Path(FLAGS.labels).read_text().split("\n")
+        labels = [line for line in labels if line]
+    elif summary.get("classes"):
+        labels = summary["classes"]
+    elif (source.parent / "labels.txt").is_file():
+        labels = (source.parent / "labels.txt").read_text().splitlines()
+    else:
+        sys.exit(f"error: no class names found beside {source}; pass --labels")
+    name = FLAGS.name or summary.get("name") or source.stem
+    metadata = {"source": str(source), "metrics": {f"{summary.get('evaluated_on', 'test')}_accuracy": summary.get("transfer_accuracy")}, "config": config}
+    try:
+        path = export_saved_model(
+            load_classifier(source), FLAGS.export_dir, name, labels, version=FLAGS.version or None, metadata=metadata, top_k=FLAGS.top_k
+        )
+    except (ValueError, FileExistsError) as error:
+        sys.exit(f"error: {error}")
+    print(f"SavedModel: {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,41 @@
+"""Write a TF Serving models.config serving every model under saved_models/.
+
+  python experiments/serve_config.py --export_dir=saved_models --output=saved_models/models.config
+  docker run -p 8501:8501 -v "$PWD/saved_models:/models" tensorflow/serving \
+      --model_config_file=/models/models.config
+"""
+
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+from tl_keras.export import existing_versions, serving_config
+
+flags.DEFINE_string("export_dir", "saved_models", "Root holding <name>/<version>/ folders.")
+flags.DEFINE_list("names", [], "Models to serve; empty serves every model folder with a version.")
+flags.DEFINE_string("base_path", "/models", "Where --export_dir is mounted inside the server.")
+flags.DEFINE_string("output", "", "Config file to write (stdout when empty).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    root = Path(FLAGS.export_dir)
+    names = FLAGS.names or sorted(p.name for p in root.iterdir() if p.is_dir() and existing_versions(p)) if root.is_dir() else FLAGS.names
+    if not names:
+        sys.exit(f"error: no exported models under --export_dir={root}")
+    missing = [n for n in names if not existing_versions(root / n)]
+    if missing:
+        sys.exit(f"error: --names: no versions under {root} for {', '.join(missing)}")
+    text = serving_config(names, FLAGS.base_path)
+    if FLAGS.output:
+        Path(FLAGS.output).write_text(text)
+        print(f"wrote {FLAGS.output} serving {', '.join(names)}")
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    app.run(main)
