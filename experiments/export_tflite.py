@@ -1,0 +1,105 @@
+"""Convert an export to TFLite (float32, float16, dynamic-range, int8) and check each file against Keras.
+
+  python experiments/export_tflite.py --run_dir=runs/digits_5_9
+  python experiments/export_tflite.py --saved_model=saved_models/pets --image_dir=/data/pets_holdout \
+      --representative_dir=/data/pets_train --int8_io=int8
+
+With --run_dir, the run's own test split (or validation) is the held-out set
+and its training split calibrates int8. Fails when a variant's top-1
+agreement with the Keras model is below --min_agreement (default 0.99 for
+float16/dynamic-range, 0.97 for int8).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, export.txt).")
+flags.DEFINE_string("saved_model", "", "Export to convert: a model folder (latest version) or a version folder. Default: the run's export.")
+flags.DEFINE_string("image_dir", "", "Held-out images, one sub-folder per class (instead of the run's test split).")
+flags.DEFINE_string("representative_dir", "", "Images to calibrate int8 on (instead of the run's training split).")
+flags.DEFINE_list("variants", ["float32", "float16", "dynamic_range", "int8"], "Variants to write.")
+flags.DEFINE_enum("int8_io", "uint8", ["uint8", "int8"], "Input/output type of the int8 variant.")
+flags.DEFINE_integer("representative_count", 200, "Calibration images, drawn evenly across classes (100-500 is typical).")
+flags.DEFINE_integer("max_images", 1000, "Held-out images to check on, at most.")
+flags.DEFINE_float("min_agreement", 0.0, "Minimum top-1 agreement with Keras for every variant; 0 uses each variant's default.")
+flags.DEFINE_string("output_dir", "", "Where the .tflite files go (default: <run_dir>/tflite or beside the export).")
+FLAGS = flags.FLAGS
+
+
+def _arrays(splits, split, size, limit):
+    from tl_keras import data as data_lib
+
+    dataset = getattr(splits, split)
+    images, labels = [], []
+    for x, y in data_lib.make_batches(dataset, size, 64, cache="none"):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    return images[:limit], labels[:limit]
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    from tl_keras import data as data_lib
+    from tl_keras import tflite
+    from tl_keras.config import RunConfig
+    from tl_keras.export import latest_version_dir, read_labels
+    from tl_keras.reload import backbone_of, load_classifier
+
+    unknown = [v for v in FLAGS.variants if v not in tflite.VARIANTS]
+    if unknown:
+        sys.exit(f"error: --variants: unknown {unknown}; known: {', '.join(tflite.VARIANTS)}")
+    config = None
+    if FLAGS.run_dir:
+        config_file = Path(FLAGS.run_dir) / "config.json"
+        if not config_file.is_file():
+            sys.exit(f"error: --run_dir: no config.json in {FLAGS.run_dir}")
+        config = RunConfig.from_json(config_file)
+    saved_model = FLAGS.saved_model
+    if not saved_model and config is not None:
+        summary = json.loads((Path(FLAGS.run_dir) / "summary.json").read_text())
+        saved_model = summary.get("export", "")
+    if not saved_model:
+        sys.exit("error: pass --saved_model (or a --run_dir that exported one)")
+    try:
+        version_dir = latest_version_dir(saved_model)
+    except ValueError as error:
+        sys.exit(f"error: --saved_model: {error}")
+    class_names = read_labels(version_dir)
+    size = backbone_of(load_classifier(version_dir)).input_size
+    if FLAGS.image_dir:
+        held = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
+        images, labels = _arrays(held, "train", size, FLAGS.max_images)
+    elif config is not None:
+        splits = data_lib.load_data(config, FLAGS.run_dir)
+        images, labels = _arrays(splits, "test" if splits.test is not None else "validation", size, FLAGS.max_images)
+    else:
+        sys.exit("error: pass --image_dir (held-out images) or --run_dir")
+    if FLAGS.representative_dir:
+        calibration = data_lib.load_image_folder(FLAGS.representative_dir, 0.0, 0.0)
+        pool, pool_labels = _arrays(calibration, "train", size, 100000)
+    elif config is not None:
+        pool, pool_labels = _arrays(data_lib.load_data(config, FLAGS.run_dir), "train", size, 100000)
+    else:
+        pool, pool_labels = images, labels
+        print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
+    representative = tflite.representative_sample(pool, pool_labels, FLAGS.representative_count)
+    out_dir = FLAGS.output_dir or (str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}"))
+    minimum = {v: FLAGS.min_agreement for v in tflite.VARIANTS} if FLAGS.min_agreement else None
+    report = tflite.export_tflite(
+        version_dir, out_dir, images, labels, class_names, representative=representative,
+        variants=FLAGS.variants, int8_io=FLAGS.int8_io, min_agreement=minimum,
+    )
+    print(tflite.format_report(report))
+    print(f"report: {out_dir}/tflite_report.json")
+    if report["failures"]:
+        sys.exit("error: below --min_agreement: " + "; ".join(report["failures"]))
+
+
+if __name__ == "__main__":
+    app.run(main)

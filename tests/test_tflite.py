@@ -1,0 +1,117 @@
+"""TFLite variants: each converts and runs, agrees with Keras within its tolerance, and int8 is checked for collapse."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tl_keras import tflite
+from tl_keras.backbones import load_backbone
+from tl_keras.builders import build_classifier, compile_classifier
+from tl_keras.export import export_saved_model
+
+CLASSES = ["red", "green", "blue"]
+SIZE = 16
+
+
+def _colour_images(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    base = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200)])[labels]
+    noise = rng.integers(-40, 40, size=(n, SIZE, SIZE, 3))
+    return np.clip(base[:, None, None, :] + noise, 0, 255).astype(np.uint8), labels.astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def trained_export(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(load_backbone("small_cnn", None, image_size=SIZE), 3, dropout=0.0)
+    model.layers[3].trainable = True
+    compile_classifier(model, "adam", 3e-3)
+    images, labels = _colour_images(96, 0)
+    model.fit(images, labels, epochs=6, batch_size=16, verbose=0)
+    version = export_saved_model(model, tmp_path_factory.mktemp("exports"), "colours", CLASSES, warmup=False)
+    held_images, held_labels = _colour_images(45, 1)
+    return model, version, held_images, held_labels, images, labels
+
+
+@pytest.fixture(scope="module")
+def report(trained_export, tmp_path_factory):
+    model, version, images, labels, train_images, train_labels = trained_export
+    representative = tflite.representative_sample(train_images, train_labels, 60)
+    out = tmp_path_factory.mktemp("tflite")
+    return out, tflite.export_tflite(version, out, images, labels, CLASSES, representative=representative)
+
+
+def test_every_variant_converts_runs_and_stays_within_its_tolerance(report, trained_export):
+    out, result = report
+    model, _, images, labels, _, _ = trained_export
+    rows = {r["variant"]: r for r in result["variants"]}
+    assert list(rows) == list(tflite.VARIANTS)
+    assert rows["float32"]["max_abs_diff"] < 1e-5
+    for variant, row in rows.items():
+        assert row["max_abs_diff"] <= tflite.PROBABILITY_TOLERANCE[variant], variant
+        assert row["agreement"] >= tflite.DEFAULT_MIN_AGREEMENT[variant], variant
+        assert row["keras_accuracy"] == pytest.approx(np.mean(model.predict(images, verbose=0).argmax(1) == labels))
+    assert result["failures"] == []
+    assert rows["float16"]["size_bytes"] < 0.6 * rows["float32"]["size_bytes"]
+    assert rows["int8"]["size_bytes"] < 0.4 * rows["float32"]["size_bytes"]
+
+
+def test_report_sizes_match_the_files_and_sidecars_describe_them(report):
+    out, result = report
+    saved = json.loads((out / "tflite_report.json").read_text())
+    assert saved["failures"] == [] and len(saved["variants"]) == 4
+    for row in saved["variants"]:
+        path = out / f"colours_{row['variant']}.tflite"
+        assert path.stat().st_size == row["size_bytes"]
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        assert sidecar["class_names"] == CLASSES and sidecar["input"]["shape"] == [1, SIZE, SIZE, 3]
+    assert (out / "labels.txt").read_text().splitlines() == CLASSES
+
+
+def test_int8_input_output_types_and_quantisation(trained_export):
+    model, version, images, labels, train_images, train_labels = trained_export
+    representative = tflite.representative_sample(train_images, train_labels, 60)
+    expected = model.predict(images, verbose=0)
+    for io_type in ("uint8", "int8"):
+        content = tflite.convert(version, "int8", SIZE, representative, int8_io=io_type)
+        runner = tflite.TFLiteClassifier(content)
+        assert runner.input_dtype == np.dtype(io_type) and runner.output_dtype == np.dtype(io_type)
+        q = runner.quantization()
+        # The input's real values are raw pixels; calibration saw 0..max, so the scale spans that
+        # range over 256 steps, from zero point 0 (uint8) or -128 (int8).
+        assert q["input"]["scale"] == pytest.approx(representative.max() / 255.0, rel=0.02)
+        assert q["input"]["zero_point"] == (0 if io_type == "uint8" else -128)
+        fed = runner._feed(np.full((SIZE, SIZE, 3), int(representative.max()), np.uint8))
+        assert fed.dtype == np.dtype(io_type) and int(fed.max()) == (255 if io_type == "uint8" else 127)
+        assert q["output"]["scale"] == pytest.approx(1 / 256, rel=0.02)
+        probabilities = runner.predict(images)
+        assert np.abs(probabilities - expected).max() < tflite.PROBABILITY_TOLERANCE["int8"]
+        assert np.mean(probabilities.argmax(1) == expected.argmax(1)) >= 0.97
+
+
+def test_a_constant_calibration_image_is_flagged_as_a_collapse(trained_export):
+    model, version, images, labels, _, _ = trained_export
+    constant = np.full((1, SIZE, SIZE, 3), 128, np.uint8)
+    content = tflite.convert(version, "int8", SIZE, constant)
+    row = tflite.parity("int8", content, model.predict(images, verbose=0), images, labels, CLASSES)
+    assert row["flagged"], row
+    assert row["collapse"] or row["recall_dropped_over_10_points"]
+
+
+def test_int8_without_calibration_data_is_refused(trained_export):
+    _, version, _, _, _, _ = trained_export
+    with pytest.raises(ValueError, match="needs representative images"):
+        tflite.convert(version, "int8", SIZE, None)
+    with pytest.raises(ValueError, match="unknown TFLite variant"):
+        tflite.convert(version, "int4", SIZE)
+
+
+def test_representative_sample_covers_every_class():
+    labels = np.repeat([0, 1, 2], [100, 10, 5])
+    images = np.arange(len(labels))
+    picked = tflite.representative_sample(images, labels, 30)
+    assert set(labels[picked]) == {0, 1, 2} and len(picked) == 10 + 10 + 5
