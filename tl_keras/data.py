@@ -91,15 +91,7 @@ def load_builtin(name: str, validation_fraction: float = 0.2, test_fraction: flo
         parts = per_class_split(labels, DIGITS_TARGET_TRAIN_PER_CLASS, DIGITS_TARGET_VALIDATION_PER_CLASS, seed)
     else:
         parts = stratified_split(labels, validation_fraction, test_fraction, seed)
-    datasets = {k: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None for k, idx in parts.items()}
-    return DataSplits(
-        train=datasets["train"],
-        validation=datasets["validation"],
-        test=datasets["test"],
-        class_names=class_names,
-        counts=_counts(labels, parts, class_names),
-        split_record={"source": f"builtin:{name}", "seed": seed, **{k: idx.tolist() for k, idx in parts.items()}},
-    )
+    return _in_memory_splits(images, labels, parts, class_names, {"source": f"builtin:{name}", "seed": seed})
 
 
 # ------------------------------------------------------------------ splits
@@ -140,6 +132,19 @@ def per_class_split(labels: np.ndarray, train_per_class: int, validation_per_cla
         parts["validation"].extend(idx[train_per_class : train_per_class + validation_per_class])
         parts["test"].extend(idx[train_per_class + validation_per_class :])
     return {k: np.sort(np.array(v, dtype=np.int64)) for k, v in parts.items()}
+
+
+def _in_memory_splits(images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
+    """Splits of in-memory uint8 images by index arrays; the indices are the split record."""
+    datasets = {k: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None for k, idx in parts.items()}
+    return DataSplits(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        class_names=class_names,
+        counts=_counts(labels, parts, class_names),
+        split_record={**record, **{k: idx.tolist() for k, idx in parts.items()}},
+    )
 
 
 def _counts(labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str]) -> dict[str, dict[str, int]]:
@@ -330,15 +335,7 @@ def load_arrays(
     if num_classes > len(class_names):
         raise ValueError(f"labels go up to {num_classes - 1} but only {len(class_names)} class names were given")
     parts = stratified_split(labels, validation_fraction, test_fraction, seed)
-    datasets = {k: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None for k, idx in parts.items()}
-    return DataSplits(
-        train=datasets["train"],
-        validation=datasets["validation"],
-        test=datasets["test"],
-        class_names=class_names,
-        counts=_counts(labels, parts, class_names),
-        split_record={"source": "arrays", "seed": seed, **{k: idx.tolist() for k, idx in parts.items()}},
-    )
+    return _in_memory_splits(images, labels, parts, class_names, {"source": "arrays", "seed": seed})
 
 
 def load_npz(path: str | os.PathLike, validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42) -> DataSplits:
