@@ -21,6 +21,10 @@ setup(
         "numpy",
         # The data check reads image headers (CMYK, 16-bit, alpha, truncation) with Pillow.
         "pillow>=9",
+        # --tensorboard logs (TensorFlow no longer installs it).
+        "tensorboard",
+        # Confusion matrix and training curve plots.
+        "matplotlib>=3.6",
         # PredictionLog protos for TF Serving warmup requests.
         "tensorflow-serving-api>=2.16",
     ],

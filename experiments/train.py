@@ -37,7 +37,7 @@ def main(argv):
     if "scratch_accuracy" in summary:
         print(f" (same network from scratch: {summary['scratch_accuracy']:.4f})", end="")
     print()
-    print(f"run folder: {summary['run_dir']}")
+    print(f"run folder: {summary['run_dir']} (metrics: {summary['metrics_json']}, confusion matrix: {summary['confusion_matrix_png']})")
     if "export" in summary:
         print(f"SavedModel: {summary['export']}")
 

@@ -76,6 +76,11 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert not exports.exists()
 
+    evaluated = _script("evaluate.py", f"--model={run_dir}", "--split=validation")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "validation: accuracy" in evaluated.stdout and "on 100 images" in evaluated.stdout
+    assert (run_dir / "evaluation_validation" / "confusion_matrix.png").is_file()
+
     exported = _script("export.py", f"--model={run_dir}", f"--export_dir={exports}", "--top_k=2")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert f"SavedModel: {exports}/digits_5_9/1" in exported.stdout

@@ -67,23 +67,30 @@ def build_classifier(
     return keras.Model(inputs, outputs, name=name or f"{backbone.name}_classifier")
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """A fresh optimizer by flag name; each phase gets its own (fresh slots)."""
+def make_optimizer(name: str, learning_rate: float, *, clipnorm: float = 0.0, decay_steps: int = 0) -> keras.optimizers.Optimizer:
+    """A fresh optimizer by flag name; each phase gets its own (fresh slots).
+
+    `decay_steps` > 0 makes the rate a cosine decay to zero over that many steps.
+    """
     table = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "rmsprop": keras.optimizers.RMSprop,
-        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+        "sgd": lambda **kwargs: keras.optimizers.SGD(momentum=0.9, **kwargs),
     }
     if name not in table:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(table)}")
-    return table[name](learning_rate=learning_rate)
+    rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps > 0 else learning_rate
+    kwargs = {"clipnorm": clipnorm} if clipnorm else {}
+    return table[name](learning_rate=rate, **kwargs)
 
 
-def compile_classifier(model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0) -> keras.Model:
+def compile_classifier(
+    model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0, *, clipnorm: float = 0.0, decay_steps: int = 0
+) -> keras.Model:
     """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate),
+        optimizer=make_optimizer(optimizer, learning_rate, clipnorm=clipnorm, decay_steps=decay_steps),
         loss=SparseCrossentropy(label_smoothing=label_smoothing),
         metrics=[Accuracy()],
     )

@@ -23,6 +23,7 @@ from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
+from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
 from tl_keras.training import train_from_scratch, train_two_phase
@@ -42,6 +43,8 @@ def run_experiment(config: RunConfig) -> dict:
     (run_dir / "flags.txt").write_text(config.to_flagfile())
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     splits = data_lib.load_data(config, run_dir, progress=_log_progress)
     num_classes = len(splits.class_names)
@@ -94,13 +97,21 @@ def run_experiment(config: RunConfig) -> dict:
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))] if config.tensorboard else []
     t0 = time.perf_counter()
     result = train_two_phase(
         model, backbone.layer, train, validation, config, run_dir,
-        augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"),
+        augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = time.perf_counter() - t0
-    _, transfer_accuracy = model.evaluate(held_out, verbose=0)
+    probabilities, labels = predict_dataset(model, held_out)
+    metrics = classification_metrics(probabilities, labels, splits.class_names)
+    metrics.update({"split": evaluation_split, "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch})
+    written = write_metrics(metrics, run_dir / "evaluation")
+    curves = plot_curves(result.to_dict(), run_dir / "curves.png")
+    if config.tensorboard:
+        _log_evaluation_to_tensorboard(run_dir / "tensorboard", metrics, written["confusion_matrix"])
+    transfer_accuracy = metrics["accuracy"]
     model.save(run_dir / "model.keras")
 
     summary: dict = {
@@ -119,6 +130,10 @@ def run_experiment(config: RunConfig) -> dict:
         "fine_tune_change": result.change_from_frozen,
         "evaluated_on": evaluation_split,
         "transfer_accuracy": float(transfer_accuracy),
+        "macro_f1": metrics["macro"]["f1"],
+        "metrics_json": str(written["metrics"]),
+        "confusion_matrix_png": str(written["confusion_matrix"]),
+        "curves_png": str(curves),
     }
 
     if config.compare_scratch and config.init_from:
@@ -158,6 +173,20 @@ def run_experiment(config: RunConfig) -> dict:
     summary["model_keras"] = str(run_dir / "model.keras")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _log_evaluation_to_tensorboard(log_dir: Path, metrics: dict, confusion_png: Path) -> None:
+    """Final metrics and the confusion matrix image, beside the training curves."""
+    writer = tf.summary.create_file_writer(str(log_dir / "evaluation"))
+    with writer.as_default():
+        step = 0
+        tf.summary.scalar("accuracy", metrics["accuracy"], step=step)
+        tf.summary.scalar("macro_f1", metrics["macro"]["f1"], step=step)
+        for name, row in metrics["per_class"].items():
+            tf.summary.scalar(f"recall/{name}", row["recall"], step=step)
+        image = tf.io.decode_png(confusion_png.read_bytes(), channels=4)
+        tf.summary.image("confusion_matrix", image[None], step=step)
+    writer.flush()
 
 
 def _log_progress(done: int, total: int) -> None:

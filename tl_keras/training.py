@@ -150,7 +150,7 @@ def train_two_phase(
                 model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks
             )
         else:
-            compile_classifier(trainer, config.optimizer, config.learning_rate, config.label_smoothing)
+            _compile_phase(trainer, config, False, config.frozen_epochs, _steps_per_epoch(train_data, train_examples, config.batch_size))
             frozen = run_phase(
                 trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
                 class_weight=class_weight, extra_callbacks=extra_callbacks,
@@ -162,7 +162,7 @@ def train_two_phase(
     if config.fine_tune_epochs > 0:
         unfrozen = unfreeze_backbone(backbone, config.unfreeze)
         logging.info("fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", len(unfrozen), config.unfreeze)
-        compile_classifier(trainer, config.fine_tune_optimizer, config.fine_tune_learning_rate, config.label_smoothing)
+        _compile_phase(trainer, config, True, config.fine_tune_epochs, _steps_per_epoch(train_data, train_examples, config.batch_size))
         tuned = run_phase(
             trainer, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
             class_weight=class_weight, extra_callbacks=extra_callbacks,
@@ -173,6 +173,56 @@ def train_two_phase(
         compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
+
+
+def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
+    """Batches per epoch, or 0 when unknown (files that may fail to decode)."""
+    try:
+        count = int(train_data.cardinality())
+    except (AttributeError, TypeError):
+        count = -1
+    if count > 0:
+        return count
+    return math.ceil(train_examples / batch_size) if train_examples > 0 else 0
+
+
+def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch: int) -> None:
+    """Compiles for one phase: its optimizer and rate, clipping, and the cosine schedule if asked."""
+    optimizer = config.fine_tune_optimizer if fine_tune else config.optimizer
+    rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
+    decay_steps = 0
+    if config.lr_schedule == "cosine":
+        decay_steps = epochs * steps_per_epoch
+        if not decay_steps:
+            logging.warning("--lr_schedule=cosine: steps per epoch unknown; using a constant rate")
+    compile_classifier(model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps)
+
+
+class OverfitWarning(keras.callbacks.Callback):
+    """Logs a warning once validation loss has risen while training loss fell, `patience` epochs running."""
+
+    def __init__(self, patience: int):
+        super().__init__()
+        self.patience = patience
+        self.streak = 0
+        self.previous: tuple[float, float] | None = None
+        self.warned_at: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if "loss" not in logs or "val_loss" not in logs:
+            return
+        current = (float(logs["loss"]), float(logs["val_loss"]))
+        if self.previous is not None:
+            diverging = current[0] < self.previous[0] and current[1] > self.previous[1]
+            self.streak = self.streak + 1 if diverging else 0
+            if self.streak == self.patience:
+                self.warned_at.append(epoch + 1)
+                logging.warning(
+                    "epoch %d: validation loss has risen while training loss fell for %d epochs: overfitting; "
+                    "consider --dropout, --head_l2, augmentation or fewer epochs", epoch + 1, self.patience,
+                )
+        self.previous = current
 
 
 def uses_feature_cache(config) -> bool:
@@ -198,7 +248,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
         len(train_cache.labels), passes, "" if passes == 1 else "es", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
-    compile_classifier(head, config.optimizer, config.learning_rate, config.label_smoothing)
+    _compile_phase(head, config, False, config.frozen_epochs, train_cache.steps_per_epoch(config.batch_size))
     phase = run_phase(
         head, FROZEN, train_cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
         validation_cache.dataset(config.batch_size), config.frozen_epochs, 0, config, run_dir,
@@ -237,8 +287,8 @@ def train_from_scratch(
         layer.trainable = True
     model.trainable = True
     trainer = with_augmentation(model, augmentation)
-    compile_classifier(trainer, config.optimizer, config.learning_rate, config.label_smoothing)
     budget = epochs if epochs is not None else config.frozen_epochs + config.fine_tune_epochs
+    _compile_phase(trainer, config, False, budget, _steps_per_epoch(train_data, -1, config.batch_size))
     no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
     phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight)
     result = _keep_best(trainer, [phase], config.monitor)
@@ -273,6 +323,10 @@ def run_phase(
     ]
     if config.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
+    if config.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, mode=mode, factor=0.2, patience=2))
+    if config.overfit_patience > 0:
+        callbacks.append(OverfitWarning(config.overfit_patience))
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     logging.info("phase %s: %d epochs from epoch %d, %d trainable weights", name, epochs, initial_epoch + 1, trainable)
     started = time.perf_counter()

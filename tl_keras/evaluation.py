@@ -1,0 +1,144 @@
+"""Metrics a user can read: accuracy, top-k, per-class precision/recall/F1, confusion matrix, curves.
+
+Everything is computed from one pass of predictions with NumPy, so the
+numbers in `metrics.json`, `per_class.csv`, the PNGs and TensorBoard are the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and integer labels over a batched (images, labels) dataset."""
+    probabilities, labels = [], []
+    for images, batch_labels in dataset:
+        probabilities.append(np.asarray(model(images, training=False)))
+        labels.append(np.asarray(batch_labels).reshape(-1))
+    return np.concatenate(probabilities), np.concatenate(labels).astype(np.int64)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], top_k: int = 5) -> dict:
+    """Accuracy, top-k accuracy, per-class and averaged precision/recall/F1, and the confusion matrix.
+
+    A class never predicted has precision 0 (and a class absent from the
+    labels recall 0), with the averages taken over all classes as
+    scikit-learn does with zero_division=0.
+    """
+    num_classes = len(class_names)
+    predicted = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, num_classes)
+    true_positive = np.diag(matrix).astype(np.float64)
+    predicted_count = matrix.sum(axis=0).astype(np.float64)
+    support = matrix.sum(axis=1).astype(np.float64)
+    precision = np.divide(true_positive, predicted_count, out=np.zeros(num_classes), where=predicted_count > 0)
+    recall = np.divide(true_positive, support, out=np.zeros(num_classes), where=support > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_classes), where=denominator > 0)
+    k = min(top_k, num_classes)
+    top = np.argsort(-probabilities, axis=1)[:, :k]
+    weights = support / support.sum() if support.sum() else np.zeros(num_classes)
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(np.mean(predicted == labels)) if len(labels) else 0.0,
+        f"top_{k}_accuracy": float(np.mean(np.any(top == labels[:, None], axis=1))) if len(labels) else 0.0,
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, name in enumerate(class_names)
+        },
+        "macro": {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())},
+        "weighted": {"precision": float(weights @ precision), "recall": float(weights @ recall), "f1": float(weights @ f1)},
+        "class_names": list(class_names),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def write_metrics(metrics: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Writes metrics.json, per_class.csv and confusion_matrix.png; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": out / "metrics.json", "per_class": out / "per_class.csv", "confusion_matrix": out / "confusion_matrix.png"}
+    paths["metrics"].write_text(json.dumps(metrics, indent=2))
+    with paths["per_class"].open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["class", "precision", "recall", "f1", "support"])
+        for name, row in metrics["per_class"].items():
+            writer.writerow([name, f"{row['precision']:.6f}", f"{row['recall']:.6f}", f"{row['f1']:.6f}", row["support"]])
+    plot_confusion_matrix(np.array(metrics["confusion_matrix"]), metrics["class_names"], paths["confusion_matrix"])
+    return paths
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike) -> Path:
+    """Counts with row-normalised shading, class names on both axes."""
+    plt = _pyplot()
+    n = len(class_names)
+    side = max(4.0, 0.5 * n + 2)
+    fig, ax = plt.subplots(figsize=(side, side))
+    rows = matrix.sum(axis=1, keepdims=True)
+    shade = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if shade[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_curves(history: dict, path: str | os.PathLike) -> Path:
+    """Loss and accuracy of every phase on one epoch axis, phase boundaries marked.
+
+    `history` is the content of history.json (a `TrainingResult`).
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for metric, ax in zip(("loss", "accuracy"), axes):
+        for phase in history["phases"]:
+            epochs = np.arange(phase["first_epoch"], phase["first_epoch"] + phase["epochs_run"])
+            for prefix, style in (("", "-"), ("val_", "--")):
+                values = phase["history"].get(prefix + metric)
+                if values:
+                    ax.plot(epochs[: len(values)], values, style, label=f"{phase['name']} {prefix or 'train_'}{metric}")
+        for phase in history["phases"][1:]:
+            ax.axvline(phase["first_epoch"] - 0.5, color="grey", linestyle=":")
+            ax.annotate(f"{phase['name']} starts", (phase["first_epoch"] - 0.5, ax.get_ylim()[1]), fontsize=8, va="top", ha="right", rotation=90)
+        if history.get("kept_epoch") and metric in history.get("monitor", ""):
+            ax.axvline(history["kept_epoch"], color="green", alpha=0.4)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"kept: {history.get('kept_phase')} phase, epoch {history.get('kept_epoch')}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
