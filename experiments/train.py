@@ -16,7 +16,7 @@ import sys
 from absl import app, flags, logging
 
 from tl_keras import cli
-from tl_keras.config import ConfigError
+from tl_keras.config import ConfigError, check_run_dir_reuse
 from tl_keras.run import run_experiment
 
 cli.define_config_flags()
@@ -28,6 +28,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --helpfull)")
     try:
         config = cli.config_from_flags(FLAGS).validate().resolved()
+        check_run_dir_reuse(config)
     except ConfigError as error:
         sys.exit(f"error: {error}")
     logging.info("run directory %s", config.run_dir)

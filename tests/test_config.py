@@ -61,3 +61,15 @@ def test_parse_unfreeze():
     for bad in ("0", "-3", "top", "from:x"):
         with pytest.raises(ConfigError):
             parse_unfreeze(bad)
+
+
+def test_run_dir_reuse_needs_the_same_settings_or_overwrite(tmp_path):
+    from tl_keras.config import check_run_dir_reuse
+
+    config = dataclasses.replace(RunConfig(), run_dir=str(tmp_path)).resolved()
+    check_run_dir_reuse(config)  # empty folder
+    (tmp_path / "config.json").write_text(config.to_json())
+    check_run_dir_reuse(dataclasses.replace(config, verbose=0))  # reporting settings do not count
+    with pytest.raises(ConfigError, match=r"different settings \(--batch_size, --seed\)"):
+        check_run_dir_reuse(dataclasses.replace(config, batch_size=8, seed=1))
+    check_run_dir_reuse(dataclasses.replace(config, batch_size=8, overwrite=True))

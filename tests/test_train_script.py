@@ -59,6 +59,10 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
     assert (tmp_path / "saved_models" / "digits_5_9" / "2").is_dir()
     assert json.loads((run_dir / "config.json").read_text()) == config
 
+    # Other settings in the same run folder are refused unless --overwrite.
+    changed = _run(f"--flagfile={run_dir / 'flags.txt'}", "--dropout=0.5", cwd=tmp_path)
+    assert changed.returncode != 0 and "holds a run with different settings (--dropout)" in changed.stderr
+
 
 def _script(name, *flags, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}

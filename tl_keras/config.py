@@ -35,6 +35,10 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+# Settings that change how a run reports or where it writes, not what it computes.
+_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "tensorboard", "export", "export_dir")
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message names the flag and the fix."""
 
@@ -113,6 +117,7 @@ class RunConfig:
     run_dir: str = _field("", "Folder for this run's config, checkpoints, history and metrics. Empty means runs/<name>.")
     export_dir: str = _field("saved_models", "Root of the TF Serving layout saved_models/<name>/<version>/.")
     export: bool = _field(True, "Export a SavedModel when training ends.")
+    overwrite: bool = _field(False, "Allow --run_dir to hold an earlier run made with different settings (its files are replaced).")
 
     # ---------------------------------------------------------------- helpers
 
@@ -203,8 +208,9 @@ class RunConfig:
         return "\n".join(lines) + "\n"
 
     def fingerprint(self) -> str:
-        """Short hash of every setting; tells two runs' configs apart."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+        """Short hash of every setting that changes results; tells two runs' configs apart."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in _NOT_RESULT_SETTINGS}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -217,6 +223,28 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def check_run_dir_reuse(config: RunConfig) -> None:
+    """Refuses a run folder that holds a run with other settings, unless --overwrite.
+
+    Rerunning the same settings in the same folder is allowed (it reuses the
+    recorded split and pretrained weights); mixing two configurations' files
+    in one folder is how results stop being reproducible.
+    """
+    recorded = Path(config.run_dir) / "config.json"
+    if config.overwrite or not recorded.is_file():
+        return
+    try:
+        previous = RunConfig.from_json(recorded)
+    except (ConfigError, ValueError, TypeError):
+        raise ConfigError(f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir") from None
+    if previous.fingerprint() != config.fingerprint():
+        changed = sorted(k for k, v in config.to_dict().items() if k not in _NOT_RESULT_SETTINGS and previous.to_dict().get(k) != v)
+        raise ConfigError(
+            f"--run_dir {config.run_dir} holds a run with different settings ({', '.join('--' + c for c in changed)}); "
+            "pass --overwrite to replace it or choose a new --run_dir"
+        )
 
 
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:

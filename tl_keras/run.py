@@ -22,7 +22,7 @@ from tl_keras import pretrain
 from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import ConfigError, RunConfig
+from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
 from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
@@ -37,6 +37,7 @@ def run_experiment(config: RunConfig) -> dict:
     where the model went.
     """
     config = config.validate().resolved()
+    check_run_dir_reuse(config)
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.to_json())
