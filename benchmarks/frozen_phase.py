@@ -8,7 +8,6 @@ bottleneck. Prints a table and writes JSON.
   python benchmarks/frozen_phase.py --image_dir=/data/x --weights=imagenet
 """
 
-import dataclasses
 import json
 import os
 import platform

@@ -1,6 +1,5 @@
 """The data check on a folder of every kind of bad file: each reported right, training runs, nothing raises."""
 
-import dataclasses
 import io
 import json
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
 from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier

@@ -5,7 +5,6 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tl_keras import tflite
 from tl_keras.backbones import load_backbone

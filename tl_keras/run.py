@@ -8,7 +8,6 @@ Everything the run decides or measures lands in its run folder
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
