@@ -106,3 +106,15 @@ def test_disk_cache_is_written_and_reused(image_folder, tmp_path):
     assert list((tmp_path / "cache").glob("train*.index"))
     second = [x.numpy() for x, _ in data_lib.make_batches(splits.train, 16, 64, cache="disk", cache_path=path)]
     np.testing.assert_array_equal(first[0], second[0])
+
+
+def test_limit_train_per_class_keeps_the_budget_and_the_held_out_splits():
+    splits = data_lib.load_builtin("digits_5_9", seed=0)
+    limited = data_lib.limit_train_per_class(splits, 5, seed=1)
+    labels = np.array([int(y) for _, y in limited.train])
+    assert np.bincount(labels).tolist() == [5] * 5
+    assert limited.counts["train"] == {c: 5 for c in splits.class_names}
+    assert limited.counts["test"] == splits.counts["test"] and limited.validation is splits.validation
+    again = data_lib.limit_train_per_class(splits, 5, seed=1)
+    assert again.split_record["train_kept_positions"] == limited.split_record["train_kept_positions"]
+    assert data_lib.limit_train_per_class(splits, 0) is splits

@@ -82,3 +82,19 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     assert one == two
     assert first["transfer_accuracy"] == second["transfer_accuracy"]
     assert (tmp_path / "one" / "curves.png").stat().st_size > 10_000
+
+
+def test_transfer_vs_scratch_comparison_writes_table_and_plots(tmp_path):
+    from tl_keras.compare import compare_transfer_scratch, format_table
+
+    config = RunConfig(frozen_epochs=1, fine_tune_epochs=1, verbose=0, weights="none", seed=3)
+    result = compare_transfer_scratch(config, [10, 3], tmp_path)
+    rows = result["rows"]
+    assert [r["labels_per_class"] for r in rows] == [3, 10]
+    assert [r["train_images"] for r in rows] == [15, 50]
+    assert all(0.0 <= r["transfer_accuracy"] <= 1.0 and 0.0 <= r["scratch_accuracy"] <= 1.0 for r in rows)
+    assert "labels/class" in format_table(rows)
+    saved = json.loads((tmp_path / "transfer_vs_scratch.json").read_text())
+    assert saved["rows"] == rows
+    for name in ("by_labels", "by_epoch"):
+        assert open(result["files"][name], "rb").read(8) == b"\x89PNG\r\n\x1a\n"

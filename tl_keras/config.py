@@ -59,6 +59,7 @@ class RunConfig:
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
     test_fraction: float = _field(0.1, "Share of labelled data held out for the final test when the source has no test split.")
+    max_train_per_class: int = _field(0, "Train on at most this many labelled images per class (seeded); 0 uses all. For learning curves.")
     num_classes: int = _field(0, "Expected number of classes; 0 takes it from the data. A mismatch stops the run.")
     data_check: bool = _field(True, "Decode every image once before training; report and skip unreadable files (data_report.json).")
     min_images_per_class: int = _field(2, "Stop when a class has fewer usable images than this.")
@@ -138,7 +139,7 @@ class RunConfig:
         if self.num_classes == 1 or self.num_classes < 0:
             raise ConfigError(f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; a classifier needs two classes or more.")
         for flag in ("frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing",
-                     "min_images_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness", "mixup_alpha", "cutmix_alpha"):
+                     "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness", "mixup_alpha", "cutmix_alpha"):
             if getattr(self, flag) < 0:
                 raise ConfigError(f"--{flag} must be >= 0, got {getattr(self, flag)}; use 0 to skip or keep the default.")
         if self.frozen_epochs == 0 and self.fine_tune_epochs == 0:

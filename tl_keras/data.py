@@ -41,6 +41,8 @@ class DataSplits:
     class_names: list[str]
     counts: dict[str, dict[str, int]]
     split_record: dict
+    # Labels of `train` in dataset order, where the source knows them up front.
+    train_labels: np.ndarray | None = None
 
     def size(self, split: str) -> int:
         """Examples in a split as listed (before undecodable files are dropped); -1 if unknown."""
@@ -144,6 +146,7 @@ def _in_memory_splits(images: np.ndarray, labels: np.ndarray, parts: dict[str, n
         class_names=class_names,
         counts=_counts(labels, parts, class_names),
         split_record={**record, **{k: idx.tolist() for k, idx in parts.items()}},
+        train_labels=labels[parts["train"]],
     )
 
 
@@ -271,6 +274,7 @@ def load_image_folder(
         class_names=class_names,
         counts=_counts(labels, parts, class_names),
         split_record=record,
+        train_labels=labels[parts["train"]],
     )
 
 
@@ -419,6 +423,28 @@ def _select_indices(dataset: tf.data.Dataset, indices: np.ndarray, total: int) -
     mask[indices] = True
     keep = tf.constant(mask)
     return dataset.enumerate().filter(lambda i, example: keep[i]).map(lambda i, example: example)
+
+
+# ------------------------------------------------------------------ fewer labels
+
+
+def limit_train_per_class(splits: DataSplits, per_class: int, seed: int = 0) -> DataSplits:
+    """Keeps at most `per_class` training examples of each class (seeded), for learning curves.
+
+    Validation and test are untouched, so scores at different label budgets
+    compare on the same images.
+    """
+    if per_class <= 0:
+        return splits
+    if splits.train_labels is None:
+        raise ValueError("--max_train_per_class needs a source whose training labels are known up front (image folder, arrays, built-in)")
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(splits.train_labels == c))[:per_class] for c in range(len(splits.class_names))]))
+    train = _select_indices(splits.train, keep, len(splits.train_labels))
+    labels = splits.train_labels[keep]
+    counts = {**splits.counts, "train": {name: int(np.sum(labels == i)) for i, name in enumerate(splits.class_names)}}
+    record = {**splits.split_record, "max_train_per_class": per_class, "train_kept_positions": keep.tolist()}
+    return dataclasses.replace(splits, train=train, counts=counts, split_record=record, train_labels=labels)
 
 
 # ------------------------------------------------------------------ class weights

@@ -46,7 +46,7 @@ def run_experiment(config: RunConfig) -> dict:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    splits = data_lib.load_data(config, run_dir, progress=_log_progress)
+    splits = data_lib.limit_train_per_class(data_lib.load_data(config, run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
     num_classes = len(splits.class_names)
     if config.num_classes and config.num_classes != num_classes:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
