@@ -8,6 +8,7 @@ with the same network trained from scratch, and exported to saved_models/.
   python experiments/train.py --backbone=mobilenet_v2 --weights=imagenet --tfds=tf_flowers
   python experiments/train.py --image_dir=/data/photos --backbone=efficientnet_b0 --weights=imagenet
   python experiments/train.py --flagfile=runs/digits_5_9/flags.txt
+  python experiments/train.py --flagfile=runs/digits_5_9/flags.txt --resume   # after a crash or kill
 """
 
 import json
@@ -32,7 +33,10 @@ def main(argv):
     except ConfigError as error:
         sys.exit(f"error: {error}")
     logging.info("run directory %s", config.run_dir)
-    summary = run_experiment(config)
+    try:
+        summary = run_experiment(config)
+    except ConfigError as error:  # e.g. an unreadable resume state, named in the message
+        sys.exit(f"error: {error}")
     print(json.dumps(summary, indent=2))
     print(f"kept weights from the {summary['kept_phase']} phase; {summary['evaluated_on']} accuracy {summary['transfer_accuracy']:.4f}", end="")
     if "scratch_accuracy" in summary:

@@ -36,7 +36,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # Settings that change how a run reports or where it writes, not what it computes.
-_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "tensorboard", "export", "export_dir")
+_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir")
+# Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
+RESUME_STATE = "checkpoints/resume_state.npz"
 
 
 class ConfigError(ValueError):
@@ -119,6 +121,7 @@ class RunConfig:
     export_dir: str = _field("saved_models", "Root of the TF Serving layout saved_models/<name>/<version>/.")
     export: bool = _field(True, "Export a SavedModel when training ends.")
     overwrite: bool = _field(False, "Allow --run_dir to hold an earlier run made with different settings (its files are replaced).")
+    resume: bool = _field(False, "Continue the interrupted run in --run_dir after its last finished epoch: same phase, weights, optimizer state, schedule position, best so far and data order.")
 
     # ---------------------------------------------------------------- helpers
 
@@ -182,6 +185,8 @@ class RunConfig:
                 raise ConfigError(f"--init_from: not found: {self.init_from!r}; pass a .keras file, a run folder or an export folder")
         else:
             _check_backbone_and_weights(self)
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
         if self.name and not _NAME_RE.match(self.name):
             raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
         return self
@@ -231,20 +236,30 @@ def check_run_dir_reuse(config: RunConfig) -> None:
 
     Rerunning the same settings in the same folder is allowed (it reuses the
     recorded split and pretrained weights); mixing two configurations' files
-    in one folder is how results stop being reproducible.
+    in one folder is how results stop being reproducible. A folder holding
+    an interrupted run is refused too, unless the caller says --resume (go
+    on) or --overwrite (start again): silently restarting would throw away
+    the hours already spent.
     """
-    recorded = Path(config.run_dir) / "config.json"
-    if config.overwrite or not recorded.is_file():
+    run_dir = Path(config.run_dir)
+    recorded = run_dir / "config.json"
+    if config.overwrite:
         return
-    try:
-        previous = RunConfig.from_json(recorded)
-    except (ConfigError, ValueError, TypeError):
-        raise ConfigError(f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir") from None
-    if previous.fingerprint() != config.fingerprint():
-        changed = sorted(k for k, v in config.to_dict().items() if k not in _NOT_RESULT_SETTINGS and previous.to_dict().get(k) != v)
+    if recorded.is_file():
+        try:
+            previous = RunConfig.from_json(recorded)
+        except (ConfigError, ValueError, TypeError):
+            raise ConfigError(f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir") from None
+        if previous.fingerprint() != config.fingerprint():
+            changed = sorted(k for k, v in config.to_dict().items() if k not in _NOT_RESULT_SETTINGS and previous.to_dict().get(k) != v)
+            raise ConfigError(
+                f"--run_dir {config.run_dir} holds a run with different settings ({', '.join('--' + c for c in changed)}); "
+                "pass --overwrite to replace it or choose a new --run_dir"
+            )
+    if not config.resume and (run_dir / RESUME_STATE).is_file() and not (run_dir / "summary.json").is_file():
         raise ConfigError(
-            f"--run_dir {config.run_dir} holds a run with different settings ({', '.join('--' + c for c in changed)}); "
-            "pass --overwrite to replace it or choose a new --run_dir"
+            f"--run_dir {config.run_dir} holds an interrupted run ({RESUME_STATE}); "
+            "pass --resume to continue it or --overwrite to start again"
         )
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from tl_keras.epochs import EpochBatches, seeded_shuffle
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 BUILTIN_DATASETS = ("digits_0_4", "digits_5_9", "digits")
@@ -481,7 +484,8 @@ def make_batches(
     """Resizes to the model's input size (still uint8), caches, shuffles, batches, prefetches.
 
     Resizing here only makes differently sized images batchable; the model's
-    own resize layer then sees the size it wants and is an identity.
+    own resize layer then sees the size it wants and is an identity. For
+    training prefer `epoch_batches`, whose order survives a resume.
 
     Args:
         cache: "auto" caches in memory when the resized split fits in 2 GiB
@@ -489,7 +493,43 @@ def make_batches(
         num_examples: sizes the cache decision when tf.data cannot count the
             dataset (files that may fail to decode are dropped, so it can't).
     """
+    ds, count, in_memory = _resized_and_cached(dataset, image_size, num_examples, cache, cache_path)
+    if shuffle:
+        ds = ds.shuffle(_shuffle_buffer(count, in_memory), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+
+def epoch_batches(
+    dataset: tf.data.Dataset,
+    image_size: int,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    num_examples: int = -1,
+    cache: str = "auto",
+    cache_path: str | os.PathLike | None = None,
+) -> EpochBatches:
+    """Shuffled training batches whose epoch `e` order depends only on (seed, e).
+
+    Same resizing and caching as `make_batches`. The batch count per epoch
+    must be known; when neither tf.data nor `num_examples` knows it, the
+    split is counted once (which also fills an in-memory cache).
+    """
+    ds, count, in_memory = _resized_and_cached(dataset, image_size, num_examples, cache, cache_path)
+    if count <= 0:
+        count = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        logging.info("counted %d training examples", count)
+    if count == 0:
+        raise ValueError("the training split is empty")
+    buffer = _shuffle_buffer(count, in_memory)
+
+    def make_epoch(epoch):
+        return seeded_shuffle(ds, buffer, seed, epoch).batch(batch_size)
+
+    return EpochBatches(make_epoch, math.ceil(count / batch_size))
+
+
+def _resized_and_cached(dataset, image_size, num_examples, cache, cache_path):
     def resize(image, label):
         resized = tf.image.resize(image, (image_size, image_size), method="bilinear")
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8), label
@@ -507,9 +547,10 @@ def make_batches(
             raise ValueError("cache='disk' needs a cache_path")
         Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
         ds = ds.cache(str(cache_path))
-    if shuffle:
-        # A memory-cached split is shuffled whole; otherwise the buffer is
-        # capped, as it holds decoded images.
-        buffer = count if in_memory and count > 0 else min(count, 4096) if count > 0 else 1024
-        ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds, count, in_memory
+
+
+def _shuffle_buffer(count: int, in_memory: bool) -> int:
+    """A memory-cached split is shuffled whole; otherwise the buffer is capped, as it holds decoded images."""
+    buffer = count if in_memory and count > 0 else min(count, 4096) if count > 0 else 1024
+    return max(buffer, 1)

@@ -20,6 +20,7 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.builders import HEAD_NAME
+from tl_keras.epochs import EpochBatches, seeded_shuffle
 
 _MAX_IN_MEMORY_BYTES = 2 << 30
 DROPOUT_NAME = "dropout"
@@ -90,6 +91,36 @@ class FeatureCache:
         if shuffle:
             ds = ds.shuffle(len(self.labels), seed=seed, reshuffle_each_iteration=True).repeat()
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def epochs(self, batch_size: int, seed: int) -> EpochBatches:
+        """Shuffled training batches; epoch `e` draws one pass's worth of rows, ordered by (seed, e) alone.
+
+        With several augmented passes cached, each epoch samples
+        `examples_per_pass` rows from all of them without replacement.
+        """
+        per_epoch = self.examples_per_pass
+        if isinstance(self.features, np.memmap):
+            features, labels = self.features, self.labels
+            signature = (tf.TensorSpec((None, features.shape[1]), tf.float32), tf.TensorSpec((None,), tf.int32))
+
+            def batches(epoch):
+                rng = np.random.default_rng([seed, int(epoch)])
+                order = rng.permutation(len(labels))[:per_epoch]
+                for start in range(0, len(order), batch_size):
+                    index = np.sort(order[start : start + batch_size])  # sorted: sequential disk reads
+                    yield features[index], labels[index]
+
+            def make_epoch(epoch):
+                return tf.data.Dataset.from_generator(batches, args=(epoch,), output_signature=signature)
+
+        else:
+            rows = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
+            count = len(self.labels)
+
+            def make_epoch(epoch):
+                return seeded_shuffle(rows, count, seed, epoch).take(per_epoch).batch(batch_size)
+
+        return EpochBatches(make_epoch, self.steps_per_epoch(batch_size))
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, math.ceil(self.examples_per_pass / batch_size))

@@ -22,6 +22,7 @@ from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
+from tl_keras.epochs import epoch_seed
 from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
@@ -39,6 +40,7 @@ def run_experiment(config: RunConfig) -> dict:
     check_run_dir_reuse(config)
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
     (run_dir / "config.json").write_text(config.to_json())
     (run_dir / "flags.txt").write_text(config.to_flagfile())
     started = time.perf_counter()
@@ -82,13 +84,20 @@ def run_experiment(config: RunConfig) -> dict:
         )
     size = backbone.input_size
 
-    def batches(split: str, shuffle: bool = False):
+    def batches(split: str):
         return data_lib.make_batches(
-            getattr(splits, split), size, config.batch_size, shuffle=shuffle, seed=config.seed, num_examples=splits.size(split),
+            getattr(splits, split), size, config.batch_size, num_examples=splits.size(split),
             cache=config.cache, cache_path=run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}",
         )
 
-    train = mix_batches(batches("train", shuffle=True), num_classes, config.mixup_alpha, config.cutmix_alpha, config.seed)
+    train = data_lib.epoch_batches(
+        splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"),
+        cache=config.cache, cache_path=run_dir / "cache" / f"train_{size}px_{config.fingerprint()}",
+    )
+    if config.mixup_alpha or config.cutmix_alpha:
+        train = train.map_epochs(
+            lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))
+        )
     validation = batches("validation")
     evaluation_split = "test" if splits.test is not None else "validation"
     held_out = batches("test") if splits.test is not None else validation

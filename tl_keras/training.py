@@ -24,10 +24,12 @@ import keras
 from absl import logging
 
 from tl_keras import features as features_lib
+from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
 from tl_keras.builders import compile_classifier
 from tl_keras.config import parse_unfreeze
+from tl_keras.epochs import EpochBatches
 
 FROZEN = "frozen"
 FINE_TUNE = "fine_tune"
@@ -141,32 +143,44 @@ def train_two_phase(
     """
     run_dir = Path(run_dir)
     trainer = with_augmentation(model, augmentation)
+    state = _resume_state(run_dir, config)
     phases: list[PhaseResult] = []
     epoch = 0
+    steps = _steps_per_epoch(train_data, train_examples, config.batch_size)
     if config.frozen_epochs > 0:
         freeze_backbone(backbone)
-        if uses_feature_cache(config):
+        frozen = _finished(state, FROZEN)
+        if frozen is not None:
+            logging.info("resume: the frozen phase had finished (%d epochs)", frozen.epochs_run)
+            if state.phase == FROZEN:  # fine-tuning never finished an epoch: continue from the phase's end
+                state.restore_model(trainer)
+        elif uses_feature_cache(config):
             frozen = _frozen_phase_on_features(
-                model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks
+                model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
             )
         else:
-            _compile_phase(trainer, config, False, config.frozen_epochs, _steps_per_epoch(train_data, train_examples, config.batch_size))
+            _compile_phase(trainer, config, False, config.frozen_epochs, steps)
             frozen = run_phase(
                 trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
-                class_weight=class_weight, extra_callbacks=extra_callbacks,
+                class_weight=class_weight, extra_callbacks=extra_callbacks, state=state,
             )
         phases.append(frozen)
+        if _finished(state, FROZEN) is None:
+            _record_finished(run_dir, config, trainer, phases)
         epoch += frozen.epochs_run
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
     if config.fine_tune_epochs > 0:
         unfrozen = unfreeze_backbone(backbone, config.unfreeze)
         logging.info("fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", len(unfrozen), config.unfreeze)
-        _compile_phase(trainer, config, True, config.fine_tune_epochs, _steps_per_epoch(train_data, train_examples, config.batch_size))
-        tuned = run_phase(
-            trainer, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
-            class_weight=class_weight, extra_callbacks=extra_callbacks,
-        )
+        tuned = _finished(state, FINE_TUNE)
+        if tuned is None:
+            _compile_phase(trainer, config, True, config.fine_tune_epochs, steps)
+            tuned = run_phase(
+                trainer, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
+                class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
+            )
+            _record_finished(run_dir, config, trainer, [*phases, tuned])
         phases.append(tuned)
     result = _keep_best(trainer, phases, config.monitor)
     if not getattr(model, "compiled", False):  # phase 1 on features compiled only the head
@@ -175,8 +189,39 @@ def train_two_phase(
     return result
 
 
+def _resume_state(run_dir: Path, config) -> resume_lib.ResumeState | None:
+    """The state to continue from under --resume; without it, any old state is discarded."""
+    path = resume_lib.state_path(run_dir)
+    if not getattr(config, "resume", False):
+        path.unlink(missing_ok=True)
+        return None
+    state = resume_lib.load_state(path, config.fingerprint())
+    if state is None:
+        logging.info("--resume: no saved state in %s; starting from the beginning", path.parent)
+    else:
+        logging.info("--resume: continuing after epoch %d (phase %s)", state.epoch, state.phase)
+    return state
+
+
+def _finished(state: resume_lib.ResumeState | None, phase: str) -> PhaseResult | None:
+    recorded = state.finished(phase) if state is not None else None
+    return PhaseResult(**recorded) if recorded is not None else None
+
+
+def _record_finished(run_dir: Path, config, trainer: keras.Model, phases: list[PhaseResult]) -> None:
+    """Marks the last phase finished, with the model as it leaves it (a resume starts the next phase from here)."""
+    last = phases[-1]
+    resume_lib.write_state(
+        resume_lib.state_path(run_dir), fingerprint=config.fingerprint(), phase=last.name,
+        epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
+        completed=[dataclasses.asdict(p) for p in phases], stop_requested=True, model=trainer,
+    )
+
+
 def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
     """Batches per epoch, or 0 when unknown (files that may fail to decode)."""
+    if isinstance(train_data, EpochBatches):
+        return train_data.steps_per_epoch
     try:
         count = int(train_data.cardinality())
     except (AttributeError, TypeError):
@@ -229,14 +274,15 @@ def uses_feature_cache(config) -> bool:
     return config.feature_cache != "off" and not (config.mixup_alpha or config.cutmix_alpha)
 
 
-def _frozen_phase_on_features(model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks):
-    """Phase 1 on cached features; its checkpoint is rewritten as full-model weights."""
+def _frozen_phase_on_features(model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state):
+    """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
     cache_dir = run_dir / "feature_cache"
     passes = config.feature_cache_augment_passes if augmentation is not None else 1
+    one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
     train_cache = features_lib.cache_features(
-        extractor, train_data, passes=passes, augmentation=augmentation, storage=config.feature_cache,
+        extractor, one_pass, passes=passes, augmentation=augmentation, storage=config.feature_cache,
         directory=cache_dir, num_examples=train_examples, name="train",
     )
     validation_cache = features_lib.cache_features(
@@ -248,15 +294,17 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
         len(train_cache.labels), passes, "" if passes == 1 else "es", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
-    _compile_phase(head, config, False, config.frozen_epochs, train_cache.steps_per_epoch(config.batch_size))
+    feature_batches = train_cache.epochs(config.batch_size, config.seed)
+    _compile_phase(head, config, False, config.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
-        head, FROZEN, train_cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
-        validation_cache.dataset(config.batch_size), config.frozen_epochs, 0, config, run_dir,
-        class_weight=class_weight, extra_callbacks=extra_callbacks, steps_per_epoch=train_cache.steps_per_epoch(config.batch_size),
+        head, FROZEN, feature_batches, validation_cache.dataset(config.batch_size), config.frozen_epochs, 0, config, run_dir,
+        class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, state_model=trainer, checkpoint_name="frozen_head",
     )
     if phase.weights_path:
         load_weights_quietly(head, phase.weights_path)
-        trainer.save_weights(phase.weights_path)
+        full = run_dir / "checkpoints" / f"{FROZEN}.weights.h5"
+        resume_lib.save_weights_atomically(trainer, full)
+        phase.weights_path = str(full)
     phase.seconds += cache_seconds
     phase.caching_seconds = cache_seconds
     phase.on_cached_features = True
@@ -290,7 +338,11 @@ def train_from_scratch(
     budget = epochs if epochs is not None else config.frozen_epochs + config.fine_tune_epochs
     _compile_phase(trainer, config, False, budget, _steps_per_epoch(train_data, -1, config.batch_size))
     no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
-    phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight)
+    state = _resume_state(run_dir, no_early_stop)
+    phase = _finished(state, SCRATCH)
+    if phase is None:
+        phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state)
+        _record_finished(run_dir, no_early_stop, trainer, [phase])
     result = _keep_best(trainer, [phase], config.monitor)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
@@ -309,45 +361,81 @@ def run_phase(
     class_weight: dict[int, float] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     steps_per_epoch: int | None = None,
+    state: resume_lib.ResumeState | None = None,
+    state_model: keras.Model | None = None,
+    completed: Sequence[PhaseResult] = (),
+    checkpoint_name: str | None = None,
 ) -> PhaseResult:
-    """One `fit` with best-epoch checkpointing, early stopping and a NaN guard."""
-    checkpoint = run_dir / "checkpoints" / f"{name}.weights.h5"
+    """One `fit` with best-epoch checkpointing, early stopping, a NaN guard and a resume state per epoch.
+
+    Args:
+        train_data: `EpochBatches` (resumable: epoch order fixed by the
+            seed) or a plain batched dataset.
+        initial_epoch: 0-based epoch, counted across phases, this phase starts at.
+        state: a resume state; used when it is in the middle of this phase.
+        state_model: whose variables the resume state keeps (the full
+            trainer when `model` is a head on cached features).
+        completed: phases finished before this one, recorded in the state.
+        checkpoint_name: file name of the best-epoch weights (default: `name`).
+    """
+    checkpoint = run_dir / "checkpoints" / f"{checkpoint_name or name}.weights.h5"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    if checkpoint.exists():
+    state_model = state_model or model
+    resuming = state is not None and state.in_progress(name)
+    if checkpoint.exists() and not resuming:
         checkpoint.unlink()  # a stale best from an earlier run must not win
     mode = _mode(config.monitor)
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=config.monitor, mode=mode, save_best_only=True, save_weights_only=True),
-        keras.callbacks.TerminateOnNaN(),
-        *extra_callbacks,
-    ]
+    best = resume_lib.BestWeights(checkpoint, config.monitor, mode)
+    callbacks: list[keras.callbacks.Callback] = [best, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
     if config.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
     if config.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, mode=mode, factor=0.2, patience=2))
     if config.overfit_patience > 0:
         callbacks.append(OverfitWarning(config.overfit_patience))
-    trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
-    logging.info("phase %s: %d epochs from epoch %d, %d trainable weights", name, epochs, initial_epoch + 1, trainable)
-    started = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=initial_epoch + epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        class_weight=class_weight,
-        verbose=config.verbose,
+    history: dict[str, list[float]] = {}
+    seconds_before, first = 0.0, initial_epoch
+    stop_requested = False
+    if resuming:
+        state.restore_model(state_model)
+        state.restore_optimizer(model)
+        history, seconds_before, first = state.history, state.meta["seconds"], state.epoch
+        stop_requested = state.meta["stop_requested"]
+    elif getattr(config, "resume", False) and not isinstance(train_data, EpochBatches):
+        logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
+    recorder = resume_lib.EpochCheckpoint(
+        resume_lib.state_path(run_dir), name, config.fingerprint(), state_model, [dataclasses.asdict(p) for p in completed],
+        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None,
     )
-    seconds = time.perf_counter() - started
-    values = {k: [float(x) for x in v] for k, v in history.history.items()}
+    callbacks.append(recorder)
+    trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+    last_epoch = initial_epoch + epochs
+    if isinstance(train_data, EpochBatches):
+        fit_data, steps_per_epoch = train_data.stream(first), train_data.steps_per_epoch
+    else:
+        fit_data = train_data
+    if stop_requested or first >= last_epoch:
+        logging.info("phase %s: already ended after epoch %d", name, first)
+    else:
+        logging.info("phase %s: epochs %d-%d, %d trainable weights", name, first + 1, last_epoch, trainable)
+        model.fit(
+            fit_data,
+            validation_data=validation_data,
+            epochs=last_epoch,
+            initial_epoch=first,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            class_weight=class_weight,
+            verbose=config.verbose,
+        )
+    values = recorder.history
+    seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)
     scores = values.get(config.monitor, [])
     best_index = _best_index(scores, mode)
     return PhaseResult(
         name=name,
         first_epoch=initial_epoch + 1,
-        epochs_run=len(history.epoch),
+        epochs_run=len(scores) if scores else len(values.get("loss", [])),
         best_epoch=None if best_index is None else initial_epoch + best_index + 1,
         best_value=None if best_index is None else scores[best_index],
         trainable_weights=trainable,
