@@ -118,3 +118,24 @@ def test_limit_train_per_class_keeps_the_budget_and_the_held_out_splits():
     again = data_lib.limit_train_per_class(splits, 5, seed=1)
     assert again.split_record["train_kept_positions"] == limited.split_record["train_kept_positions"]
     assert data_lib.limit_train_per_class(splits, 0) is splits
+
+
+def test_separate_validation_tree_trains_on_all_of_image_dir(image_folder, tmp_path):
+    import shutil
+
+    held = tmp_path / "held"
+    for class_dir in image_folder.iterdir():
+        (held / class_dir.name).mkdir(parents=True)
+        for png in sorted(class_dir.iterdir())[:10]:
+            shutil.copy(png, held / class_dir.name / f"held_{png.name}")
+    (held / "red" / "broken.png").write_bytes(b"not a png")
+    splits = data_lib.load_image_folder(image_folder, 0.5, 0.2, seed=0, validation_dir=held)
+    record = splits.split_record
+    assert len(record["train"]) == 36 and all(str(image_folder) in p for p in record["train"])
+    assert len(record["validation"]) == 24 and len(record["test"]) == 6, "test_fraction of the 30 readable held-out files"
+    assert all(str(held) in p for p in record["validation"] + record["test"])
+    assert splits.counts["test"] == {"red": 2, "green": 2, "blue": 2}
+    (held / "purple").mkdir()
+    shutil.copy(next((held / "red").glob("held_*")), held / "purple" / "x.png")
+    with pytest.raises(ValueError, match="--validation_dir .* has class folders"):
+        data_lib.load_image_folder(image_folder, 0.5, 0.2, seed=0, validation_dir=held)

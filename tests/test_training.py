@@ -116,3 +116,15 @@ def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
     after = _snapshot(backbone.layer)
     assert result.kept_phase == "scratch"
     assert all(not np.array_equal(before[p], after[p]) for p in before if "moving_mean" in p or p.endswith("kernel"))
+
+
+def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(tmp_path):
+    from tl_keras.augment import build_augmentation
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, freeze_batch_norm=False)
+    train, val = _data()
+    augmentation = build_augmentation(dataclasses.replace(CONFIG, flip="horizontal"))
+    train_from_scratch(model, train, val, CONFIG, tmp_path, epochs=1, augmentation=augmentation)
+    loss, accuracy = model.evaluate(val, verbose=0)  # the wrapper was compiled, not the model
+    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)

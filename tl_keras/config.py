@@ -57,6 +57,7 @@ class RunConfig:
     # names a built-in offline dataset.
     dataset: str = _field(DEFAULT_DATASET, "Built-in offline dataset used when neither --image_dir nor --tfds is given: digits_0_4, digits_5_9 or digits.")
     image_dir: str = _field("", "Folder with one sub-folder of images per class.")
+    validation_dir: str = _field("", "Optional second class-per-folder tree used for validation (and --test_fraction of it for test); all of --image_dir then trains.")
     tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
@@ -131,6 +132,10 @@ class RunConfig:
             raise ConfigError("--image_dir and --tfds are both set; give one data source.")
         if self.image_dir and not Path(self.image_dir).is_dir():
             raise ConfigError(f"--image_dir: folder not found: {self.image_dir!r}; pass a folder with one sub-folder per class.")
+        if self.validation_dir and not self.image_dir:
+            raise ConfigError("--validation_dir needs --image_dir: it is the validation tree beside a training tree.")
+        if self.validation_dir and not Path(self.validation_dir).is_dir():
+            raise ConfigError(f"--validation_dir: folder not found: {self.validation_dir!r}; pass a folder with one sub-folder per class.")
         if self.tfds_data_dir and not self.tfds:
             raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")
         for flag in ("validation_fraction", "test_fraction"):

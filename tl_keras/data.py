@@ -59,6 +59,7 @@ def load_data(config, run_dir: str | os.PathLike | None = None, progress=None) -
             config.image_dir, config.validation_fraction, config.test_fraction, config.seed,
             split_file=_split_file(run_dir), check=config.data_check, min_images_per_class=config.min_images_per_class,
             report_file=Path(run_dir) / "data_report.json" if run_dir else None, progress=progress,
+            validation_dir=config.validation_dir or None,
         )
     if config.tfds:
         return load_tfds(config.tfds, config.tfds_data_dir or None, config.validation_fraction, config.test_fraction, config.seed)
@@ -227,6 +228,7 @@ def load_image_folder(
     min_images_per_class: int = 1,
     report_file: Path | None = None,
     progress=None,
+    validation_dir: str | os.PathLike | None = None,
 ) -> DataSplits:
     """Loads a class-per-folder tree with a stratified, seeded split.
 
@@ -235,11 +237,30 @@ def load_image_folder(
     `split_file` exists (a rerun), its file lists are used as they are, so
     the test set never leaks into training between runs.
 
+    With `validation_dir` (a second tree with the same class folders, as
+    many datasets ship), all of `image_dir` trains and `validation_dir` is
+    split into validation and a `test_fraction` share of test;
+    `validation_fraction` is then unused.
+
     Raises:
-        ValueError: a class has fewer than `min_images_per_class` usable images.
+        ValueError: a class has fewer than `min_images_per_class` usable images,
+            or the two trees hold different classes.
     """
     scan = scan_image_folder(image_dir)
     class_names, paths, labels = scan.class_names, scan.paths, scan.labels
+    held_out = np.zeros(len(paths), dtype=bool)
+    if validation_dir:
+        held = scan_image_folder(validation_dir)
+        if held.class_names != class_names:
+            raise ValueError(
+                f"--validation_dir {validation_dir} has class folders {held.class_names} but --image_dir {image_dir} has {class_names}; "
+                "both trees need the same class folders"
+            )
+        paths = [*paths, *held.paths]
+        labels = np.concatenate([labels, held.labels])
+        held_out = np.concatenate([held_out, np.ones(len(held.paths), dtype=bool)])
+        scan.empty_class_folders = [*scan.empty_class_folders, *held.empty_class_folders]
+        scan.ignored_files = [*scan.ignored_files, *held.ignored_files]
     report = None
     if check:
         from tl_keras import datacheck
@@ -248,8 +269,10 @@ def load_image_folder(
         report.empty_class_folders = scan.empty_class_folders
         report.ignored_files = scan.ignored_files
         usable = [c for c in report.checks if c.ok]
+        held_paths = {p for p, h in zip(paths, held_out) if h}
         paths = [c.path for c in usable]
         labels = np.array([c.label for c in usable], dtype=np.int32)
+        held_out = np.array([p in held_paths for p in paths], dtype=bool)
     counts = np.bincount(labels, minlength=len(class_names))
     for name, count in zip(class_names, counts):
         if count < max(1, min_images_per_class):
@@ -259,6 +282,10 @@ def load_image_folder(
             )
     if split_file is not None and split_file.is_file():
         parts = _reuse_split(split_file, class_names, paths, image_dir)
+    elif validation_dir:
+        held_index = np.flatnonzero(held_out)
+        held_parts = stratified_split(labels[held_index], 0.0, test_fraction, seed)
+        parts = {"train": np.flatnonzero(~held_out), "validation": held_index[held_parts["train"]], "test": held_index[held_parts["test"]]}
     else:
         parts = stratified_split(labels, validation_fraction, test_fraction, seed)
     paths_array = np.array(paths)

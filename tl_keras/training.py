@@ -321,6 +321,7 @@ def train_from_scratch(
     epochs: int | None = None,
     augmentation: keras.Sequential | None = None,
     class_weight: dict[int, float] | None = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
     """Trains every weight from the start at --learning_rate; the transfer baseline.
 
@@ -341,9 +342,11 @@ def train_from_scratch(
     state = _resume_state(run_dir, no_early_stop)
     phase = _finished(state, SCRATCH)
     if phase is None:
-        phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state)
+        phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state, extra_callbacks=extra_callbacks)
         _record_finished(run_dir, no_early_stop, trainer, [phase])
     result = _keep_best(trainer, [phase], config.monitor)
+    if not getattr(model, "compiled", False):  # augmentation wrapped it: the wrapper was compiled
+        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
 
