@@ -128,3 +128,47 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
     train_from_scratch(model, train, val, CONFIG, tmp_path, epochs=1, augmentation=augmentation)
     loss, accuracy = model.evaluate(val, verbose=0)  # the wrapper was compiled, not the model
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
+
+
+def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=5, unfreeze_schedule="3,9,all")
+    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    stages = result.phases[1:]
+    assert [p.name for p in stages] == ["fine_tune_1", "fine_tune_2", "fine_tune_3"]
+    assert [p.first_epoch for p in stages] == [2, 3, 5], "5 epochs over 3 stages: 1, 2, 2 (remainder to the last)"
+    assert [p.epochs_run for p in stages] == [1, 2, 2]
+    counts = [p.trainable_weights for p in stages]
+    assert result.phases[0].trainable_weights < counts[0] < counts[1] < counts[2]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [p["name"] for p in history["phases"]] == ["frozen", "fine_tune_1", "fine_tune_2", "fine_tune_3"]
+
+
+def test_layer_rates_make_lower_layers_move_less_on_the_same_step():
+    from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
+
+    backbone, model = _classifier()
+    unfreeze_backbone(backbone.layer, "all")
+    convs = [layer for layer in leaf_layers(backbone.layer) if layer.name.startswith("conv")]
+    scales = layer_rate_scales(leaf_layers(backbone.layer), 0.01)
+    assert scales[id(convs[0].kernel)] == pytest.approx(0.01) and scales[id(convs[-1].kernel)] == pytest.approx(1.0)
+    compile_classifier(model, "adam", 1e-3, rate_scale=scales)
+    assert is_layerwise(model.optimizer)
+    before = {layer.name: layer.kernel.numpy().copy() for layer in convs}
+    images, labels = next(iter(_data()[0]))
+    model.train_on_batch(images, labels)
+    moved = {layer.name: float(np.mean(np.abs(layer.kernel.numpy() - before[layer.name]))) for layer in convs}
+    # Adam's first step moves every weight by about the rate, whatever its gradient.
+    assert moved["conv0"] < moved["conv4"] / 20
+    assert moved["conv0"] < moved["conv2"] < moved["conv4"]
+
+
+def test_layer_rate_optimizer_is_not_left_in_the_saved_model(tmp_path):
+    backbone, model = _classifier()
+    train, val = _data()
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=1, layer_rate_bottom=0.1)
+    train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")  # compiled: the optimizer must be a plain one
+    np.testing.assert_allclose(reloaded.predict(next(iter(val))[0], verbose=0), model.predict(next(iter(val))[0], verbose=0), atol=1e-6)

@@ -55,8 +55,11 @@ class Backbone:
     owns_input: bool = False
 
 
-def small_cnn(include_top: bool = False, weights: str | None = None, input_shape=(16, 16, 3), name: str = "small_cnn") -> keras.Model:
+def small_cnn(include_top: bool = False, weights: str | None = None, input_shape=(16, 16, 3), alpha: float = 1.0, name: str = "small_cnn") -> keras.Model:
     """A five-convolution network (90k weights) for tiny images and the offline default.
+
+    `alpha` scales every layer's width as MobileNet's does (0.5 has about a
+    quarter of the weights): the embedded default's distillation student.
 
     It has BatchNorm like the large backbones, so the fine-tuning rules
     (BatchNorm frozen, inference mode) are exercised by the default run too.
@@ -69,6 +72,7 @@ def small_cnn(include_top: bool = False, weights: str | None = None, input_shape
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = inputs
     for index, filters in enumerate((32, 32, 64, 64, 128)):
+        filters = max(4, int(round(filters * alpha)))
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
         x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index}")(x)
         x = keras.layers.ReLU(name=f"relu{index}")(x)
@@ -83,7 +87,7 @@ def small_cnn(include_top: bool = False, weights: str | None = None, input_shape
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "small_cnn": BackboneSpec(small_cnn, 16, "zero_one", min_size=8, has_imagenet=False),
+    "small_cnn": BackboneSpec(small_cnn, 16, "zero_one", min_size=8, has_imagenet=False, accepts_alpha=True),
     "mobilenet": BackboneSpec(apps.MobileNet, 224, "tf", accepts_alpha=True),
     "mobilenet_v2": BackboneSpec(apps.MobileNetV2, 224, "tf", accepts_alpha=True),
     "mobilenet_v3_small": BackboneSpec(apps.MobileNetV3Small, 224, "none", accepts_alpha=True),
@@ -189,7 +193,7 @@ def _load_registered(name: str, weights: str | None, image_size: int, alpha: flo
     kwargs = {}
     if alpha:
         if not spec.accepts_alpha:
-            raise ValueError(f"--alpha applies to MobileNet backbones only, not {name}; leave it at 0")
+            raise ValueError(f"--alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0")
         kwargs["alpha"] = alpha
     model = spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
     return Backbone(name, model, size, spec.preprocessing)

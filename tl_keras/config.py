@@ -84,7 +84,7 @@ class RunConfig:
     # Backbone and classifier.
     backbone: str = _field(DEFAULT_BACKBONE, "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.")
     weights: str = _field(DEFAULT_WEIGHTS, "Backbone weights: 'imagenet', 'none', a weights file, or 'pretrain:<dataset>' to pretrain the backbone on a built-in source dataset first.")
-    alpha: float = _field(0.0, "Width multiplier for MobileNet backbones; 0 keeps the backbone's default.")
+    alpha: float = _field(0.0, "Width multiplier for MobileNet backbones and small_cnn; 0 keeps the backbone's default.")
     image_size: int = _field(0, "Side of the square image the backbone sees; 0 uses the backbone's default.")
     preprocessing: str = _field("", "Override the backbone's own pixel normalisation: tf, torch, caffe, zero_one or none. Empty keeps the backbone's.")
     init_from: str = _field("", "Continue from a classifier of ours (.keras file, run folder or export) instead of building one; its classes must match the data.")
@@ -105,6 +105,8 @@ class RunConfig:
     optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
     fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
     unfreeze: str = _field("all", "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays frozen.")
+    unfreeze_schedule: str = _field("", "Gradual unfreezing: comma-separated --unfreeze specs for successive stages of phase 2, e.g. '20,50,all' (top 20 layers, then top 50, then all); --fine_tune_epochs is split evenly. Empty uses --unfreeze alone.")
+    layer_rate_bottom: float = _field(1.0, "Discriminative fine-tuning rates: the lowest trainable backbone layer learns at this multiple of --fine_tune_learning_rate, the top one at 1, geometric in between; 1 is off.")
     early_stopping_patience: int = _field(5, "Stop a phase after this many epochs without improvement of --monitor; 0 turns early stopping off.")
     monitor: str = _field("val_accuracy", "Validation metric that picks the best epoch and the best phase: val_accuracy or val_loss.")
     clipnorm: float = _field(0.0, "Clip each gradient to this L2 norm; 0 turns clipping off.")
@@ -171,6 +173,11 @@ class RunConfig:
         if self.monitor not in MONITORS:
             raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}.")
         parse_unfreeze(self.unfreeze)
+        stages = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else []
+        if len(stages) > max(self.fine_tune_epochs, 1):
+            raise ConfigError(f"--unfreeze_schedule has {len(stages)} stages but --fine_tune_epochs={self.fine_tune_epochs}; give each stage an epoch at least.")
+        if not 0.0 < self.layer_rate_bottom <= 1.0:
+            raise ConfigError(f"--layer_rate_bottom must be in (0, 1], got {self.layer_rate_bottom}; 1 turns layer-wise rates off.")
         _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.clipnorm < 0 or self.overfit_patience < 0:
@@ -271,6 +278,19 @@ def check_run_dir_reuse(config: RunConfig) -> None:
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {value!r}.")
+
+
+def unfreeze_stages(schedule: str) -> list[str]:
+    """The --unfreeze specs of a --unfreeze_schedule, each checked."""
+    stages = [part.strip() for part in schedule.split(",") if part.strip()]
+    if not stages:
+        raise ConfigError(f"--unfreeze_schedule {schedule!r} names no stage; e.g. '20,50,all'.")
+    for stage in stages:
+        try:
+            parse_unfreeze(stage)
+        except ConfigError as error:
+            raise ConfigError(f"--unfreeze_schedule: {error}") from None
+    return stages
 
 
 def parse_unfreeze(spec: str) -> tuple[str, int]:

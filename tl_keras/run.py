@@ -7,6 +7,7 @@ Everything the run decides or measures lands in its run folder
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -22,7 +23,7 @@ from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
-from tl_keras.epochs import epoch_seed
+from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
@@ -36,38 +37,12 @@ def run_experiment(config: RunConfig) -> dict:
     accuracy, the transfer-vs-scratch comparison when asked, wall times and
     where the model went.
     """
-    config = config.validate().resolved()
-    check_run_dir_reuse(config)
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
-    (run_dir / "config.json").write_text(config.to_json())
-    (run_dir / "flags.txt").write_text(config.to_flagfile())
+    config, run_dir = start_run(config)
     started = time.perf_counter()
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-    splits = data_lib.limit_train_per_class(data_lib.load_data(config, run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
+    splits = load_splits(config, run_dir)
     num_classes = len(splits.class_names)
-    if config.num_classes and config.num_classes != num_classes:
-        raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
-    if splits.validation is None:
-        raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
-    (run_dir / "split.json").write_text(json.dumps(splits.split_record, indent=1))
-    logging.info("classes %s; counts %s", splits.class_names, splits.counts)
-
-    weights = config.weights
     timings: dict[str, float] = {}
-    if config.init_from:
-        weights = None
-    elif pretrain.is_pretrain_spec(weights):
-        t0 = time.perf_counter()
-        weights = str(pretrain.pretrain_backbone(
-            config.backbone, weights[len(pretrain.PREFIX):], run_dir / "pretrained",
-            image_size=config.image_size, alpha=config.alpha, batch_size=config.batch_size, seed=config.seed,
-        ))
-        timings["pretrain_s"] = time.perf_counter() - t0
+    weights = None if config.init_from else resolve_weights(config, run_dir, timings)
 
     if config.init_from:
         model = load_classifier(config.init_from)
@@ -78,31 +53,13 @@ def run_experiment(config: RunConfig) -> dict:
         if backbone.input_size == 0:
             backbone.input_size = config.image_size or 224
     else:
-        backbone = _load(config, weights)
-        model = build_classifier(
-            backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=f"{config.name}_classifier"
-        )
+        backbone, model = build_model(config, weights, num_classes)
     size = backbone.input_size
 
-    def batches(split: str):
-        return data_lib.make_batches(
-            getattr(splits, split), size, config.batch_size, num_examples=splits.size(split),
-            cache=config.cache, cache_path=run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}",
-        )
-
-    train = data_lib.epoch_batches(
-        splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"),
-        cache=config.cache, cache_path=run_dir / "cache" / f"train_{size}px_{config.fingerprint()}",
-    )
-    if config.mixup_alpha or config.cutmix_alpha:
-        train = train.map_epochs(
-            lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))
-        )
-    validation = batches("validation")
-    evaluation_split = "test" if splits.test is not None else "validation"
-    held_out = batches("test") if splits.test is not None else validation
+    data = prepare_batches(config, splits, size, run_dir)
+    train, validation, held_out, evaluation_split = data.train, data.validation, data.held_out, data.evaluation_split
     augmentation = build_augmentation(config)
-    class_weight = data_lib.balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
+    class_weight = data.class_weight
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
@@ -182,6 +139,91 @@ def run_experiment(config: RunConfig) -> dict:
     summary["model_keras"] = str(run_dir / "model.keras")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
+    """Validates, claims the run folder, records the settings, seeds everything."""
+    config = config.validate().resolved()
+    check_run_dir_reuse(config)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
+    (run_dir / "config.json").write_text(config.to_json())
+    (run_dir / "flags.txt").write_text(config.to_flagfile())
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return config, run_dir
+
+
+def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
+    """The run's data, checked against --num_classes and recorded in split.json."""
+    splits = data_lib.limit_train_per_class(data_lib.load_data(config, run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
+    num_classes = len(splits.class_names)
+    if config.num_classes and config.num_classes != num_classes:
+        raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
+    if splits.validation is None:
+        raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
+    (run_dir / "split.json").write_text(json.dumps(splits.split_record, indent=1))
+    logging.info("classes %s; counts %s", splits.class_names, splits.counts)
+    return splits
+
+
+def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float]) -> str | None:
+    """--weights as a loader takes it; `pretrain:<dataset>` is trained (or reused) here first."""
+    weights = config.weights
+    if pretrain.is_pretrain_spec(weights):
+        t0 = time.perf_counter()
+        weights = str(pretrain.pretrain_backbone(
+            config.backbone, weights[len(pretrain.PREFIX):], run_dir / "pretrained",
+            image_size=config.image_size, alpha=config.alpha, batch_size=config.batch_size, seed=config.seed,
+        ))
+        timings["pretrain_s"] = time.perf_counter() - t0
+    return weights
+
+
+def build_model(config: RunConfig, weights: str | None, num_classes: int, *, name: str | None = None):
+    """The configured backbone and a fresh classifier on it."""
+    backbone = _load(config, weights)
+    model = build_classifier(
+        backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=name or f"{config.name}_classifier"
+    )
+    return backbone, model
+
+
+@dataclasses.dataclass
+class RunBatches:
+    """The batched splits a run trains and evaluates on."""
+
+    train: EpochBatches
+    validation: tf.data.Dataset
+    held_out: tf.data.Dataset
+    evaluation_split: str  # "test", or "validation" when there is no test split
+    class_weight: dict[int, float] | None
+
+
+def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, run_dir: Path) -> RunBatches:
+    """Seeded training epochs (mixed if asked), validation and held-out batches at `size` pixels."""
+    num_classes = len(splits.class_names)
+
+    def batches(split: str):
+        return data_lib.make_batches(
+            getattr(splits, split), size, config.batch_size, num_examples=splits.size(split),
+            cache=config.cache, cache_path=run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}",
+        )
+
+    train = data_lib.epoch_batches(
+        splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"),
+        cache=config.cache, cache_path=run_dir / "cache" / f"train_{size}px_{config.fingerprint()}",
+    )
+    if config.mixup_alpha or config.cutmix_alpha:
+        train = train.map_epochs(
+            lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))
+        )
+    validation = batches("validation")
+    has_test = splits.test is not None
+    class_weight = data_lib.balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
+    return RunBatches(train, validation, batches("test") if has_test else validation, "test" if has_test else "validation", class_weight)
 
 
 def _log_evaluation_to_tensorboard(log_dir: Path, metrics: dict, confusion_png: Path) -> None:

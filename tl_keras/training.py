@@ -27,8 +27,8 @@ from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
-from tl_keras.builders import compile_classifier
-from tl_keras.config import parse_unfreeze
+from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
+from tl_keras.config import parse_unfreeze, unfreeze_stages
 from tl_keras.epochs import EpochBatches
 
 FROZEN = "frozen"
@@ -68,12 +68,26 @@ class TrainingResult:
         return dataclasses.asdict(self)
 
 
-def freeze_backbone(backbone: keras.layers.Layer) -> None:
-    """Freezes every weight of the backbone (phase 1)."""
-    backbone.trainable = False
+def freeze_backbone(backbone) -> None:
+    """Freezes every weight of the backbone, or of each backbone of a fusion model (phase 1)."""
+    for layer in _backbone_list(backbone):
+        layer.trainable = False
 
 
-def unfreeze_backbone(backbone: keras.layers.Layer, spec: str = "all") -> list[str]:
+def _backbone_list(backbone) -> list[keras.layers.Layer]:
+    return list(backbone) if isinstance(backbone, (list, tuple)) else [backbone]
+
+
+def _backbone_leaves(backbone) -> list[keras.layers.Layer]:
+    return [leaf for layer in _backbone_list(backbone) for leaf in leaf_layers(layer)]
+
+
+def unfreeze_backbone(backbone, spec: str = "all") -> list[str]:
+    """`unfreeze_one_backbone` on the backbone, or on each backbone of a fusion model."""
+    return [name for layer in _backbone_list(backbone) for name in unfreeze_one_backbone(layer, spec)]
+
+
+def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> list[str]:
     """Unfreezes the backbone per `spec`, keeping BatchNorm layers frozen.
 
     Args:
@@ -117,6 +131,7 @@ def train_two_phase(
     class_weight: dict[int, float] | None = None,
     train_examples: int = -1,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    trainer: keras.Model | None = None,
 ) -> TrainingResult:
     """Runs phase 1 (frozen) then phase 2 (fine-tune) and loads the best weights.
 
@@ -128,7 +143,7 @@ def train_two_phase(
 
     Args:
         model: a classifier from `build_classifier` containing `backbone`.
-        backbone: the backbone layer inside `model`.
+        backbone: the backbone layer inside `model`, or a list of them (fusion).
         train_data, validation_data: batched datasets of (uint8 images, labels).
         config: a `RunConfig` (epochs, learning rates, optimizers, unfreeze,
             monitor, patience, label smoothing, caching, verbosity).
@@ -137,12 +152,16 @@ def train_two_phase(
         class_weight: optional per-class loss weights for `fit`.
         train_examples: training examples if known (sizes the feature cache).
         extra_callbacks: added to both phases (e.g. TensorBoard).
+        trainer: the model `fit` runs, sharing `model`'s weights (e.g. a
+            `Distiller`); by default `model` behind `augmentation`. A custom
+            trainer sees images, so phase 1 does not use cached features.
 
     Returns:
         A `TrainingResult`; the model holds the kept weights.
     """
     run_dir = Path(run_dir)
-    trainer = with_augmentation(model, augmentation)
+    custom_trainer = trainer is not None
+    trainer = trainer if custom_trainer else with_augmentation(model, augmentation)
     state = _resume_state(run_dir, config)
     phases: list[PhaseResult] = []
     epoch = 0
@@ -154,7 +173,7 @@ def train_two_phase(
             logging.info("resume: the frozen phase had finished (%d epochs)", frozen.epochs_run)
             if state.phase == FROZEN:  # fine-tuning never finished an epoch: continue from the phase's end
                 state.restore_model(trainer)
-        elif uses_feature_cache(config):
+        elif uses_feature_cache(config) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
             frozen = _frozen_phase_on_features(
                 model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
             )
@@ -171,22 +190,43 @@ def train_two_phase(
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
     if config.fine_tune_epochs > 0:
-        unfrozen = unfreeze_backbone(backbone, config.unfreeze)
-        logging.info("fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", len(unfrozen), config.unfreeze)
-        tuned = _finished(state, FINE_TUNE)
-        if tuned is None:
-            _compile_phase(trainer, config, True, config.fine_tune_epochs, steps)
-            tuned = run_phase(
-                trainer, FINE_TUNE, train_data, validation_data, config.fine_tune_epochs, epoch, config, run_dir,
-                class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
-            )
-            _record_finished(run_dir, config, trainer, [*phases, tuned])
-        phases.append(tuned)
+        for name, spec, stage_epochs in fine_tune_stages(config):
+            unfrozen = unfreeze_backbone(backbone, spec)
+            logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
+            tuned = _finished(state, name)
+            if tuned is not None and state.phase == name:  # the next stage never finished an epoch
+                state.restore_model(trainer)
+            if tuned is None:
+                scales = layer_rate_scales(_backbone_leaves(backbone), config.layer_rate_bottom) if config.layer_rate_bottom < 1.0 else None
+                _compile_phase(trainer, config, True, stage_epochs, steps, rate_scale=scales)
+                tuned = run_phase(
+                    trainer, name, train_data, validation_data, stage_epochs, epoch, config, run_dir,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
+                )
+                _record_finished(run_dir, config, trainer, [*phases, tuned])
+            phases.append(tuned)
+            epoch += tuned.epochs_run
     result = _keep_best(trainer, phases, config.monitor)
-    if not getattr(model, "compiled", False):  # phase 1 on features compiled only the head
+    if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
+        # Phase 1 on features compiled only the head; a layer-wise optimizer
+        # is not a class a saved model can be reloaded with.
         compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
+
+
+def fine_tune_stages(config) -> list[tuple[str, str, int]]:
+    """(phase name, --unfreeze spec, epochs) of each stage of phase 2.
+
+    One stage (no --unfreeze_schedule) is the phase "fine_tune"; a schedule
+    of n stages gives "fine_tune_1".."fine_tune_n", with --fine_tune_epochs
+    split evenly and any remainder going to the last stages.
+    """
+    specs = unfreeze_stages(config.unfreeze_schedule) if getattr(config, "unfreeze_schedule", "") else [config.unfreeze]
+    if len(specs) == 1:
+        return [(FINE_TUNE, specs[0], config.fine_tune_epochs)]
+    base, extra = divmod(config.fine_tune_epochs, len(specs))
+    return [(f"{FINE_TUNE}_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
 
 
 def _resume_state(run_dir: Path, config) -> resume_lib.ResumeState | None:
@@ -231,8 +271,8 @@ def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
     return math.ceil(train_examples / batch_size) if train_examples > 0 else 0
 
 
-def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch: int) -> None:
-    """Compiles for one phase: its optimizer and rate, clipping, and the cosine schedule if asked."""
+def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None) -> None:
+    """Compiles for one phase: its optimizer and rate, clipping, the cosine schedule and layer-wise rates if asked."""
     optimizer = config.fine_tune_optimizer if fine_tune else config.optimizer
     rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
     decay_steps = 0
@@ -240,7 +280,7 @@ def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch:
         decay_steps = epochs * steps_per_epoch
         if not decay_steps:
             logging.warning("--lr_schedule=cosine: steps per epoch unknown; using a constant rate")
-    compile_classifier(model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps)
+    compile_classifier(model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale)
 
 
 class OverfitWarning(keras.callbacks.Callback):
@@ -485,10 +525,12 @@ def _keep_best(model: keras.Model, phases: list[PhaseResult], monitor: str) -> T
         if better:
             best = phase
     load_weights_quietly(model, best.weights_path)
-    by_name = {p.name: p for p in candidates}
     change = None
-    if FROZEN in by_name and FINE_TUNE in by_name:
-        change = by_name[FINE_TUNE].best_value - by_name[FROZEN].best_value
+    frozen = next((p for p in candidates if p.name == FROZEN), None)
+    tuned = [p for p in candidates if p.name.startswith(FINE_TUNE)]
+    if frozen is not None and tuned:
+        pick = min if mode == "min" else max
+        change = pick(p.best_value for p in tuned) - frozen.best_value
     if change is not None:
         logging.info(
             "kept the %s phase (epoch %d, %s=%.4f); fine-tuning changed the best %s by %+.4f",

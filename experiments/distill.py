@@ -1,0 +1,48 @@
+"""Distil a trained teacher into a smaller student; report teacher, student from labels and distilled student.
+
+  python experiments/train.py && python experiments/distill.py      # the embedded default: small_cnn -> small_cnn alpha 0.5
+  python experiments/distill.py --teacher=runs/flowers --image_dir=/data/flowers \
+      --backbone=mobilenet_v3_small --weights=imagenet --temperature=4
+
+Takes every training flag of experiments/train.py for the student and the
+data; the teacher is any classifier of ours (.keras file, run folder or
+export). The distilled student lands in <run_dir>/model.keras and, unless
+--noexport, in saved_models/<name>/<version>/ like any model.
+"""
+
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+from tl_keras import cli
+from tl_keras.config import ConfigError
+from tl_keras.distill import format_distillation, run_distillation
+
+cli.define_config_flags()
+flags.DEFINE_string("teacher", "runs/digits_5_9", "The trained teacher: a .keras file, a run folder or an export.")
+flags.DEFINE_float("temperature", 4.0, "Softmax temperature of the soft targets; higher spreads the teacher's probabilities.")
+flags.DEFINE_float("distill_alpha", 0.1, "Weight of the hard-label loss; the teacher's soft targets get 1 - alpha.")
+FLAGS = flags.FLAGS
+# The embedded default's student: the default network at half width (a quarter of its weights).
+FLAGS.set_default("alpha", 0.5)
+FLAGS.set_default("name", "digits_5_9_student")
+FLAGS.set_default("compare_scratch", False)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    if not Path(FLAGS.teacher).exists():
+        sys.exit(f"error: --teacher: {FLAGS.teacher} not found; train one first (python experiments/train.py) or pass a model")
+    try:
+        report = run_distillation(cli.config_from_flags(FLAGS), FLAGS.teacher, temperature=FLAGS.temperature, alpha=FLAGS.distill_alpha)
+    except (ConfigError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    print(format_distillation(report))
+    if "export" in report:
+        print(f"SavedModel of the distilled student: {report['export']}")
+
+
+if __name__ == "__main__":
+    app.run(main)

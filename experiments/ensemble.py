@@ -1,0 +1,74 @@
+"""Fuse several trained classifiers into one model that averages their probabilities, report, export.
+
+  python experiments/ensemble.py --models=runs/digits_5_9,runs/digits_5_9_student
+  python experiments/ensemble.py --models=runs/a,runs/b,runs/c --weights=2,1,1 --image_dir=/data/holdout --name=pets_ensemble
+
+Members may differ in backbone and input size (each resizes inside). The
+evaluation data is --image_dir, or the first member's run's test split. The
+ensemble is one SavedModel with the usual signatures, in
+<export_dir>/<name>/<version>/, with ensemble_report.json beside this run's files.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+flags.DEFINE_list("models", None, "Two or more classifiers: run folders, .keras files or export folders.")
+flags.DEFINE_list("weights", [], "One weight per model (normalised); empty averages uniformly.")
+flags.DEFINE_string("image_dir", "", "Images to evaluate on, one sub-folder per class (default: the first run's test split).")
+flags.DEFINE_string("name", "ensemble", "Model name: runs/<name>/ and <export_dir>/<name>/.")
+flags.DEFINE_string("export_dir", "saved_models", "Root of the TF Serving layout.")
+flags.DEFINE_bool("export", True, "Export the ensemble as a SavedModel.")
+flags.DEFINE_integer("batch_size", 64, "Images per batch.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    from tl_keras import data as data_lib
+    from tl_keras.config import RunConfig
+    from tl_keras.ensemble import build_ensemble, member_report
+    from tl_keras.export import export_saved_model
+    from tl_keras.reload import backbone_of, load_classifier
+
+    if not FLAGS.models or len(FLAGS.models) < 2:
+        sys.exit("error: --models needs two or more classifiers, comma-separated")
+    try:
+        weights = [float(w) for w in FLAGS.weights] or None
+        members = [load_classifier(path) for path in FLAGS.models]
+        ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    first = Path(FLAGS.models[0])
+    if FLAGS.image_dir:
+        splits = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
+        dataset, split_name = splits.train, "image_dir"
+    elif (first / "config.json").is_file():
+        splits = data_lib.load_data(RunConfig.from_json(first / "config.json"), first)
+        dataset, split_name = (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
+    else:
+        sys.exit("error: pass --image_dir, or a run folder as the first of --models")
+    size = max(backbone_of(m).input_size or 224 for m in members)
+    report = member_report(members, ensemble, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"))
+    for row, path in zip(report["members"], FLAGS.models):
+        row["path"] = path
+    report.update({"evaluated_on": split_name, "weights": weights})
+    run_dir = Path("runs") / FLAGS.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ensemble.save(run_dir / "model.keras")
+    if FLAGS.export:
+        report["export"] = str(export_saved_model(ensemble, FLAGS.export_dir, FLAGS.name, splits.class_names,
+                                                  metadata={"ensemble_of": FLAGS.models, "weights": weights}))
+    (run_dir / "ensemble_report.json").write_text(json.dumps(report, indent=2))
+    for row in report["members"]:
+        print(f"{row['path']:<40} accuracy {row['accuracy']:.4f}")
+    print(f"{'ensemble':<40} accuracy {report['ensemble_accuracy']:.4f}  ({report['images']} {split_name} images)")
+    if "export" in report:
+        print(f"SavedModel: {report['export']}")
+
+
+if __name__ == "__main__":
+    app.run(main)

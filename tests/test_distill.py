@@ -1,0 +1,93 @@
+"""Knowledge distillation: the loss by hand, the Distiller trains only the student, the student exports."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tl_keras import export as export_lib
+from tl_keras.backbones import load_backbone
+from tl_keras.builders import build_classifier, compile_classifier
+from tl_keras.config import RunConfig
+from tl_keras.distill import Distiller, distillation_loss, format_distillation, run_distillation
+from tl_keras.training import train_two_phase
+
+
+def test_distillation_loss_equals_a_hand_computed_value():
+    student = np.array([[0.7, 0.2, 0.1]], np.float32)
+    teacher = np.array([[0.5, 0.4, 0.1]], np.float32)
+    temperature, alpha = 2.0, 0.3
+
+    def soften(p):
+        z = np.exp(np.log(p) / temperature)
+        return z / z.sum()
+
+    s, t = soften(student[0]), soften(teacher[0])
+    kl = float(np.sum(t * (np.log(t) - np.log(s))))
+    expected = alpha * -math.log(0.7) + (1 - alpha) * temperature**2 * kl
+    got = float(distillation_loss(np.array([0]), student, teacher, temperature, alpha)[0])
+    assert got == pytest.approx(expected, rel=1e-4)
+    same = float(distillation_loss(np.array([1]), teacher, teacher, temperature, 0.0)[0])
+    assert same == pytest.approx(0.0, abs=1e-5), "a student equal to its teacher has no soft loss"
+
+
+def _tiny_data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n)
+    images = np.zeros((n, 16, 16, 3), np.uint8)
+    for i, label in enumerate(labels):
+        images[i, ..., label] = 200  # class = the bright channel
+    images = np.clip(images + rng.integers(0, 40, size=images.shape), 0, 255).astype(np.uint8)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+
+
+def test_distiller_updates_the_student_only_and_the_student_exports(tmp_path):
+    keras.utils.set_random_seed(0)
+    teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, name="teacher")
+    student_backbone = load_backbone("small_cnn", None, image_size=16, alpha=0.5)
+    student = build_classifier(student_backbone, 3, name="student")
+    assert student.count_params() < teacher.count_params() / 3
+    teacher_before = [w.numpy().copy() for w in teacher.weights]
+    student_before = [w.numpy().copy() for w in student.trainable_weights]
+    data = _tiny_data()
+    distiller = Distiller(student, teacher, temperature=3.0, alpha=0.5)
+    config = RunConfig(frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=0, early_stopping_patience=0)
+    result = train_two_phase(student, student_backbone.layer, data, data, config, tmp_path, trainer=distiller)
+    assert [p.name for p in result.phases] == ["frozen", "fine_tune"]
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(teacher_before, teacher.weights)), "the teacher never changes"
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(student_before, student.trainable_weights))
+    assert np.isfinite(result.phases[1].history["loss"]).all()
+
+    exported = export_lib.export_saved_model(student, tmp_path / "exports", "student", ["a", "b", "c"], warmup=False)
+    served = tf.saved_model.load(str(exported)).signatures["predict_pixels"]
+    images = next(iter(data))[0]
+    got = served(images=tf.cast(images, tf.float32))["probabilities"].numpy()
+    np.testing.assert_allclose(got, student.predict(images, verbose=0), atol=1e-5)
+
+
+def test_distiller_refuses_mismatched_classes_and_bad_settings():
+    teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 3)
+    student = build_classifier(load_backbone("small_cnn", None, image_size=16, alpha=0.5), 4)
+    with pytest.raises(ValueError, match="3 classes and the student 4"):
+        Distiller(student, teacher)
+    same = build_classifier(load_backbone("small_cnn", None, image_size=16, alpha=0.5), 3)
+    with pytest.raises(ValueError, match="--temperature"):
+        Distiller(same, teacher, temperature=0)
+
+
+def test_distillation_run_reports_three_rows(tmp_path):
+    keras.utils.set_random_seed(1)
+    teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
+    compile_classifier(teacher, "adam", 1e-3)
+    teacher.save(tmp_path / "teacher.keras")
+    config = RunConfig(weights="none", alpha=0.5, frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=2,
+                       run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "saved_models"), name="student")
+    report = run_distillation(config, str(tmp_path / "teacher.keras"), temperature=2.0, alpha=0.2)
+    assert [r["model"] for r in report["rows"]] == ["teacher", "student (from labels)", "student (distilled)"]
+    assert report["rows"][1]["parameters"] == report["rows"][2]["parameters"] < report["rows"][0]["parameters"]
+    assert json.loads((tmp_path / "run" / "distillation.json").read_text())["settings"]["temperature"] == 2.0
+    assert (tmp_path / "saved_models" / "student" / "1" / "saved_model.pb").is_file()
+    assert "student (distilled)" in format_distillation(report)

@@ -1,0 +1,171 @@
+"""Knowledge distillation: a trained teacher teaches a smaller student.
+
+The student learns from a mix of the true labels and the teacher's
+temperature-softened class probabilities (Hinton et al., 2015). Softening
+shows the student which wrong classes the teacher finds *plausible*, which
+carries more information per image than a one-hot label; on few labels that
+is the point. Our classifiers output probabilities, so logits are recovered
+as log-probabilities (a softmax is unchanged by the constant they lack).
+
+The `Distiller` is only the training model: it shares the student's
+weights, so the student that is evaluated, exported and converted to TFLite
+is a plain classifier with no trace of the teacher.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+_EPSILON = 1e-7
+
+
+def distillation_loss(labels, student_probabilities, teacher_probabilities, temperature: float, alpha: float):
+    """Per-example `alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)`.
+
+    Args:
+        labels: integer class labels, shape (batch,).
+        student_probabilities, teacher_probabilities: softmax outputs, (batch, classes).
+        temperature: T > 0; higher spreads the teacher's probability over more classes.
+        alpha: weight of the hard-label term, in [0, 1]. The T^2 factor keeps
+            the soft term's gradients on the same scale as T changes.
+    """
+    student_probabilities = tf.cast(student_probabilities, tf.float32)
+    teacher_probabilities = tf.cast(teacher_probabilities, tf.float32)
+    hard = keras.losses.sparse_categorical_crossentropy(tf.cast(tf.reshape(labels, (-1,)), tf.int32), student_probabilities)
+    student_log_t = tf.nn.log_softmax(tf.math.log(student_probabilities + _EPSILON) / temperature, axis=-1)
+    teacher_log_t = tf.nn.log_softmax(tf.math.log(teacher_probabilities + _EPSILON) / temperature, axis=-1)
+    kl = tf.reduce_sum(tf.exp(teacher_log_t) * (teacher_log_t - student_log_t), axis=-1)
+    return alpha * hard + (1.0 - alpha) * temperature**2 * kl
+
+
+class Distiller(keras.Model):
+    """Training model: `call` is the student; `train_step` adds the teacher's soft targets.
+
+    Augmentation (if any) is applied once per batch, and teacher and student
+    see the same augmented images. Validation (`test_step`, the compiled
+    loss and metrics) measures the student on true labels alone.
+    """
+
+    def __init__(self, student: keras.Model, teacher: keras.Model, *, temperature: float = 4.0, alpha: float = 0.1,
+                 augmentation: keras.Model | None = None, **kwargs):
+        super().__init__(name=f"{student.name}_distiller", **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"--temperature must be > 0, got {temperature}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"--distill_alpha must be in [0, 1], got {alpha}")
+        teacher_classes, student_classes = int(teacher.outputs[0].shape[-1]), int(student.outputs[0].shape[-1])
+        if teacher_classes != student_classes:
+            raise ValueError(f"the teacher predicts {teacher_classes} classes and the student {student_classes}; they must share the class list")
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.augmentation = augmentation
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+
+    def call(self, images, training=False):
+        return self.student(images, training=training)
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        if self.augmentation is not None:
+            images = self.augmentation(images, training=True)
+        teacher_probabilities = self.teacher(images, training=False)
+        with tf.GradientTape() as tape:
+            student_probabilities = self.student(images, training=True)
+            per_example = distillation_loss(labels, student_probabilities, teacher_probabilities, self.temperature, self.alpha)
+            loss = tf.reduce_mean(per_example)
+            if self.student.losses:
+                loss += tf.add_n([tf.cast(x, tf.float32) for x in self.student.losses])
+        variables = self.student.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply(gradients, variables)
+        results = {}
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(labels, student_probabilities)
+            result = metric.result()
+            results.update(result if isinstance(result, dict) else {metric.name: result})
+        return results
+
+
+def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alpha: float = 0.1) -> dict:
+    """Teacher, student from labels, distilled student: same data, same budget, one table.
+
+    `config` describes the student and the data (a `RunConfig`); both
+    students start from the same weights and seed and train for the same two
+    phases, one on labels alone and one through a `Distiller`. The distilled
+    student is saved (`model.keras`) and, with `config.export`, exported like
+    any classifier. Writes `<run_dir>/distillation.json`.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from tl_keras import run as run_lib
+    from tl_keras.augment import build_augmentation
+    from tl_keras.config import ConfigError
+    from tl_keras.evaluation import classification_metrics, predict_dataset
+    from tl_keras.export import export_saved_model
+    from tl_keras.reload import load_classifier
+    from tl_keras.training import train_two_phase
+
+    config, run_dir = run_lib.start_run(config)
+    settings = {"teacher": str(teacher_path), "temperature": temperature, "distill_alpha": alpha}
+    (run_dir / "distill_flags.json").write_text(json.dumps(settings, indent=2))
+    splits = run_lib.load_splits(config, run_dir)
+    num_classes = len(splits.class_names)
+    teacher = load_classifier(teacher_path)
+    if int(teacher.outputs[0].shape[-1]) != num_classes:
+        raise ConfigError(f"--teacher: {teacher_path} predicts {teacher.outputs[0].shape[-1]} classes but the data has {num_classes}")
+    timings: dict[str, float] = {}
+    weights = run_lib.resolve_weights(config, run_dir, timings)
+
+    def student(name):
+        keras.utils.set_random_seed(config.seed)  # both students start from identical weights
+        return run_lib.build_model(config, weights, num_classes, name=name)
+
+    rows = []
+    held_out = None
+    for arm in ("from_labels", "distilled"):
+        backbone, model = student(f"{config.name}_{arm}")
+        data = run_lib.prepare_batches(config, splits, backbone.input_size, run_dir)
+        held_out = data.held_out
+        augmentation = build_augmentation(config)
+        trainer = Distiller(model, teacher, temperature=temperature, alpha=alpha, augmentation=augmentation) if arm == "distilled" else None
+        started = time.perf_counter()
+        result = train_two_phase(
+            model, backbone.layer, data.train, data.validation, config, run_dir / arm,
+            augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), trainer=trainer,
+        )
+        seconds = time.perf_counter() - started
+        probabilities, labels = predict_dataset(model, held_out)
+        metrics = classification_metrics(probabilities, labels, splits.class_names)
+        rows.append({"model": f"student ({arm.replace('_', ' ')})", "backbone": backbone.name, "parameters": int(model.count_params()),
+                     "accuracy": metrics["accuracy"], "macro_f1": metrics["macro"]["f1"], "kept_phase": result.kept_phase,
+                     "train_seconds": round(seconds, 1)})
+    probabilities, labels = predict_dataset(teacher, held_out)
+    teacher_metrics = classification_metrics(probabilities, labels, splits.class_names)
+    rows.insert(0, {"model": "teacher", "backbone": teacher.name, "parameters": int(teacher.count_params()),
+                    "accuracy": teacher_metrics["accuracy"], "macro_f1": teacher_metrics["macro"]["f1"]})
+    model.save(run_dir / "model.keras")  # the distilled student
+    report = {"settings": settings, "evaluated_on": data.evaluation_split, "images": int(len(labels)), "rows": rows,
+              "model_keras": str(run_dir / "model.keras")}
+    if config.export:
+        metadata = {"distilled_from": str(teacher_path), **settings, "backbone": config.backbone, "input_size": backbone.input_size,
+                    "preprocessing": backbone.preprocessing, "config": config.to_dict()}
+        report["export"] = str(export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata))
+    Path(run_dir / "distillation.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def format_distillation(report: dict) -> str:
+    lines = [f"{'model':<28}{'backbone':<26}{'params':>9}{'accuracy':>10}{'macro F1':>10}"]
+    for row in report["rows"]:
+        lines.append(f"{row['model']:<28}{row['backbone'][:25]:<26}{row['parameters']:>9,}{row['accuracy']:>10.3f}{row['macro_f1']:>10.3f}")
+    lines.append(f"on {report['images']} {report['evaluated_on']} images; T={report['settings']['temperature']}, "
+                 f"alpha={report['settings']['distill_alpha']} (weight of the hard-label loss)")
+    return "\n".join(lines)
