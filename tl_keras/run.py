@@ -18,6 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras import data as data_lib
+from tl_keras import distribute
 from tl_keras import pretrain
 from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
@@ -35,8 +36,30 @@ def run_experiment(config: RunConfig) -> dict:
 
     The summary (also `<run_dir>/summary.json`) holds the kept phase, test
     accuracy, the transfer-vs-scratch comparison when asked, wall times and
-    where the model went.
+    where the model went. Everything runs inside the `--strategy` scope
+    under the `--mixed_precision` policy; on a cluster only the chief writes
+    into the run folder and exports.
     """
+    config = config.validate().resolved()
+    strategy = distribute.make_strategy(config.strategy)  # first: a cluster must form before other TF work
+    chief = distribute.is_chief(strategy)
+    previous_policy = keras.mixed_precision.global_policy().name
+    distribute.set_precision(config.mixed_precision)
+    try:
+        with distribute.writable_run_dir(Path(config.run_dir), chief) as run_dir:
+            if not chief:
+                if config.resume:  # continue from the chief's state: needs a run folder every worker can read
+                    distribute.copy_resume_state(Path(config.run_dir), run_dir)
+                config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
+            with strategy.scope():
+                complete = _run_experiment(config)
+            return complete({"replicas": strategy.num_replicas_in_sync, "chief": chief})
+    finally:
+        distribute.set_precision(previous_policy)
+
+
+def _run_experiment(config: RunConfig):
+    """Everything up to the export; returns the function that exports and writes the summary."""
     config, run_dir = start_run(config)
     started = time.perf_counter()
     splits = load_splits(config, run_dir)
@@ -118,27 +141,33 @@ def run_experiment(config: RunConfig) -> dict:
         summary["scratch_accuracy"] = float(scratch_accuracy)
         summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
 
-    if config.export:
-        metadata = {
-            "backbone": config.backbone,
-            "weights": weights,
-            "input_size": size,
-            "preprocessing": backbone.preprocessing,
-            "metrics": {f"{evaluation_split}_accuracy": float(transfer_accuracy)},
-            "config_fingerprint": config.fingerprint(),
-            # The resolved config travels with the artifact, so it can be reproduced.
-            "config": config.to_dict(),
-            "versions": {"tl_keras": _version(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        }
-        t0 = time.perf_counter()
-        exported = export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata)
-        timings["export_s"] = time.perf_counter() - t0
-        summary["export"] = str(exported)
-    timings["total_s"] = time.perf_counter() - started
-    summary["timings"] = timings
-    summary["model_keras"] = str(run_dir / "model.keras")
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    def complete(extra: dict) -> dict:
+        """Export and summary; runs outside the strategy scope (export creates variables, and no other worker takes part)."""
+        if config.export:
+            metadata = {
+                "backbone": config.backbone,
+                "weights": weights,
+                "input_size": size,
+                "preprocessing": backbone.preprocessing,
+                "metrics": {f"{evaluation_split}_accuracy": float(transfer_accuracy)},
+                "config_fingerprint": config.fingerprint(),
+                # The resolved config travels with the artifact, so it can be reproduced.
+                "config": config.to_dict(),
+                "versions": {"tl_keras": _version(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+            }
+            t0 = time.perf_counter()
+            # Trained in float16/bfloat16 or not, servers and phones get float32.
+            exported = export_saved_model(distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata)
+            timings["export_s"] = time.perf_counter() - t0
+            summary["export"] = str(exported)
+        timings["total_s"] = time.perf_counter() - started
+        summary["timings"] = timings
+        summary["model_keras"] = str(run_dir / "model.keras")
+        summary.update(extra)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    return complete
 
 
 def start_run(config: RunConfig) -> tuple[RunConfig, Path]:

@@ -23,6 +23,7 @@ from typing import Sequence
 import keras
 from absl import logging
 
+from tl_keras import distribute
 from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
@@ -461,6 +462,7 @@ def run_phase(
         logging.info("phase %s: already ended after epoch %d", name, first)
     else:
         logging.info("phase %s: epochs %d-%d, %d trainable weights", name, first + 1, last_epoch, trainable)
+        distribute.prepare_for_fit(model)
         model.fit(
             fit_data,
             validation_data=validation_data,

@@ -1,0 +1,107 @@
+"""tf.distribute on CPU: mirrored over two logical devices, two local workers, and bfloat16 training."""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from conftest import REPO
+from tl_keras import distribute
+from tl_keras.config import RunConfig
+from tl_keras.run import run_experiment
+
+DRIVER = REPO / "tests" / "distribute_driver.py"
+TINY = RunConfig(weights="none", frozen_epochs=2, fine_tune_epochs=2, batch_size=20, dropout=0.0, early_stopping_patience=0,
+                 overfit_patience=0, compare_scratch=False, export=False, verbose=0, seed=3)
+
+
+def _env(**extra):
+    return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def test_mirrored_over_two_cpus_matches_the_default_strategy(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(dataclasses.replace(TINY, run_dir=str(tmp_path / "run")).to_json())
+    out = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, str(DRIVER), "compare", str(config), str(out)], env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["default"]["replicas"] == 1 and results["mirrored"]["replicas"] == 2
+    for one, two in zip(results["default"]["phases"], results["mirrored"]["phases"], strict=True):
+        assert one["epochs_run"] == two["epochs_run"]
+        for key in ("loss", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(two["history"][key], one["history"][key], atol=1e-4, err_msg=f"{one['name']} {key}")
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_local_workers_train_and_only_the_chief_exports(tmp_path):
+    config = tmp_path / "config.json"
+    run_dir, export_dir = tmp_path / "run", tmp_path / "saved_models"
+    config.write_text(dataclasses.replace(TINY, strategy="multi_worker", export=True, run_dir=str(run_dir),
+                                          export_dir=str(export_dir), name="workers").to_json())
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    started = time.perf_counter()
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen([sys.executable, str(DRIVER), "run", str(config)], env=_env(TF_CONFIG=tf_config),
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in processes]
+    seconds = time.perf_counter() - started
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    reports = [json.loads(next(line[7:] for line in out.splitlines() if line.startswith("DRIVER "))) for out, _ in outputs]
+    assert [r["chief"] for r in reports] == [True, False]
+    assert all(r["replicas"] == 2 for r in reports)
+    assert sorted(p.name for p in (export_dir / "workers").iterdir()) == ["1"], "one export, by the chief"
+    assert json.loads((run_dir / "summary.json").read_text())["chief"] is True
+    print(f"two-worker run: {seconds:.1f}s")
+
+
+def test_bfloat16_training_exports_float32_probabilities(tmp_path):
+    config = dataclasses.replace(TINY, mixed_precision="mixed_bfloat16", export=True, run_dir=str(tmp_path / "run"),
+                                 export_dir=str(tmp_path / "saved_models"), name="bf16", frozen_epochs=1, fine_tune_epochs=1)
+    summary = run_experiment(config)
+    assert tf.keras.mixed_precision.global_policy().name == "float32", "the global policy is restored after the run"
+    served = tf.saved_model.load(summary["export"]).signatures["predict_pixels"]
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 16, 16, 3)).astype(np.float32)
+    probabilities = served(images=tf.constant(images))["probabilities"]
+    assert probabilities.dtype == tf.float32
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, atol=1e-5)
+    assert summary["transfer_accuracy"] >= 0.0
+
+
+def test_float32_copy_keeps_the_weights_and_computes_in_float32():
+    import keras
+
+    from tl_keras.backbones import load_backbone
+    from tl_keras.builders import build_classifier
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_classifier(load_backbone("small_cnn", None, image_size=16), 3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+    copy = distribute.float32_copy(model)
+    assert all(layer.compute_dtype == "float32" for layer in copy.layers if hasattr(layer, "compute_dtype"))
+    for a, b in zip(model.weights, copy.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 16, 16, 3)).astype(np.uint8)
+    np.testing.assert_allclose(copy(images).numpy(), model(images).numpy().astype(np.float32), atol=0.02)
