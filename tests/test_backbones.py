@@ -93,3 +93,14 @@ def test_leaf_layers_flattens_nested_models():
     names = [layer.name for layer in leaf_layers(outer)]
     assert names[0] == "conv0" and names[-1].startswith("flatten")
     assert len(names) == len(inner.layers) - 1 + 1
+
+
+def test_pretrained_source_weights_are_reused_only_for_the_same_recipe(tmp_path):
+    from tl_keras.pretrain import pretrain_backbone
+
+    first = pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1)
+    assert pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1) == first
+    other = pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=2)
+    narrower = pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1, alpha=0.5)
+    assert len({first, other, narrower}) == 3, "another schedule or architecture never reuses a file"
+    assert all(p.is_file() for p in (first, other, narrower))

@@ -9,6 +9,7 @@ weights files take.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -53,15 +54,19 @@ def pretrain_backbone(
         raise ValueError(f"--weights: unknown source dataset {source!r} in {PREFIX}{source}; known: {', '.join(data_lib.BUILTIN_DATASETS)}")
     size = image_size or BACKBONES[backbone].input_size
     out = Path(out_dir)
-    tag = f"{backbone}{'_a' + str(alpha) if alpha else ''}_{size}px_{source}_seed{seed}"
+    keras.utils.set_random_seed(seed)
+    net = load_backbone(backbone, None, image_size=size, alpha=alpha)
+    # The file name carries a hash of the architecture and the recipe, so a
+    # file left by other code (a changed network or schedule) is never reused.
+    recipe = json.dumps({"architecture": net.layer.get_config(), "epochs": epochs, "batch_size": batch_size,
+                         "learning_rate": SOURCE_LEARNING_RATE, "source": source, "seed": seed}, sort_keys=True, default=str)
+    tag = f"{backbone}{'_a' + str(alpha) if alpha else ''}_{size}px_{source}_seed{seed}_{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
     weights_path = out / f"{tag}.weights.h5"
     if weights_path.is_file():
         logging.info("reusing pretrained source weights %s", weights_path)
         return weights_path
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
     splits = data_lib.load_builtin(source, validation_fraction=0.2, test_fraction=0.0, seed=seed)
-    net = load_backbone(backbone, None, image_size=size, alpha=alpha)
     model = build_classifier(net, len(splits.class_names), dropout=0.2, freeze_batch_norm=False, name=f"{backbone}_source")
     net.layer.trainable = True
     compile_classifier(model, "adam", SOURCE_LEARNING_RATE)
