@@ -78,18 +78,11 @@ class FeatureCache:
     def nbytes(self) -> int:
         return int(self.features.nbytes)
 
-    def dataset(self, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-        """Batches of (features, labels).
-
-        With shuffling, the dataset repeats: an epoch is then
-        `steps_per_epoch(batch_size)` batches, one pass's worth of examples
-        drawn from all cached passes.
-        """
+    def dataset(self, batch_size: int) -> tf.data.Dataset:
+        """Batches of (features, labels) in cache order, one pass (for validation)."""
         if isinstance(self.features, np.memmap):
-            return self._dataset_from_disk(batch_size, shuffle, seed)
+            return self._from_disk(lambda _: np.arange(len(self.labels)), batch_size, 0).prefetch(tf.data.AUTOTUNE)
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
-        if shuffle:
-            ds = ds.shuffle(len(self.labels), seed=seed, reshuffle_each_iteration=True).repeat()
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def epochs(self, batch_size: int, seed: int) -> EpochBatches:
@@ -100,18 +93,13 @@ class FeatureCache:
         """
         per_epoch = self.examples_per_pass
         if isinstance(self.features, np.memmap):
-            features, labels = self.features, self.labels
-            signature = (tf.TensorSpec((None, features.shape[1]), tf.float32), tf.TensorSpec((None,), tf.int32))
+            count = len(self.labels)
 
-            def batches(epoch):
-                rng = np.random.default_rng([seed, int(epoch)])
-                order = rng.permutation(len(labels))[:per_epoch]
-                for start in range(0, len(order), batch_size):
-                    index = np.sort(order[start : start + batch_size])  # sorted: sequential disk reads
-                    yield features[index], labels[index]
+            def epoch_order(epoch):
+                return np.random.default_rng([seed, int(epoch)]).permutation(count)[:per_epoch]
 
             def make_epoch(epoch):
-                return tf.data.Dataset.from_generator(batches, args=(epoch,), output_signature=signature)
+                return self._from_disk(epoch_order, batch_size, epoch)
 
         else:
             rows = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
@@ -125,25 +113,21 @@ class FeatureCache:
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, math.ceil(self.examples_per_pass / batch_size))
 
-    def _dataset_from_disk(self, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    def _from_disk(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
+        """Batches read from the memory-mapped file in the row order `order_of_epoch(epoch)` gives."""
         features, labels = self.features, self.labels
-        width = features.shape[1]
 
-        def batches():
-            rng = np.random.default_rng(seed)
-            while True:
-                order = rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
-                for start in range(0, len(order), batch_size):
-                    index = np.sort(order[start : start + batch_size])  # sorted: sequential disk reads
-                    yield features[index], labels[index]
-                if not shuffle:
-                    return
+        def batches(epoch):
+            order = order_of_epoch(epoch)
+            for start in range(0, len(order), batch_size):
+                index = np.sort(order[start : start + batch_size])  # sorted: sequential disk reads
+                yield features[index], labels[index]
 
         signature = (
-            tf.TensorSpec((None, width), tf.float32),
+            tf.TensorSpec((None, features.shape[1]), tf.float32),
             tf.TensorSpec((None,), tf.int32),
         )
-        return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+        return tf.data.Dataset.from_generator(batches, args=(epoch,), output_signature=signature)
 
 
 def cache_features(
