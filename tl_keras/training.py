@@ -169,24 +169,20 @@ def train_two_phase(
     steps = _steps_per_epoch(train_data, train_examples, config.batch_size)
     if config.frozen_epochs > 0:
         freeze_backbone(backbone)
-        frozen = _finished(state, FROZEN)
-        if frozen is not None:
-            logging.info("resume: the frozen phase had finished (%d epochs)", frozen.epochs_run)
-            if state.phase == FROZEN:  # fine-tuning never finished an epoch: continue from the phase's end
-                state.restore_model(trainer)
-        elif uses_feature_cache(config) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
-            frozen = _frozen_phase_on_features(
-                model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
-            )
-        else:
-            _compile_phase(trainer, config, False, config.frozen_epochs, steps)
-            frozen = run_phase(
-                trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
-                class_weight=class_weight, extra_callbacks=extra_callbacks, state=state,
-            )
+        frozen = _finished(state, FROZEN, trainer)
+        if frozen is None:
+            if uses_feature_cache(config) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
+                frozen = _frozen_phase_on_features(
+                    model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
+                )
+            else:
+                _compile_phase(trainer, config, False, config.frozen_epochs, steps)
+                frozen = run_phase(
+                    trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, state=state,
+                )
+            _record_finished(run_dir, config, trainer, [*phases, frozen])
         phases.append(frozen)
-        if _finished(state, FROZEN) is None:
-            _record_finished(run_dir, config, trainer, phases)
         epoch += frozen.epochs_run
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
@@ -194,9 +190,7 @@ def train_two_phase(
         for name, spec, stage_epochs in fine_tune_stages(config):
             unfrozen = unfreeze_backbone(backbone, spec)
             logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
-            tuned = _finished(state, name)
-            if tuned is not None and state.phase == name:  # the next stage never finished an epoch
-                state.restore_model(trainer)
+            tuned = _finished(state, name, trainer)
             if tuned is None:
                 scales = layer_rate_scales(_backbone_leaves(backbone), config.layer_rate_bottom) if config.layer_rate_bottom < 1.0 else None
                 _compile_phase(trainer, config, True, stage_epochs, steps, rate_scale=scales)
@@ -208,12 +202,20 @@ def train_two_phase(
             phases.append(tuned)
             epoch += tuned.epochs_run
     result = _keep_best(trainer, phases, config.monitor)
-    if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
-        # Phase 1 on features compiled only the head; a layer-wise optimizer
-        # is not a class a saved model can be reloaded with.
-        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+    _leave_compiled(model, config)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
+
+
+def _leave_compiled(model: keras.Model, config) -> None:
+    """Leaves `model` compiled with a plain optimizer, ready to evaluate and to save.
+
+    `fit` may have compiled only a wrapper (augmentation, a distiller) or a
+    head on cached features; and a layer-wise optimizer is not a class a
+    saved model can be reloaded with.
+    """
+    if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
+        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
 
 
 def fine_tune_stages(config) -> list[tuple[str, str, int]]:
@@ -244,9 +246,19 @@ def _resume_state(run_dir: Path, config) -> resume_lib.ResumeState | None:
     return state
 
 
-def _finished(state: resume_lib.ResumeState | None, phase: str) -> PhaseResult | None:
+def _finished(state: resume_lib.ResumeState | None, phase: str, trainer: keras.Model) -> PhaseResult | None:
+    """The result of `phase` if a resumed run had finished it, else None.
+
+    When the state was written at that phase's end (the next phase never
+    finished an epoch), the trainer takes back the model as the phase left it.
+    """
     recorded = state.finished(phase) if state is not None else None
-    return PhaseResult(**recorded) if recorded is not None else None
+    if recorded is None:
+        return None
+    logging.info("resume: phase %s had finished (%d epochs)", phase, recorded["epochs_run"])
+    if state.phase == phase:
+        state.restore_model(trainer)
+    return PhaseResult(**recorded)
 
 
 def _record_finished(run_dir: Path, config, trainer: keras.Model, phases: list[PhaseResult]) -> None:
@@ -381,13 +393,12 @@ def train_from_scratch(
     _compile_phase(trainer, config, False, budget, _steps_per_epoch(train_data, -1, config.batch_size))
     no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
     state = _resume_state(run_dir, no_early_stop)
-    phase = _finished(state, SCRATCH)
+    phase = _finished(state, SCRATCH, trainer)
     if phase is None:
         phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state, extra_callbacks=extra_callbacks)
         _record_finished(run_dir, no_early_stop, trainer, [phase])
     result = _keep_best(trainer, [phase], config.monitor)
-    if not getattr(model, "compiled", False):  # augmentation wrapped it: the wrapper was compiled
-        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+    _leave_compiled(model, config)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
 
