@@ -38,7 +38,7 @@ def main(argv):
         sys.exit("error: --models needs two or more classifiers, comma-separated")
     try:
         weights = [float(w) for w in FLAGS.weights] or None
-        members = [load_classifier(path) for path in FLAGS.models]
+        members = [load_classifier(path, "--models") for path in FLAGS.models]
         ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
     except ValueError as error:
         sys.exit(f"error: {error}")

@@ -29,9 +29,9 @@ def main(argv):
     if not FLAGS.model:
         sys.exit("error: --model is required: a run folder, a .keras file or an export folder")
     try:
-        model = load_classifier(FLAGS.model)
+        model = load_classifier(FLAGS.model, "--model")
     except ValueError as error:
-        sys.exit(f"error: {str(error).replace('--init_from', '--model')}")
+        sys.exit(f"error: {error}")
     size = backbone_of(model).input_size or 224
     run_dir = Path(FLAGS.model) if (Path(FLAGS.model) / "config.json").is_file() else None
     if FLAGS.image_dir:
@@ -50,7 +50,7 @@ def main(argv):
         sys.exit(f"error: --image_dir classes {splits.class_names} differ from the model's {class_names}")
     probabilities, labels = predict_dataset(model, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"))
     metrics = classification_metrics(probabilities, labels, class_names)
-    metrics.update({"split": split_name, "model": str(classifier_file(FLAGS.model))})
+    metrics.update({"split": split_name, "model": str(classifier_file(FLAGS.model, "--model"))})
     out = FLAGS.output_dir or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
     paths = write_metrics(metrics, out)
     print(f"{split_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {metrics['examples']} images")

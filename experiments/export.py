@@ -28,9 +28,9 @@ def main(argv):
     if not FLAGS.model:
         sys.exit("error: --model is required: a run folder, a .keras file or an export folder")
     try:
-        source = classifier_file(FLAGS.model)
+        source = classifier_file(FLAGS.model, "--model")
     except ValueError as error:
-        sys.exit(f"error: {str(error).replace('--init_from', '--model')}")
+        sys.exit(f"error: {error}")
     run_dir = Path(FLAGS.model) if Path(FLAGS.model).is_dir() else None
     summary = json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else {}
     config = json.loads((run_dir / "config.json").read_text()) if run_dir and (run_dir / "config.json").is_file() else {}

@@ -199,3 +199,12 @@ def test_real_tensorflow_model_server_answers_a_rest_request(classifier, exporte
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_missing_classifier_error_names_the_flag_it_came_from(tmp_path):
+    from tl_keras.reload import classifier_file
+
+    with pytest.raises(ValueError, match="^--init_from: no classifier at"):
+        classifier_file(tmp_path)
+    with pytest.raises(ValueError, match="^--teacher: no classifier at"):
+        load_classifier(tmp_path / "missing.keras", "--teacher")

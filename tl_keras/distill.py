@@ -118,7 +118,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     (run_dir / "distill_flags.json").write_text(json.dumps(settings, indent=2))
     splits = run_lib.load_splits(config, run_dir)
     num_classes = len(splits.class_names)
-    teacher = load_classifier(teacher_path)
+    teacher = load_classifier(teacher_path, "--teacher")
     if int(teacher.outputs[0].shape[-1]) != num_classes:
         raise ConfigError(f"--teacher: {teacher_path} predicts {teacher.outputs[0].shape[-1]} classes but the data has {num_classes}")
     timings: dict[str, float] = {}

@@ -16,8 +16,11 @@ from tl_keras.export import EXTRA_ASSETS, KERAS_COPY, latest_version_dir
 from tl_keras.layers import ImagePreprocessing
 
 
-def classifier_file(path: str | os.PathLike) -> Path:
-    """The .keras file behind a .keras path, a run folder, an export version or a model folder."""
+def classifier_file(path: str | os.PathLike, flag: str = "--init_from") -> Path:
+    """The .keras file behind a .keras path, a run folder, an export version or a model folder.
+
+    `flag` is the option the path came from, named in the error.
+    """
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
         return path
@@ -30,12 +33,12 @@ def classifier_file(path: str | os.PathLike) -> Path:
             version = None
         if version is not None and (version / EXTRA_ASSETS / KERAS_COPY).is_file():
             return version / EXTRA_ASSETS / KERAS_COPY
-    raise ValueError(f"--init_from: no classifier at {str(path)!r}; pass a .keras file, a run folder with model.keras, or an export folder")
+    raise ValueError(f"{flag}: no classifier at {str(path)!r}; pass a .keras file, a run folder with model.keras, or an export folder")
 
 
-def load_classifier(path: str | os.PathLike) -> keras.Model:
-    """Loads a saved classifier in Keras safe mode (no pickled code)."""
-    return keras.models.load_model(classifier_file(path), safe_mode=True)
+def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras.Model:
+    """Loads a saved classifier in Keras safe mode (no pickled code); errors name `flag`."""
+    return keras.models.load_model(classifier_file(path, flag), safe_mode=True)
 
 
 def backbone_of(classifier: keras.Model) -> Backbone:
