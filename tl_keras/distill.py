@@ -129,11 +129,11 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
         return run_lib.build_model(config, weights, num_classes, name=name)
 
     rows = []
-    held_out = None
+    data = None
     for arm in ("from_labels", "distilled"):
         backbone, model = student(f"{config.name}_{arm}")
-        data = run_lib.prepare_batches(config, splits, backbone.input_size, run_dir)
-        held_out = data.held_out
+        if data is None:  # both students take the same input size: one pipeline (and one decoded-image cache) serves both
+            data = run_lib.prepare_batches(config, splits, backbone.input_size, run_dir)
         augmentation = build_augmentation(config)
         trainer = Distiller(model, teacher, temperature=temperature, alpha=alpha, augmentation=augmentation) if arm == "distilled" else None
         started = time.perf_counter()
@@ -142,12 +142,12 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
             augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), trainer=trainer,
         )
         seconds = time.perf_counter() - started
-        probabilities, labels = predict_dataset(model, held_out)
+        probabilities, labels = predict_dataset(model, data.held_out)
         metrics = classification_metrics(probabilities, labels, splits.class_names)
         rows.append({"model": f"student ({arm.replace('_', ' ')})", "backbone": backbone.name, "parameters": int(model.count_params()),
                      "accuracy": metrics["accuracy"], "macro_f1": metrics["macro"]["f1"], "kept_phase": result.kept_phase,
                      "train_seconds": round(seconds, 1)})
-    probabilities, labels = predict_dataset(teacher, held_out)
+    probabilities, labels = predict_dataset(teacher, data.held_out)
     teacher_metrics = classification_metrics(probabilities, labels, splits.class_names)
     rows.insert(0, {"model": "teacher", "backbone": teacher.name, "parameters": int(teacher.count_params()),
                     "accuracy": teacher_metrics["accuracy"], "macro_f1": teacher_metrics["macro"]["f1"]})
