@@ -235,16 +235,13 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     """Seeded training epochs (mixed if asked), validation and held-out batches at `size` pixels."""
     num_classes = len(splits.class_names)
 
-    def batches(split: str):
-        return data_lib.make_batches(
-            getattr(splits, split), size, config.batch_size, num_examples=splits.size(split),
-            cache=config.cache, cache_path=run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}",
-        )
+    def cached(split: str) -> dict:
+        return {"num_examples": splits.size(split), "cache": config.cache, "cache_path": run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}"}
 
-    train = data_lib.epoch_batches(
-        splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"),
-        cache=config.cache, cache_path=run_dir / "cache" / f"train_{size}px_{config.fingerprint()}",
-    )
+    def batches(split: str):
+        return data_lib.make_batches(getattr(splits, split), size, config.batch_size, **cached(split))
+
+    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, **cached("train"))
     if config.mixup_alpha or config.cutmix_alpha:
         train = train.map_epochs(
             lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))
