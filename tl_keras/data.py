@@ -142,14 +142,22 @@ def per_class_split(labels: np.ndarray, train_per_class: int, validation_per_cla
 
 def _in_memory_splits(images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
     """Splits of in-memory uint8 images by index arrays; the indices are the split record."""
-    datasets = {k: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None for k, idx in parts.items()}
+    return _splits_by_index(
+        lambda idx: tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])),
+        labels, parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}},
+    )
+
+
+def _splits_by_index(make_dataset, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
+    """`DataSplits` whose split k is `make_dataset(parts[k])` (None when empty), counted from `labels`."""
+    datasets = {k: make_dataset(idx) if len(idx) else None for k, idx in parts.items()}
     return DataSplits(
         train=datasets["train"],
         validation=datasets["validation"],
         test=datasets["test"],
         class_names=class_names,
         counts=_counts(labels, parts, class_names),
-        split_record={**record, **{k: idx.tolist() for k, idx in parts.items()}},
+        split_record=record,
         train_labels=labels[parts["train"]],
     )
 
@@ -296,16 +304,7 @@ def load_image_folder(
     if report is not None and report_file is not None:
         split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
         report.write(report_file, split_of)
-    datasets = {k: _decode_files(paths_array[idx], labels[idx]) if len(idx) else None for k, idx in parts.items()}
-    return DataSplits(
-        train=datasets["train"],
-        validation=datasets["validation"],
-        test=datasets["test"],
-        class_names=class_names,
-        counts=_counts(labels, parts, class_names),
-        split_record=record,
-        train_labels=labels[parts["train"]],
-    )
+    return _splits_by_index(lambda idx: _decode_files(paths_array[idx], labels[idx]), labels, parts, class_names, record)
 
 
 def _reuse_split(split_file: Path, class_names: list[str], paths: list[str], image_dir) -> dict[str, np.ndarray]:
