@@ -29,7 +29,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
-    from tl_keras.config import RunConfig
     from tl_keras.ensemble import build_ensemble, member_report
     from tl_keras.export import export_saved_model
     from tl_keras.reload import backbone_of, load_classifier
@@ -42,15 +41,10 @@ def main(argv):
         ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    first = Path(FLAGS.models[0])
-    if FLAGS.image_dir:
-        splits = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
-        dataset, split_name = splits.train, "image_dir"
-    elif (first / "config.json").is_file():
-        splits = data_lib.load_data(RunConfig.from_json(first / "config.json"), first)
-        dataset, split_name = (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
-    else:
-        sys.exit("error: pass --image_dir, or a run folder as the first of --models")
+    try:
+        dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models")
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     size = max(backbone_of(m).input_size or 224 for m in members)
     report = member_report(members, ensemble, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"))
     for row, path in zip(report["members"], FLAGS.models):

@@ -22,7 +22,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
-    from tl_keras.config import RunConfig
     from tl_keras.evaluation import classification_metrics, predict_dataset, write_metrics
     from tl_keras.reload import backbone_of, classifier_file, load_classifier
 
@@ -34,16 +33,10 @@ def main(argv):
         sys.exit(f"error: {error}")
     size = backbone_of(model).input_size or 224
     run_dir = Path(FLAGS.model) if (Path(FLAGS.model) / "config.json").is_file() else None
-    if FLAGS.image_dir:
-        splits = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
-        dataset, split_name = splits.train, "image_dir"
-    elif run_dir is not None:
-        splits = data_lib.load_data(RunConfig.from_json(run_dir / "config.json"), run_dir)
-        dataset, split_name = getattr(splits, FLAGS.split), FLAGS.split
-        if dataset is None:
-            sys.exit(f"error: --split: the run has no {FLAGS.split} split")
-    else:
-        sys.exit("error: pass --image_dir, or a run folder as --model")
+    try:
+        dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, run_dir, FLAGS.split)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     summary = json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else {}
     class_names = summary.get("classes") or splits.class_names
     if FLAGS.image_dir and class_names != splits.class_names:

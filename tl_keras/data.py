@@ -66,6 +66,31 @@ def load_data(config, run_dir: str | os.PathLike | None = None, progress=None) -
     return load_builtin(config.dataset, config.validation_fraction, config.test_fraction, config.seed)
 
 
+def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model") -> tuple[tf.data.Dataset, str, DataSplits]:
+    """What the evaluation scripts score a model on: `image_dir` whole, or a split of the run in `run_dir`.
+
+    Args:
+        split: the run's split; empty takes test, or validation when the run has no test split.
+        run_flag: the flag that names the run, for the error when neither source is given.
+
+    Returns:
+        (dataset, its name: "image_dir" or the split, the loaded splits).
+    """
+    if image_dir:
+        splits = load_image_folder(image_dir, 0.0, 0.0)
+        return splits.train, "image_dir", splits
+    if run_dir is None or not (Path(run_dir) / "config.json").is_file():
+        raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")
+    from tl_keras.config import RunConfig
+
+    splits = load_data(RunConfig.from_json(Path(run_dir) / "config.json"), run_dir)
+    split = split or ("test" if splits.test is not None else "validation")
+    dataset = getattr(splits, split)
+    if dataset is None:
+        raise ValueError(f"--split: the run has no {split} split")
+    return dataset, split, splits
+
+
 def _split_file(run_dir) -> Path | None:
     return Path(run_dir) / "split.json" if run_dir else None
 
