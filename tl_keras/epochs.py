@@ -63,10 +63,6 @@ class EpochBatches:
         """Epochs `first_epoch`, `first_epoch + 1`, ... back to back, never ending."""
         return tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(self._make_epoch).prefetch(tf.data.AUTOTUNE)
 
-    @property
-    def element_spec(self):
-        return self.epoch(0).element_spec
-
     def map_epochs(self, transform: Callable[[tf.data.Dataset, tf.Tensor], tf.data.Dataset]) -> "EpochBatches":
         """A new stream whose epoch `e` is `transform(batches_of_e, e)`; `transform` must keep the batch count."""
         make_epoch = self._make_epoch
