@@ -9,6 +9,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tl_keras", "tl_keras.*"]),
+    # The embedded default's photos (CC BY 2.0, credits in LICENSE.txt) and ImageNet MobileNetV2 0.35 weights.
+    package_data={"tl_keras": ["assets/flowers/LICENSE.txt", "assets/flowers/*/*.jpg", "assets/weights/*.h5", "assets/weights/*.md"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<2.22",
@@ -16,7 +18,7 @@ setup(
         "tensorflow-hub>=0.16",
         "tensorflow-datasets>=4.9",
         "absl-py>=1.0",
-        # The offline embedded default trains on scikit-learn's bundled digits.
+        # Metrics, the logistic-regression head start, and the digits example's data.
         "scikit-learn>=1.3",
         "numpy",
         # The data check reads image headers (CMYK, 16-bit, alpha, truncation) with Pillow.

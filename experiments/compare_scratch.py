@@ -32,7 +32,7 @@ def main(argv):
     except ValueError:
         sys.exit("error: --labels_per_class must be positive whole numbers, e.g. 5,10,25")
     try:
-        config = cli.config_from_flags(FLAGS).validate()
+        config = cli.config_from_flags(FLAGS).resolved().validate()
         result = compare_transfer_scratch(config, counts, FLAGS.output_dir)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")

@@ -28,7 +28,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --helpfull)")
     try:
-        config = cli.config_from_flags(FLAGS).validate().resolved()
+        config = cli.config_from_flags(FLAGS).resolved().validate()
         check_run_dir_reuse(config)
     except ConfigError as error:
         sys.exit(f"error: {error}")

@@ -20,6 +20,11 @@ from tl_keras.layers import PREPROCESSING_MODES
 
 apps = keras.applications
 
+# ImageNet weights that ship inside the package, so `weights="imagenet"` needs no download for them.
+BUNDLED_IMAGENET = {
+    ("mobilenet_v2", 0.35): Path(__file__).resolve().parent / "assets" / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
@@ -195,8 +200,32 @@ def _load_registered(name: str, weights: str | None, image_size: int, alpha: flo
         if not spec.accepts_alpha:
             raise ValueError(f"--alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0")
         kwargs["alpha"] = alpha
-    model = spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+    if weights == "imagenet":
+        weights = bundled_imagenet_weights(name, alpha) or weights
+    try:
+        model = spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+    except Exception as error:  # urllib/HTTP/socket errors differ by platform; only the download can fail this way
+        if weights != "imagenet" or not _looks_like_download_failure(error):
+            raise
+        raise ValueError(
+            f"--weights=imagenet: could not download the ImageNet weights of {name} ({type(error).__name__}: {error}); "
+            "pass --weights=PATH to a local no-top weights file, or use the weights that ship with tl_keras: "
+            "--backbone=mobilenet_v2 --alpha=0.35"
+        ) from None
     return Backbone(name, model, size, spec.preprocessing)
+
+
+def bundled_imagenet_weights(name: str, alpha: float = 0.0) -> str | None:
+    """The packaged ImageNet weights file for this backbone and width, or None when none ships."""
+    path = BUNDLED_IMAGENET.get((name, float(alpha or 1.0)))
+    return str(path) if path is not None and path.is_file() else None
+
+
+def _looks_like_download_failure(error: Exception) -> bool:
+    import urllib.error
+
+    text = str(error)
+    return isinstance(error, (urllib.error.URLError, OSError, ConnectionError, TimeoutError)) or "URL fetch failure" in text or "HTTP" in text
 
 
 def _is_hub_handle(text: str) -> bool:

@@ -126,11 +126,14 @@ def build_fusion_classifier(
 
 
 def make_optimizer(
-    name: str, learning_rate: float, *, clipnorm: float = 0.0, decay_steps: int = 0, rate_scale: dict[int, float] | None = None
+    name: str, learning_rate: float, *, clipnorm: float = 0.0, decay_steps: int = 0, rate_scale: dict[int, float] | None = None,
+    warmup_steps: int = 0, total_steps: int = 0,
 ) -> keras.optimizers.Optimizer:
     """A fresh optimizer by flag name; each phase gets its own (fresh slots).
 
     `decay_steps` > 0 makes the rate a cosine decay to zero over that many steps.
+    `warmup_steps` > 0 raises the rate linearly from 0 over those first steps
+    (of `total_steps`, or of `decay_steps` when decaying), then decays or holds it.
     `rate_scale` maps `id(variable)` to a multiplier of the rate for that
     variable (layer-wise rates, `layer_rate_scales`); others use 1.
     """
@@ -143,6 +146,11 @@ def make_optimizer(
     if name not in table:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(table)}")
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps > 0 else learning_rate
+    if warmup_steps > 0:
+        span = decay_steps or total_steps
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, span - warmup_steps), alpha=0.0 if decay_steps > 0 else 1.0, warmup_target=learning_rate, warmup_steps=warmup_steps
+        )
     kwargs = {"clipnorm": clipnorm} if clipnorm else {}
     if name == "sgd":
         kwargs["momentum"] = 0.9
@@ -216,11 +224,13 @@ def layer_rate_scales(layers: Sequence[keras.layers.Layer], bottom_scale: float)
 
 def compile_classifier(
     model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0, *, clipnorm: float = 0.0, decay_steps: int = 0,
-    rate_scale: dict[int, float] | None = None,
+    rate_scale: dict[int, float] | None = None, warmup_steps: int = 0, total_steps: int = 0,
 ) -> keras.Model:
     """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate, clipnorm=clipnorm, decay_steps=decay_steps, rate_scale=rate_scale),
+        optimizer=make_optimizer(
+            optimizer, learning_rate, clipnorm=clipnorm, decay_steps=decay_steps, rate_scale=rate_scale, warmup_steps=warmup_steps, total_steps=total_steps
+        ),
         loss=SparseCrossentropy(label_smoothing=label_smoothing),
         metrics=[Accuracy()],
     )

@@ -30,6 +30,14 @@ def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
-    """The `RunConfig` the parsed flags describe (not yet validated); undefined fields keep defaults."""
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(RunConfig) if f.name in flag_values}
+    """The `RunConfig` the parsed flags describe (not yet resolved nor validated); undefined fields keep defaults.
+
+    Every flag given on the command line (or in a --flagfile) is listed in
+    `explicit`, so it wins over `--recipe` even when it equals a default.
+    """
+    names = [f.name for f in dataclasses.fields(RunConfig) if f.name in flag_values]
+    values = {name: flag_values[name].value for name in names}
+    given = {name for name in names if flag_values[name].present and name not in ("recipe", "explicit")}
+    given |= {key for key in values.get("explicit", "").split(",") if key}
+    values["explicit"] = ",".join(sorted(given))
     return RunConfig(**values)

@@ -16,17 +16,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-# The embedded default: pretrain on digits 0-4 (a source task), transfer to
-# digits 5-9 with 20 labels per class (a different target task). Both ship
-# with scikit-learn, so the default run needs no network.
-DEFAULT_DATASET = "digits_5_9"
-DEFAULT_BACKBONE = "small_cnn"
-DEFAULT_WEIGHTS = "pretrain:digits_0_4"
+# The field defaults below are the `default` recipe: what a user's own photos
+# get (a real backbone with ImageNet weights at its pretraining resolution,
+# photo augmentation, the cached frozen phase fitted to convergence, a short
+# warmed-up fine-tune). With no data source the `embedded` recipe runs on the
+# photos and weights that ship inside the package (tl_keras/recipes/).
+DEFAULT_DATASET = "flowers"
+DEFAULT_BACKBONE = "mobilenet_v2"
+DEFAULT_WEIGHTS = "imagenet"
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 POOLINGS = ("avg", "max")
 MONITORS = ("val_accuracy", "val_loss")
 CLASS_WEIGHTS = ("none", "auto")
+HEAD_INITS = ("logistic", "random")
+SCRATCH_BUDGETS = ("time", "epochs")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -38,7 +42,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # Settings that change how a run reports or where it writes, not what it computes.
-_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir")
+# `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
+_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit")
 # Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
 RESUME_STATE = "checkpoints/resume_state.npz"
 
@@ -55,9 +60,13 @@ def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
 class RunConfig:
     """Everything that decides what a training run does."""
 
+    # Where the other defaults come from (tl_keras/recipes/).
+    recipe: str = _field("auto", "Named recipe whose settings fill every flag not given explicitly: default, mobile, tutorial, accurate, embedded or digits. 'auto' is embedded (or digits) for a built-in --dataset, default for --image_dir/--tfds.")
+    explicit: str = _field("", "Comma-separated settings given explicitly, which win over --recipe. The command line fills it; recorded in config.json.")
+
     # Data: exactly one source. With neither image_dir nor tfds, `dataset`
     # names a built-in offline dataset.
-    dataset: str = _field(DEFAULT_DATASET, "Built-in offline dataset used when neither --image_dir nor --tfds is given: digits_0_4, digits_5_9 or digits.")
+    dataset: str = _field(DEFAULT_DATASET, "Built-in offline dataset used when neither --image_dir nor --tfds is given: flowers (500 real photos shipped in the package), digits_0_4, digits_5_9 or digits.")
     image_dir: str = _field("", "Folder with one sub-folder of images per class.")
     validation_dir: str = _field("", "Optional second class-per-folder tree used for validation (and --test_fraction of it for test); all of --image_dir then trains.")
     tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
@@ -71,11 +80,11 @@ class RunConfig:
     class_weights: str = _field("none", "'auto' weights the loss by inverse class frequency (balanced); 'none' leaves it.")
     cache: str = _field("auto", "Decoded-image cache: auto (memory when it fits), memory, disk (a file in the run folder) or none.")
     feature_cache: str = _field("auto", "Frozen phase on cached backbone features: auto (memory when it fits, else disk), memory, disk or off.")
-    feature_cache_augment_passes: int = _field(1, "With augmentation on: augmented passes over the training images to cache for the frozen phase.")
+    feature_cache_augment_passes: int = _field(2, "With augmentation on: augmented passes over the training images to cache for the frozen phase, besides the clean one; each epoch draws one view per image.")
 
     # Augmentation: Keras preprocessing layers in the training model only.
-    flip: str = _field("none", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
-    rotation_degrees: float = _field(0.0, "Random rotation of up to this many degrees either way.")
+    flip: str = _field("horizontal", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
+    rotation_degrees: float = _field(10.0, "Random rotation of up to this many degrees either way.")
     zoom: float = _field(0.0, "Random zoom in or out by up to this fraction of the image side.")
     translation: float = _field(0.0, "Random shift by up to this fraction of the image side.")
     contrast: float = _field(0.0, "Random contrast change by up to this factor (0.2: x0.8 to x1.2).")
@@ -100,25 +109,28 @@ class RunConfig:
 
     # Two-phase training.
     batch_size: int = _field(32, "Images per training step.")
-    frozen_epochs: int = _field(20, "Epochs of phase 1 (frozen backbone, head only); 0 skips it.")
-    fine_tune_epochs: int = _field(20, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
+    frozen_epochs: int = _field(50, "Most epochs of phase 1 (frozen backbone, head only); early stopping ends it sooner. 0 skips it.")
+    head_init: str = _field("logistic", "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on validation): logistic or random.")
+    fine_tune_epochs: int = _field(3, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
     learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
-    fine_tune_learning_rate: float = _field(1e-4, "Learning rate of phase 2; keep it 10-100x below --learning_rate.")
+    fine_tune_learning_rate: float = _field(3e-5, "Peak learning rate of phase 2; keep it 10-100x below --learning_rate.")
+    fine_tune_warmup: float = _field(0.2, "Share of phase 2's steps over which its rate rises linearly from 0, so the first updates cannot wreck pretrained features; 0 is off.")
     optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
     fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
-    unfreeze: str = _field("all", "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays frozen.")
+    unfreeze: str = _field("from:100", "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays frozen.")
     unfreeze_schedule: str = _field("", "Gradual unfreezing: comma-separated --unfreeze specs for successive stages of phase 2, e.g. '20,50,all' (top 20 layers, then top 50, then all); --fine_tune_epochs is split evenly. Empty uses --unfreeze alone.")
     layer_rate_bottom: float = _field(1.0, "Discriminative fine-tuning rates: the lowest trainable backbone layer learns at this multiple of --fine_tune_learning_rate, the top one at 1, geometric in between; 1 is off.")
     early_stopping_patience: int = _field(5, "Stop a phase after this many epochs without improvement of --monitor; 0 turns early stopping off.")
     monitor: str = _field("val_accuracy", "Validation metric that picks the best epoch and the best phase: val_accuracy or val_loss.")
     clipnorm: float = _field(0.0, "Clip each gradient to this L2 norm; 0 turns clipping off.")
-    lr_schedule: str = _field("constant", "Learning rate within a phase: constant, cosine (decays to 0 over the phase) or plateau (x0.2 after 2 epochs without improvement).")
+    lr_schedule: str = _field("cosine", "Learning rate within a phase: constant, cosine (decays to 0 over the phase) or plateau (x0.2 after 2 epochs without improvement).")
     overfit_patience: int = _field(3, "Warn when validation loss has risen while training loss fell for this many epochs in a row; 0 is off.")
     tensorboard: bool = _field(False, "Write TensorBoard logs (both phases, final metrics, confusion matrix) to <run_dir>/tensorboard.")
     strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored (all local GPUs, or CPUs), multi_worker (cluster from TF_CONFIG) or tpu.")
     mixed_precision: str = _field("float32", "Keras dtype policy while training: float32, mixed_float16 (GPUs) or mixed_bfloat16 (TPUs, recent CPUs). The head and every export stay float32.")
     deterministic: bool = _field(True, "Use TensorFlow's deterministic ops, so the same --seed gives the same run on the same machine.")
-    compare_scratch: bool = _field(True, "Also train the same network from random weights on the same data and epochs, and report transfer against scratch.")
+    compare_scratch: bool = _field(False, "Also train the same network from random weights on the same data, and report transfer against scratch.")
+    scratch_budget: str = _field("time", "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the two phases' epochs).")
     seed: int = _field(42, "Seed for data splits, weight initialisation and shuffling.")
     verbose: int = _field(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
@@ -183,6 +195,10 @@ class RunConfig:
         if not 0.0 < self.layer_rate_bottom <= 1.0:
             raise ConfigError(f"--layer_rate_bottom must be in (0, 1], got {self.layer_rate_bottom}; 1 turns layer-wise rates off.")
         _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        _check_choice("head_init", self.head_init, HEAD_INITS)
+        _check_choice("scratch_budget", self.scratch_budget, SCRATCH_BUDGETS)
+        if not 0.0 <= self.fine_tune_warmup < 1.0:
+            raise ConfigError(f"--fine_tune_warmup is a share of phase 2 and must be in [0, 1), got {self.fine_tune_warmup}.")
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.clipnorm < 0 or self.overfit_patience < 0:
             raise ConfigError("--clipnorm and --overfit_patience must be >= 0.")
@@ -210,10 +226,29 @@ class RunConfig:
         return self
 
     def resolved(self) -> "RunConfig":
-        """Fills the derived defaults (name, run_dir) so the saved JSON is complete."""
-        name = self.name or _derive_name(self)
-        run_dir = self.run_dir or os.path.join("runs", name)
-        return dataclasses.replace(self, name=name, run_dir=run_dir)
+        """Applies the recipe and fills the derived defaults (name, run_dir) so the saved JSON is complete.
+
+        Idempotent: resolving a resolved config changes nothing.
+        """
+        from tl_keras.recipes import apply_recipe  # recipes import this module
+
+        config = apply_recipe(self)
+        name = config.name or _derive_name(config)
+        run_dir = config.run_dir or os.path.join("runs", name)
+        return dataclasses.replace(config, name=name, run_dir=run_dir)
+
+    def photo_warnings(self) -> list[str]:
+        """Settings that make no sense for photos (--image_dir/--tfds), each naming its flag; empty otherwise."""
+        if not (self.image_dir or self.tfds):
+            return []
+        found = []
+        if self.weights.startswith("pretrain:"):
+            found.append(f"--weights={self.weights} pretrains on 8x8 scikit-learn digits, not photos; --weights=imagenet (or a weights file) transfers far better")
+        if self.backbone == "small_cnn":
+            found.append("--backbone=small_cnn is a 140k-weight demo network for tiny images; use a pretrained backbone such as mobilenet_v2")
+        if 0 < self.image_size < 64:
+            found.append(f"--image_size={self.image_size} shrinks photos to {self.image_size} px, below what ImageNet backbones can see; leave it at 0 for the backbone's own size")
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -335,6 +370,8 @@ def _check_backbone_and_weights(config: RunConfig) -> None:
                 "or pass a TF Hub URL, a SavedModel folder or a .keras file"
             )
     weights = config.weights
+    if name == "small_cnn" and weights == "imagenet":
+        raise ConfigError("--backbone=small_cnn has no ImageNet weights; pass --weights=none, a weights file, or --weights=pretrain:digits_0_4")
     if weights.startswith("pretrain:"):
         source = weights[len("pretrain:"):]
         if source not in BUILTIN_DATASETS:

@@ -22,10 +22,14 @@ from absl import logging
 from tl_keras.epochs import EpochBatches, seeded_shuffle
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-BUILTIN_DATASETS = ("digits_0_4", "digits_5_9", "digits")
+BUILTIN_DATASETS = ("flowers", "digits_0_4", "digits_5_9", "digits")
 # Few labels on the target task is where transfer learning earns its keep.
 DIGITS_TARGET_TRAIN_PER_CLASS = 20
 DIGITS_TARGET_VALIDATION_PER_CLASS = 20
+# The embedded default: 100 real photos per class ship in the package; 40 train, 20 validate, 40 test.
+FLOWERS_DIR = Path(__file__).resolve().parent / "assets" / "flowers"
+FLOWERS_TRAIN_PER_CLASS = 40
+FLOWERS_VALIDATION_PER_CLASS = 20
 _MAX_IN_MEMORY_CACHE_BYTES = 2 << 30
 
 
@@ -99,7 +103,12 @@ def _split_file(run_dir) -> Path | None:
 
 
 def load_builtin(name: str, validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42) -> DataSplits:
-    """scikit-learn's 8x8 handwritten digits as uint8 RGB, split into tasks.
+    """A dataset that ships with tl_keras or scikit-learn, so it needs no network.
+
+    `flowers` is 500 real photos in 5 classes (tl_keras/assets/flowers,
+    CC BY 2.0, credits in its LICENSE.txt) with a fixed label budget: 40
+    training and 20 validation photos per class, the other 40 for the test.
+    The rest are scikit-learn's 8x8 handwritten digits as uint8 RGB, split into tasks:
 
     `digits_0_4` is the source task (all its images, fractional splits);
     `digits_5_9` is the few-label target task: 20 training and 20 validation
@@ -108,6 +117,8 @@ def load_builtin(name: str, validation_fraction: float = 0.2, test_fraction: flo
     """
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"--dataset: unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)} (or use --image_dir / --tfds)")
+    if name == "flowers":
+        return load_bundled_flowers(seed)
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -123,6 +134,18 @@ def load_builtin(name: str, validation_fraction: float = 0.2, test_fraction: flo
     else:
         parts = stratified_split(labels, validation_fraction, test_fraction, seed)
     return _in_memory_splits(images, labels, parts, class_names, {"source": f"builtin:{name}", "seed": seed})
+
+
+def load_bundled_flowers(seed: int = 42) -> DataSplits:
+    """The photos that ship in the package, split per class by `seed` (the files are known good: no data check)."""
+    scan = scan_image_folder(FLOWERS_DIR)
+    if not scan.paths:
+        raise ValueError(f"--dataset=flowers: no photos in {FLOWERS_DIR}; the package was installed without its assets (reinstall tl_keras)")
+    parts = per_class_split(scan.labels, FLOWERS_TRAIN_PER_CLASS, FLOWERS_VALIDATION_PER_CLASS, seed)
+    paths = np.array(scan.paths)
+    relative = np.array([str(Path(p).relative_to(FLOWERS_DIR)) for p in scan.paths])
+    record = {"source": "builtin:flowers", "seed": seed, "class_names": scan.class_names, **{k: relative[idx].tolist() for k, idx in parts.items()}}
+    return _splits_by_index(lambda idx: _decode_files(paths[idx], scan.labels[idx]), scan.labels, parts, scan.class_names, record)
 
 
 # ------------------------------------------------------------------ splits

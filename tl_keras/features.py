@@ -6,6 +6,14 @@ images) and training the head on the stored pooled features gives the same
 head at a fraction of the cost. The head model built here *shares* the
 classifier's dropout and Dense layers, so what it learns is already inside
 the full model: no copy, identical predictions.
+
+With augmentation, the cache holds a clean view and K augmented views of
+every training image, and each epoch draws one view per image (seeded by
+epoch), so every image appears once per epoch, as in training on images.
+Because an epoch on features costs milliseconds, the head can also be
+started from the converged logistic regression on those features
+(`fit_logistic_head`): Keras training then polishes a head that is already
+at the optimum of the convex problem, instead of stopping short of it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.builders import HEAD_NAME
-from tl_keras.epochs import EpochBatches, seeded_shuffle
+from tl_keras.epochs import EpochBatches
 
 _MAX_IN_MEMORY_BYTES = 2 << 30
 DROPOUT_NAME = "dropout"
@@ -50,6 +58,8 @@ def _encoder(extractor: keras.Model, augmentation, image_spec: tf.TensorSpec):
     cached = _ENCODERS.get(key)
     if cached is not None:
         return cached
+    if any(k[0] != id(extractor) for k in _ENCODERS):
+        _ENCODERS.clear()  # hold only the latest extractor's, so finished models can be freed
     spec = tf.TensorSpec([None, *image_spec.shape[1:]], image_spec.dtype)
 
     @tf.function(input_signature=[spec])
@@ -58,7 +68,6 @@ def _encoder(extractor: keras.Model, augmentation, image_spec: tf.TensorSpec):
             images = augmentation(images, training=True)
         return extractor(images, training=False)
 
-    _ENCODERS.clear()  # hold only the latest, so finished models can be freed
     _ENCODERS[key] = encode
     return encode
 
@@ -85,28 +94,30 @@ class FeatureCache:
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def epochs(self, batch_size: int, seed: int) -> EpochBatches:
-        """Shuffled training batches; epoch `e` draws one pass's worth of rows, ordered by (seed, e) alone.
+    def clean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of the first (un-augmented) view."""
+        count = self.examples_per_pass
+        return np.asarray(self.features[:count]), np.asarray(self.labels[:count])
 
-        With several augmented passes cached, each epoch samples
-        `examples_per_pass` rows from all of them without replacement.
+    @property
+    def views(self) -> int:
+        return max(1, len(self.labels) // max(self.examples_per_pass, 1))
+
+    def epoch_rows(self, seed: int, epoch: int) -> np.ndarray:
+        """Rows of epoch `epoch`: one view of every image, shuffled; a function of (seed, epoch) alone.
+
+        Rows are stored view-major (view v of image i is row v * N + i).
         """
-        per_epoch = self.examples_per_pass
-        if isinstance(self.features, np.memmap):
-            count = len(self.labels)
+        count = self.examples_per_pass
+        rng = np.random.default_rng([seed, int(epoch)])
+        view = rng.integers(self.views, size=count) if self.views > 1 else np.zeros(count, np.int64)
+        return (view * count + np.arange(count))[rng.permutation(count)]
 
-            def epoch_order(epoch):
-                return np.random.default_rng([seed, int(epoch)]).permutation(count)[:per_epoch]
+    def epochs(self, batch_size: int, seed: int) -> EpochBatches:
+        """Shuffled training batches; each epoch holds every image once, in one of its cached views."""
 
-            def make_epoch(epoch):
-                return self._from_disk(epoch_order, batch_size, epoch)
-
-        else:
-            rows = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
-            count = len(self.labels)
-
-            def make_epoch(epoch):
-                return seeded_shuffle(rows, count, seed, epoch).take(per_epoch).batch(batch_size)
+        def make_epoch(epoch):
+            return self._from_disk(lambda e: self.epoch_rows(seed, e), batch_size, epoch)
 
         return EpochBatches(make_epoch, self.steps_per_epoch(batch_size))
 
@@ -114,14 +125,16 @@ class FeatureCache:
         return max(1, math.ceil(self.examples_per_pass / batch_size))
 
     def _from_disk(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
-        """Batches read from the memory-mapped file in the row order `order_of_epoch(epoch)` gives."""
+        """Batches read from the (in-memory or memory-mapped) array in the row order `order_of_epoch(epoch)` gives."""
         features, labels = self.features, self.labels
 
         def batches(epoch):
             order = order_of_epoch(epoch)
             for start in range(0, len(order), batch_size):
-                index = np.sort(order[start : start + batch_size])  # sorted: sequential disk reads
-                yield features[index], labels[index]
+                index = order[start : start + batch_size]
+                rows = np.sort(index)  # sorted: sequential disk reads; the batch is put back in epoch order below
+                back = np.argsort(np.argsort(index))
+                yield np.asarray(features[rows])[back], labels[rows][back]
 
         signature = (
             tf.TensorSpec((None, features.shape[1]), tf.float32),
@@ -146,7 +159,9 @@ def cache_features(
     Args:
         extractor: from `feature_extractor`.
         batches: batched (uint8 images, int labels), not shuffled.
-        passes: how many passes to cache; each gets fresh augmentation.
+        passes: augmented passes to cache, each with fresh augmentation; with
+            `augmentation`, a clean pass comes first (view 0), so 1 + passes
+            views are stored, view-major.
         augmentation: applied (in training mode) before the extractor.
         storage: "memory", "disk", or "auto" (memory when it fits in 2 GiB).
         directory: where "disk" puts `<name>_features.npy` / `<name>_labels.npy`.
@@ -156,12 +171,14 @@ def cache_features(
     width = int(extractor.output.shape[-1])
     if num_examples < 0:
         num_examples = int(batches.unbatch().cardinality())
+    encoders = [_encoder(extractor, None, batches.element_spec[0])]
+    if augmentation is not None:
+        encoders += [_encoder(extractor, augmentation, batches.element_spec[0])] * passes
+    passes = len(encoders)
     total = num_examples * passes if num_examples >= 0 else -1
     on_disk = storage == "disk" or (storage == "auto" and total * width * 4 > _MAX_IN_MEMORY_BYTES)
     if on_disk and directory is None:
         raise ValueError("disk feature cache needs a directory")
-
-    encode = _encoder(extractor, augmentation, batches.element_spec[0])
 
     if on_disk and total >= 0:
         directory = Path(directory)
@@ -170,7 +187,7 @@ def cache_features(
         features = np.lib.format.open_memmap(feature_path, mode="w+", dtype=np.float32, shape=(total, width))
         labels = np.zeros((total,), np.int32)
         row = 0
-        for _ in range(passes):
+        for encode in encoders:
             for images, batch_labels in batches:
                 encoded = encode(images).numpy()
                 features[row : row + len(encoded)] = encoded
@@ -182,7 +199,7 @@ def cache_features(
         logging.info("feature cache %s on disk: %s (%d x %d)", name, feature_path, row, width)
         return FeatureCache(features, labels[:row], row // max(passes, 1))
     chunks, label_chunks = [], []
-    for _ in range(passes):
+    for encode in encoders:
         for images, batch_labels in batches:
             chunks.append(encode(images).numpy().astype(np.float32))
             label_chunks.append(batch_labels.numpy().astype(np.int32))
@@ -194,3 +211,59 @@ def cache_features(
         np.save(directory / f"{name}_features.npy", features)
         features = np.load(directory / f"{name}_features.npy", mmap_mode="r")
     return FeatureCache(features, labels, len(labels) // max(passes, 1))
+
+
+# Rows the logistic-regression head start is fitted on at most: beyond this it is a start, not the answer,
+# and L-BFGS time grows with rows; Keras training then goes on over every row.
+_LOGISTIC_MAX_ROWS = 20_000
+_LOGISTIC_STRENGTHS = (0.01, 0.1, 1.0, 10.0)
+
+
+def fit_logistic_head(
+    head: keras.layers.Dense, train: FeatureCache, validation: FeatureCache, *, class_weight: dict[int, float] | None = None, seed: int = 0
+) -> dict:
+    """Sets the softmax head to scikit-learn's multinomial logistic regression on the cached features.
+
+    The regression is convex and L-BFGS solves it to convergence in seconds;
+    its L2 strength is picked by validation log-loss. Training rows are
+    every cached view (subsampled, seeded, above `_LOGISTIC_MAX_ROWS`).
+
+    Returns:
+        {"C": the picked inverse L2 strength, "validation_accuracy", "validation_log_loss", "rows", "seconds"}.
+    """
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    started = time.perf_counter()
+    features, labels = np.asarray(train.features), np.asarray(train.labels)
+    if len(labels) > _LOGISTIC_MAX_ROWS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), _LOGISTIC_MAX_ROWS, replace=False))
+        features, labels = features[keep], labels[keep]
+    val_x, val_y = validation.clean()
+    num_classes = int(head.units)
+    weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
+    best = None
+    for strength in _LOGISTIC_STRENGTHS:
+        model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4)
+        model.fit(features, labels, sample_weight=weights)
+        probabilities = np.zeros((len(val_y), num_classes))
+        probabilities[:, model.classes_] = model.predict_proba(val_x)
+        loss = log_loss(val_y, np.clip(probabilities, 1e-7, 1.0), labels=list(range(num_classes)))
+        if best is None or loss < best[0]:
+            best = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y)))
+    loss, strength, model, accuracy = best
+    kernel = np.zeros((features.shape[1], num_classes), np.float32)
+    bias = np.full((num_classes,), -30.0, np.float32)  # a class absent from training stays improbable
+    if len(model.classes_) == 2:  # binary: one logit w.x + b; softmax over (-z/2, z/2) gives the same probabilities
+        coef, intercept = model.coef_[0] / 2, model.intercept_[0] / 2
+        kernel[:, model.classes_[0]], kernel[:, model.classes_[1]] = -coef, coef
+        bias[model.classes_[0]], bias[model.classes_[1]] = -intercept, intercept
+    else:
+        kernel[:, model.classes_] = model.coef_.T
+        bias[model.classes_] = model.intercept_
+    head.kernel.assign(kernel)
+    head.bias.assign(bias)
+    return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
+            "seconds": round(time.perf_counter() - started, 2)}

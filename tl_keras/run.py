@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -28,7 +29,10 @@ from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
-from tl_keras.training import train_from_scratch, train_two_phase
+from tl_keras.training import TimeBudget, train_from_scratch, train_two_phase
+
+# Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
+SCRATCH_MAX_EPOCHS = 1000
 
 
 def run_experiment(config: RunConfig) -> dict:
@@ -40,7 +44,7 @@ def run_experiment(config: RunConfig) -> dict:
     under the `--mixed_precision` policy; on a cluster only the chief writes
     into the run folder and exports.
     """
-    config = config.validate().resolved()
+    config = config.resolved().validate()
     strategy = distribute.make_strategy(config.strategy)  # first: a cluster must form before other TF work
     chief = distribute.is_chief(strategy)
     previous_policy = keras.mixed_precision.global_policy().name
@@ -61,6 +65,8 @@ def run_experiment(config: RunConfig) -> dict:
 def _run_experiment(config: RunConfig):
     """Everything up to the export; returns the function that exports and writes the summary."""
     config, run_dir = start_run(config)
+    for warning in config.photo_warnings():
+        logging.warning("%s", warning)
     started = time.perf_counter()
     splits = load_splits(config, run_dir)
     num_classes = len(splits.class_names)
@@ -134,11 +140,19 @@ def _run_experiment(config: RunConfig):
             scratch_backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
             freeze_batch_norm=False, name=f"{config.name}_scratch",
         )
+        budget = {}
+        if config.scratch_budget == "time":  # same wall time as transfer; epochs are whatever fits in it
+            budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
         t0 = time.perf_counter()
-        train_from_scratch(scratch, train, validation, config, run_dir / "scratch", augmentation=build_augmentation(config), class_weight=class_weight)
+        scratch_result = train_from_scratch(
+            scratch, train, validation, config, run_dir / "scratch", augmentation=build_augmentation(config), class_weight=class_weight, **budget
+        )
         timings["scratch_train_s"] = time.perf_counter() - t0
-        _, scratch_accuracy = scratch.evaluate(held_out, verbose=0)
-        summary["scratch_accuracy"] = float(scratch_accuracy)
+        scratch_probabilities, scratch_labels = predict_dataset(scratch, held_out)
+        scratch_accuracy = float(np.mean(scratch_probabilities.argmax(-1) == scratch_labels))
+        summary["scratch_accuracy"] = scratch_accuracy
+        summary["scratch_epochs"] = scratch_result.phases[0].epochs_run
+        summary["scratch_budget"] = config.scratch_budget
         summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
 
     def complete(extra: dict) -> dict:
@@ -172,7 +186,7 @@ def _run_experiment(config: RunConfig):
 
 def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     """Validates, claims the run folder, records the settings, seeds everything."""
-    config = config.validate().resolved()
+    config = config.resolved().validate()
     check_run_dir_reuse(config)
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
-from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
+from tl_keras.builders import HEAD_NAME, compile_classifier, is_layerwise, layer_rate_scales
 from tl_keras.config import parse_unfreeze, unfreeze_stages
 from tl_keras.epochs import EpochBatches
 
@@ -289,11 +289,21 @@ def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch:
     optimizer = config.fine_tune_optimizer if fine_tune else config.optimizer
     rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
     decay_steps = 0
+    total_steps = epochs * steps_per_epoch
     if config.lr_schedule == "cosine":
-        decay_steps = epochs * steps_per_epoch
+        decay_steps = total_steps
         if not decay_steps:
             logging.warning("--lr_schedule=cosine: steps per epoch unknown; using a constant rate")
-    compile_classifier(model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale)
+    warmup_steps = 0
+    if fine_tune and getattr(config, "fine_tune_warmup", 0.0) > 0:
+        if config.lr_schedule == "plateau" or not total_steps:
+            logging.warning("--fine_tune_warmup is skipped: it needs --lr_schedule=constant or cosine and a known number of steps")
+        else:
+            warmup_steps = max(1, int(round(config.fine_tune_warmup * total_steps)))
+    compile_classifier(
+        model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale,
+        warmup_steps=warmup_steps, total_steps=total_steps,
+    )
 
 
 class OverfitWarning(keras.callbacks.Callback):
@@ -323,6 +333,30 @@ class OverfitWarning(keras.callbacks.Callback):
         self.previous = current
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops `fit` before an epoch (at the mean epoch time so far) would overrun `seconds`; at least one epoch runs.
+
+    Gives a baseline the same wall time as the run it is compared with. The
+    number of epochs that fit then depends on the machine, so a time-budgeted
+    arm is not bit-reproducible across machines; its epochs are recorded.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.started = 0.0
+        self.epochs = 0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+        elapsed = time.perf_counter() - self.started
+        if elapsed + elapsed / self.epochs > self.seconds:
+            self.model.stop_training = True
+
+
 def uses_feature_cache(config) -> bool:
     return config.feature_cache != "off" and not (config.mixup_alpha or config.cutmix_alpha)
 
@@ -347,6 +381,13 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
         len(train_cache.labels), passes, "" if passes == 1 else "es", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
+    resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
+    if getattr(config, "head_init", "random") == "logistic" and not resuming:
+        fitted = features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, class_weight=class_weight, seed=config.seed)
+        logging.info(
+            "head started from a logistic regression on the cached features (C=%g, %d rows, %.1fs): validation accuracy %.4f",
+            fitted["C"], fitted["rows"], fitted["seconds"], fitted["validation_accuracy"],
+        )
     feature_batches = train_cache.epochs(config.batch_size, config.seed)
     _compile_phase(head, config, False, config.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(

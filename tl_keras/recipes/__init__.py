@@ -1,0 +1,71 @@
+"""Named recipes: each a module whose `SETTINGS` fill every setting the user did not give.
+
+A recipe is data, one file each, with the command that measures it and the
+result it reached in its docstring (`benchmarks/recipes.py` measures them
+all). `RunConfig.resolved()` applies the recipe: explicit settings always
+win, and the resolved config records the recipe's name and which settings
+were explicit, so `config.json` says where every value came from.
+
+`auto` (the default) picks `embedded` for the built-in photo set,
+`digits` for the built-in digits and `default` for a user's own images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+from tl_keras.config import ConfigError, RunConfig
+
+NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits")
+AUTO = "auto"
+_PROVENANCE = ("recipe", "explicit")
+
+
+def settings(name: str) -> dict[str, Any]:
+    """The settings recipe `name` sets (a copy), checked against `RunConfig`'s fields."""
+    if name not in NAMES:
+        raise ConfigError(f"--recipe: unknown recipe {name!r}; known: {', '.join(NAMES)} (or auto)")
+    values = dict(importlib.import_module(f"tl_keras.recipes.{name}").SETTINGS)
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(RunConfig)})
+    if unknown:
+        raise ConfigError(f"recipe {name!r} sets unknown settings {unknown}")
+    return values
+
+
+def auto_recipe(config: RunConfig) -> str:
+    """The recipe `--recipe=auto` means for this config's data source."""
+    if config.image_dir or config.tfds:
+        return "default"
+    return "digits" if config.dataset.startswith("digits") else "embedded"
+
+
+def apply_recipe(config: RunConfig) -> RunConfig:
+    """`config` with its recipe's settings in every field not given explicitly.
+
+    A field counts as explicit when it is listed in `config.explicit` (the
+    command line lists every flag it was given) or holds a value other than
+    both the `RunConfig` default and the recipe's, which is how a library
+    caller's keyword arguments are told apart. Applying twice changes nothing.
+    """
+    name = auto_recipe(config) if config.recipe == AUTO else config.recipe
+    values = settings(name)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    given = {key for key in config.explicit.split(",") if key}
+    unknown = sorted(given - set(defaults))
+    if unknown:
+        raise ConfigError(f"--explicit names unknown settings {unknown}")
+    current = config.to_dict()
+    for key, value in current.items():
+        if key not in _PROVENANCE and value != defaults[key] and not (key in values and value == values[key]):
+            given.add(key)
+    given -= set(_PROVENANCE)
+    updates = {key: value for key, value in values.items() if key not in given}
+    return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))
+
+
+def recipe_config(name: str, **overrides: Any) -> RunConfig:
+    """A resolved `RunConfig` from recipe `name` with `overrides` on top (library use, tests)."""
+    explicit = ",".join(sorted(overrides))
+    return RunConfig(**overrides, recipe=name, explicit=explicit).resolved()

@@ -1,0 +1,23 @@
+"""accurate: more views, a longer and deeper fine-tune, for when accuracy matters more than minutes.
+
+MobileNetV2 1.0 at 224 px (the backbone the bundled and downloadable
+weights cover; online, `--backbone=efficientnet_b3` is the larger step):
+four augmented views (flip, rotation, zoom) for the frozen phase, then 8
+epochs fine-tuning every layer but BatchNorm, the lowest at a tenth of the
+top's rate (discriminative rates), 20% warmup, cosine decay.
+
+  python experiments/train.py --recipe=accurate --image_dir=DATA
+  python benchmarks/recipes.py --recipes=accurate
+
+Measured: see the README's Recipes table (benchmarks/results/recipes.json).
+"""
+
+SETTINGS = {
+    "backbone": "mobilenet_v2",
+    "zoom": 0.1,
+    "feature_cache_augment_passes": 4,
+    "fine_tune_epochs": 8,
+    "unfreeze": "all",
+    "layer_rate_bottom": 0.1,
+    "fine_tune_learning_rate": 5e-5,
+}

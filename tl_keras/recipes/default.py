@@ -1,0 +1,19 @@
+"""default: the best recipe we know for a user's own photos; what `--image_dir` or `--tfds` alone gets.
+
+MobileNetV2 1.0 with ImageNet weights at its pretraining size (224 px);
+flips and small rotations; the frozen phase on cached features (a clean
+and two augmented views, one drawn per image per epoch), its head started
+from a logistic regression fitted to convergence on those features; then 3
+epochs of layers 100+ at Adam 3e-5 with a 20% warmup and cosine decay,
+BatchNorm frozen; the better phase is kept. No scratch baseline.
+
+These are `RunConfig`'s own field defaults, so `SETTINGS` is empty.
+
+  python experiments/train.py --image_dir=DATA/train --validation_dir=DATA/validation \
+      --weights=PATH/mobilenet_v2_1.0_224_no_top.weights.h5
+  python benchmarks/recipes.py --recipes=default --datasets=cats_vs_dogs
+
+Measured: see the README's Recipes table (benchmarks/results/recipes.json).
+"""
+
+SETTINGS: dict = {}
