@@ -5,12 +5,13 @@ import dataclasses
 import pytest
 from absl import flags
 
+from tl_keras.recipes import recipe_config
 from tl_keras import cli
 from tl_keras.config import ConfigError, RunConfig, parse_unfreeze
 
 
 def test_defaults_validate_and_resolve():
-    config = RunConfig().validate().resolved()
+    config = recipe_config("digits").validate().resolved()
     assert config.name == "digits_5_9" and config.run_dir == "runs/digits_5_9"
 
 
@@ -31,11 +32,11 @@ def test_defaults_validate_and_resolve():
 )
 def test_invalid_settings_name_their_flag(changes, flag):
     with pytest.raises(ConfigError, match=flag.replace("+", r"\+")):
-        dataclasses.replace(RunConfig(), **changes).validate()
+        dataclasses.replace(recipe_config("digits"), **changes).validate()
 
 
 def test_json_round_trip(tmp_path):
-    config = dataclasses.replace(RunConfig(), unfreeze="from:100", compare_scratch=False).resolved()
+    config = dataclasses.replace(recipe_config("digits"), unfreeze="from:100", compare_scratch=False).resolved()
     path = tmp_path / "config.json"
     path.write_text(config.to_json())
     assert RunConfig.from_json(path) == config
@@ -47,11 +48,14 @@ def test_flags_mirror_fields_and_flagfile_round_trips(tmp_path):
     values = flags.FlagValues()
     cli.define_config_flags(values)
     assert {f.name for f in dataclasses.fields(RunConfig)} <= set(values)
-    config = dataclasses.replace(RunConfig(), batch_size=7, compare_scratch=False, unfreeze="3")
+    config = dataclasses.replace(recipe_config("digits"), batch_size=7, compare_scratch=False, unfreeze="3")
     flagfile = tmp_path / "flags.txt"
     flagfile.write_text(config.to_flagfile())
     values(["prog", f"--flagfile={flagfile}"])
-    assert cli.config_from_flags(values) == config
+    reread = cli.config_from_flags(values).resolved()
+    # A flagfile lists every setting, so all count as explicit; the values are the same.
+    assert dataclasses.replace(reread, explicit="") == dataclasses.replace(config, explicit="")
+    assert reread.fingerprint() == config.fingerprint()
 
 
 def test_parse_unfreeze():
@@ -66,7 +70,7 @@ def test_parse_unfreeze():
 def test_run_dir_reuse_needs_the_same_settings_or_overwrite(tmp_path):
     from tl_keras.config import check_run_dir_reuse
 
-    config = dataclasses.replace(RunConfig(), run_dir=str(tmp_path)).resolved()
+    config = dataclasses.replace(recipe_config("digits"), run_dir=str(tmp_path)).resolved()
     check_run_dir_reuse(config)  # empty folder
     (tmp_path / "config.json").write_text(config.to_json())
     check_run_dir_reuse(dataclasses.replace(config, verbose=0))  # reporting settings do not count

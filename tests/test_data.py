@@ -72,7 +72,7 @@ def test_folder_errors_name_the_folder(tmp_path):
 
 
 def test_unknown_builtin_dataset_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known: digits_0_4, digits_5_9, digits"):
+    with pytest.raises(ValueError, match="known: flowers, digits_0_4, digits_5_9, digits"):
         data_lib.load_builtin("mnist")
 
 

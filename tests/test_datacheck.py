@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tl_keras.recipes import recipe_config
 from tl_keras import datacheck
 from tl_keras import data as data_lib
 from tl_keras.config import RunConfig
@@ -87,7 +88,7 @@ def test_kept_files_decode_to_rgb_uint8(messy_folder):
 
 
 def test_training_on_a_messy_folder_runs_on_the_good_files(messy_folder, tmp_path):
-    config = RunConfig(
+    config = recipe_config("digits",
         image_dir=str(messy_folder), backbone="small_cnn", weights="none", image_size=16, frozen_epochs=1, fine_tune_epochs=1,
         batch_size=4, validation_fraction=0.25, test_fraction=0.0, compare_scratch=False, export=False, verbose=0,
         run_dir=str(tmp_path / "run"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.recipes import recipe_config
 from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier, compile_classifier
@@ -54,7 +55,7 @@ def test_distiller_updates_the_student_only_and_the_student_exports(tmp_path):
     student_before = [w.numpy().copy() for w in student.trainable_weights]
     data = _tiny_data()
     distiller = Distiller(student, teacher, temperature=3.0, alpha=0.5)
-    config = RunConfig(frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=0, early_stopping_patience=0)
+    config = recipe_config("digits", frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=0, early_stopping_patience=0)
     result = train_two_phase(student, student_backbone.layer, data, data, config, tmp_path, trainer=distiller)
     assert [p.name for p in result.phases] == ["frozen", "fine_tune"]
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(teacher_before, teacher.weights)), "the teacher never changes"
@@ -83,7 +84,7 @@ def test_distillation_run_reports_three_rows(tmp_path):
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
     compile_classifier(teacher, "adam", 1e-3)
     teacher.save(tmp_path / "teacher.keras")
-    config = RunConfig(weights="none", alpha=0.5, frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=2,
+    config = recipe_config("digits", weights="none", alpha=0.5, frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=2,
                        run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "saved_models"), name="student")
     report = run_distillation(config, str(tmp_path / "teacher.keras"), temperature=2.0, alpha=0.2)
     assert [r["model"] for r in report["rows"]] == ["teacher", "student (from labels)", "student (distilled)"]

@@ -12,12 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import REPO
+from tl_keras.recipes import recipe_config
 from tl_keras import distribute
 from tl_keras.config import RunConfig
 from tl_keras.run import run_experiment
 
 DRIVER = REPO / "tests" / "distribute_driver.py"
-TINY = RunConfig(weights="none", frozen_epochs=2, fine_tune_epochs=2, batch_size=20, dropout=0.0, early_stopping_patience=0,
+TINY = recipe_config("digits", weights="none", frozen_epochs=2, fine_tune_epochs=2, batch_size=20, dropout=0.0, early_stopping_patience=0,
                  overfit_patience=0, compare_scratch=False, export=False, verbose=0, seed=3)
 
 

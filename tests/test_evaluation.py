@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from tl_keras.recipes import recipe_config
 from tl_keras.config import RunConfig
 from tl_keras.evaluation import classification_metrics, plot_curves, write_metrics
 from tl_keras.run import run_experiment
@@ -72,7 +73,7 @@ def test_overfit_warning_fires_after_the_stated_streak():
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):
-    base = RunConfig(frozen_epochs=2, fine_tune_epochs=2, verbose=0, compare_scratch=False, export=False,
+    base = recipe_config("digits", frozen_epochs=2, fine_tune_epochs=2, verbose=0, compare_scratch=False, export=False,
                      weights="none", lr_schedule="cosine", clipnorm=1.0, seed=7)
     first = run_experiment(dataclasses.replace(base, run_dir=str(tmp_path / "one")))
     keras.backend.clear_session()
@@ -87,7 +88,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
 def test_transfer_vs_scratch_comparison_writes_table_and_plots(tmp_path):
     from tl_keras.compare import compare_transfer_scratch, format_table
 
-    config = RunConfig(frozen_epochs=1, fine_tune_epochs=1, verbose=0, weights="none", seed=3)
+    config = recipe_config("digits", frozen_epochs=1, fine_tune_epochs=1, verbose=0, weights="none", seed=3)
     result = compare_transfer_scratch(config, [10, 3], tmp_path)
     rows = result["rows"]
     assert [r["labels_per_class"] for r in rows] == [3, 10]

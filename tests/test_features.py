@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.recipes import recipe_config
 from tl_keras import features as features_lib
 from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone
@@ -27,7 +28,7 @@ def _setup(n=24):
 
 def test_head_on_cached_features_equals_full_model_on_images(tmp_path):
     backbone, model, images, labels, ds = _setup()
-    config = RunConfig(frozen_epochs=3, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0)
+    config = recipe_config("digits", frozen_epochs=3, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0)
     result = train_two_phase(model, backbone.layer, ds, ds, config, tmp_path)
     assert result.phases[0].on_cached_features
     cache = features_lib.cache_features(features_lib.feature_extractor(model), ds)
@@ -56,17 +57,61 @@ def test_disk_cache_matches_memory_cache(tmp_path):
 
 def test_augmented_passes_are_cached_and_differ(tmp_path):
     _, model, _, labels, ds = _setup()
-    augmentation = build_augmentation(dataclasses.replace(RunConfig(), flip="horizontal_and_vertical", rotation_degrees=20))
-    cache = features_lib.cache_features(features_lib.feature_extractor(model), ds, passes=3, augmentation=augmentation)
-    assert cache.features.shape[0] == 3 * len(labels) and cache.examples_per_pass == len(labels)
-    first, second = cache.features[: len(labels)], cache.features[len(labels) : 2 * len(labels)]
-    assert not np.allclose(first, second), "each pass gets fresh augmentation"
+    augmentation = build_augmentation(dataclasses.replace(recipe_config("digits"), flip="horizontal_and_vertical", rotation_degrees=20))
+    extractor = features_lib.feature_extractor(model)
+    cache = features_lib.cache_features(extractor, ds, passes=3, augmentation=augmentation)
+    n = len(labels)
+    assert cache.features.shape[0] == 4 * n and cache.examples_per_pass == n and cache.views == 4, "a clean view, then 3 augmented"
+    clean = features_lib.cache_features(extractor, ds)
+    np.testing.assert_allclose(cache.features[:n], clean.features, atol=1e-5, err_msg="view 0 is the un-augmented image")
+    assert not np.allclose(cache.features[n : 2 * n], cache.features[2 * n : 3 * n]), "each pass gets fresh augmentation"
     assert cache.steps_per_epoch(8) == 3, "an epoch is one pass's worth of steps"
+
+
+def test_each_epoch_holds_every_image_once_in_a_seeded_view(tmp_path):
+    labels = np.arange(10, dtype=np.int32) % 3
+    features = np.arange(40 * 2, dtype=np.float32).reshape(40, 2)  # 4 views of 10 images, view-major
+    cache = features_lib.FeatureCache(features, np.tile(labels, 4), 10)
+    epochs = [cache.epoch_rows(seed=5, epoch=e) for e in range(6)]
+    for rows in epochs:
+        assert sorted(rows % 10) == list(range(10)), "every image exactly once per epoch"
+    assert len({tuple(sorted(r // 10 for r in rows)) for rows in epochs}) > 1, "views change between epochs"
+    np.testing.assert_array_equal(cache.epoch_rows(seed=5, epoch=3), epochs[3])  # a function of (seed, epoch) alone
+    batches = list(cache.epochs(4, seed=5).epoch(3))
+    np.testing.assert_array_equal(np.concatenate([x.numpy() for x, _ in batches]), features[epochs[3]])
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in batches]), np.tile(labels, 4)[epochs[3]])
 
 
 def test_cached_frozen_phase_leaves_the_backbone_alone(tmp_path):
     backbone, model, _, _, ds = _setup()
     before = [w.numpy().copy() for w in backbone.layer.weights]
-    train_two_phase(model, backbone.layer, ds, ds, RunConfig(frozen_epochs=2, fine_tune_epochs=0, verbose=0), tmp_path)
+    train_two_phase(model, backbone.layer, ds, ds, recipe_config("digits", frozen_epochs=2, fine_tune_epochs=0, verbose=0), tmp_path)
     for a, b in zip(before, backbone.layer.weights):
         np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(tmp_path):
+    """Bundled photos and ImageNet weights: the frozen phase must match scikit-learn's converged probe on the same features."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tl_keras import data as data_lib
+
+    splits = data_lib.load_builtin("flowers", seed=0)
+    size = 96
+    keras.utils.set_random_seed(0)
+    backbone = load_backbone("mobilenet_v2", "imagenet", alpha=0.35, image_size=size)
+    model = build_classifier(backbone, len(splits.class_names), dropout=0.2)
+    batches = {k: data_lib.make_batches(getattr(splits, k), size, 32) for k in ("train", "validation", "test")}
+    config = recipe_config(
+        "default", frozen_epochs=10, fine_tune_epochs=0, flip="none", rotation_degrees=0.0, verbose=0, seed=0, name="probe_check"
+    )
+    result = train_two_phase(model, backbone.layer, batches["train"], batches["validation"], config, tmp_path, train_examples=splits.size("train"))
+    assert result.phases[0].on_cached_features
+    extractor = features_lib.feature_extractor(model)
+    cached = {k: features_lib.cache_features(extractor, ds) for k, ds in batches.items()}
+    ours = float(np.mean(model.predict(batches["test"], verbose=0).argmax(-1) == cached["test"].labels))
+    # The reference: L-BFGS to convergence, its L2 strength picked on validation, as a careful user would.
+    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.01, 0.1, 1.0, 10.0, 100.0)]
+    best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
+    reference = best.score(cached["test"].features, cached["test"].labels)
+    assert ours >= reference - 0.01, f"frozen phase {ours:.3f} vs converged logistic regression {reference:.3f}"

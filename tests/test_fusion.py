@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.recipes import recipe_config
 from tl_keras import tflite
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_fusion_classifier
@@ -15,7 +16,7 @@ from tl_keras.export import export_saved_model
 from tl_keras.layers import ImagePreprocessing
 from tl_keras.training import train_two_phase
 
-CONFIG = RunConfig(frozen_epochs=1, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0, learning_rate=1e-2,
+CONFIG = recipe_config("digits", frozen_epochs=1, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0, learning_rate=1e-2,
                    fine_tune_learning_rate=1e-3)
 
 

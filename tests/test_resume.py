@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
+from tl_keras.recipes import recipe_config
 from tl_keras import data as data_lib
 from tl_keras import resume as resume_lib
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
@@ -78,7 +79,7 @@ def test_state_file_round_trips_and_refuses_other_settings(tmp_path):
 
 
 def test_interrupted_run_folder_needs_resume_or_overwrite(tmp_path):
-    config = RunConfig(run_dir=str(tmp_path), weights="none").validate().resolved()
+    config = recipe_config("digits", run_dir=str(tmp_path), weights="none").validate().resolved()
     (tmp_path / "config.json").write_text(config.to_json())
     state = tmp_path / "checkpoints" / "resume_state.npz"
     state.parent.mkdir()
@@ -110,7 +111,7 @@ def _write_config(path, config):
 
 
 def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path):
-    base = RunConfig(
+    base = recipe_config("digits",
         weights="none", frozen_epochs=3, fine_tune_epochs=3, early_stopping_patience=0, lr_schedule="cosine",
         flip="horizontal", feature_cache_augment_passes=2, dropout=0.3, compare_scratch=False, export=False, verbose=0, seed=5,
     )

@@ -21,6 +21,8 @@ from tl_keras.config import ConfigError, RunConfig
 NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits")
 AUTO = "auto"
 _PROVENANCE = ("recipe", "explicit")
+# Filled by `resolved()` from the data source when empty; no recipe sets them, so they are never recorded as explicit.
+_DERIVED = ("name", "run_dir")
 
 
 def settings(name: str) -> dict[str, Any]:
@@ -58,14 +60,14 @@ def apply_recipe(config: RunConfig) -> RunConfig:
         raise ConfigError(f"--explicit names unknown settings {unknown}")
     current = config.to_dict()
     for key, value in current.items():
-        if key not in _PROVENANCE and value != defaults[key] and not (key in values and value == values[key]):
+        if key not in _PROVENANCE + _DERIVED and value != defaults[key] and not (key in values and value == values[key]):
             given.add(key)
-    given -= set(_PROVENANCE)
+    given -= set(_PROVENANCE + _DERIVED)
     updates = {key: value for key, value in values.items() if key not in given}
     return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))
 
 
-def recipe_config(name: str, **overrides: Any) -> RunConfig:
-    """A resolved `RunConfig` from recipe `name` with `overrides` on top (library use, tests)."""
+def recipe_config(recipe: str, /, **overrides: Any) -> RunConfig:
+    """A resolved `RunConfig` from `recipe` with `overrides` on top (library use, tests)."""
     explicit = ",".join(sorted(overrides))
-    return RunConfig(**overrides, recipe=name, explicit=explicit).resolved()
+    return RunConfig(**overrides, recipe=recipe, explicit=explicit).resolved()

@@ -1,0 +1,72 @@
+"""Recipes: auto picks by data source, explicit settings win, resolution is idempotent, photos get photo defaults."""
+
+import dataclasses
+
+import pytest
+from absl import flags
+
+from tl_keras import cli
+from tl_keras.backbones import bundled_imagenet_weights
+from tl_keras.config import ConfigError, RunConfig
+from tl_keras.recipes import NAMES, apply_recipe, recipe_config, settings
+
+
+def test_auto_recipe_follows_the_data_source(tmp_path):
+    assert RunConfig().resolved().recipe == "embedded"
+    assert RunConfig(dataset="digits_5_9").resolved().recipe == "digits"
+    photos = RunConfig(image_dir=str(tmp_path)).resolved()
+    assert photos.recipe == "default"
+    # A user's own photos get a real backbone with ImageNet weights at its own size, and no scratch arm.
+    assert (photos.backbone, photos.weights, photos.image_size, photos.compare_scratch) == ("mobilenet_v2", "imagenet", 0, False)
+    assert photos.photo_warnings() == []
+
+
+def test_embedded_default_uses_bundled_photos_and_weights():
+    config = RunConfig().resolved()
+    assert (config.dataset, config.backbone, config.alpha, config.image_size) == ("flowers", "mobilenet_v2", 0.35, 160)
+    assert config.compare_scratch and config.scratch_budget == "time"
+    assert bundled_imagenet_weights("mobilenet_v2", 0.35) is not None
+    assert bundled_imagenet_weights("mobilenet_v2", 1.0) is None
+
+
+def test_explicit_settings_win_over_the_recipe_even_at_default_values():
+    values = flags.FlagValues()
+    cli.define_config_flags(values)
+    values(["prog", "--recipe=mobile", "--image_size=0", "--fine_tune_epochs=7"])
+    config = cli.config_from_flags(values).resolved()
+    assert config.recipe == "mobile"
+    assert config.alpha == 0.35  # from the recipe
+    assert config.image_size == 0  # explicit, though equal to RunConfig's default and not to the recipe's 128
+    assert config.fine_tune_epochs == 7
+    assert set(config.explicit.split(",")) == {"image_size", "fine_tune_epochs"}
+
+
+def test_library_keywords_win_and_resolving_twice_changes_nothing():
+    config = recipe_config("tutorial", image_dir="/data", learning_rate=3e-4)
+    assert config.learning_rate == 3e-4 and config.fine_tune_optimizer == "rmsprop"
+    assert config.resolved() == config
+    assert apply_recipe(dataclasses.replace(config, recipe="tutorial")) == config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_recipe_resolves_to_a_valid_config(name, tmp_path):
+    config = recipe_config(name, image_dir=str(tmp_path)) if name not in ("embedded", "digits") else recipe_config(name)
+    config.validate()
+    assert config.recipe == name
+    for key, value in settings(name).items():
+        assert getattr(config, key) == value
+
+
+def test_unknown_recipe_is_refused_by_name():
+    with pytest.raises(ConfigError, match="--recipe: unknown recipe 'fast'"):
+        RunConfig(recipe="fast").resolved()
+
+
+def test_settings_that_make_no_sense_for_photos_are_named(tmp_path):
+    config = recipe_config("default", image_dir=str(tmp_path), backbone="small_cnn", weights="pretrain:digits_0_4", image_size=16)
+    warnings = config.photo_warnings()
+    assert any("--weights=pretrain:digits_0_4" in w for w in warnings)
+    assert any("--backbone=small_cnn" in w for w in warnings)
+    assert any("--image_size=16" in w for w in warnings)
+    with pytest.raises(ConfigError, match="small_cnn has no ImageNet weights"):
+        recipe_config("default", image_dir=str(tmp_path), backbone="small_cnn").validate()
