@@ -36,7 +36,7 @@ def test_bad_flags_stop_with_a_message_naming_the_flag(flags, message, tmp_path)
 
 
 def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path):
-    flags = ["--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={tmp_path}/run",
+    flags = ["--dataset=digits_5_9", "--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={tmp_path}/run",
              f"--export_dir={tmp_path}/saved_models", "--nocompare_scratch"]
     first = _run(*flags, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -75,7 +75,7 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     from sklearn.datasets import load_digits
 
     run_dir, exports = tmp_path / "run", tmp_path / "saved_models"
-    trained = _run("--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
+    trained = _run("--dataset=digits_5_9", "--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
                    "--nocompare_scratch", "--noexport", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert not exports.exists()
@@ -120,7 +120,7 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     unreachable = _script("predict.py", "--url=http://127.0.0.1:9/v1/models/x:predict", f"--image={image}", "--timeout=2")
     assert unreachable.returncode != 0 and "cannot reach --url" in unreachable.stderr
 
-    resumed = _run("--init_from=" + str(exports / "digits_5_9"), "--frozen_epochs=1", "--fine_tune_epochs=1", "--verbose=0",
+    resumed = _run("--dataset=digits_5_9", "--init_from=" + str(exports / "digits_5_9"), "--frozen_epochs=1", "--fine_tune_epochs=1", "--verbose=0",
                    f"--run_dir={tmp_path}/resumed", f"--export_dir={exports}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())

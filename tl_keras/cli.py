@@ -32,12 +32,15 @@ def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
     """The `RunConfig` the parsed flags describe (not yet resolved nor validated); undefined fields keep defaults.
 
-    Every flag given on the command line (or in a --flagfile) is listed in
-    `explicit`, so it wins over `--recipe` even when it equals a default.
+    Every flag given on the command line is listed in `explicit`, so it wins
+    over `--recipe` even when it equals a default. A flagfile written by a
+    run carries its own `--explicit`, which is kept as it is: a rerun records
+    the same provenance (any flag added beside it that changes a value still
+    wins, by its value).
     """
     names = [f.name for f in dataclasses.fields(RunConfig) if f.name in flag_values]
     values = {name: flag_values[name].value for name in names}
-    given = {name for name in names if flag_values[name].present and name not in ("recipe", "explicit")}
-    given |= {key for key in values.get("explicit", "").split(",") if key}
-    values["explicit"] = ",".join(sorted(given))
+    if "explicit" in flag_values and not flag_values["explicit"].present:
+        given = {name for name in names if flag_values[name].present and name not in ("recipe", "explicit")}
+        values["explicit"] = ",".join(sorted(given))
     return RunConfig(**values)

@@ -50,6 +50,9 @@ def apply_recipe(config: RunConfig) -> RunConfig:
     command line lists every flag it was given) or holds a value other than
     both the `RunConfig` default and the recipe's, which is how a library
     caller's keyword arguments are told apart. Applying twice changes nothing.
+    A library caller who wants a `RunConfig` default value under a recipe
+    that sets another one must say so: `recipe_config(name, field=value)`
+    lists it in `explicit`.
     """
     name = auto_recipe(config) if config.recipe == AUTO else config.recipe
     values = settings(name)

@@ -1,0 +1,126 @@
+"""Every named recipe on real photos, several seeds, against the converged linear probe on the same split.
+
+Datasets: `flowers` (the 500 photos that ship in the package, 40 labels
+per class, the embedded default's split) and `cats_vs_dogs` (the TF
+tutorial's cats_and_dogs_filtered from ../shared/assets: train/ trains,
+validation/ gives validation and a 20% test). Weights: real ImageNet
+MobileNetV2 files (the bundled alpha 0.35; alpha 1.0 from ../shared/assets).
+Each row runs `run_experiment`, the code path of experiments/train.py.
+The probe row: frozen features of the recipe's backbone at its size, and
+scikit-learn's LogisticRegression (L-BFGS to convergence, C picked on
+validation), scored on the same test split.
+
+  python benchmarks/recipes.py --recipes=embedded --datasets=flowers --seeds=0,1,2
+  python benchmarks/recipes.py --recipes=default,mobile,tutorial,accurate --datasets=cats_vs_dogs --seeds=0
+
+Prints a table (mean +- std over seeds) and writes benchmarks/results/recipes.json.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tl_keras import data as data_lib
+from tl_keras import features as features_lib
+from tl_keras.backbones import load_backbone
+from tl_keras.builders import build_classifier
+from tl_keras.recipes import recipe_config
+from tl_keras.run import run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO.parent / "shared" / "assets"
+WEIGHTS_1_0 = ASSETS / "weights" / "mobilenet_v2_1.0_224_deq_no_top.weights.h5"
+
+flags.DEFINE_list("recipes", ["embedded"], "Recipes to run: embedded, default, mobile, tutorial, accurate.")
+flags.DEFINE_list("datasets", ["flowers"], "flowers (bundled) and/or cats_vs_dogs (../shared/assets).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each changes the split, the initialisation and the batch order.")
+flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "recipes.json"), "JSON results file.")
+FLAGS = flags.FLAGS
+
+
+def _data_settings(dataset: str) -> dict:
+    if dataset == "flowers":
+        return {"dataset": "flowers"}
+    root = ASSETS / "cats_and_dogs_filtered"
+    if not root.is_dir():
+        sys.exit(f"error: {root} not found; the cats_vs_dogs rows need ../shared/assets")
+    return {"image_dir": str(root / "train"), "validation_dir": str(root / "validation"), "test_fraction": 0.2}
+
+
+def _config(recipe: str, dataset: str, seed: int, run_root: Path):
+    overrides = {**_data_settings(dataset), "seed": seed, "verbose": 0, "export": False, "run_dir": str(run_root / f"{recipe}_{dataset}_{seed}"),
+                 "overwrite": True, "name": f"{recipe}_{dataset}"}
+    config = recipe_config(recipe, **overrides)
+    if config.backbone == "mobilenet_v2" and config.alpha in (0.0, 1.0):  # alpha 1.0 is not bundled: the shared real weights file
+        config = recipe_config(recipe, **overrides, weights=str(WEIGHTS_1_0))
+    return config
+
+
+def linear_probe(config, run_dir: Path) -> float:
+    """Test accuracy of a converged logistic regression on the frozen features, split as the run split it."""
+    from sklearn.linear_model import LogisticRegression
+
+    splits = data_lib.load_data(config, run_dir)
+    backbone = load_backbone(config.backbone, config.weights, image_size=config.image_size, alpha=config.alpha)
+    extractor = features_lib.feature_extractor(build_classifier(backbone, len(splits.class_names)))
+    size = backbone.input_size
+    cached = {k: features_lib.cache_features(extractor, data_lib.make_batches(getattr(splits, k), size, 32)) for k in ("train", "validation", "test")}
+    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.01, 0.1, 1.0, 10.0, 100.0)]
+    best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
+    return float(best.score(cached["test"].features, cached["test"].labels))
+
+
+def _mean_std(values):
+    values = [v for v in values if v is not None]
+    return (float(np.mean(values)), float(np.std(values))) if values else (None, None)
+
+
+def main(argv):
+    del argv
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        run_root = Path(tmp)
+        for dataset in FLAGS.datasets:
+            for recipe in FLAGS.recipes:
+                runs = []
+                for seed in map(int, FLAGS.seeds):
+                    config = _config(recipe, dataset, seed, run_root)
+                    started = time.perf_counter()
+                    summary = run_experiment(config)
+                    total = time.perf_counter() - started
+                    probe = linear_probe(config, Path(config.run_dir))
+                    runs.append({"seed": seed, "test_accuracy": summary["transfer_accuracy"], "probe_accuracy": probe,
+                                 "scratch_accuracy": summary.get("scratch_accuracy"), "kept_phase": summary["kept_phase"],
+                                 "train_s": round(summary["timings"]["transfer_train_s"], 1), "job_s": round(total, 1)})
+                    print(json.dumps({"recipe": recipe, "dataset": dataset, **runs[-1]}), flush=True)
+                row = {"recipe": recipe, "dataset": dataset, "model": f"mobilenet_v2 {config.alpha or 1.0} @{config.image_size or 224}", "runs": runs}
+                for key in ("test_accuracy", "probe_accuracy", "scratch_accuracy", "train_s", "job_s"):
+                    row[key] = _mean_std([r[key] for r in runs])
+                rows.append(row)
+    print(f"\n{'dataset':<13}{'recipe':<10}{'model':<22}{'test acc':>16}{'linear probe':>16}{'scratch':>16}{'train s':>9}{'job s':>8}")
+    for r in rows:
+        def fmt(key):
+            mean, std = r[key]
+            return "-" if mean is None else f"{mean:.3f} +- {std:.3f}"
+        print(f"{r['dataset']:<13}{r['recipe']:<10}{r['model']:<22}{fmt('test_accuracy'):>16}{fmt('probe_accuracy'):>16}{fmt('scratch_accuracy'):>16}"
+              f"{r['train_s'][0]:>9.0f}{r['job_s'][0]:>8.0f}")
+    out = Path(FLAGS.output)
+    previous = json.loads(out.read_text()) if out.is_file() else {"rows": []}
+    keep = [r for r in previous["rows"] if (r["recipe"], r["dataset"]) not in {(x["recipe"], x["dataset"]) for x in rows}]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": f"{platform.machine()}, {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads",
+                               "tensorflow": tf.__version__, "rows": keep + rows}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app.run(main)
