@@ -42,8 +42,9 @@ from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import RunConfig
+from tl_keras.recipes import recipe_config
 from tl_keras.run import run_experiment
-from tl_keras.training import train_from_scratch
+from tl_keras.training import TimeBudget, train_from_scratch
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
@@ -62,21 +63,18 @@ flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "reproduce_t
 FLAGS = flags.FLAGS
 
 
-def tutorial_config(data_dir: Path, weights: str) -> RunConfig:
-    return RunConfig(
-        image_dir=str(data_dir / "train"), validation_dir=str(data_dir / "validation"), test_fraction=0.2,
-        backbone="mobilenet_v2", alpha=1.0, image_size=160, weights=weights,
-        flip="horizontal", rotation_degrees=72.0, dropout=0.2, batch_size=32,
-        frozen_epochs=10, optimizer="adam", learning_rate=1e-4,
-        fine_tune_epochs=10, fine_tune_optimizer="rmsprop", fine_tune_learning_rate=1e-5, unfreeze="from:100",
-        feature_cache="off", early_stopping_patience=0, overfit_patience=0,
+def tutorial_config(data_dir: Path, weights: str, **overrides) -> RunConfig:
+    """The `tutorial` recipe on the tutorial's data; `overrides` are explicit, so the recipe never resets them."""
+    settings = dict(
+        image_dir=str(data_dir / "train"), validation_dir=str(data_dir / "validation"), test_fraction=0.2, weights=weights,
         compare_scratch=False, export=False, verbose=0, seed=0, name="tutorial",
     )
+    return recipe_config("tutorial", **{**settings, **overrides})
 
 
 def tl_keras_config(data_dir: Path, weights: str, alpha: float = 1.0, image_size: int = 160, name: str = "tl_keras") -> RunConfig:
-    return dataclasses.replace(
-        tutorial_config(data_dir, weights),
+    return tutorial_config(
+        data_dir, weights,
         alpha=alpha, image_size=image_size, name=name,
         flip="horizontal", rotation_degrees=10.0,
         frozen_epochs=FLAGS.frozen_epochs, learning_rate=1e-3, feature_cache="auto", feature_cache_augment_passes=2,
@@ -123,25 +121,6 @@ def run_recipe(config: RunConfig, run_root: Path, report_last: bool) -> dict:
     return row
 
 
-class _TimeBudget(keras.callbacks.Callback):
-    """Ends training when another epoch (at the mean epoch time so far) would overrun the budget."""
-
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds = seconds
-        self.started = 0.0
-        self.epochs = 0
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
-        elapsed = time.perf_counter() - self.started
-        if elapsed + elapsed / self.epochs > self.seconds:
-            self.model.stop_training = True
-
-
 def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     """The alpha 1.0 network from random weights, trained end to end for `seconds`."""
     config = dataclasses.replace(tutorial_config(data_dir, "none"), weights="none", learning_rate=1e-3, name="scratch").validate()
@@ -156,7 +135,7 @@ def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     started = time.perf_counter()
     result = train_from_scratch(
         model, train, validation, config, run_root / "scratch", epochs=1000,
-        augmentation=build_augmentation(config), extra_callbacks=[_TimeBudget(seconds)],
+        augmentation=build_augmentation(config), extra_callbacks=[TimeBudget(seconds)],
     )
     spent = time.perf_counter() - started
     _, test_accuracy = model.evaluate(test, verbose=0)

@@ -11,7 +11,6 @@ from tl_keras.recipes import recipe_config
 from tl_keras.augment import build_augmentation, mix_batches, with_augmentation
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import RunConfig
 
 BASE = recipe_config("digits")
 

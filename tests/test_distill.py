@@ -12,7 +12,6 @@ from tl_keras.recipes import recipe_config
 from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier, compile_classifier
-from tl_keras.config import RunConfig
 from tl_keras.distill import Distiller, distillation_loss, format_distillation, run_distillation
 from tl_keras.training import train_two_phase
 

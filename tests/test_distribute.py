@@ -14,7 +14,6 @@ import tensorflow as tf
 from conftest import REPO
 from tl_keras.recipes import recipe_config
 from tl_keras import distribute
-from tl_keras.config import RunConfig
 from tl_keras.run import run_experiment
 
 DRIVER = REPO / "tests" / "distribute_driver.py"

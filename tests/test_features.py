@@ -11,7 +11,6 @@ from tl_keras import features as features_lib
 from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import RunConfig
 from tl_keras.training import train_two_phase
 
 

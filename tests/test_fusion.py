@@ -11,7 +11,6 @@ from tl_keras.recipes import recipe_config
 from tl_keras import tflite
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_fusion_classifier
-from tl_keras.config import RunConfig
 from tl_keras.export import export_saved_model
 from tl_keras.layers import ImagePreprocessing
 from tl_keras.training import train_two_phase

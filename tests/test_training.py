@@ -11,7 +11,6 @@ import tensorflow as tf
 from tl_keras.recipes import recipe_config
 from tl_keras.backbones import leaf_layers, load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import RunConfig
 from tl_keras.training import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
 
 CONFIG = recipe_config("digits", frozen_epochs=2, fine_tune_epochs=2, batch_size=8, verbose=0, early_stopping_patience=0,
