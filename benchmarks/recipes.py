@@ -74,7 +74,7 @@ def linear_probe(config, run_dir: Path) -> float:
     extractor = features_lib.feature_extractor(build_classifier(backbone, len(splits.class_names)))
     size = backbone.input_size
     cached = {k: features_lib.cache_features(extractor, data_lib.make_batches(getattr(splits, k), size, 32)) for k in ("train", "validation", "test")}
-    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.01, 0.1, 1.0, 10.0, 100.0)]
+    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)]
     best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
     return float(best.score(cached["test"].features, cached["test"].labels))
 

@@ -28,7 +28,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    import tensorflow as tf
+
     from tl_keras import data as data_lib
+    from tl_keras.classes import align, classes_or_error
     from tl_keras.ensemble import build_ensemble, member_report
     from tl_keras.export import export_saved_model
     from tl_keras.reload import backbone_of, load_classifier
@@ -38,15 +41,20 @@ def main(argv):
     try:
         weights = [float(w) for w in FLAGS.weights] or None
         members = [load_classifier(path, "--models") for path in FLAGS.models]
+        member_classes = [classes_or_error(path, "--models") for path in FLAGS.models]
+        class_names = member_classes[0]
+        for path, names in zip(FLAGS.models[1:], member_classes[1:]):
+            if names != class_names:
+                raise ValueError(f"--models: {path} predicts {names} but {FLAGS.models[0]} predicts {class_names}; members must share the class list, in order")
         ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
-    except ValueError as error:
-        sys.exit(f"error: {error}")
-    try:
         dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models")
+        where = f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the first run's {split_name} split"
+        to_model = tf.constant(align(class_names, splits.class_names, data=where))
     except ValueError as error:
         sys.exit(f"error: {error}")
     size = max(backbone_of(m).input_size or 224 for m in members)
-    report = member_report(members, ensemble, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"))
+    batches = data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none").map(lambda x, y: (x, tf.gather(to_model, y)))
+    report = member_report(members, ensemble, batches)
     for row, path in zip(report["members"], FLAGS.models):
         row["path"] = path
     report.update({"evaluated_on": split_name, "weights": weights})
@@ -54,7 +62,7 @@ def main(argv):
     run_dir.mkdir(parents=True, exist_ok=True)
     ensemble.save(run_dir / "model.keras")
     if FLAGS.export:
-        report["export"] = str(export_saved_model(ensemble, FLAGS.export_dir, FLAGS.name, splits.class_names,
+        report["export"] = str(export_saved_model(ensemble, FLAGS.export_dir, FLAGS.name, class_names,
                                                   metadata={"ensemble_of": FLAGS.models, "weights": weights}))
     (run_dir / "ensemble_report.json").write_text(json.dumps(report, indent=2))
     for row in report["members"]:

@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 
 flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, export.txt).")
@@ -30,16 +29,14 @@ flags.DEFINE_string("output_dir", "", "Where the .tflite files go (default: <run
 FLAGS = flags.FLAGS
 
 
-def _arrays(splits, split, size, limit):
+def _scored_arrays(splits, split, size, limit, class_names, where):
+    """Up to `limit` images of a split (evenly across classes), labels mapped onto the model's classes by name."""
     from tl_keras import data as data_lib
+    from tl_keras.classes import align
 
-    dataset = getattr(splits, split)
-    images, labels = [], []
-    for x, y in data_lib.make_batches(dataset, size, 64, cache="none"):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    return images[:limit], labels[:limit]
+    to_model = align(class_names, splits.class_names, data=where)
+    images, labels = data_lib.sample_arrays(splits, split, size, limit)
+    return images, to_model[labels]
 
 
 def main(argv):
@@ -62,8 +59,10 @@ def main(argv):
         config = RunConfig.from_json(config_file)
     saved_model = FLAGS.saved_model
     if not saved_model and config is not None:
-        summary = json.loads((Path(FLAGS.run_dir) / "summary.json").read_text())
-        saved_model = summary.get("export", "")
+        summary_file = Path(FLAGS.run_dir) / "summary.json"
+        if not summary_file.is_file():
+            sys.exit(f"error: --run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
+        saved_model = json.loads(summary_file.read_text()).get("export", "")
     if not saved_model:
         sys.exit("error: pass --saved_model (or a --run_dir that exported one)")
     try:
@@ -72,23 +71,26 @@ def main(argv):
         sys.exit(f"error: --saved_model: {error}")
     class_names = read_labels(version_dir)
     size = backbone_of(load_classifier(version_dir)).input_size
-    if FLAGS.image_dir:
-        held = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
-        images, labels = _arrays(held, "train", size, FLAGS.max_images)
-    elif config is not None:
-        splits = data_lib.load_data(config, FLAGS.run_dir)
-        images, labels = _arrays(splits, "test" if splits.test is not None else "validation", size, FLAGS.max_images)
-    else:
-        sys.exit("error: pass --image_dir (held-out images) or --run_dir")
-    if FLAGS.representative_dir:
-        calibration = data_lib.load_image_folder(FLAGS.representative_dir, 0.0, 0.0)
-        pool, pool_labels = _arrays(calibration, "train", size, 100000)
-    elif config is not None:
-        pool, pool_labels = _arrays(data_lib.load_data(config, FLAGS.run_dir), "train", size, 100000)
-    else:
-        pool, pool_labels = images, labels
-        print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
-    representative = tflite.representative_sample(pool, pool_labels, FLAGS.representative_count)
+    try:
+        run_splits = data_lib.load_recorded(config, FLAGS.run_dir) if config is not None else None
+        if FLAGS.image_dir:
+            held = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
+            images, labels = _scored_arrays(held, "train", size, FLAGS.max_images, class_names, f"--image_dir {FLAGS.image_dir}")
+        elif run_splits is not None:
+            split = "test" if run_splits.test is not None else "validation"
+            images, labels = _scored_arrays(run_splits, split, size, FLAGS.max_images, class_names, f"the run's {split} split")
+        else:
+            sys.exit("error: pass --image_dir (held-out images) or --run_dir")
+        if FLAGS.representative_dir:
+            calibration = data_lib.load_image_folder(FLAGS.representative_dir, 0.0, 0.0)
+            representative, _ = data_lib.sample_arrays(calibration, "train", size, FLAGS.representative_count)
+        elif run_splits is not None:
+            representative, _ = data_lib.sample_arrays(run_splits, "train", size, FLAGS.representative_count)
+        else:
+            representative = tflite.representative_sample(images, labels, FLAGS.representative_count)
+            print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     out_dir = FLAGS.output_dir or (str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}"))
     minimum = {v: FLAGS.min_agreement for v in tflite.VARIANTS} if FLAGS.min_agreement else None
     report = tflite.export_tflite(

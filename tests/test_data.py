@@ -36,15 +36,20 @@ def test_digits_target_task_has_few_labels_and_disjoint_splits():
     assert image.dtype.name == "uint8" and image.shape == (8, 8, 3) and 0 <= int(label) < 5
 
 
-def test_image_folder_split_is_written_and_reused(image_folder, tmp_path):
+def test_image_folder_split_is_reused_only_with_the_settings_that_made_it(image_folder, tmp_path):
     split_file = tmp_path / "run" / "split.json"
     first = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
     assert first.class_names == ["blue", "green", "red"]
     assert first.counts["validation"] == {"blue": 3, "green": 3, "red": 3}
     recorded = json.loads(split_file.read_text())
-    # A different seed on rerun must not reshuffle: the recorded split wins.
-    second = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=99, split_file=split_file)
-    assert second.split_record["test"] == recorded["test"]
+    assert (recorded["seed"], recorded["validation_fraction"], recorded["test_fraction"]) == (1, 0.25, 0.25)
+    again = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
+    assert again.split_record["test"] == recorded["test"]
+    with pytest.raises(data_lib.SplitMismatchError, match=r"seed: recorded 1, now 99.*--overwrite"):
+        data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=99, split_file=split_file)
+    with pytest.raises(data_lib.SplitMismatchError, match=r"validation_fraction: recorded 0.25, now 0.3"):
+        data_lib.load_image_folder(image_folder, 0.3, 0.25, seed=1, split_file=split_file)
+    assert json.loads(split_file.read_text()) == recorded, "a refused reuse loses nothing"
 
 
 def test_unreadable_files_are_skipped_even_without_the_data_check(image_folder):
@@ -102,10 +107,14 @@ def test_balanced_class_weights():
 def test_disk_cache_is_written_and_reused(image_folder, tmp_path):
     splits = data_lib.load_image_folder(image_folder, 0.0, 0.0, seed=0)
     path = tmp_path / "cache" / "train"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "train.images.npy.partial").write_bytes(b"left by a killed run")
     first = [x.numpy() for x, _ in data_lib.make_batches(splits.train, 16, 64, cache="disk", cache_path=path)]
-    assert list((tmp_path / "cache").glob("train*.index"))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["train.images.npy", "train.labels.npy"]
+    stamp = (tmp_path / "cache" / "train.images.npy").stat().st_mtime_ns
     second = [x.numpy() for x, _ in data_lib.make_batches(splits.train, 16, 64, cache="disk", cache_path=path)]
-    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(second))
+    assert (tmp_path / "cache" / "train.images.npy").stat().st_mtime_ns == stamp, "the complete store is reused, not rewritten"
 
 
 def test_limit_train_per_class_keeps_the_budget_and_the_held_out_splits():

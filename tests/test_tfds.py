@@ -49,3 +49,55 @@ def test_tfds_train_only_dataset_gets_a_seeded_stratified_split(tmp_path):
     batches = data_lib.make_batches(splits.validation, 16, 4, num_examples=12)
     labels = np.concatenate([y for _, y in batches.as_numpy_iterator()])
     assert np.bincount(labels).tolist() == [4, 4, 4]
+
+
+class LocalTiles(tfds.core.GeneratorBasedBuilder):
+    """Native train and validation splits and a label feature not called `label`, as e.g. `oxford_flowers102` variants have."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({
+                "picture": tfds.features.Image(shape=(None, None, 3)),
+                "kind": tfds.features.ClassLabel(names=["a", "b"]),
+                "id": tfds.features.Text(),
+            }),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 20), "validation": self._generate_examples(20, 28)}
+
+    def _generate_examples(self, start, stop):
+        for i in range(start, stop):
+            yield i, {"picture": np.full((6, 6, 3), 40 + 150 * (i % 2), np.uint8), "kind": i % 2, "id": str(i)}
+
+
+def test_native_validation_split_and_another_label_key_are_used(tmp_path):
+    splits = data_lib.load_tfds("local_tiles", str(tmp_path), validation_fraction=0.2, test_fraction=0.25, seed=0)
+    assert splits.class_names == ["a", "b"]
+    assert splits.split_record["validation"] == "validation" and splits.split_record["label_key"] == "kind"
+    assert splits.counts["validation"] == {"a": 4, "b": 4}
+    assert sum(splits.counts["train"].values()) == 16 and sum(splits.counts["test"].values()) == 4
+    for image, label in splits.validation.as_numpy_iterator():
+        assert image.shape == (6, 6, 3) and image[0, 0, 0] == 40 + 150 * label, "the label read is the one stored with the picture"
+
+
+def test_split_selection_decodes_only_the_images_it_keeps(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from tl_keras.data import tfds_source
+
+    decoded = []
+    original = tfds_source.decode_image
+
+    def counting(feature, encoded):
+        with tf.control_dependencies([tf.py_function(lambda: decoded.append(1) or 0, [], tf.int32)]):
+            return tf.identity(original(feature, encoded))
+
+    monkeypatch.setattr(tfds_source, "decode_image", counting)
+    splits = data_lib.load_tfds("local_shapes", str(tmp_path), validation_fraction=0.2, test_fraction=0.1, seed=5)
+    decoded.clear()
+    assert len(list(splits.test.as_numpy_iterator())) == 6
+    assert len(decoded) == 6, f"reading the 6-image test split decoded {len(decoded)} images"

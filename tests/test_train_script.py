@@ -85,6 +85,25 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     assert "validation: accuracy" in evaluated.stdout and "on 100 images" in evaluated.stdout
     assert (run_dir / "evaluation_validation" / "confusion_matrix.png").is_file()
 
+    # A folder with only some of the model's classes (labels 0, 1, 2 there are classes 5, 7, 9 of the model): scored by name.
+    digits = load_digits()
+    partial = tmp_path / "partial"
+    for digit in (5, 7, 9):
+        for i in np.flatnonzero(digits.target == digit)[-15:]:
+            pixels = np.round(digits.images[i] * 255 / 16).astype(np.uint8)
+            (partial / str(digit)).mkdir(parents=True, exist_ok=True)
+            (partial / str(digit) / f"{i}.png").write_bytes(tf.io.encode_png(np.repeat(pixels[..., None], 3, axis=-1)).numpy())
+    by_name = _script("evaluate.py", f"--model={run_dir}", f"--image_dir={partial}", f"--output_dir={tmp_path}/eval_partial")
+    assert by_name.returncode == 0, by_name.stderr[-3000:]
+    assert "no images of class '6'" in by_name.stderr and "no images of class '8'" in by_name.stderr
+    scored = json.loads((tmp_path / "eval_partial" / "metrics.json").read_text())
+    assert scored["accuracy"] > 0.6, "matched by position, 7 and 9 would be scored as 6 and 7"
+    assert scored["per_class"]["9"]["support"] == 15 and scored["per_class"]["6"]["support"] == 0
+    (partial / "x").mkdir()
+    (partial / "x" / "a.png").write_bytes((partial / "5").iterdir().__next__().read_bytes())
+    extra = _script("evaluate.py", f"--model={run_dir}", f"--image_dir={partial}")
+    assert extra.returncode != 0 and f"--image_dir {partial} has classes the model does not predict: x" in extra.stderr
+
     exported = _script("export.py", f"--model={run_dir}", f"--export_dir={exports}", "--top_k=2")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert f"SavedModel: {exports}/digits_5_9/1" in exported.stdout

@@ -191,6 +191,8 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
+    if config.overwrite:
+        (run_dir / "split.json").unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
     (run_dir / "config.json").write_text(config.to_json())
     (run_dir / "flags.txt").write_text(config.to_flagfile())
     keras.utils.set_random_seed(config.seed)
@@ -207,7 +209,7 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
-    (run_dir / "split.json").write_text(json.dumps(splits.split_record, indent=1))
+    data_lib.write_split(run_dir / "split.json", splits.split_record)
     logging.info("classes %s; counts %s", splits.class_names, splits.counts)
     return splits
 
@@ -255,7 +257,7 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     def batches(split: str):
         return data_lib.make_batches(getattr(splits, split), size, config.batch_size, **cached(split))
 
-    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, **cached("train"))
+    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, indexed=splits.indexed.get("train"), **cached("train"))
     if config.mixup_alpha or config.cutmix_alpha:
         train = train.map_epochs(
             lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))

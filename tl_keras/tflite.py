@@ -149,11 +149,9 @@ class TFLiteClassifier:
 
 def representative_sample(images: np.ndarray, labels: np.ndarray, count: int = 200, seed: int = 0) -> np.ndarray:
     """Up to `count` images drawn evenly across classes (calibration must see every class)."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    per_class = max(1, count // max(len(classes), 1))
-    picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
-    return images[np.sort(np.concatenate(picks))]
+    from tl_keras.data.splits import balanced_indices
+
+    return images[balanced_indices(labels, count, seed)]
 
 
 def parity(

@@ -382,18 +382,26 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
     )
     head = features_lib.head_on_features(model)
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
+    start_path = run_dir / "checkpoints" / "frozen_head.logistic.weights.h5"
     if getattr(config, "head_init", "random") == "logistic" and not resuming:
         fitted = features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, class_weight=class_weight, seed=config.seed)
         logging.info(
             "head started from a logistic regression on the cached features (C=%g, %d rows, %.1fs): validation accuracy %.4f",
             fitted["C"], fitted["rows"], fitted["seconds"], fitted["validation_accuracy"],
         )
+        start_path.parent.mkdir(parents=True, exist_ok=True)
+        resume_lib.save_weights_atomically(head, start_path)
+    elif not resuming and start_path.exists():
+        start_path.unlink()  # an earlier run's fit must not compete with this run's epochs
     feature_batches = train_cache.epochs(config.batch_size, config.seed)
+    validation_batches = validation_cache.dataset(config.batch_size)
     _compile_phase(head, config, False, config.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
-        head, FROZEN, feature_batches, validation_cache.dataset(config.batch_size), config.frozen_epochs, 0, config, run_dir,
+        head, FROZEN, feature_batches, validation_batches, config.frozen_epochs, 0, config, run_dir,
         class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, state_model=trainer, checkpoint_name="frozen_head",
     )
+    if start_path.exists():
+        _let_starting_point_compete(head, phase, start_path, validation_batches, config.monitor)
     if phase.weights_path:
         load_weights_quietly(head, phase.weights_path)
         full = run_dir / "checkpoints" / f"{FROZEN}.weights.h5"
@@ -403,6 +411,33 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
     phase.caching_seconds = cache_seconds
     phase.on_cached_features = True
     return phase
+
+
+def _let_starting_point_compete(head: keras.Model, phase: PhaseResult, start_path: Path, validation_batches, monitor: str) -> None:
+    """Makes the converged logistic fit "epoch 0" of the frozen phase: the phase keeps it unless an epoch beat it.
+
+    Keras epochs after the fit see augmented views through dropout and can
+    drift away from the convex optimum without the validation score
+    noticing in time; the fit itself is the reference the phase must beat
+    (ties go to the fit). Scoring it again costs one pass over cached
+    validation features, and works the same after a resume.
+    """
+    current = head.get_weights()
+    load_weights_quietly(head, str(start_path))
+    logs = head.evaluate(validation_batches, verbose=0, return_dict=True)
+    value = logs.get(monitor.removeprefix("val_"))
+    mode = _mode(monitor)
+    if value is None or not math.isfinite(value):
+        head.set_weights(current)
+        return
+    beaten = phase.best_value is not None and (phase.best_value < value if mode == "min" else phase.best_value > value)
+    if beaten:
+        head.set_weights(current)
+        return
+    logging.info("frozen phase: no epoch beat the logistic fit (%s=%.4f); keeping the fit", monitor, value)
+    best_path = Path(phase.weights_path) if phase.weights_path else start_path.with_name("frozen_head.weights.h5")
+    resume_lib.save_weights_atomically(head, best_path)
+    phase.weights_path, phase.best_value, phase.best_epoch = str(best_path), float(value), phase.first_epoch - 1
 
 
 def train_from_scratch(

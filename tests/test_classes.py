@@ -1,0 +1,38 @@
+"""Folder labels reach a model by class name, never by position."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error, model_classes
+
+
+def test_align_maps_by_name_whatever_the_folder_holds():
+    model = ["cat", "dog", "fox"]
+    np.testing.assert_array_equal(align(model, ["cat", "dog", "fox"]), [0, 1, 2])
+    np.testing.assert_array_equal(align(model, ["cat", "fox"]), [0, 2]), "a missing class must not shift the next one"
+    np.testing.assert_array_equal(align(model, ["fox", "cat"]), [2, 0])
+    assert absent_classes(model, ["cat", "fox"]) == ["dog"]
+    with pytest.raises(ClassMismatchError, match=r"--image_dir /x has classes the model does not predict: owl \(the model's classes: cat, dog, fox\)"):
+        align(model, ["cat", "owl"], data="--image_dir /x")
+
+
+def test_model_classes_come_from_what_the_model_was_saved_with(tmp_path):
+    export = tmp_path / "saved_models" / "pets"
+    (export / "3" / "assets.extra").mkdir(parents=True)
+    (export / "3" / "assets.extra" / "labels.txt").write_text("dog\ncat\n")
+    (export / "3" / "saved_model.pb").write_bytes(b"")
+    assert model_classes(export) == ["dog", "cat"], "a model folder means its latest version"
+    assert model_classes(export / "3" / "assets.extra" / "model.keras") == ["dog", "cat"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "split.json").write_text(json.dumps({"class_names": ["b", "a"]}))
+    assert model_classes(run) == ["b", "a"]
+    (run / "summary.json").write_text(json.dumps({"classes": ["a", "b"]}))
+    assert model_classes(run) == ["a", "b"], "the finished run's summary comes first"
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir()
+    lone.write_bytes(b"")
+    with pytest.raises(ClassMismatchError, match="--model: cannot tell which classes .* write labels.txt"):
+        classes_or_error(lone, "--model")

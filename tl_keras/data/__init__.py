@@ -1,0 +1,218 @@
+"""Data sources -> (uint8 image, int label) `tf.data` pipelines with a fixed class order.
+
+Laid out by job:
+
+* sources: `folders` (one sub-folder per class), `tfds_source`, `arrays`
+  (NumPy / .npz), `builtin` (what ships offline: the flower photos and
+  scikit-learn's digits);
+* `splits`: the split policy (stratified, seeded, recorded in split.json
+  with the settings that made it);
+* `pipeline`: training epochs that permute indices before decoding, and the
+  memory / disk / no-cache storage of resized images.
+
+This module ties them to a `RunConfig` and keeps the names callers use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tl_keras.data.arrays import load_arrays, load_npz
+from tl_keras.data.builtin import BUILTIN_DATASETS, FLOWERS_DIR, load_builtin, load_bundled_flowers
+from tl_keras.data.folders import IMAGE_EXTENSIONS, FolderScan, load_image_folder, scan_image_folder
+from tl_keras.data.pipeline import MEMORY_BUDGET_BYTES, ImageStore, IndexedSplit, ordered_batches, resize_uint8, storage_for, training_epochs
+from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indices, per_class_split, stratified_split, write_split
+from tl_keras.data.tfds_source import load_tfds
+from tl_keras.epochs import EpochBatches
+
+__all__ = [
+    "BUILTIN_DATASETS", "FLOWERS_DIR", "IMAGE_EXTENSIONS", "MEMORY_BUDGET_BYTES", "DataSplits", "EpochBatches", "balanced_indices", "sample_arrays", "FolderScan", "ImageStore",
+    "IndexedSplit", "SplitMismatchError", "balanced_class_weights", "epoch_batches", "limit_train_per_class", "load_arrays", "load_builtin",
+    "load_bundled_flowers", "load_data", "load_recorded", "load_evaluation_data", "load_image_folder", "load_npz", "load_tfds", "make_batches",
+    "per_class_split", "scan_image_folder", "storage_for", "stratified_split", "write_split",
+]
+
+
+def load_data(config, run_dir: str | os.PathLike | None = None, progress=None) -> DataSplits:
+    """Loads the data source a `RunConfig` names (image_dir, tfds, or a built-in dataset)."""
+    if config.image_dir:
+        return load_image_folder(
+            config.image_dir, config.validation_fraction, config.test_fraction, config.seed,
+            split_file=Path(run_dir) / "split.json" if run_dir else None, check=config.data_check,
+            min_images_per_class=config.min_images_per_class,
+            report_file=Path(run_dir) / "data_report.json" if run_dir else None, progress=progress,
+            validation_dir=config.validation_dir or None,
+        )
+    if config.tfds:
+        return load_tfds(config.tfds, config.tfds_data_dir or None, config.validation_fraction, config.test_fraction, config.seed)
+    return load_builtin(config.dataset, config.validation_fraction, config.test_fraction, config.seed)
+
+
+def load_recorded(config, run_dir: str | os.PathLike) -> DataSplits:
+    """A finished run's splits, for scoring it: the recorded split.json is reused and nothing is rewritten.
+
+    The data check is skipped when the split is recorded, since the record
+    lists only files that passed it (and re-decoding a large folder to score
+    a model costs minutes); the run's data_report.json stays as it was.
+    """
+    if config.image_dir and (Path(run_dir) / "split.json").is_file():
+        config = dataclasses.replace(config, data_check=False)
+    return load_data(config, run_dir)
+
+
+def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model") -> tuple[tf.data.Dataset, str, DataSplits]:
+    """What the evaluation scripts score a model on: `image_dir` whole, or a split of the run in `run_dir`.
+
+    The labels of an `image_dir` are positions in *its* sorted class
+    folders; map them onto the model's classes by name
+    (`tl_keras.classes.align`) before scoring.
+
+    Args:
+        split: the run's split; empty takes test, or validation when the run has no test split.
+        run_flag: the flag that names the run, for the error when neither source is given.
+
+    Returns:
+        (dataset, its name: "image_dir" or the split, the loaded splits).
+    """
+    if image_dir:
+        splits = load_image_folder(image_dir, 0.0, 0.0)
+        return splits.train, "image_dir", splits
+    if run_dir is None or not (Path(run_dir) / "config.json").is_file():
+        raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")
+    from tl_keras.config import RunConfig
+
+    splits = load_recorded(RunConfig.from_json(Path(run_dir) / "config.json"), run_dir)
+    split = split or ("test" if splits.test is not None else "validation")
+    dataset = getattr(splits, split)
+    if dataset is None:
+        raise ValueError(f"--split: the run has no {split} split")
+    return dataset, split, splits
+
+
+def limit_train_per_class(splits: DataSplits, per_class: int, seed: int = 0) -> DataSplits:
+    """Keeps at most `per_class` training examples of each class (seeded), for learning curves.
+
+    Validation and test are untouched, so scores at different label budgets
+    compare on the same images.
+    """
+    if per_class <= 0:
+        return splits
+    if splits.train_labels is None:
+        raise ValueError("--max_train_per_class needs a source whose training labels are known up front (image folder, arrays, built-in, TFDS)")
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(splits.train_labels == c))[:per_class] for c in range(len(splits.class_names))]))
+    indexed = dict(splits.indexed)
+    if "train" in indexed:
+        indexed["train"] = indexed["train"].subset(keep)
+        train = indexed["train"].dataset()
+    else:
+        mask = np.zeros(len(splits.train_labels), dtype=bool)
+        mask[keep] = True
+        kept = tf.constant(mask)
+        train = splits.train.enumerate().filter(lambda i, example: kept[i]).map(lambda i, example: example)
+    labels = splits.train_labels[keep]
+    counts = {**splits.counts, "train": {name: int(np.sum(labels == i)) for i, name in enumerate(splits.class_names)}}
+    record = {**splits.split_record, "max_train_per_class": per_class, "train_kept_positions": keep.tolist()}
+    return dataclasses.replace(splits, train=train, counts=counts, split_record=record, train_labels=labels, indexed=indexed)
+
+
+def balanced_class_weights(train_counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """Weights n / (k * n_c) (scikit-learn's "balanced"): each class contributes equally to the loss.
+
+    Raises:
+        ValueError: a class has no training example (its weight would be infinite).
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    counts = np.array([train_counts.get(name, 0) for name in class_names], dtype=np.int64)
+    if np.any(counts == 0):
+        missing = [n for n, c in zip(class_names, counts) if c == 0]
+        raise ValueError(f"--class_weights=auto: classes {missing} have no training examples")
+    labels = np.repeat(np.arange(len(class_names)), counts)
+    weights = compute_class_weight("balanced", classes=np.arange(len(class_names)), y=labels)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def make_batches(
+    dataset: tf.data.Dataset,
+    image_size: int,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_examples: int = -1,
+    cache: str = "auto",
+    cache_path: str | os.PathLike | None = None,
+) -> tf.data.Dataset:
+    """Resized (still uint8) batches in the split's order, stored in memory or on disk as `cache` says.
+
+    Resizing here only makes differently sized images batchable; the model's
+    own resize layer then sees the size it wants and is an identity. For
+    training prefer `epoch_batches` (index-shuffled, resumable); `shuffle`
+    here is a plain reshuffling buffer for simple loops (source pretraining).
+
+    Args:
+        cache: "auto" stores in memory when the resized split fits in 2 GiB
+            (else not at all), "memory", "disk" (at `cache_path`), or "none".
+        num_examples: sizes the cache decision when tf.data cannot count the
+            dataset (files that may fail to decode are dropped, so it can't).
+    """
+    if not shuffle:
+        return ordered_batches(dataset, image_size, batch_size, num_examples=num_examples, cache=cache, cache_path=cache_path)
+    count = int(dataset.cardinality())
+    count = count if count > 0 else num_examples
+    resized = dataset.map(lambda x, y: resize_uint8(x, y, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    if storage_for(cache, count, image_size) == "memory":
+        resized = resized.cache()
+    buffer = max(1, count if count > 0 else 1024)
+    return resized.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_batches(
+    dataset: tf.data.Dataset,
+    image_size: int,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    num_examples: int = -1,
+    cache: str = "auto",
+    cache_path: str | os.PathLike | None = None,
+    indexed: IndexedSplit | None = None,
+    memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+) -> EpochBatches:
+    """Shuffled training batches whose epoch `e` order depends only on (seed, e); see `pipeline.training_epochs`."""
+    return training_epochs(
+        dataset, image_size, batch_size, seed=seed, indexed=indexed, num_examples=num_examples, cache=cache,
+        cache_path=cache_path, memory_budget_bytes=memory_budget_bytes,
+    )
+
+
+
+def sample_arrays(splits: DataSplits, split: str, image_size: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `count` images of a split, evenly across classes, as uint8 arrays at `image_size`; only those are decoded.
+
+    For calibration and parity checks, which need a few hundred images, not
+    the whole split in memory (review M12). A source that cannot be read by
+    index (TFDS, whose records are shuffled when prepared) gives its first
+    `count` examples.
+    """
+    indexed = splits.indexed.get(split)
+    if indexed is not None:
+        dataset = indexed.subset(balanced_indices(indexed.labels, count, seed)).dataset()
+    else:
+        dataset = getattr(splits, split)
+        if dataset is None:
+            raise ValueError(f"the data has no {split} split")
+        dataset = dataset.take(count) if count > 0 else dataset
+    images, labels = [], []
+    for x, y in make_batches(dataset, image_size, 64, cache="none").as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    if not images:
+        raise ValueError(f"no image of the {split} split could be read")
+    return np.concatenate(images), np.concatenate(labels)

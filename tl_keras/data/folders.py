@@ -1,0 +1,151 @@
+"""Source: a folder with one sub-folder of images per class (optionally a second tree for validation)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+from absl import logging
+
+from tl_keras.data.pipeline import IndexedSplit
+from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, stratified_split, write_split
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+@dataclasses.dataclass
+class FolderScan:
+    """A class-per-folder tree as found on disk, before any file is opened."""
+
+    class_names: list[str]
+    paths: list[str]
+    labels: np.ndarray
+    empty_class_folders: list[str]
+    ignored_files: list[str]
+
+
+def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -> FolderScan:
+    """Finds class folders (sorted) and their image files, matched by extension.
+
+    Hidden files and folders are ignored, and so are files with other
+    extensions (both listed). A class folder with no image files at all is
+    left out of the classes and listed: it is usually a leftover, and
+    training on the others is what the user wants.
+
+    Raises:
+        ValueError: the folder is missing or has fewer than two classes with images.
+    """
+    root = Path(image_dir)
+    if not root.is_dir():
+        raise ValueError(f"{flag}: folder not found: {str(root)!r}")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names, paths, labels, empty, ignored = [], [], [], [], []
+    for class_dir in class_dirs:
+        files = []
+        for p in sorted(class_dir.rglob("*")):
+            if not p.is_file():
+                continue
+            hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
+            if hidden or p.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(str(p))
+            else:
+                files.append(str(p))
+        if not files:
+            empty.append(str(class_dir))
+            logging.warning("class folder %s has no images (%s); leaving it out", class_dir, ", ".join(IMAGE_EXTENSIONS))
+            continue
+        paths.extend(files)
+        labels.extend([len(class_names)] * len(files))
+        class_names.append(class_dir.name)
+    if len(class_names) < 2:
+        raise ValueError(
+            f"{flag}: {root} has {len(class_names)} class folder(s) with images; need at least 2, one sub-folder of images per class"
+            + (f" (empty: {', '.join(empty)})" if empty else "")
+        )
+    return FolderScan(class_names, paths, np.array(labels, dtype=np.int32), empty, ignored)
+
+
+def load_image_folder(
+    image_dir: str | os.PathLike,
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.1,
+    seed: int = 42,
+    split_file: Path | None = None,
+    *,
+    check: bool = True,
+    min_images_per_class: int = 1,
+    report_file: Path | None = None,
+    progress=None,
+    validation_dir: str | os.PathLike | None = None,
+) -> DataSplits:
+    """Loads a class-per-folder tree with a stratified, seeded split.
+
+    With `check`, every file is decoded once first (`datacheck`): unreadable
+    files are dropped before the split and listed in `report_file`. When
+    `split_file` holds a split made with the same settings (a rerun), its
+    file lists are used as they are, so the test set never leaks into
+    training between runs; one made with other settings is refused by name.
+
+    With `validation_dir` (a second tree with the same class folders, as
+    many datasets ship), all of `image_dir` trains and `validation_dir` is
+    split into validation and a `test_fraction` share of test;
+    `validation_fraction` is then unused.
+
+    Raises:
+        ValueError: a class has fewer than `min_images_per_class` usable images,
+            or the two trees hold different classes.
+        SplitMismatchError: `split_file` was made with other settings.
+    """
+    scan = scan_image_folder(image_dir)
+    class_names, paths, labels = scan.class_names, scan.paths, scan.labels
+    held_out = np.zeros(len(paths), dtype=bool)
+    if validation_dir:
+        held = scan_image_folder(validation_dir, flag="--validation_dir")
+        if held.class_names != class_names:
+            raise ValueError(
+                f"--validation_dir {validation_dir} has class folders {held.class_names} but --image_dir {image_dir} has {class_names}; "
+                "both trees need the same class folders"
+            )
+        paths = [*paths, *held.paths]
+        labels = np.concatenate([labels, held.labels])
+        held_out = np.concatenate([held_out, np.ones(len(held.paths), dtype=bool)])
+        scan.empty_class_folders = [*scan.empty_class_folders, *held.empty_class_folders]
+        scan.ignored_files = [*scan.ignored_files, *held.ignored_files]
+    report = None
+    if check:
+        from tl_keras import datacheck
+
+        report = datacheck.check_files(paths, labels, class_names, progress=progress)
+        report.empty_class_folders = scan.empty_class_folders
+        report.ignored_files = scan.ignored_files
+        usable = [c for c in report.checks if c.ok]
+        held_paths = {p for p, h in zip(paths, held_out) if h}
+        paths = [c.path for c in usable]
+        labels = np.array([c.label for c in usable], dtype=np.int32)
+        held_out = np.array([p in held_paths for p in paths], dtype=bool)
+    counts = np.bincount(labels, minlength=len(class_names))
+    for name, count in zip(class_names, counts):
+        if count < max(1, min_images_per_class):
+            raise ValueError(
+                f"class folder {Path(image_dir) / name} has {count} usable image(s); need at least {max(1, min_images_per_class)} "
+                "(--min_images_per_class); add images or remove the folder" + (f" (see {report_file})" if report_file else "")
+            )
+    settings = split_settings(f"image_dir:{image_dir}", seed, 0.0 if validation_dir else validation_fraction, test_fraction, validation_dir)
+    parts = recorded_split(split_file, settings, class_names, paths)
+    if parts is None:
+        if validation_dir:
+            held_index = np.flatnonzero(held_out)
+            held_parts = stratified_split(labels[held_index], 0.0, test_fraction, seed)
+            parts = {"train": np.flatnonzero(~held_out), "validation": held_index[held_parts["train"]], "test": held_index[held_parts["test"]]}
+        else:
+            parts = stratified_split(labels, validation_fraction, test_fraction, seed)
+    paths_array = np.array(paths)
+    record = {**settings, "class_names": class_names, **{k: paths_array[idx].tolist() for k, idx in parts.items()}}
+    if split_file is not None and not split_file.is_file():
+        write_split(split_file, record)
+    if report is not None and report_file is not None:
+        split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
+        report.write(report_file, split_of)
+    return splits_by_index(IndexedSplit.from_files(paths, labels), parts, class_names, record)

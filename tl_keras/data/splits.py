@@ -1,0 +1,183 @@
+"""The split policy: which example goes to train, validation and test, and when a recorded split may be reused.
+
+A run writes its split to `split.json` so that a rerun, a resume or an
+evaluation scores exactly the same files. A recorded split is only valid
+for the settings that made it: it stores them (`SPLIT_SETTINGS`) and is
+reused only when they all match, so a new seed or fraction never trains on
+an old split while `config.json` claims the new one (review H4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tl_keras.data.pipeline import IndexedSplit
+
+# What a split depends on besides the files themselves; recorded in split.json and compared on reuse.
+SPLIT_SETTINGS = ("source", "seed", "validation_fraction", "test_fraction", "validation_dir")
+
+
+class SplitMismatchError(ValueError):
+    """A recorded split was made with other settings than this run's."""
+
+
+@dataclasses.dataclass
+class DataSplits:
+    """Unbatched splits of (uint8 HxWx3 image, int32 label) and the class names.
+
+    `test` is None when the source has no data left for a test split.
+    `split_record` says exactly which examples went where (file lists, index
+    lists or TFDS split strings) and with which settings. `indexed` holds
+    the splits that can be read by index (image folders, arrays): training
+    epochs then permute indices instead of pixels.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset | None
+    class_names: list[str]
+    counts: dict[str, dict[str, int]]
+    split_record: dict
+    # Labels of `train` in dataset order, where the source knows them up front.
+    train_labels: np.ndarray | None = None
+    indexed: dict[str, IndexedSplit] = dataclasses.field(default_factory=dict)
+
+    def size(self, split: str) -> int:
+        """Examples in a split as listed (before undecodable files are dropped); -1 if unknown."""
+        return sum(self.counts[split].values()) if split in self.counts else -1
+
+
+def stratified_split(labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """Index arrays for train/validation/test, each class split in the same proportions.
+
+    Every class keeps at least one training example; a class too small for a
+    validation or test share simply contributes none to it. (scikit-learn's
+    `train_test_split(stratify=)` refuses classes with a single member, which
+    small user folders have.) Indices come back sorted; epochs shuffle them.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * validation_fraction))
+        n_test = int(round(len(idx) * test_fraction))
+        while n_val + n_test >= len(idx) and (n_val or n_test):
+            if n_test >= n_val:
+                n_test -= 1
+            else:
+                n_val -= 1
+        parts["validation"].extend(idx[:n_val])
+        parts["test"].extend(idx[n_val : n_val + n_test])
+        parts["train"].extend(idx[n_val + n_test :])
+    return {k: np.sort(np.array(v, dtype=np.int64)) for k, v in parts.items()}
+
+
+def per_class_split(labels: np.ndarray, train_per_class: int, validation_per_class: int, seed: int) -> dict[str, np.ndarray]:
+    """Fixed numbers of training and validation examples per class; the rest is test."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        parts["train"].extend(idx[:train_per_class])
+        parts["validation"].extend(idx[train_per_class : train_per_class + validation_per_class])
+        parts["test"].extend(idx[train_per_class + validation_per_class :])
+    return {k: np.sort(np.array(v, dtype=np.int64)) for k, v in parts.items()}
+
+
+def balanced_indices(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Up to `count` positions drawn evenly across classes (seeded), sorted: a sample that sees every class.
+
+    Taking the first `count` examples instead would take the first classes
+    only, since folders are listed class by class.
+    """
+    labels = np.asarray(labels)
+    if count <= 0 or count >= len(labels):
+        return np.arange(len(labels), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    picks, round_ = [], 0
+    while len(picks) < count:  # round robin: a small class runs out, the others fill its share
+        row = [pool[round_] for pool in pools if round_ < len(pool)]
+        picks.extend(row[: count - len(picks)])
+        round_ += 1
+    return np.sort(np.array(picks, dtype=np.int64))
+
+
+def split_settings(source: str, seed: int, validation_fraction: float, test_fraction: float, validation_dir: str | None) -> dict:
+    """The settings a split is keyed to, as recorded in split.json."""
+    return {"source": source, "seed": int(seed), "validation_fraction": float(validation_fraction),
+            "test_fraction": float(test_fraction), "validation_dir": str(validation_dir or "")}
+
+
+def recorded_split(split_file: Path | None, settings: dict, class_names: list[str], paths: list[str]) -> dict[str, np.ndarray] | None:
+    """The split recorded in `split_file` as index arrays into `paths`, or None when there is none to reuse.
+
+    Raises:
+        SplitMismatchError: the record was made with other settings or
+            classes (names each differing field with both values), or lists
+            files that are no longer usable.
+    """
+    if split_file is None or not split_file.is_file():
+        return None
+    record = json.loads(split_file.read_text())
+    differing = [
+        f"{key}: recorded {record.get(key)!r}, now {value!r}"
+        for key, value in settings.items()
+        if key in record and record[key] != value
+    ]
+    missing = [key for key in settings if key not in record]
+    if missing:
+        differing.append(f"the record predates split settings (has no {', '.join(missing)})")
+    if record.get("class_names") != class_names:
+        differing.append(f"class_names: recorded {record.get('class_names')}, now {class_names}")
+    if differing:
+        raise SplitMismatchError(
+            f"{split_file} was made with other settings ({'; '.join(differing)}); "
+            "pass --overwrite to make a new split there, or use a new --run_dir"
+        )
+    index = {p: i for i, p in enumerate(paths)}
+    gone = [p for split in ("train", "validation", "test") for p in record[split] if p not in index]
+    if gone:
+        raise SplitMismatchError(f"{split_file} lists {len(gone)} files no longer usable, e.g. {gone[0]}; pass --overwrite for a new split")
+    return {k: np.array([index[p] for p in record[k]], dtype=np.int64) for k in ("train", "validation", "test")}
+
+
+def write_split(split_file: Path | None, record: dict) -> None:
+    """Writes split.json atomically (a half-written record would be refused, not silently reused)."""
+    if split_file is None:
+        return
+    split_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = split_file.with_name(split_file.name + ".partial")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(split_file)
+
+
+def counts_by_class(labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str]) -> dict[str, dict[str, int]]:
+    return {
+        split: {name: int(np.sum(labels[idx] == i)) for i, name in enumerate(class_names)}
+        for split, idx in parts.items()
+        if len(idx)
+    }
+
+
+def splits_by_index(indexed: IndexedSplit, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
+    """`DataSplits` whose split k is the examples of `indexed` at `parts[k]` (None when empty)."""
+    by_split = {k: indexed.subset(idx) for k, idx in parts.items() if len(idx)}
+    datasets = {k: by_split[k].dataset() if k in by_split else None for k in ("train", "validation", "test")}
+    return DataSplits(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        class_names=class_names,
+        counts=counts_by_class(indexed.labels, parts, class_names),
+        split_record=record,
+        train_labels=indexed.labels[parts["train"]],
+        indexed=by_split,
+    )
