@@ -14,7 +14,8 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<2.22",
-        "keras>=3.3",
+        # distribute.py patches one private Keras function (multi-worker log reduction): pinned to the tested minor versions.
+        "keras>=3.3,<3.16",
         "tensorflow-hub>=0.16",
         "tensorflow-datasets>=4.9",
         "absl-py>=1.0",

@@ -127,7 +127,7 @@ def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     keras.utils.set_random_seed(config.seed)
     splits = data_lib.load_image_folder(config.image_dir, test_fraction=config.test_fraction, seed=config.seed, validation_dir=config.validation_dir)
     size = config.image_size
-    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"))
+    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"), indexed=splits.indexed.get("train"))
     validation = data_lib.make_batches(splits.validation, size, config.batch_size, num_examples=splits.size("validation"))
     test = data_lib.make_batches(splits.test, size, config.batch_size, num_examples=splits.size("test"))
     backbone = load_backbone("mobilenet_v2", None, image_size=size, alpha=1.0)

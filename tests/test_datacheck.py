@@ -111,6 +111,7 @@ def test_duplicates_across_splits_are_flagged(image_folder):
     assert groups and groups[0]["across_splits"] is True
 
 
+@pytest.mark.slow
 def test_check_data_script_writes_the_report(messy_folder, tmp_path):
     import os
     import subprocess

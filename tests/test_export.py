@@ -38,6 +38,7 @@ def _jpeg(seed, shape=(37, 45, 3)):
     return tf.io.encode_jpeg(pixels, quality=90).numpy()
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_both_signatures(exported):
     cli = shutil.which("saved_model_cli") or shutil.which("saved_model_cli", path=os.path.dirname(sys.executable))
     if cli is None:
@@ -54,6 +55,7 @@ def test_saved_model_cli_lists_both_signatures(exported):
         assert "Method name is: tensorflow/serving/predict" in section
 
 
+@pytest.mark.slow
 def test_rest_request_in_a_tensorflow_only_process_matches_keras(classifier, exported, tmp_path):
     images = [_jpeg(1), _jpeg(2, (64, 30, 3))]
     body = tmp_path / "request.json"
@@ -140,6 +142,18 @@ def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch)
     assert export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "1"
 
 
+def test_a_killed_exports_staging_is_cleaned_and_deleted_versions_are_not_reissued(classifier, tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    abandoned = tmp_path / "tiny" / f".1.partial-{gone}-x1y2"  # what a SIGKILL mid-export leaves
+    (abandoned / "variables").mkdir(parents=True)
+    running = tmp_path / "tiny" / f".1.partial-{os.getpid()}-busy"  # a concurrent export still writing
+    running.mkdir()
+    first = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
+    assert first.name == "1" and not abandoned.exists() and running.exists()
+    shutil.rmtree(first)  # retention, or a user, deletes version 1
+    assert export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "2"
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "a..b"])
 def test_bad_model_names_are_refused(classifier, tmp_path, name):
     with pytest.raises(ValueError, match="invalid model name"):
@@ -173,6 +187,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_real_tensorflow_model_server_answers_a_rest_request(classifier, exported):
     server = shutil.which("tensorflow_model_server")
     if server is None:

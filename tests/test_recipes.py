@@ -70,3 +70,21 @@ def test_settings_that_make_no_sense_for_photos_are_named(tmp_path):
     assert any("--image_size=16" in w for w in warnings)
     with pytest.raises(ConfigError, match="small_cnn has no ImageNet weights"):
         recipe_config("default", image_dir=str(tmp_path), backbone="small_cnn").validate()
+
+
+def test_fine_tune_rate_auto_reads_from_flags_flagfiles_and_recipes(tmp_path, monkeypatch):
+    values = flags.FlagValues()
+    cli.define_config_flags(values)
+    values(["prog", "--fine_tune_learning_rate=auto"])
+    config = cli.config_from_flags(values).resolved().validate()
+    assert config.fine_tune_learning_rate == 0.0, "auto is stored as 0"
+    again = flags.FlagValues()
+    cli.define_config_flags(again)
+    again(["prog", *config.to_flagfile().split()])
+    assert cli.config_from_flags(again).fine_tune_learning_rate == 0.0
+    from tl_keras.recipes import mobile
+
+    monkeypatch.setitem(mobile.SETTINGS, "fine_tune_learning_rate", "auto")
+    assert settings("mobile")["fine_tune_learning_rate"] == 0.0
+    with pytest.raises(ConfigError, match="--fine_tune_learning_rate must be > 0, or auto"):
+        RunConfig(fine_tune_learning_rate=-1.0).resolved().validate()

@@ -78,6 +78,7 @@ def test_state_file_round_trips_and_refuses_other_settings(tmp_path):
         resume_lib.load_state(path, "abc")
 
 
+@pytest.mark.slow
 def test_interrupted_run_folder_needs_resume_or_overwrite(tmp_path):
     config = recipe_config("digits", run_dir=str(tmp_path), weights="none").validate().resolved()
     (tmp_path / "config.json").write_text(config.to_json())
@@ -110,6 +111,7 @@ def _write_config(path, config):
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path):
     base = recipe_config("digits",
         weights="none", frozen_epochs=3, fine_tune_epochs=3, early_stopping_patience=0, lr_schedule="cosine",

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 SCRIPT = REPO / "experiments" / "train.py"
+pytestmark = pytest.mark.slow
 
 
 def _run(*flags, cwd=None, timeout=600):
@@ -75,7 +76,7 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     from sklearn.datasets import load_digits
 
     run_dir, exports = tmp_path / "run", tmp_path / "saved_models"
-    trained = _run("--dataset=digits_5_9", "--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
+    trained = _run("--dataset=digits_5_9", "--frozen_epochs=2", "--fine_tune_epochs=1", "--head_init=logistic", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
                    "--nocompare_scratch", "--noexport", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert not exports.exists()

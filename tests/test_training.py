@@ -145,6 +145,41 @@ def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path
     assert [p["name"] for p in history["phases"]] == ["frozen", "fine_tune_1", "fine_tune_2", "fine_tune_3"]
 
 
+def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
+    from tl_keras.config import ConfigError
+    from tl_keras.training import check_unfreeze_fits
+
+    backbone, _ = _classifier()
+    check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:3"))
+    with pytest.raises(ConfigError, match=r"--unfreeze: 'from:100' starts past the backbone's \d+ layers"):
+        check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:100"))
+    check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:100", fine_tune_epochs=0))
+
+
+def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, monkeypatch):
+    from tl_keras import training
+
+    backbone, model = _classifier()
+    train, val = _data()
+    loaded = []
+    real_load = training.load_weights_quietly
+    monkeypatch.setattr(training, "load_weights_quietly", lambda m, path: loaded.append(str(path)) or real_load(m, path))
+    seen_best = []
+    real_run_phase = training.run_phase
+
+    def recording_run_phase(*args, **kwargs):
+        if args[1].startswith("fine_tune_"):
+            seen_best.append(loaded[-1] if loaded else None)  # the weights the stage starts from
+        return real_run_phase(*args, **kwargs)
+
+    monkeypatch.setattr(training, "run_phase", recording_run_phase)
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=2, unfreeze_schedule="3,all")
+    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    frozen, first_stage = result.phases[0], result.phases[1]
+    best_before_second = first_stage if first_stage.best_value > frozen.best_value else frozen
+    assert seen_best[1] == best_before_second.weights_path, "stage 2 starts from the best so far, not from stage 1's last epoch"
+
+
 def test_layer_rates_make_lower_layers_move_less_on_the_same_step():
     from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
 

@@ -18,6 +18,17 @@ _DEFINERS = {
     float: flags.DEFINE_float,
     str: flags.DEFINE_string,
 }
+# Float flags that also take the word "auto", stored as 0 (found at run time).
+_AUTO_FLOATS = ("fine_tune_learning_rate",)
+
+
+class _FloatOrAutoParser(flags.FloatParser):
+    """A float flag that also reads "auto" as 0."""
+
+    def parse(self, argument):
+        if isinstance(argument, str) and argument.strip().lower() == "auto":
+            return 0.0
+        return super().parse(argument)
 
 
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple[str, ...] = ()) -> None:
@@ -26,6 +37,9 @@ def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple
         if only and field.name not in only:
             continue
         kind = type(field.default)
+        if field.name in _AUTO_FLOATS:
+            flags.DEFINE(_FloatOrAutoParser(), field.name, field.default, field.metadata.get("help", ""), flag_values=flag_values)
+            continue
         _DEFINERS[kind](field.name, field.default, field.metadata.get("help", ""), flag_values=flag_values)
 
 

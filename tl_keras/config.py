@@ -41,9 +41,11 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-# Settings that change how a run reports or where it writes, not what it computes.
+# Settings that change how a run reports or where it writes, not what it computes: a run folder that
+# moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
-_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit")
+_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
+                        "run_dir", "name", "cache", "tfds_data_dir")
 # Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
 RESUME_STATE = "checkpoints/resume_state.npz"
 
@@ -80,7 +82,7 @@ class RunConfig:
     class_weights: str = _field("none", "'auto' weights the loss by inverse class frequency (balanced); 'none' leaves it.")
     cache: str = _field("auto", "Decoded-image cache: auto (memory when it fits), memory, disk (a file in the run folder) or none.")
     feature_cache: str = _field("auto", "Frozen phase on cached backbone features: auto (memory when it fits, else disk), memory, disk or off.")
-    feature_cache_augment_passes: int = _field(2, "With augmentation on: augmented passes over the training images to cache for the frozen phase, besides the clean one; each epoch draws one view per image.")
+    feature_cache_augment_passes: int = _field(0, "With augmentation on: augmented passes over the training images to cache for the frozen phase, besides the clean one; each epoch draws one view per image. Each pass costs a forward pass over the training split; measured, they did not improve the converged logistic head, so the default caches the clean view only.")
 
     # Augmentation: Keras preprocessing layers in the training model only.
     flip: str = _field("horizontal", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
@@ -111,9 +113,9 @@ class RunConfig:
     batch_size: int = _field(32, "Images per training step.")
     frozen_epochs: int = _field(50, "Most epochs of phase 1 (frozen backbone, head only); early stopping ends it sooner. 0 skips it.")
     head_init: str = _field("logistic", "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on validation): logistic or random.")
-    fine_tune_epochs: int = _field(3, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
+    fine_tune_epochs: int = _field(2, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
     learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
-    fine_tune_learning_rate: float = _field(3e-5, "Peak learning rate of phase 2; keep it 10-100x below --learning_rate.")
+    fine_tune_learning_rate: float = _field(3e-5, "Peak learning rate of phase 2; keep it 10-100x below --learning_rate. 'auto' (stored as 0) runs an LR range test (100 steps) before each fine-tuning stage and takes its suggestion (lr_find.json, lr_find_<stage>.png).")
     fine_tune_warmup: float = _field(0.2, "Share of phase 2's steps over which its rate rises linearly from 0, so the first updates cannot wreck pretrained features; 0 is off.")
     optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
     fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
@@ -178,9 +180,10 @@ class RunConfig:
             raise ConfigError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         if self.image_size and self.image_size < 8:
             raise ConfigError(f"--image_size must be at least 8 pixels (or 0 for the backbone's default), got {self.image_size}.")
-        for flag in ("learning_rate", "fine_tune_learning_rate"):
-            if getattr(self, flag) <= 0:
-                raise ConfigError(f"--{flag} must be > 0, got {getattr(self, flag)}.")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}.")
+        if self.fine_tune_learning_rate < 0:
+            raise ConfigError(f"--fine_tune_learning_rate must be > 0, or auto (0), got {self.fine_tune_learning_rate}.")
         for flag in ("optimizer", "fine_tune_optimizer"):
             if getattr(self, flag) not in OPTIMIZERS:
                 raise ConfigError(f"--{flag}: unknown optimizer {getattr(self, flag)!r}; known: {', '.join(OPTIMIZERS)}.")
@@ -207,8 +210,8 @@ class RunConfig:
         _check_choice("cache", self.cache, CACHES)
         _check_choice("feature_cache", self.feature_cache, FEATURE_CACHES)
         _check_choice("flip", self.flip, FLIPS)
-        if self.feature_cache_augment_passes < 1:
-            raise ConfigError(f"--feature_cache_augment_passes must be >= 1, got {self.feature_cache_augment_passes}.")
+        if self.feature_cache_augment_passes < 0:
+            raise ConfigError(f"--feature_cache_augment_passes must be >= 0 (0 caches the clean view only), got {self.feature_cache_augment_passes}.")
         if self.rotation_degrees > 180:
             raise ConfigError(f"--rotation_degrees must be at most 180, got {self.rotation_degrees}.")
         for flag in ("zoom", "translation", "contrast", "brightness"):
@@ -266,10 +269,13 @@ class RunConfig:
                 lines.append(f"--{key}={value}")
         return "\n".join(lines) + "\n"
 
+    def result_settings(self) -> dict[str, Any]:
+        """Every setting that changes what a run computes (not where it writes or how it reports)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _NOT_RESULT_SETTINGS}
+
     def fingerprint(self) -> str:
-        """Short hash of every setting that changes results; tells two runs' configs apart."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in _NOT_RESULT_SETTINGS}
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+        """Short hash of `result_settings`; tells two runs' configs apart."""
+        return hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -304,7 +310,8 @@ def check_run_dir_reuse(config: RunConfig) -> None:
         except (ConfigError, ValueError, TypeError):
             raise ConfigError(f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir") from None
         if previous.fingerprint() != config.fingerprint():
-            changed = sorted(k for k, v in config.to_dict().items() if k not in _NOT_RESULT_SETTINGS and previous.to_dict().get(k) != v)
+            earlier = previous.result_settings()
+            changed = sorted(k for k, v in config.result_settings().items() if earlier.get(k) != v)
             raise ConfigError(
                 f"--run_dir {config.run_dir} holds a run with different settings ({', '.join('--' + c for c in changed)}); "
                 "pass --overwrite to replace it or choose a new --run_dir"

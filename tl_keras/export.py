@@ -54,9 +54,52 @@ def existing_versions(model_dir: str | os.PathLike) -> list[int]:
     return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+# Highest version ever issued under a model folder: a deleted version's number is never given again
+# (a server or a client cache that saw version 3 must not meet a different model called 3).
+_LAST_VERSION_FILE = ".last_version"
+
+
 def next_version(model_dir: str | os.PathLike) -> int:
     versions = existing_versions(model_dir)
-    return versions[-1] + 1 if versions else 1
+    issued = Path(model_dir) / _LAST_VERSION_FILE
+    last = int(issued.read_text().strip() or 0) if issued.is_file() else 0
+    return max(versions[-1] if versions else 0, last) + 1
+
+
+def _record_issued(model_dir: Path, version: int) -> None:
+    issued = model_dir / _LAST_VERSION_FILE
+    last = int(issued.read_text().strip() or 0) if issued.is_file() else 0
+    partial = issued.with_name(f"{_LAST_VERSION_FILE}.{os.getpid()}")
+    partial.write_text(f"{max(last, version)}\n")
+    os.replace(partial, issued)
+
+
+def remove_abandoned_staging(model_dir: str | os.PathLike) -> list[Path]:
+    """Deletes staging folders left by exports that were killed (their process is gone); returns them.
+
+    A staging folder is named `.<version>.partial-<pid>-<random>`; one whose
+    process still runs belongs to a concurrent export and is left alone.
+    """
+    removed = []
+    for staging in Path(model_dir).glob(".*.partial-*"):
+        try:
+            pid = int(staging.name.split(".partial-", 1)[1].split("-", 1)[0])
+        except ValueError:
+            continue
+        if not _process_alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def export_saved_model(
@@ -103,6 +146,7 @@ def export_saved_model(
     top_k = max(1, min(int(top_k), num_outputs))
     model_dir = Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_staging(model_dir)
     if version is None:
         version = next_version(model_dir)
     elif version < 1:
@@ -110,7 +154,7 @@ def export_saved_model(
     final = model_dir / str(version)
     if final.exists():
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir))
     try:
         _write_saved_model(model, staging, list(class_names), top_k)
         extra = staging / EXTRA_ASSETS
@@ -136,6 +180,7 @@ def export_saved_model(
         # rename(2) is atomic on one filesystem; a racing exporter that took
         # the same number makes this fail instead of mixing two models.
         os.rename(staging, final)
+        _record_issued(model_dir, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

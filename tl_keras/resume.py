@@ -82,8 +82,8 @@ def state_path(run_dir: str | os.PathLike) -> Path:
     return Path(run_dir) / RESUME_STATE
 
 
-def load_state(path: str | os.PathLike, fingerprint: str) -> ResumeState | None:
-    """The saved state, or None when there is none; refuses one made by other settings."""
+def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None = None) -> ResumeState | None:
+    """The saved state, or None when there is none; refuses one made by other settings, naming each that differs."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -97,7 +97,13 @@ def load_state(path: str | os.PathLike, fingerprint: str) -> ResumeState | None:
     if meta.get("format") != _FORMAT:
         raise ResumeError(f"{path} was written by another tl_keras version (format {meta.get('format')}); pass --overwrite to start again")
     if meta.get("fingerprint") != fingerprint:
-        raise ResumeError(f"{path} belongs to a run with other settings (config {meta.get('fingerprint')}, now {fingerprint}); pass --overwrite to start again")
+        saved = meta.get("settings")
+        if settings is not None and isinstance(saved, dict):
+            differing = [f"--{k}: saved {saved.get(k)!r}, now {settings.get(k)!r}" for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
+            detail = "; ".join(differing) or f"config {meta.get('fingerprint')}, now {fingerprint}"
+        else:
+            detail = f"config {meta.get('fingerprint')}, now {fingerprint}"
+        raise ResumeError(f"{path} belongs to a run with other settings ({detail}); pass --overwrite to start again")
     return ResumeState(meta, model_values, optimizer_values)
 
 
@@ -105,6 +111,7 @@ def write_state(
     path: str | os.PathLike,
     *,
     fingerprint: str,
+    settings: dict | None = None,
     phase: str,
     epoch: int,
     history: dict[str, list[float]],
@@ -123,6 +130,7 @@ def write_state(
     meta = {
         "format": _FORMAT,
         "fingerprint": fingerprint,
+        "settings": settings,
         "phase": phase,
         "epoch": int(epoch),
         "history": history,
@@ -152,6 +160,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         path: the state file.
         phase: this phase's name.
         fingerprint: the run's config fingerprint, checked on resume.
+        settings: the settings behind it, so a refused resume can name what differs.
         state_model: the model whose variables are saved; the full trainer
             even when `fit` runs on a head over cached features.
         completed: results (as dicts) of phases finished before this one.
@@ -161,11 +170,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             own `on_train_begin` has reset them (so this callback goes last).
     """
 
-    def __init__(self, path, phase, fingerprint, state_model, completed, history, seconds, tracked, restore_from=None):
+    def __init__(self, path, phase, fingerprint, state_model, completed, history, seconds, tracked, restore_from=None, settings=None):
         super().__init__()
         self.path = Path(path)
         self.phase = phase
         self.fingerprint = fingerprint
+        self.settings = settings
         self.state_model = state_model
         self.completed = completed
         self.history = {k: list(v) for k, v in history.items()}
@@ -185,6 +195,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_state(
             self.path,
             fingerprint=self.fingerprint,
+            settings=self.settings,
             phase=self.phase,
             epoch=epoch + 1,
             history=self.history,

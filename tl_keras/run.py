@@ -29,7 +29,7 @@ from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
 from tl_keras.export import export_saved_model
 from tl_keras.reload import backbone_of, load_classifier
-from tl_keras.training import TimeBudget, train_from_scratch, train_two_phase
+from tl_keras.training import TimeBudget, check_unfreeze_fits, train_from_scratch, train_two_phase
 
 # Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
 SCRATCH_MAX_EPOCHS = 1000
@@ -83,6 +83,7 @@ def _run_experiment(config: RunConfig):
             backbone.input_size = config.image_size or 224
     else:
         backbone, model = build_model(config, weights, num_classes)
+    check_unfreeze_fits(backbone.layer, config)
     size = backbone.input_size
 
     data = prepare_batches(config, splits, size, run_dir)
@@ -93,6 +94,7 @@ def _run_experiment(config: RunConfig):
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
     callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))] if config.tensorboard else []
+    keras.utils.set_random_seed(config.seed)  # training's own draws (dropout, augmentation) start from the seed too
     t0 = time.perf_counter()
     result = train_two_phase(
         model, backbone.layer, train, validation, config, run_dir,
@@ -228,7 +230,14 @@ def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float])
 
 
 def build_model(config: RunConfig, weights: str | None, num_classes: int, *, name: str | None = None):
-    """The configured backbone and a fresh classifier on it."""
+    """The configured backbone and a fresh classifier on it, from a freshly seeded state.
+
+    Reseeding here makes the initial weights independent of what ran
+    before in the process (review M2: a rerun that reuses cached source
+    weights skips builds that drew random numbers, and used to start from
+    another head).
+    """
+    keras.utils.set_random_seed(config.seed)
     backbone = _load(config, weights)
     model = build_classifier(
         backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=name or f"{config.name}_classifier"

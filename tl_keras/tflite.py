@@ -48,6 +48,8 @@ def convert(
     image_size: int,
     representative: np.ndarray | None = None,
     int8_io: str = "uint8",
+    *,
+    pin_input_range: bool = True,
 ) -> bytes:
     """Converts an export's pixel signature to a TFLite flatbuffer.
 
@@ -58,6 +60,8 @@ def convert(
         representative: uint8 images [N, S, S, 3] to calibrate int8 (100-500,
             drawn across classes); required for "int8".
         int8_io: "uint8" or "int8" input/output type of the int8 variant.
+        pin_input_range: calibrate the int8 input on the full 0-255 range
+            (scale 1), so raw pixels feed as they are.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -82,6 +86,12 @@ def convert(
         samples = np.asarray(representative, dtype=np.float32)
 
         def calibration():
+            # The input's quantisation range is the calibration minimum and maximum. Photos rarely reach
+            # both 0 and 255, so the range would end short of them and an app could not feed raw camera
+            # bytes (review M7). A smooth ramp over the full range first pins the input to scale 1 over
+            # 0-255 (uint8: zero point 0; int8: -128) while barely touching the ranges further in.
+            if pin_input_range:
+                yield [full_range_ramp(image_size)[None]]
             for image in samples:
                 yield [image[None]]
 
@@ -92,6 +102,14 @@ def convert(
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     return converter.convert()
+
+
+def full_range_ramp(image_size: int) -> np.ndarray:
+    """A float32 [S, S, 3] image whose pixels run smoothly from 0 to 255 (diagonally; channels offset)."""
+    position = np.linspace(0.0, 1.0, image_size, dtype=np.float32)
+    ramp = (position[:, None] + position[None, :]) / 2.0
+    channels = [ramp, ramp[::-1, :], ramp[:, ::-1]]
+    return np.round(np.stack(channels, axis=-1) * 255.0).astype(np.float32)
 
 
 class TFLiteClassifier:

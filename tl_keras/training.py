@@ -29,7 +29,7 @@ from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
 from tl_keras.builders import HEAD_NAME, compile_classifier, is_layerwise, layer_rate_scales
-from tl_keras.config import parse_unfreeze, unfreeze_stages
+from tl_keras.config import ConfigError, parse_unfreeze, unfreeze_stages
 from tl_keras.epochs import EpochBatches
 
 FROZEN = "frozen"
@@ -86,6 +86,23 @@ def _backbone_leaves(backbone) -> list[keras.layers.Layer]:
 def unfreeze_backbone(backbone, spec: str = "all") -> list[str]:
     """`unfreeze_one_backbone` on the backbone, or on each backbone of a fusion model."""
     return [name for layer in _backbone_list(backbone) for name in unfreeze_one_backbone(layer, spec)]
+
+
+def check_unfreeze_fits(backbone, config) -> None:
+    """Refuses, before any training, a `from:K` fine-tune spec at or past the backbone's depth.
+
+    Otherwise the run would stop with this error after the whole frozen
+    phase; a recipe's `from:100` suits MobileNetV2 (154 layers), not a
+    17-layer `small_cnn`.
+    """
+    if config.fine_tune_epochs <= 0:
+        return
+    depth = min(len(leaf_layers(layer)) for layer in _backbone_list(backbone))
+    for _, spec, _ in fine_tune_stages(config):
+        kind, value = parse_unfreeze(spec)
+        if kind == "from" and value >= depth:
+            flag = "--unfreeze_schedule" if getattr(config, "unfreeze_schedule", "") else "--unfreeze"
+            raise ConfigError(f"{flag}: {spec!r} starts past the backbone's {depth} layers; pick K below {depth}, a top-N count, or all")
 
 
 def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> list[str]:
@@ -187,13 +204,21 @@ def train_two_phase(
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
     if config.fine_tune_epochs > 0:
-        for name, spec, stage_epochs in fine_tune_stages(config):
+        stages = fine_tune_stages(config)
+        for index, (name, spec, stage_epochs) in enumerate(stages):
+            if index > 0:
+                # A stage starts from the best weights so far, not from where the last one stopped
+                # (possibly early-stopped past its best, or diverged): review M4.
+                best = _best_phase(phases, config.monitor)
+                if best is not None:
+                    load_weights_quietly(trainer, best.weights_path)
             unfrozen = unfreeze_backbone(backbone, spec)
             logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
             tuned = _finished(state, name, trainer)
             if tuned is None:
                 scales = layer_rate_scales(_backbone_leaves(backbone), config.layer_rate_bottom) if config.layer_rate_bottom < 1.0 else None
-                _compile_phase(trainer, config, True, stage_epochs, steps, rate_scale=scales)
+                rate = _found_fine_tune_rate(trainer, train_data, config, run_dir, name, class_weight) if config.fine_tune_learning_rate == 0 else None
+                _compile_phase(trainer, config, True, stage_epochs, steps, rate_scale=scales, rate=rate)
                 tuned = run_phase(
                     trainer, name, train_data, validation_data, stage_epochs, epoch, config, run_dir,
                     class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
@@ -238,7 +263,7 @@ def _resume_state(run_dir: Path, config) -> resume_lib.ResumeState | None:
     if not getattr(config, "resume", False):
         path.unlink(missing_ok=True)
         return None
-    state = resume_lib.load_state(path, config.fingerprint())
+    state = resume_lib.load_state(path, config.fingerprint(), config.result_settings())
     if state is None:
         logging.info("--resume: no saved state in %s; starting from the beginning", path.parent)
     else:
@@ -265,7 +290,7 @@ def _record_finished(run_dir: Path, config, trainer: keras.Model, phases: list[P
     """Marks the last phase finished, with the model as it leaves it (a resume starts the next phase from here)."""
     last = phases[-1]
     resume_lib.write_state(
-        resume_lib.state_path(run_dir), fingerprint=config.fingerprint(), phase=last.name,
+        resume_lib.state_path(run_dir), fingerprint=config.fingerprint(), settings=config.result_settings(), phase=last.name,
         epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
         completed=[dataclasses.asdict(p) for p in phases], stop_requested=True, model=trainer,
     )
@@ -284,10 +309,13 @@ def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
     return math.ceil(train_examples / batch_size) if train_examples > 0 else 0
 
 
-def _compile_phase(model, config, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None) -> None:
-    """Compiles for one phase: its optimizer and rate, clipping, the cosine schedule and layer-wise rates if asked."""
+def _compile_phase(
+    model, config, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None, rate: float | None = None
+) -> None:
+    """Compiles for one phase: its optimizer and rate (`rate` overrides the flag), clipping, the cosine schedule and layer-wise rates if asked."""
     optimizer = config.fine_tune_optimizer if fine_tune else config.optimizer
-    rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
+    if rate is None:
+        rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
     decay_steps = 0
     total_steps = epochs * steps_per_epoch
     if config.lr_schedule == "cosine":
@@ -366,7 +394,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
     cache_dir = run_dir / "feature_cache"
-    passes = config.feature_cache_augment_passes if augmentation is not None else 1
+    passes = config.feature_cache_augment_passes if augmentation is not None else 0
     one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
     train_cache = features_lib.cache_features(
         extractor, one_pass, passes=passes, augmentation=augmentation, storage=config.feature_cache,
@@ -377,8 +405,8 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
     )
     cache_seconds = time.perf_counter() - started
     logging.info(
-        "cached %d training features (%d pass%s) and %d validation features in %.1fs",
-        len(train_cache.labels), passes, "" if passes == 1 else "es", len(validation_cache.labels), cache_seconds,
+        "cached %d training features (clean + %d augmented view%s) and %d validation features in %.1fs",
+        len(train_cache.labels), passes, "" if passes == 1 else "s", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
@@ -536,7 +564,7 @@ def run_phase(
         logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
     recorder = resume_lib.EpochCheckpoint(
         resume_lib.state_path(run_dir), name, config.fingerprint(), state_model, [dataclasses.asdict(p) for p in completed],
-        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None,
+        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None, settings=config.result_settings(),
     )
     callbacks.append(recorder)
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
@@ -602,17 +630,54 @@ def _best_index(scores: list[float], mode: str) -> int | None:
     return next(i for i, s in finite if s == best)
 
 
+LR_FIND_STEPS = 100
+
+
+def _found_fine_tune_rate(trainer, train_data, config, run_dir: Path, stage: str, class_weight) -> float:
+    """`--fine_tune_learning_rate=auto`: an LR range test from the weights the stage starts from, recorded for resume.
+
+    The rate found is written to `lr_find.json` in the run folder; a resumed
+    run reads it back rather than testing again (the test draws random
+    numbers, and the stage's weights have moved since).
+    """
+    from tl_keras import lr_finder
+
+    record_file = run_dir / "lr_find.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    if stage in record:
+        return float(record[stage]["rate"])
+    data = train_data.stream(0) if isinstance(train_data, EpochBatches) else train_data.repeat()
+    test = lr_finder.lr_range_test(
+        trainer, data, optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing, steps=LR_FIND_STEPS,
+        min_lr=1e-7, max_lr=1e-1, class_weight=class_weight,
+    )
+    rate = test.suggestion or 3e-5
+    logging.info("%s: LR range test over %d steps suggests %.2e%s", stage, len(test.losses), rate, "" if test.suggestion else " (too few steps: the default)")
+    record[stage] = {"rate": rate, **test.to_dict()}
+    _write_json(record_file, record)
+    lr_finder.plot({stage: test}, run_dir / f"lr_find_{stage}.png")
+    return rate
+
+
+def _best_phase(phases: list[PhaseResult], monitor: str) -> PhaseResult | None:
+    """The phase with the best finite `monitor` and saved weights; an earlier phase wins ties."""
+    mode = _mode(monitor)
+    best = None
+    for phase in phases:
+        if phase.best_value is None or not phase.weights_path:
+            continue
+        if best is None or (phase.best_value < best.best_value if mode == "min" else phase.best_value > best.best_value):
+            best = phase
+    return best
+
+
 def _keep_best(model: keras.Model, phases: list[PhaseResult], monitor: str) -> TrainingResult:
     """Loads the best phase's weights; an earlier phase wins ties."""
     mode = _mode(monitor)
     candidates = [p for p in phases if p.best_value is not None and p.weights_path]
-    if not candidates:
+    best = _best_phase(phases, monitor)
+    if best is None:
         raise RuntimeError(f"no phase produced a finite {monitor}; the loss may have diverged (try a lower --learning_rate)")
-    best = candidates[0]
-    for phase in candidates[1:]:
-        better = phase.best_value < best.best_value if mode == "min" else phase.best_value > best.best_value
-        if better:
-            best = phase
     load_weights_quietly(model, best.weights_path)
     change = None
     frozen = next((p for p in candidates if p.name == FROZEN), None)

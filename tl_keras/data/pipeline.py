@@ -62,10 +62,15 @@ class IndexedSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def dataset(self, order=None) -> tf.data.Dataset:
-        """The examples in `order` (default: index order), decoded in parallel, in that order."""
+    def dataset(self, order=None, image_size: int | None = None) -> tf.data.Dataset:
+        """The examples in `order` (default: index order), decoded in parallel, in that order.
+
+        `image_size` resizes in the same parallel step (one pipeline stage
+        per image instead of two, measurably faster on small images).
+        """
         order = np.arange(len(self), dtype=np.int64) if order is None else order
-        ds = tf.data.Dataset.from_tensor_slices(order).map(self.read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        read = self.read if image_size is None else (lambda index: resize_uint8(*self.read(index), image_size))
+        ds = tf.data.Dataset.from_tensor_slices(order).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.ignore_errors(log_warning=True) if self.may_fail else ds
 
     def subset(self, indices: np.ndarray) -> "IndexedSplit":
@@ -98,8 +103,15 @@ class IndexedSplit:
 
 def resize_uint8(image, label, image_size: int):
     """Bilinear resize that stays uint8: only makes images batchable; the model's own resize is then an identity."""
-    resized = tf.image.resize(image, (image_size, image_size), method="bilinear")
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8), label
+    def resized():
+        scaled = tf.image.resize(image, (image_size, image_size), method="bilinear")
+        return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
+
+    shape = tf.shape(image)
+    already = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+    out = tf.cond(already, lambda: tf.cast(image, tf.uint8), resized)
+    out.set_shape([image_size, image_size, 3])
+    return out, label
 
 
 def storage_for(cache: str, count: int, image_size: int, budget_bytes: int = MEMORY_BUDGET_BYTES) -> str:
@@ -173,8 +185,7 @@ def _decoded_per_epoch(indexed: IndexedSplit, image_size: int, batch_size: int, 
 
     def make_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=_seed_pair(seed, epoch))
-        ds = indexed.dataset(order).map(lambda x, y: resize_uint8(x, y, image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.batch(batch_size)
+        return indexed.dataset(order, image_size).batch(batch_size)
 
     return EpochBatches(make_epoch, math.ceil(count / batch_size))
 

@@ -33,7 +33,8 @@ def settings(name: str) -> dict[str, Any]:
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(RunConfig)})
     if unknown:
         raise ConfigError(f"recipe {name!r} sets unknown settings {unknown}")
-    return values
+    # A rate the run finds itself is written "auto", as on the command line; RunConfig stores it as 0.
+    return {key: 0.0 if key == "fine_tune_learning_rate" and value == "auto" else value for key, value in values.items()}
 
 
 def auto_recipe(config: RunConfig) -> str:

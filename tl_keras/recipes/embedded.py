@@ -3,7 +3,7 @@
 500 real flower photos (5 classes, CC BY 2.0, tl_keras/assets/flowers) and
 ImageNet MobileNetV2 alpha 0.35 weights (tl_keras/assets/weights), at
 160 px, with 40 labels per class (20 more per class validate, 40 test);
-the default recipe otherwise, with 2 fine-tuning epochs to fit in 2 minutes.
+the default recipe otherwise.
 The same network is trained from random weights for the same wall time.
 
   python experiments/train.py
@@ -17,7 +17,6 @@ SETTINGS = {
     "backbone": "mobilenet_v2",
     "alpha": 0.35,
     "image_size": 160,
-    "fine_tune_epochs": 2,
     "compare_scratch": True,
     "scratch_budget": "time",
 }
