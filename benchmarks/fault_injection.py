@@ -34,7 +34,7 @@ from absl import app, flags
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "resume_driver.py"
 
-flags.DEFINE_integer("trials", 10, "Kill points drawn (without replacement) from the candidates.")
+flags.DEFINE_integer("trials", 10, "Kill points: one in each stage of the run, the rest drawn (without replacement) from all candidates.")
 flags.DEFINE_integer("seed", 0, "Seed of the draw.")
 flags.DEFINE_list("points", [], "Explicit kill points instead of a draw (see tests/resume_driver.py).")
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "fault_injection.json"), "JSON results file.")
@@ -48,6 +48,19 @@ CANDIDATES = (
     + [f"phase:fine_tune_2:{e}:{b}" for e in (5, 6) for b in (0, 2)]
     + ["evaluate", "export"]
 )
+
+
+def draw_points(trials: int, seed: int) -> list[str]:
+    """One seeded point in each stage of the run (caching, each phase, evaluation, export), the rest drawn from all."""
+    rng = np.random.default_rng(seed)
+    stages = {}
+    for point in CANDIDATES:
+        stage = point.rsplit(":", 2)[0] if point.startswith("phase:") else point.split(":")[0]
+        stages.setdefault(stage, []).append(point)
+    chosen = [str(rng.choice(group)) for group in stages.values()][:trials]
+    rest = [p for p in CANDIDATES if p not in chosen]
+    chosen += [str(p) for p in rng.choice(rest, size=max(0, min(trials - len(chosen), len(rest))), replace=False)]
+    return chosen
 
 
 def base_config(root: Path):
@@ -117,7 +130,7 @@ def trial(point: str, root: Path, reference) -> dict:
 def main(argv):
     from tl_keras.config import RunConfig
 
-    points = FLAGS.points or list(np.random.default_rng(FLAGS.seed).choice(CANDIDATES, size=min(FLAGS.trials, len(CANDIDATES)), replace=False))
+    points = FLAGS.points or draw_points(FLAGS.trials, FLAGS.seed)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         reference_config = base_config(root)

@@ -61,4 +61,4 @@ def load_bundled_flowers(seed: int = 42) -> DataSplits:
     parts = per_class_split(scan.labels, FLOWERS_TRAIN_PER_CLASS, FLOWERS_VALIDATION_PER_CLASS, seed)
     relative = np.array([str(Path(p).relative_to(FLOWERS_DIR)) for p in scan.paths])
     record = {"source": "builtin:flowers", "seed": seed, "class_names": scan.class_names, **{k: relative[idx].tolist() for k, idx in parts.items()}}
-    return splits_by_index(IndexedSplit.from_files(scan.paths, scan.labels), parts, scan.class_names, record)
+    return splits_by_index(IndexedSplit.from_files(scan.paths, scan.labels, checked=True), parts, scan.class_names, record)

@@ -148,4 +148,4 @@ def load_image_folder(
     if report is not None and report_file is not None:
         split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
         report.write(report_file, split_of)
-    return splits_by_index(IndexedSplit.from_files(paths, labels), parts, class_names, record)
+    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check), parts, class_names, record)

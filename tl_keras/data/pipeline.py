@@ -58,6 +58,8 @@ class IndexedSplit:
     labels: np.ndarray
     read: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
     may_fail: bool = False
+    # The file list behind `read`, when there is one: a subset then reads its own list directly.
+    paths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -69,29 +71,54 @@ class IndexedSplit:
         per image instead of two, measurably faster on small images).
         """
         order = np.arange(len(self), dtype=np.int64) if order is None else order
-        read = self.read if image_size is None else (lambda index: resize_uint8(*self.read(index), image_size))
-        ds = tf.data.Dataset.from_tensor_slices(order).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.paths is not None:
+            # Files: permute the path and label lists once, then decode from them, with no per-image
+            # index lookups (measured 10-15% faster on small JPEGs, where per-image overhead shows).
+            paths_t, labels_t = self._tensors()
+            ordered = tf.data.Dataset.from_tensor_slices((tf.gather(paths_t, order), tf.gather(labels_t, order)))
+
+            def decode(path, label):
+                image = decode_file(path)
+                return (image, label) if image_size is None else resize_uint8(image, label, image_size)
+
+            ds = ordered.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        else:
+            read = self.read if image_size is None else (lambda index: resize_uint8(*self.read(index), image_size))
+            ds = tf.data.Dataset.from_tensor_slices(order).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.ignore_errors(log_warning=True) if self.may_fail else ds
+
+    def _tensors(self):
+        if getattr(self, "_file_tensors", None) is None:
+            self._file_tensors = (tf.constant(self.paths), tf.constant(self.labels))
+        return self._file_tensors
 
     def subset(self, indices: np.ndarray) -> "IndexedSplit":
         """The examples at `indices` (in that order) as a split of their own."""
         indices = np.asarray(indices, dtype=np.int64)
+        if self.paths is not None:  # one lookup per example instead of two
+            return IndexedSplit.from_files(self.paths[indices], self.labels[indices], checked=not self.may_fail)
         positions = tf.constant(indices)
         read = self.read
         return IndexedSplit(self.labels[indices], lambda i: read(tf.gather(positions, i)), self.may_fail)
 
     @classmethod
-    def from_files(cls, paths, labels) -> "IndexedSplit":
-        """Image files (any format `tf.io.decode_image` reads; first frame of a GIF)."""
-        paths_t = tf.constant(np.asarray(paths, dtype=str))
+    def from_files(cls, paths, labels, *, checked: bool = False) -> "IndexedSplit":
+        """Image files (any format `tf.io.decode_image` reads; first frame of a GIF).
+
+        `checked`: every file decoded once already (the data check), so a
+        read failure is an error, not a file to skip. Skipping costs a
+        pipeline stage (about 15% of the throughput on small JPEGs) and
+        makes an epoch shorter than its step count.
+        """
+        paths = np.asarray(paths, dtype=str)
+        paths_t = tf.constant(paths)
         labels = np.asarray(labels, dtype=np.int32)
         labels_t = tf.constant(labels)
 
         def read(index):
-            image = tf.io.decode_image(tf.io.read_file(paths_t[index]), channels=3, expand_animations=False)
-            return tf.image.convert_image_dtype(image, tf.uint8, saturate=True), labels_t[index]
+            return decode_file(paths_t[index]), labels_t[index]
 
-        return cls(labels, read, may_fail=True)
+        return cls(labels, read, may_fail=not checked, paths=paths)
 
     @classmethod
     def from_arrays(cls, images: np.ndarray, labels: np.ndarray) -> "IndexedSplit":
@@ -99,6 +126,24 @@ class IndexedSplit:
         images_t, labels = tf.constant(images), np.asarray(labels, dtype=np.int32)
         labels_t = tf.constant(labels)
         return cls(labels, lambda index: (images_t[index], labels_t[index]))
+
+
+def decode_file(path: tf.Tensor) -> tf.Tensor:
+    """An image file's bytes to uint8 RGB; JPEGs (most photo folders) take the direct decoder, ~15% faster.
+
+    Any other format (PNG, BMP, GIF's first frame, WebP) goes through
+    `decode_image`, which sniffs the format and converts 16-bit to 8-bit.
+    """
+    contents = tf.io.read_file(path)
+    is_jpeg = tf.strings.substr(contents, 0, 3) == b"\xff\xd8\xff"  # JPEG magic bytes, whatever the extension says
+
+    def any_format():
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+        return tf.image.convert_image_dtype(image, tf.uint8, saturate=True)
+
+    image = tf.cond(is_jpeg, lambda: tf.io.decode_jpeg(contents, channels=3), any_format)
+    image.set_shape([None, None, 3])
+    return image
 
 
 def resize_uint8(image, label, image_size: int):

@@ -15,7 +15,9 @@ These are `RunConfig`'s own field defaults, so `SETTINGS` is empty.
       --weights=PATH/mobilenet_v2_1.0_224_no_top.weights.h5
   python benchmarks/recipes.py --recipes=default --datasets=cats_vs_dogs
 
-Measured: see the README's Recipes table (benchmarks/results/recipes.json).
+Measured (2 CPU cores, seed 42, the first command): cats_and_dogs_filtered,
+best validation accuracy 0.994 (900 images), test 0.980 (100 images), 338 s
+of training: 0.37x the TF tutorial recipe's 919 s on the same machine.
 """
 
 SETTINGS: dict = {}
