@@ -8,6 +8,7 @@ from tl_keras.backbones import BACKBONES, leaf_layers, load_backbone, small_cnn
 from tl_keras.builders import build_classifier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_registered_backbone_builds_and_outputs_probabilities(name, tiny_batch):
     spec = BACKBONES[name]
@@ -29,6 +30,7 @@ def test_weights_file_round_trips_through_the_loader(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_real_imagenet_mobilenet_v2_weights_load_by_path(shared_assets):
     path = shared_assets / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5"
     if not path.is_file():
@@ -95,6 +97,7 @@ def test_leaf_layers_flattens_nested_models():
     assert len(names) == len(inner.layers) - 1 + 1
 
 
+@pytest.mark.slow
 def test_pretrained_source_weights_are_reused_only_for_the_same_recipe(tmp_path):
     from tl_keras.pretrain import pretrain_backbone
 

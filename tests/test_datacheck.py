@@ -86,6 +86,7 @@ def test_kept_files_decode_to_rgb_uint8(messy_folder):
     assert images.shape == (21, 16, 16, 3) and images.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_training_on_a_messy_folder_runs_on_the_good_files(messy_folder, tmp_path):
     config = recipe_config("digits",
         image_dir=str(messy_folder), backbone="small_cnn", weights="none", image_size=16, frozen_epochs=1, fine_tune_epochs=1,

@@ -44,6 +44,7 @@ def _tiny_data(n=24, seed=0):
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
 
 
+@pytest.mark.slow
 def test_distiller_updates_the_student_only_and_the_student_exports(tmp_path):
     keras.utils.set_random_seed(0)
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, name="teacher")
@@ -78,6 +79,7 @@ def test_distiller_refuses_mismatched_classes_and_bad_settings():
         Distiller(same, teacher, temperature=0)
 
 
+@pytest.mark.slow
 def test_distillation_run_reports_three_rows(tmp_path):
     keras.utils.set_random_seed(1)
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")

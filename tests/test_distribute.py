@@ -77,6 +77,7 @@ def test_two_local_workers_train_and_only_the_chief_exports(tmp_path):
     print(f"two-worker run: {seconds:.1f}s")
 
 
+@pytest.mark.slow
 def test_bfloat16_training_exports_float32_probabilities(tmp_path):
     config = dataclasses.replace(TINY, mixed_precision="mixed_bfloat16", export=True, run_dir=str(tmp_path / "run"),
                                  export_dir=str(tmp_path / "saved_models"), name="bf16", frozen_epochs=1, fine_tune_epochs=1)

@@ -18,6 +18,7 @@ def _members():
     return [small, wide]
 
 
+@pytest.mark.slow
 def test_ensemble_output_is_the_mean_of_its_members(tmp_path):
     members = _members()
     ensemble = build_ensemble(members)

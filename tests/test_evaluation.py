@@ -71,6 +71,7 @@ def test_overfit_warning_fires_after_the_stated_streak():
     assert callback.warned_at == [3]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(tmp_path):
     base = recipe_config("digits", frozen_epochs=2, fine_tune_epochs=2, verbose=0, compare_scratch=False, export=False,
                      weights="none", lr_schedule="cosine", clipnorm=1.0, seed=7)
@@ -84,6 +85,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     assert (tmp_path / "one" / "curves.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_transfer_vs_scratch_comparison_writes_table_and_plots(tmp_path):
     from tl_keras.compare import compare_transfer_scratch, format_table
 

@@ -115,6 +115,7 @@ def test_warmup_requests_parse_and_replay(exported):
     assert signatures == {"serving_default", "predict_pixels"}
 
 
+@pytest.mark.slow
 def test_versions_increase_and_are_never_overwritten(classifier, tmp_path):
     first = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
     second = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)

@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tl_keras.recipes import recipe_config
@@ -25,6 +26,7 @@ def _setup(n=24):
     return backbone, model, images, labels, ds
 
 
+@pytest.mark.slow
 def test_head_on_cached_features_equals_full_model_on_images(tmp_path):
     backbone, model, images, labels, ds = _setup()
     config = recipe_config("digits", frozen_epochs=3, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0)
@@ -81,6 +83,7 @@ def test_each_epoch_holds_every_image_once_in_a_seeded_view(tmp_path):
     np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in batches]), np.tile(labels, 4)[epochs[3]])
 
 
+@pytest.mark.slow
 def test_cached_frozen_phase_leaves_the_backbone_alone(tmp_path):
     backbone, model, _, _, ds = _setup()
     before = [w.numpy().copy() for w in backbone.layer.weights]
@@ -89,6 +92,7 @@ def test_cached_frozen_phase_leaves_the_backbone_alone(tmp_path):
         np.testing.assert_array_equal(a, b.numpy())
 
 
+@pytest.mark.slow
 def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(tmp_path):
     """Bundled photos and ImageNet weights: the frozen phase must match scikit-learn's converged probe on the same features."""
     from sklearn.linear_model import LogisticRegression

@@ -39,6 +39,7 @@ def _weights(layer):
     return [w.numpy().copy() for w in layer.weights]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("combine", ["concat", "product"])
 def test_phases_reach_both_backbones_only_when_fine_tuning(combine, tmp_path):
     backbones, model = _fusion(combine)
@@ -56,6 +57,7 @@ def test_phases_reach_both_backbones_only_when_fine_tuning(combine, tmp_path):
         assert all(not np.array_equal(a, w.numpy()) for a, w in kernels), f"phase 2 left {layer.name} unchanged"
 
 
+@pytest.mark.slow
 def test_fusion_model_exports_and_converts_like_any_classifier(tmp_path):
     _, model = _fusion("sum")
     images = next(iter(_data()))[0].numpy()

@@ -44,6 +44,7 @@ def report(trained_export, tmp_path_factory):
     return out, tflite.export_tflite(version, out, images, labels, CLASSES, representative=representative)
 
 
+@pytest.mark.slow
 def test_every_variant_converts_runs_and_stays_within_its_tolerance(report, trained_export):
     out, result = report
     model, _, images, labels, _, _ = trained_export
@@ -59,6 +60,7 @@ def test_every_variant_converts_runs_and_stays_within_its_tolerance(report, trai
     assert rows["int8"]["size_bytes"] < 0.4 * rows["float32"]["size_bytes"]
 
 
+@pytest.mark.slow
 def test_report_sizes_match_the_files_and_sidecars_describe_them(report):
     out, result = report
     saved = json.loads((out / "tflite_report.json").read_text())
@@ -71,6 +73,7 @@ def test_report_sizes_match_the_files_and_sidecars_describe_them(report):
     assert (out / "labels.txt").read_text().splitlines() == CLASSES
 
 
+@pytest.mark.slow
 def test_int8_input_output_types_and_quantisation(trained_export):
     model, version, images, labels, train_images, train_labels = trained_export
     representative = tflite.representative_sample(train_images, train_labels, 60)
@@ -94,6 +97,7 @@ def test_int8_input_output_types_and_quantisation(trained_export):
         assert np.mean(probabilities.argmax(1) == expected.argmax(1)) >= 0.97
 
 
+@pytest.mark.slow
 def test_a_constant_calibration_image_is_flagged_as_a_collapse(trained_export):
     model, version, images, labels, _, _ = trained_export
     constant = np.full((1, SIZE, SIZE, 3), 128, np.uint8)
@@ -103,6 +107,7 @@ def test_a_constant_calibration_image_is_flagged_as_a_collapse(trained_export):
     assert row["collapse"] or row["recall_dropped_over_10_points"]
 
 
+@pytest.mark.slow
 def test_int8_without_calibration_data_is_refused(trained_export):
     _, version, _, _, _, _ = trained_export
     with pytest.raises(ValueError, match="needs representative images"):

@@ -36,6 +36,7 @@ def _snapshot(layer):
     return {w.path: w.numpy().copy() for w in layer.weights}
 
 
+@pytest.mark.slow
 def test_frozen_phase_leaves_every_backbone_weight_unchanged(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
@@ -47,6 +48,7 @@ def test_frozen_phase_leaves_every_backbone_weight_unchanged(tmp_path):
     assert not np.allclose(model.get_layer("head").kernel.numpy(), head_before)
 
 
+@pytest.mark.slow
 def test_fine_tune_phase_moves_unfrozen_weights_but_not_batchnorm_statistics(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
@@ -65,6 +67,7 @@ def test_fine_tune_phase_moves_unfrozen_weights_but_not_batchnorm_statistics(tmp
     assert all(not np.allclose(after[p], before[p]) for p in kernels), "every conv kernel is unfrozen by --unfreeze=all"
 
 
+@pytest.mark.slow
 def test_unfreeze_top_n_trains_only_those_layers(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
@@ -88,6 +91,7 @@ def test_unfreeze_specs_count_layers_like_the_keras_tutorial():
         unfreeze_backbone(backbone.layer, f"from:{len(layers)}")
 
 
+@pytest.mark.slow
 def test_best_phase_is_kept_and_history_records_both(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
@@ -106,6 +110,7 @@ def test_best_phase_is_kept_and_history_records_both(tmp_path):
     assert fine_tune["best_value"] is None or history["change_from_frozen"] > 0
 
 
+@pytest.mark.slow
 def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
     keras.utils.set_random_seed(0)
     backbone = load_backbone("small_cnn", None, image_size=16)
@@ -118,6 +123,7 @@ def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
     assert all(not np.array_equal(before[p], after[p]) for p in before if "moving_mean" in p or p.endswith("kernel"))
 
 
+@pytest.mark.slow
 def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(tmp_path):
     from tl_keras.augment import build_augmentation
 
@@ -130,6 +136,7 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
 
 
+@pytest.mark.slow
 def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
@@ -156,6 +163,7 @@ def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
     check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:100", fine_tune_epochs=0))
 
 
+@pytest.mark.slow
 def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, monkeypatch):
     from tl_keras import training
 
@@ -199,6 +207,7 @@ def test_layer_rates_make_lower_layers_move_less_on_the_same_step():
     assert moved["conv0"] < moved["conv2"] < moved["conv4"]
 
 
+@pytest.mark.slow
 def test_layer_rate_optimizer_is_not_left_in_the_saved_model(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
