@@ -124,6 +124,7 @@ class FeatureCache:
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, math.ceil(self.examples_per_pass / batch_size))
 
+    @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
     def _from_disk(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
         """Batches read from the (in-memory or memory-mapped) array in the row order `order_of_epoch(epoch)` gives."""
         features, labels = self.features, self.labels
