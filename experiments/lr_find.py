@@ -24,7 +24,7 @@ from absl import app, flags
 from tl_keras import cli
 
 cli.define_config_flags()
-flags.DEFINE_integer("lr_find_steps", 100, "Training steps per range test (one rate each).")
+flags.DEFINE_integer("lr_find_steps", 0, "Training steps per range test (one rate each); 0 uses the library's default (100).")
 flags.DEFINE_string("output_dir", "", "Where lr_find.png and lr_find.json go (default: the run folder).")
 FLAGS = flags.FLAGS
 
@@ -54,7 +54,7 @@ def main(argv):
         batches = prepare_batches(config, splits, backbone.input_size, scratch)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
-    steps = FLAGS.lr_find_steps
+    steps = FLAGS.lr_find_steps or lr_finder.STEPS
 
     freeze_backbone(backbone.layer)
     extractor = features_lib.feature_extractor(model)
@@ -63,14 +63,14 @@ def main(argv):
     head = features_lib.head_on_features(model)
     tests = {"head (cached features)": lr_finder.lr_range_test(
         head, train_cache.epochs(config.batch_size, config.seed).stream(0), optimizer=config.optimizer,
-        label_smoothing=config.label_smoothing, min_lr=1e-6, max_lr=10.0, steps=steps,
+        label_smoothing=config.label_smoothing, min_lr=lr_finder.HEAD_RATES[0], max_lr=lr_finder.HEAD_RATES[1], steps=steps,
     )}
     features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, seed=config.seed)
     unfreeze_backbone(backbone.layer, config.unfreeze)
     trainer = with_augmentation(model, build_augmentation(config))
     tests[f"fine-tune (--unfreeze={config.unfreeze})"] = lr_finder.lr_range_test(
         trainer, batches.train.stream(0), optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing,
-        min_lr=1e-7, max_lr=1e-1, steps=steps,
+        min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], steps=steps,
     )
     png = lr_finder.plot(tests, out_dir / "lr_find.png")
     (out_dir / "lr_find.json").write_text(json.dumps({name: t.to_dict() for name, t in tests.items()}, indent=1))

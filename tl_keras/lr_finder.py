@@ -21,6 +21,12 @@ import numpy as np
 from tl_keras.builders import make_optimizer
 from tl_keras.losses import SparseCrossentropy
 
+# Steps of a range test, and the rates swept: the head on cached features tolerates far larger
+# rates than a fine-tuned backbone. Shared by experiments/lr_find.py and --fine_tune_learning_rate=auto.
+STEPS = 100
+HEAD_RATES = (1e-6, 10.0)
+FINE_TUNE_RATES = (1e-7, 1e-1)
+
 
 @dataclasses.dataclass
 class RangeTest:
@@ -38,9 +44,9 @@ class RangeTest:
 class _StepRecorder(keras.callbacks.Callback):
     """Per-step loss from Keras's running epoch mean; stops once the smoothed loss has diverged."""
 
-    def __init__(self, rates: np.ndarray, smoothing: float, diverge: float):
+    def __init__(self, smoothing: float, diverge: float):
         super().__init__()
-        self.rates, self.smoothing, self.diverge = rates, smoothing, diverge
+        self.smoothing, self.diverge = smoothing, diverge
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self._mean_before = 0.0
@@ -87,7 +93,7 @@ def lr_range_test(
     schedule = keras.optimizers.schedules.ExponentialDecay(min_lr, decay_steps=1, decay_rate=growth)
     saved = model.get_weights()
     model.compile(optimizer=make_optimizer(optimizer, schedule), loss=SparseCrossentropy(label_smoothing=label_smoothing))
-    recorder = _StepRecorder(rates, smoothing, diverge)
+    recorder = _StepRecorder(smoothing, diverge)
     try:
         model.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[recorder], class_weight=class_weight, verbose=0)
     finally:

@@ -227,9 +227,14 @@ class BestWeights(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         value = float(value)
-        if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+        if self.best is None or improves(value, self.best, self.mode):
             self.best = value
             save_weights_atomically(self.model, self.path)
+
+
+def improves(value: float, best: float, mode: str) -> bool:
+    """Whether `value` is strictly better than `best` for a monitor minimised ("min") or maximised ("max")."""
+    return value < best if mode == "min" else value > best
 
 
 def save_weights_atomically(model: keras.Model, path: str | os.PathLike) -> None:

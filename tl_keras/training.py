@@ -458,7 +458,7 @@ def _let_starting_point_compete(head: keras.Model, phase: PhaseResult, start_pat
     if value is None or not math.isfinite(value):
         head.set_weights(current)
         return
-    beaten = phase.best_value is not None and (phase.best_value < value if mode == "min" else phase.best_value > value)
+    beaten = phase.best_value is not None and resume_lib.improves(phase.best_value, value, mode)
     if beaten:
         head.set_weights(current)
         return
@@ -630,9 +630,6 @@ def _best_index(scores: list[float], mode: str) -> int | None:
     return next(i for i, s in finite if s == best)
 
 
-LR_FIND_STEPS = 100
-
-
 def _found_fine_tune_rate(trainer, train_data, config, run_dir: Path, stage: str, class_weight) -> float:
     """`--fine_tune_learning_rate=auto`: an LR range test from the weights the stage starts from, recorded for resume.
 
@@ -648,8 +645,8 @@ def _found_fine_tune_rate(trainer, train_data, config, run_dir: Path, stage: str
         return float(record[stage]["rate"])
     data = train_data.stream(0) if isinstance(train_data, EpochBatches) else train_data.repeat()
     test = lr_finder.lr_range_test(
-        trainer, data, optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing, steps=LR_FIND_STEPS,
-        min_lr=1e-7, max_lr=1e-1, class_weight=class_weight,
+        trainer, data, optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing, steps=lr_finder.STEPS,
+        min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], class_weight=class_weight,
     )
     rate = test.suggestion or 3e-5
     logging.info("%s: LR range test over %d steps suggests %.2e%s", stage, len(test.losses), rate, "" if test.suggestion else " (too few steps: the default)")
@@ -666,7 +663,7 @@ def _best_phase(phases: list[PhaseResult], monitor: str) -> PhaseResult | None:
     for phase in phases:
         if phase.best_value is None or not phase.weights_path:
             continue
-        if best is None or (phase.best_value < best.best_value if mode == "min" else phase.best_value > best.best_value):
+        if best is None or resume_lib.improves(phase.best_value, best.best_value, mode):
             best = phase
     return best
 

@@ -25,7 +25,9 @@ import tensorflow as tf
 from tl_keras.data.arrays import load_arrays, load_npz
 from tl_keras.data.builtin import BUILTIN_DATASETS, FLOWERS_DIR, load_builtin, load_bundled_flowers
 from tl_keras.data.folders import IMAGE_EXTENSIONS, FolderScan, load_image_folder, scan_image_folder
-from tl_keras.data.pipeline import MEMORY_BUDGET_BYTES, ImageStore, IndexedSplit, ordered_batches, resize_uint8, storage_for, training_epochs
+from tl_keras.data.pipeline import (
+    MEMORY_BUDGET_BYTES, ImageStore, IndexedSplit, ordered_batches, resize_uint8, select_positions, storage_for, training_epochs,
+)
 from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indices, per_class_split, stratified_split, write_split
 from tl_keras.data.tfds_source import load_tfds
 from tl_keras.epochs import EpochBatches
@@ -111,10 +113,7 @@ def limit_train_per_class(splits: DataSplits, per_class: int, seed: int = 0) -> 
         indexed["train"] = indexed["train"].subset(keep)
         train = indexed["train"].dataset()
     else:
-        mask = np.zeros(len(splits.train_labels), dtype=bool)
-        mask[keep] = True
-        kept = tf.constant(mask)
-        train = splits.train.enumerate().filter(lambda i, example: kept[i]).map(lambda i, example: example)
+        train = select_positions(splits.train, keep, len(splits.train_labels))
     labels = splits.train_labels[keep]
     counts = {**splits.counts, "train": {name: int(np.sum(labels == i)) for i, name in enumerate(splits.class_names)}}
     record = {**splits.split_record, "max_train_per_class": per_class, "train_kept_positions": keep.tolist()}

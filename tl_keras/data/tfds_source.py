@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.data.pipeline import select_positions
 from tl_keras.data.splits import DataSplits, counts_by_class, stratified_split
 
 
@@ -49,7 +50,7 @@ def load_tfds(
         counts = counts_by_class(labels, parts, class_names)
         for key, idx in parts.items():
             if key == "train" or len(idx):
-                encoded[key] = _select(_records(builder, "train"), idx, len(labels))
+                encoded[key] = select_positions(_records(builder, "train"), idx, len(labels))
                 record[key] = {"split": "train", "indices": idx.tolist()}
         train_labels = labels[parts["train"]]
     else:
@@ -115,18 +116,3 @@ def _skip_images(builder) -> dict:
 def _labels(builder, split: str, label_key: str) -> np.ndarray:
     """Labels of a TFDS split, read without decoding a single image."""
     return np.array([int(example[label_key]) for example in _records(builder, split).as_numpy_iterator()], dtype=np.int32)
-
-
-def _select(records: tf.data.Dataset, indices: np.ndarray, total: int) -> tf.data.Dataset:
-    """The records at `indices` (in record order), chosen before anything is decoded."""
-    mask = np.zeros(total, dtype=bool)
-    mask[indices] = True
-    keep = tf.constant(mask)
-
-    def kept(position, example):
-        return keep[position]
-
-    def without_position(position, example):
-        return example
-
-    return records.enumerate().filter(kept).map(without_position)
