@@ -1,0 +1,66 @@
+"""Temperature scaling: ECE is computed right, T is found, folding it into the head gives the scaled probabilities exactly."""
+
+import keras
+import numpy as np
+import pytest
+
+from tl_keras.backbones import Backbone, small_cnn
+from tl_keras.builders import build_classifier
+from tl_keras.calibration import (
+    apply_temperature,
+    calibration_summary,
+    expected_calibration_error,
+    fit_temperature,
+    fold_temperature,
+    plot_reliability,
+)
+
+
+def over_confident(count: int, seed: int, temperature: float = 3.0):
+    """Labels drawn from softmax(z), probabilities reported as softmax(z * T): confident beyond their accuracy."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (count, 4))
+    true = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(4, p=p) for p in true])
+    reported = np.exp(logits * temperature)
+    return (reported / reported.sum(1, keepdims=True)).astype(np.float32), labels
+
+
+def test_ece_of_a_hand_worked_example():
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]], np.float32)
+    labels = np.array([0, 1, 0, 0])
+    # Bin of 0.9: accuracy 0.5, gap 0.4; bin of 0.6: accuracy 1.0, gap 0.4.
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(0.4)
+    assert expected_calibration_error(np.eye(2, dtype=np.float32), np.array([0, 1])) == pytest.approx(0.0)
+
+
+def test_the_fitted_temperature_undoes_over_confidence_and_keeps_top1():
+    probabilities, labels = over_confident(4000, seed=0)
+    temperature = fit_temperature(probabilities, labels)
+    assert temperature == pytest.approx(3.0, rel=0.1)
+    test_probabilities, test_labels = over_confident(2000, seed=1)
+    summary = calibration_summary(test_probabilities, test_labels, temperature, "validation", "test")
+    assert summary["ece_after"] < summary["ece_before"] / 3
+    assert summary["nll_after"] < summary["nll_before"]
+    assert summary["top1_unchanged"]
+
+
+def test_folding_into_the_head_returns_the_scaled_probabilities():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(Backbone("cnn", small_cnn(input_shape=(16, 16, 3), alpha=0.25), 16, "zero_one"), 3, dropout=0.0)
+    head = model.layers[-1]
+    head.kernel.assign(head.kernel * 20.0)  # a sharp head, so scaling changes the numbers visibly
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3)).astype(np.uint8)
+    before = model.predict(images, verbose=0)
+    fold_temperature(model, 2.5)
+    after = model.predict(images, verbose=0)
+    np.testing.assert_allclose(after, apply_temperature(before, 2.5), atol=1e-5)
+    assert np.array_equal(before.argmax(1), after.argmax(1))
+    with pytest.raises(ValueError, match="positive"):
+        fold_temperature(model, 0.0)
+
+
+def test_reliability_plot_is_written(tmp_path):
+    probabilities, labels = over_confident(300, seed=2)
+    path = plot_reliability({"before": (probabilities, labels), "after": (apply_temperature(probabilities, 3.0), labels)}, tmp_path / "r.png")
+    assert path.stat().st_size > 5000
