@@ -19,8 +19,11 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tl_keras.tta import check_mode, tta_views, view_count
+
 SERVING_SIGNATURE = "serving_default"
 PIXELS_SIGNATURE = "predict_pixels"
+TTA_SIGNATURE = "serving_tta"
 BYTES_INPUT = "image_bytes"
 PIXELS_INPUT = "images"
 PROBABILITIES = "probabilities"
@@ -112,6 +115,7 @@ def export_saved_model(
     metadata: dict | None = None,
     top_k: int = DEFAULT_TOP_K,
     warmup: bool = True,
+    tta: str = "none",
 ) -> Path:
     """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving.
 
@@ -121,6 +125,8 @@ def export_saved_model(
         `classes` [N, k] (class names, best first) and `scores` [N, k].
       * `predict_pixels`: `images` (float32 [N, H, W, 3], RGB values in
         0-255, any H and W) -> the same three outputs.
+      * `serving_tta` (only when `tta` is not "none"): `image_bytes` -> the
+        same outputs, probabilities averaged over the `tl_keras.tta` views.
     Decoding, resizing and normalisation happen in the graph, so both equal
     the Keras model on the same pixels. `assets.extra/` holds `labels.txt`,
     `model_card.json` (`metadata` plus signatures), `model.keras` (to resume
@@ -135,6 +141,8 @@ def export_saved_model(
         metadata: JSON-serialisable facts for the model card.
         top_k: how many classes `classes`/`scores` list (at most C).
         warmup: write TF Serving warmup requests.
+        tta: test-time augmentation of the extra `serving_tta` signature
+            ("flip", "crops", "flip_crops"); "none" adds no signature.
 
     Returns:
         The final version folder.
@@ -144,6 +152,7 @@ def export_saved_model(
     if len(class_names) != num_outputs:
         raise ValueError(f"{len(class_names)} class names for a model with {num_outputs} outputs")
     top_k = max(1, min(int(top_k), num_outputs))
+    check_mode(tta)
     model_dir = Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_abandoned_staging(model_dir)
@@ -156,7 +165,7 @@ def export_saved_model(
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir))
     try:
-        _write_saved_model(model, staging, list(class_names), top_k)
+        _write_saved_model(model, staging, list(class_names), top_k, tta)
         extra = staging / EXTRA_ASSETS
         extra.mkdir()
         (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
@@ -171,6 +180,10 @@ def export_saved_model(
             "top_k": top_k,
             **(metadata or {}),
         }
+        if tta != "none":
+            card["signatures"][TTA_SIGNATURE] = {
+                "inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES], "tta": tta, "views": view_count(tta),
+            }
         (extra / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
         model.save(extra / KERAS_COPY)
         if warmup:
@@ -204,7 +217,7 @@ def _resize_front(model: keras.Model):
     return resize, keras.Model(resize.output, model.output, name=f"{model.name}_after_resize")
 
 
-def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int) -> None:
+def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int, tta: str = "none") -> None:
     resize, tail = _resize_front(model)
     names = tf.constant(class_names)
 
@@ -224,24 +237,34 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
             return outputs(tail(resize_like_model(images), training=False))
         return outputs(model(to_uint8(images), training=False))
 
-    def serve_bytes(image_bytes):
+    def mean_over_views(run, images, mode):
+        return tf.add_n([run(view) for view in tta_views(images, mode)]) / float(view_count(mode))
+
+    def bytes_to_probabilities(image_bytes, mode):
         image_bytes = _assert_images(image_bytes)
         if tail is not None:
             size = (int(resize.height), int(resize.width))
             batch = tf.map_fn(
                 lambda data: resize_like_model(_decode(data)), image_bytes, fn_output_signature=tf.TensorSpec((*size, 3), tf.float32)
             )
-            return outputs(tail(batch, training=False))
-        probabilities = tf.map_fn(
-            lambda data: model(_decode(data)[None], training=False)[0], image_bytes,
+            return mean_over_views(lambda view: tail(view, training=False), batch, mode)
+        return tf.map_fn(
+            lambda data: mean_over_views(lambda view: model(view, training=False), _decode(data)[None], mode)[0], image_bytes,
             fn_output_signature=tf.TensorSpec((len(class_names),), tf.float32),
         )
-        return outputs(probabilities)
+
+    def serve_bytes(image_bytes):
+        return outputs(bytes_to_probabilities(image_bytes, "none"))
+
+    def serve_tta(image_bytes):
+        return outputs(bytes_to_probabilities(image_bytes, tta))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SERVING_SIGNATURE, serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
     archive.add_endpoint(PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)])
+    if tta != "none":
+        archive.add_endpoint(TTA_SIGNATURE, serve_tta, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
     archive.write_out(str(path), verbose=False)
 
 
