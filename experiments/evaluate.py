@@ -1,7 +1,11 @@
-"""Evaluate a trained classifier: metrics.json, per_class.csv, confusion_matrix.png.
+"""Evaluate a trained classifier and show why it decides: metrics, mistakes, Grad-CAM, calibration, TTA, one report page.
 
-  python experiments/evaluate.py --model=runs/digits_5_9                 # the run's own test split
-  python experiments/evaluate.py --model=saved_models/pets --image_dir=/data/pets_holdout
+Writes metrics.json, per_class.csv, confusion_matrix.png, per_class.png,
+errors.png (+ errors/<class>.png), grad_cam.png, reliability.png and
+report.html (self-contained; open it in a browser).
+
+  python experiments/evaluate.py --model=runs/flowers                    # the run's own test split
+  python experiments/evaluate.py --model=saved_models/pets --image_dir=/data/pets_holdout --tta=flip
 """
 
 import sys
@@ -9,11 +13,15 @@ from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras.tta import TTA_MODES
+
 flags.DEFINE_string("model", None, "A run folder, a .keras file, or an export folder.")
 flags.DEFINE_string("image_dir", "", "Images to evaluate on, one sub-folder per class (default: the run's test split).")
 flags.DEFINE_enum("split", "test", ["train", "validation", "test"], "Which split of the run to evaluate when --image_dir is not given.")
 flags.DEFINE_string("output_dir", "", "Where the files go (default: <run>/evaluation_<split> or ./evaluation).")
 flags.DEFINE_integer("batch_size", 64, "Images per batch.")
+flags.DEFINE_enum("tta", "none", list(TTA_MODES),
+                  "Also measure test-time augmentation: flip (image + mirror), crops (full + 4 corner crops), flip_crops (10 views).")
 FLAGS = flags.FLAGS
 
 
@@ -22,7 +30,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
     from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error
-    from tl_keras.evaluation import classification_metrics, predict_dataset, write_metrics
+    from tl_keras.inspection import inspect_split
     from tl_keras.reload import backbone_of, classifier_file, load_classifier
 
     if not FLAGS.model:
@@ -44,17 +52,21 @@ def main(argv):
         sys.exit(f"error: {error}")
     for name in absent_classes(class_names, splits.class_names):
         print(f"warning: no images of class {name!r} in the evaluation data; its recall is undefined (reported as 0)", file=sys.stderr)
-    probabilities, folder_labels = predict_dataset(model, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"))
-    labels = to_model[folder_labels]
-    metrics = classification_metrics(probabilities, labels, class_names)
-    metrics.update({"split": split_name, "model": str(classifier_file(FLAGS.model, "--model"))})
     out = FLAGS.output_dir or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
-    paths = write_metrics(metrics, out)
-    print(f"{split_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {metrics['examples']} images")
+    curves = run_dir / "curves.png" if run_dir and (run_dir / "curves.png").is_file() else None
+    metrics = inspect_split(
+        model, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"), class_names, out, split=split_name, label_map=to_model,
+        tta=FLAGS.tta, curves=curves, title=f"{Path(FLAGS.model).name} on {FLAGS.image_dir or 'the ' + split_name + ' split'}",
+        extra={"model": str(classifier_file(FLAGS.model, "--model"))},
+    )
+    print(f"{split_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f}, "
+          f"ECE {metrics['calibration']['ece']:.4f} on {metrics['examples']} images")
     for name, row in metrics["per_class"].items():
         print(f"  {name}: precision {row['precision']:.3f} recall {row['recall']:.3f} f1 {row['f1']:.3f} ({row['support']})")
-    print(f"metrics: {paths['metrics']}  confusion matrix: {paths['confusion_matrix']}")
-
+    if "tta" in metrics:
+        tta = metrics["tta"]
+        print(f"TTA {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
+    print(f"report: {metrics['report']}  metrics: {Path(out) / 'metrics.json'}")
 
 if __name__ == "__main__":
     app.run(main)

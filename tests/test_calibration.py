@@ -64,3 +64,23 @@ def test_reliability_plot_is_written(tmp_path):
     probabilities, labels = over_confident(300, seed=2)
     path = plot_reliability({"before": (probabilities, labels), "after": (apply_temperature(probabilities, 3.0), labels)}, tmp_path / "r.png")
     assert path.stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_served_and_tflite_probabilities_carry_the_folded_temperature(tmp_path):
+    import tensorflow as tf
+
+    from tl_keras.export import export_saved_model
+    from tl_keras.tflite import TFLiteClassifier, convert
+
+    keras.utils.set_random_seed(1)
+    model = build_classifier(Backbone("cnn", small_cnn(input_shape=(16, 16, 3), alpha=0.25), 16, "zero_one"), 3, dropout=0.0)
+    model.layers[-1].kernel.assign(model.layers[-1].kernel * 20.0)
+    images = np.random.default_rng(1).integers(0, 256, (4, 16, 16, 3)).astype(np.uint8)
+    expected = apply_temperature(model.predict(images, verbose=0), 0.6)
+    fold_temperature(model, 0.6)
+    version = export_saved_model(model, tmp_path, "calibrated", ["a", "b", "c"], warmup=False)
+    served = tf.saved_model.load(str(version)).signatures["predict_pixels"](images=tf.constant(images, tf.float32))["probabilities"].numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    phone = TFLiteClassifier(convert(version, "float32", 16)).predict(images)
+    np.testing.assert_allclose(phone, expected, atol=1e-5)

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tl_keras.tta import TTA_MODES
+
 # The field defaults below are the `default` recipe: what a user's own photos
 # get (a real backbone with ImageNet weights at its pretraining resolution,
 # photo augmentation, the cached frozen phase fitted to convergence, a short
@@ -45,7 +47,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
-                        "run_dir", "name", "cache", "tfds_data_dir")
+                        "run_dir", "name", "cache", "tfds_data_dir", "tta")
 # Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
 RESUME_STATE = "checkpoints/resume_state.npz"
 
@@ -133,6 +135,8 @@ class RunConfig:
     deterministic: bool = _field(True, "Use TensorFlow's deterministic ops, so the same --seed gives the same run on the same machine.")
     compare_scratch: bool = _field(False, "Also train the same network from random weights on the same data, and report transfer against scratch.")
     scratch_budget: str = _field("time", "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the two phases' epochs).")
+    calibrate: bool = _field(True, "Fit a temperature on the validation split after training and fold it into the head, so exported and TFLite probabilities are calibrated (top-1 unchanged); ECE before/after goes into metrics.json.")
+    tta: str = _field("none", "Test-time augmentation measured at evaluation and added to the export as a serving_tta signature: none, flip (image + mirror), crops (full + 4 corner crops) or flip_crops (10 views).")
     seed: int = _field(42, "Seed for data splits, weight initialisation and shuffling.")
     verbose: int = _field(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
@@ -210,6 +214,7 @@ class RunConfig:
         _check_choice("cache", self.cache, CACHES)
         _check_choice("feature_cache", self.feature_cache, FEATURE_CACHES)
         _check_choice("flip", self.flip, FLIPS)
+        _check_choice("tta", self.tta, TTA_MODES)
         if self.feature_cache_augment_passes < 0:
             raise ConfigError(f"--feature_cache_augment_passes must be >= 0 (0 caches the clean view only), got {self.feature_cache_augment_passes}.")
         if self.rotation_degrees > 180:

@@ -142,3 +142,23 @@ def plot_curves(history: dict, path: str | os.PathLike) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_per_class(metrics: dict, path: str | os.PathLike, most: int = 40) -> Path:
+    """Precision, recall and F1 per class as horizontal bars, worst F1 at the top (the `most` worst when there are more)."""
+    plt = _pyplot()
+    rows = sorted(metrics["per_class"].items(), key=lambda item: item[1]["f1"])[:most]
+    names = [name for name, _ in rows][::-1]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.32 * len(rows) + 1)))
+    positions = np.arange(len(rows))
+    for offset, key in ((-0.27, "precision"), (0.0, "recall"), (0.27, "f1")):
+        ax.barh(positions + offset, [row[key] for _, row in rows][::-1], height=0.27, label=key)
+    ax.set_yticks(positions, labels=names, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8, loc="lower right")
+    shown = f"{len(rows)} lowest-F1 of {len(metrics['per_class'])} classes" if len(metrics["per_class"]) > most else "per class"
+    ax.set_title(f"precision / recall / F1, {shown}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

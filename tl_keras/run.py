@@ -26,8 +26,10 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
 from tl_keras.epochs import EpochBatches, epoch_seed
-from tl_keras.evaluation import classification_metrics, plot_curves, predict_dataset, write_metrics
+from tl_keras.calibration import fit_temperature, fold_temperature
+from tl_keras.evaluation import plot_curves, predict_dataset
 from tl_keras.export import export_saved_model
+from tl_keras.inspection import inspect_split
 from tl_keras.reload import backbone_of, load_classifier
 from tl_keras.training import TimeBudget, check_unfreeze_fits, train_from_scratch, train_two_phase
 
@@ -101,13 +103,22 @@ def _run_experiment(config: RunConfig):
         augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = time.perf_counter() - t0
-    probabilities, labels = predict_dataset(model, held_out)
-    metrics = classification_metrics(probabilities, labels, splits.class_names)
-    metrics.update({"split": evaluation_split, "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch})
-    written = write_metrics(metrics, run_dir / "evaluation")
     curves = plot_curves(result.to_dict(), run_dir / "curves.png")
+    temperature = None
+    if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head
+        temperature = fit_temperature(*predict_dataset(model, validation))
+    evaluation_dir = run_dir / "evaluation"
+    metrics = inspect_split(
+        model, held_out, splits.class_names, evaluation_dir, split=evaluation_split, temperature=temperature, tta=config.tta, curves=curves,
+        title=f"{config.name}: {backbone.name} on the {evaluation_split} split",
+        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch},
+    )
+    if temperature is not None:
+        fold_temperature(model, temperature)
+        logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, evaluation_split,
+                     metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
     if config.tensorboard:
-        _log_evaluation_to_tensorboard(run_dir / "tensorboard", metrics, written["confusion_matrix"])
+        _log_evaluation_to_tensorboard(run_dir / "tensorboard", metrics, evaluation_dir / "confusion_matrix.png")
     transfer_accuracy = metrics["accuracy"]
     model.save(run_dir / "model.keras")
 
@@ -128,10 +139,14 @@ def _run_experiment(config: RunConfig):
         "evaluated_on": evaluation_split,
         "transfer_accuracy": float(transfer_accuracy),
         "macro_f1": metrics["macro"]["f1"],
-        "metrics_json": str(written["metrics"]),
-        "confusion_matrix_png": str(written["confusion_matrix"]),
+        "calibration": {k: metrics["calibration"][k] for k in ("temperature", "ece_before", "ece_after", "ece") if k in metrics["calibration"]},
+        "metrics_json": str(evaluation_dir / "metrics.json"),
+        "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
         "curves_png": str(curves),
+        "report_html": metrics["report"],
     }
+    if "tta" in metrics:
+        summary["tta"] = metrics["tta"]
 
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
@@ -166,6 +181,7 @@ def _run_experiment(config: RunConfig):
                 "input_size": size,
                 "preprocessing": backbone.preprocessing,
                 "metrics": {f"{evaluation_split}_accuracy": float(transfer_accuracy)},
+                "calibration": summary["calibration"],
                 "config_fingerprint": config.fingerprint(),
                 # The resolved config travels with the artifact, so it can be reproduced.
                 "config": config.to_dict(),
@@ -173,7 +189,7 @@ def _run_experiment(config: RunConfig):
             }
             t0 = time.perf_counter()
             # Trained in float16/bfloat16 or not, servers and phones get float32.
-            exported = export_saved_model(distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata)
+            exported = export_saved_model(distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata, tta=config.tta)
             timings["export_s"] = time.perf_counter() - t0
             summary["export"] = str(exported)
         timings["total_s"] = time.perf_counter() - started

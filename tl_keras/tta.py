@@ -12,7 +12,8 @@ model after its resize layer. Whether TTA helps is measured per model
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+# TensorFlow is imported inside the functions: config.py validates --tta against TTA_MODES without loading it.
 
 TTA_MODES = ("none", "flip", "crops", "flip_crops")
 # Corner crops keep 87.5% of each side, the usual centre-crop share of ImageNet evaluation.
@@ -38,6 +39,8 @@ def tta_views(images: tf.Tensor, mode: str) -> list[tf.Tensor]:
     four corner crops (87.5% of each side, resized back to H x W);
     "flip_crops": those five and their mirrors.
     """
+    import tensorflow as tf
+
     check_mode(mode)
     views = [images]
     if mode in ("crops", "flip_crops"):
@@ -58,5 +61,7 @@ def tta_views(images: tf.Tensor, mode: str) -> list[tf.Tensor]:
 
 def predict_views(model, images, mode: str) -> np.ndarray:
     """Probabilities of `model` averaged over the views of `images` (a batch)."""
+    import tensorflow as tf
+
     views = tta_views(tf.convert_to_tensor(images), mode)
     return np.mean([np.asarray(model(view, training=False)) for view in views], axis=0)
