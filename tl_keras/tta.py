@@ -11,7 +11,12 @@ model after its resize layer. Whether TTA helps is measured per model
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # TensorFlow is imported inside the functions: config.py validates --tta against TTA_MODES without loading it.
 
@@ -32,7 +37,7 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def tta_views(images: tf.Tensor, mode: str) -> list[tf.Tensor]:
+def tta_views(images: "tf.Tensor", mode: str) -> "list[tf.Tensor]":
     """The views of a batch [N, H, W, 3] under `mode`, each [N, H, W, 3] in the batch's dtype.
 
     "flip": the batch and its left-right mirror; "crops": the batch and its
