@@ -41,7 +41,8 @@ def main(argv):
         sys.exit(f"error: {error}")
     print(json.dumps(summary, indent=2))
     print(format_result_table(summary, config))
-    print(f"run folder: {summary['run_dir']} (metrics: {summary['metrics_json']}, confusion matrix: {summary['confusion_matrix_png']})")
+    print(f"run folder: {summary['run_dir']} (metrics: {summary['metrics_json']})")
+    print(f"report (open in a browser): {summary['report_html']}")
     if "export" in summary:
         print(f"SavedModel: {summary['export']}")
 
@@ -59,6 +60,13 @@ def format_result_table(summary: dict, config) -> str:
         budget = "same wall time" if summary.get("scratch_budget") == "time" else "same epochs"
         label = f"same network from scratch ({budget}, {summary['scratch_epochs']} epochs)"
         lines.append(f"{label:<44}{summary['scratch_accuracy']:>16.4f}{timings['scratch_train_s']:>9.0f}")
+    calibration = summary.get("calibration", {})
+    if "temperature" in calibration:
+        lines.append(f"calibration: temperature {calibration['temperature']:.2f} (fitted on validation) takes the expected calibration error "
+                     f"from {calibration['ece_before']:.3f} to {calibration['ece_after']:.3f}; exported probabilities carry it")
+    if "tta" in summary:
+        tta = summary["tta"]
+        lines.append(f"test-time augmentation {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
     lines.append(f"whole job {timings['total_s']:.0f} s")
     return "\n".join(lines)
 
