@@ -69,10 +69,12 @@ def install(point: str) -> None:
 
         features_lib.cache_features = cache_features
     elif kind == "evaluate":
-        def predict_dataset(*args, **kwargs):
+        def evaluation_starts(*args, **kwargs):
             _die()
 
-        run_lib.predict_dataset = predict_dataset
+        # The temperature fit (on validation) or, with --nocalibrate, the held-out pass: whichever comes first.
+        run_lib.predict_dataset = evaluation_starts
+        run_lib.inspect_split = evaluation_starts
     elif kind == "export":
         original_write = export_lib._write_saved_model
 
