@@ -10,12 +10,15 @@ from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras.tta import TTA_MODES
+
 flags.DEFINE_string("model", None, "A run folder (model.keras + summary.json), a .keras file, or an export to re-export.")
 flags.DEFINE_string("labels", "", "Class names, one per line (taken from the run folder when empty).")
 flags.DEFINE_string("name", "", "Model name (the run's name when empty).")
 flags.DEFINE_string("export_dir", "saved_models", "Root of the TF Serving layout.")
 flags.DEFINE_integer("version", 0, "Version number to write; 0 takes the next one. An existing version is refused.")
 flags.DEFINE_integer("top_k", 5, "Classes listed in the 'classes' and 'scores' outputs.")
+flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Add a serving_tta signature averaging these test-time views (none adds nothing).")
 FLAGS = flags.FLAGS
 
 
@@ -44,10 +47,11 @@ def main(argv):
     else:
         sys.exit(f"error: no class names found beside {source}; pass --labels")
     name = FLAGS.name or summary.get("name") or source.stem
-    metadata = {"source": str(source), "metrics": {f"{summary.get('evaluated_on', 'test')}_accuracy": summary.get("transfer_accuracy")}, "config": config}
+    metadata = {"source": str(source), "metrics": {f"{summary.get('evaluated_on', 'test')}_accuracy": summary.get("transfer_accuracy")}, "config": config,
+                "calibration": summary.get("calibration", {})}
     try:
         path = export_saved_model(
-            load_classifier(source), FLAGS.export_dir, name, labels, version=FLAGS.version or None, metadata=metadata, top_k=FLAGS.top_k
+            load_classifier(source), FLAGS.export_dir, name, labels, version=FLAGS.version or None, metadata=metadata, top_k=FLAGS.top_k, tta=FLAGS.tta
         )
     except (ValueError, FileExistsError) as error:
         sys.exit(f"error: {error}")

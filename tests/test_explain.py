@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tl_keras.backbones import Backbone, small_cnn
 from tl_keras.builders import build_classifier, build_fusion_classifier, compile_classifier
@@ -97,3 +98,31 @@ def test_a_backbone_that_pools_inside_falls_back_to_input_gradients():
 def test_overlay_keeps_the_picture_shape():
     picture = overlay(np.zeros((5, 7, 3), np.uint8), np.linspace(0, 1, 35).reshape(5, 7))
     assert picture.shape == (5, 7, 3) and picture.dtype == np.uint8 and picture.max() > 0
+
+
+class _ConvHubModule(tf.train.Checkpoint):
+    """A local SavedModel in TF Hub's reusable form whose output is a spatial feature map (as image feature modules with maps are)."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], seed=[3, 4]), name="conv/kernel")
+        self.variables = [self.kernel]
+        self.trainable_variables = [self.kernel]
+        self.regularization_losses = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def __call__(self, images):
+        return tf.nn.relu(tf.nn.conv2d(images, self.kernel, strides=2, padding="SAME"))
+
+
+def test_grad_cam_reaches_through_a_hub_backbone(tmp_path):
+    from tl_keras.backbones import load_backbone
+
+    tf.saved_model.save(_ConvHubModule(), str(tmp_path / "hub_module"))
+    keras.utils.set_random_seed(0)
+    model = build_classifier(load_backbone(str(tmp_path / "hub_module"), None, image_size=24), 2)
+    model.layers[-1].kernel.assign(np.abs(model.layers[-1].kernel.numpy()))  # every channel is evidence for both classes: maps must not vanish
+    images = np.random.default_rng(0).integers(0, 256, (2, 30, 30, 3)).astype(np.uint8)
+    heat = grad_cam(model, images, class_index=[0, 1])
+    assert cam_source(model) == GRAD_CAM
+    assert heat.shape == (2, 30, 30) and np.isfinite(heat).all() and heat.max() > 0
