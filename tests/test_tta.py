@@ -56,3 +56,11 @@ def test_serving_tta_signature_equals_the_evaluation_average(classifier, tmp_pat
 def test_no_tta_signature_unless_asked(classifier, tmp_path):
     version = export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], warmup=False)
     assert "serving_tta" not in tf.saved_model.load(str(version)).signatures
+
+
+def test_flip_crops_views_contain_the_other_modes_views_in_order():
+    images = tf.constant(np.random.default_rng(1).integers(0, 256, (1, 12, 10, 3), dtype=np.uint8))
+    every = [v.numpy() for v in tta_views(images, "flip_crops")]
+    for mode, positions in (("flip", [0, 5]), ("crops", [0, 1, 2, 3, 4])):
+        for view, position in zip(tta_views(images, mode), positions):
+            np.testing.assert_array_equal(view.numpy(), every[position])

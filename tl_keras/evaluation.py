@@ -16,11 +16,32 @@ from typing import Sequence
 import numpy as np
 
 
+_INFERENCE: dict[int, tuple[object, object]] = {}
+
+
+def inference_function(model):
+    """`model(images, training=False)` traced once into a graph, for every evaluation pass over `model`.
+
+    Calling a Keras model eagerly runs op by op from Python: on 2 CPU cores
+    MobileNetV2 at 224 px takes 75 ms per image that way against 26 ms traced.
+    One model is kept (the one being evaluated), so old models are not pinned in memory.
+    """
+    import tensorflow as tf
+
+    entry = _INFERENCE.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = (model, tf.function(lambda images: model(images, training=False), reduce_retracing=True))
+        _INFERENCE.clear()
+        _INFERENCE[id(model)] = entry
+    return entry[1]
+
+
 def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and integer labels over a batched (images, labels) dataset."""
+    predict = inference_function(model)
     probabilities, labels = [], []
     for images, batch_labels in dataset:
-        probabilities.append(np.asarray(model(images, training=False)))
+        probabilities.append(np.asarray(predict(images)))
         labels.append(np.asarray(batch_labels).reshape(-1))
     return np.concatenate(probabilities), np.concatenate(labels).astype(np.int64)
 

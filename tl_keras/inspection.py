@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.calibration import DEFAULT_BINS, apply_temperature, calibration_summary, expected_calibration_error, plot_reliability
-from tl_keras.evaluation import classification_metrics, plot_per_class, write_metrics
+from tl_keras.evaluation import classification_metrics, inference_function, plot_per_class, write_metrics
 from tl_keras.gallery import ExampleKeeper, plot_examples
 from tl_keras.report import write_report
 from tl_keras.tta import check_mode, predict_views, view_count
@@ -66,9 +66,10 @@ def inspect_split(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keeper = ExampleKeeper(len(class_names))
+    predict = inference_function(model)
     probabilities, labels, tta_probabilities = [], [], []
     for images, batch_labels in batches:
-        batch_probabilities = np.asarray(model(images, training=False), np.float32)
+        batch_probabilities = np.asarray(predict(images), np.float32)
         batch_labels = np.asarray(batch_labels).reshape(-1).astype(np.int64)
         if label_map is not None:
             batch_labels = label_map[batch_labels]
@@ -77,7 +78,7 @@ def inspect_split(
         probabilities.append(batch_probabilities)
         labels.append(batch_labels)
         if tta != "none":
-            tta_probabilities.append(predict_views(model, images, tta))
+            tta_probabilities.append(predict_views(predict, images, tta))
     probabilities = np.concatenate(probabilities) if probabilities else np.zeros((0, len(class_names)), np.float32)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
 

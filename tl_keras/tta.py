@@ -64,9 +64,10 @@ def tta_views(images: "tf.Tensor", mode: str) -> "list[tf.Tensor]":
     return views
 
 
-def predict_views(model, images, mode: str) -> np.ndarray:
-    """Probabilities of `model` averaged over the views of `images` (a batch)."""
+def predict_views(predict, images, mode: str) -> np.ndarray:
+    """Probabilities averaged over the views of `images` (a batch); `predict` maps a batch to probabilities
+    (a Keras model, or `evaluation.inference_function(model)` for speed)."""
     import tensorflow as tf
 
     views = tta_views(tf.convert_to_tensor(images), mode)
-    return np.mean([np.asarray(model(view, training=False)) for view in views], axis=0)
+    return np.mean([np.asarray(predict(view)) for view in views], axis=0)
