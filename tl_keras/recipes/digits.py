@@ -23,7 +23,6 @@ SETTINGS = {
     "fine_tune_warmup": 0.0,
     "unfreeze": "all",
     "lr_schedule": "constant",
-    "head_init": "random",
     "compare_scratch": True,
     "scratch_budget": "epochs",
 }
