@@ -9,6 +9,7 @@ from tl_keras.builders import build_classifier
 from tl_keras.calibration import (
     apply_temperature,
     calibration_summary,
+    choose_temperature,
     expected_calibration_error,
     fit_temperature,
     fold_temperature,
@@ -43,6 +44,24 @@ def test_the_fitted_temperature_undoes_over_confidence_and_keeps_top1():
     assert summary["ece_after"] < summary["ece_before"] / 3
     assert summary["nll_after"] < summary["nll_before"]
     assert summary["top1_unchanged"]
+
+
+def test_a_temperature_that_carries_over_between_validation_halves_is_adopted():
+    probabilities, labels = over_confident(400, seed=3)
+    temperature, decision = choose_temperature(probabilities, labels)
+    assert decision["adopted"] and decision["halves_improved"] == [True, True]
+    assert temperature == decision["fitted_temperature"] > 2.0
+
+
+def test_an_already_calibrated_model_keeps_temperature_one():
+    declined = []
+    for seed in range(5):
+        probabilities, labels = over_confident(100, seed=10 + seed, temperature=1.0)
+        temperature, decision = choose_temperature(probabilities, labels)
+        declined.append(temperature == 1.0 and not decision["adopted"])
+    assert sum(declined) >= 3  # noise alone rarely helps both halves
+    few, few_labels = over_confident(12, seed=0)
+    assert choose_temperature(few, few_labels)[0] == 1.0  # too few images to change anything
 
 
 def test_folding_into_the_head_returns_the_scaled_probabilities():

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 
 DEFAULT_BINS = 15
+# Fewer validation images than this never change the head's temperature.
+MIN_CALIBRATION_EXAMPLES = 20
 # T outside [0.05, 20] means the validation split is too small or degenerate to trust a fit.
 _LOG_T_RANGE = (np.log(0.05), np.log(20.0))
 
@@ -69,6 +71,34 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
         bounds=_LOG_T_RANGE, method="bounded", options={"xatol": 1e-4},
     )
     return float(np.exp(found.x))
+
+
+def choose_temperature(probabilities: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[float, dict]:
+    """The temperature to fold into the head: the validation fit if it generalises within validation, else 1.
+
+    One scalar cannot overfit much, but a validation split of a hundred
+    images can still point the wrong way (measured: on the embedded flowers a
+    fit of T = 1.43 on 100 validation images raised test NLL and ECE). So the
+    split is halved (seeded) and T is fitted on each half and scored on the
+    other; the full fit is adopted only when both held-out halves get a lower
+    NLL than with T = 1. Returns (temperature, the facts of the decision).
+    """
+    count = len(labels)
+    fitted = fit_temperature(probabilities, labels)
+    order = np.random.default_rng(seed).permutation(count)
+    halves = (order[: count // 2], order[count // 2 :])
+    checks = []
+    for fit_part, check_part in (halves, halves[::-1]):
+        if len(fit_part) == 0 or len(check_part) == 0:
+            checks.append(False)
+            continue
+        part_t = fit_temperature(probabilities[fit_part], labels[fit_part])
+        before = negative_log_likelihood(probabilities[check_part], labels[check_part])
+        after = negative_log_likelihood(apply_temperature(probabilities[check_part], part_t), labels[check_part])
+        checks.append(bool(after < before))
+    adopted = count >= MIN_CALIBRATION_EXAMPLES and all(checks)
+    decision = {"fitted_temperature": fitted, "halves_improved": checks, "adopted": adopted, "validation_examples": int(count)}
+    return (fitted if adopted else 1.0), decision
 
 
 def fold_temperature(model: keras.Model, temperature: float) -> None:

@@ -43,6 +43,7 @@ def inspect_split(
     curves: Path | None = None,
     title: str = "",
     extra: dict | None = None,
+    temperature_decision: dict | None = None,
 ) -> dict:
     """Predicts `batches` once and writes every evaluation file into `out_dir`; returns the metrics (also metrics.json).
 
@@ -61,6 +62,7 @@ def inspect_split(
         curves: the training curves PNG to show, if any.
         title: the page's heading.
         extra: facts to record in metrics.json beside the measurements (e.g. the kept phase).
+        temperature_decision: how `temperature` was chosen (`calibration.choose_temperature`), recorded with it.
     """
     check_mode(tta)
     out = Path(out_dir)
@@ -86,7 +88,7 @@ def inspect_split(
     metrics.update({"split": split, **(extra or {})})
     reliability_curves = {}
     if temperature:
-        calibration = calibration_summary(probabilities, labels, temperature, fitted_on, split)
+        calibration = {**calibration_summary(probabilities, labels, temperature, fitted_on, split), **(temperature_decision or {})}
         calibration["ece"] = calibration["ece_after"]
         after = apply_temperature(probabilities, temperature)
         reliability_curves = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels),

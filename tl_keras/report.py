@@ -100,6 +100,10 @@ def _calibration_text(calibration: dict) -> str:
         return '<p class="note">Not measured.</p>'
     if "temperature" not in calibration:
         return f"<p>Expected calibration error {calibration['ece']:.4f} over {calibration['bins']} confidence bins.</p>"
+    if calibration.get("adopted") is False:
+        return _table(["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]) + (
+            f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]}, but fitted on '
+            "either half it did not lower the other half's NLL, so the head keeps T = 1.</p>")
     return _table(
         ["", "ECE", "negative log-likelihood"],
         [("before temperature scaling", calibration["ece_before"], calibration["nll_before"]),

@@ -26,7 +26,7 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
 from tl_keras.epochs import EpochBatches, epoch_seed
-from tl_keras.calibration import fit_temperature, fold_temperature
+from tl_keras.calibration import choose_temperature, fold_temperature
 from tl_keras.evaluation import plot_curves, predict_dataset
 from tl_keras.export import export_saved_model
 from tl_keras.inspection import inspect_split
@@ -104,19 +104,22 @@ def _run_experiment(config: RunConfig):
     )
     timings["transfer_train_s"] = time.perf_counter() - t0
     curves = plot_curves(result.to_dict(), run_dir / "curves.png")
-    temperature = None
+    temperature, decision = None, None
     if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head
-        temperature = fit_temperature(*predict_dataset(model, validation))
+        temperature, decision = choose_temperature(*predict_dataset(model, validation), seed=config.seed)
     evaluation_dir = run_dir / "evaluation"
     metrics = inspect_split(
         model, held_out, splits.class_names, evaluation_dir, split=evaluation_split, temperature=temperature, tta=config.tta, curves=curves,
         title=f"{config.name}: {backbone.name} on the {evaluation_split} split",
-        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch},
+        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
     )
-    if temperature is not None:
+    if decision and decision["adopted"]:
         fold_temperature(model, temperature)
         logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, evaluation_split,
                      metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
+    elif decision:
+        logging.info("temperature %.3f fitted on validation did not lower the NLL of both validation halves when fitted on the other; "
+                     "the head keeps T = 1", decision["fitted_temperature"])
     if config.tensorboard:
         _log_evaluation_to_tensorboard(run_dir / "tensorboard", metrics, evaluation_dir / "confusion_matrix.png")
     transfer_accuracy = metrics["accuracy"]
@@ -139,7 +142,8 @@ def _run_experiment(config: RunConfig):
         "evaluated_on": evaluation_split,
         "transfer_accuracy": float(transfer_accuracy),
         "macro_f1": metrics["macro"]["f1"],
-        "calibration": {k: metrics["calibration"][k] for k in ("temperature", "ece_before", "ece_after", "ece") if k in metrics["calibration"]},
+        "calibration": {k: metrics["calibration"][k] for k in ("temperature", "adopted", "fitted_temperature", "ece_before", "ece_after", "ece")
+                        if k in metrics["calibration"]},
         "metrics_json": str(evaluation_dir / "metrics.json"),
         "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
         "curves_png": str(curves),
