@@ -60,7 +60,7 @@ def _chromium():
 def test_report_renders_in_headless_chromium(evaluated, tmp_path):
     page = evaluated[0] / "report.html"
     shot = tmp_path / "report.png"
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,2400"]
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1200,2400"]
     subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120)
     pixels = tf.io.decode_png(shot.read_bytes(), channels=3).numpy()
     assert pixels.shape[:2] == (2400, 1200)
