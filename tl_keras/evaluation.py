@@ -16,24 +16,29 @@ from typing import Sequence
 import numpy as np
 
 
-_INFERENCE: dict[int, tuple[object, object]] = {}
+def for_latest_model(build):
+    """`build(model)`, kept for the most recent model only: traced functions are reused across passes over one
+    model, and an earlier model (with its graph) is not pinned in memory once another is evaluated."""
+    held: dict = {}
+
+    def get(model):
+        if held.get("model") is not model:
+            held.clear()
+            held.update(model=model, value=build(model))
+        return held["value"]
+
+    return get
 
 
-def inference_function(model):
-    """`model(images, training=False)` traced once into a graph, for every evaluation pass over `model`.
-
-    Calling a Keras model eagerly runs op by op from Python: on 2 CPU cores
-    MobileNetV2 at 224 px takes 75 ms per image that way against 26 ms traced.
-    One model is kept (the one being evaluated), so old models are not pinned in memory.
-    """
+def _traced_inference(model):
     import tensorflow as tf
 
-    entry = _INFERENCE.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = (model, tf.function(lambda images: model(images, training=False), reduce_retracing=True))
-        _INFERENCE.clear()
-        _INFERENCE[id(model)] = entry
-    return entry[1]
+    return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+
+
+# `model(images, training=False)` traced once into a graph, for every evaluation pass over `model`: calling a
+# Keras model eagerly runs op by op from Python (MobileNetV2 at 224 px on 2 CPU cores: 75 ms per image against 26 ms traced).
+inference_function = for_latest_model(_traced_inference)
 
 
 def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.evaluation import for_latest_model
 from tl_keras.layers import ImagePreprocessing
 
 GRAD_CAM = "grad_cam"
@@ -71,16 +72,7 @@ class _CamModel:
         return total, class_index
 
 
-_CACHE: dict[int, tuple[keras.Model, _CamModel]] = {}
-
-
-def _cam_model(model: keras.Model) -> _CamModel:
-    entry = _CACHE.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = (model, _CamModel(model))
-        _CACHE.clear()  # one model at a time is what callers do; do not pin old models in memory
-        _CACHE[id(model)] = entry
-    return entry[1]
+_cam_model = for_latest_model(_CamModel)
 
 
 def cam_source(model: keras.Model) -> str:

@@ -31,10 +31,6 @@ class Example:
     image: np.ndarray  # uint8 [H, W, 3]
 
     @property
-    def loss(self) -> float:
-        return float(-np.log(max(float(self.probabilities[self.label]), 1e-12)))
-
-    @property
     def confidence(self) -> float:
         return float(self.probabilities[self.predicted])
 
@@ -51,6 +47,7 @@ class ExampleKeeper:
 
     def add(self, images: np.ndarray, probabilities: np.ndarray, labels: np.ndarray) -> None:
         predicted = probabilities.argmax(axis=1)
+        losses = -np.log(np.maximum(probabilities[np.arange(len(labels)), labels], 1e-12))
         for row in range(len(labels)):
             index = self._seen + row
             label, guess = int(labels[row]), int(predicted[row])
@@ -58,7 +55,7 @@ class ExampleKeeper:
                 if len(self._correct) < self.correct_wanted and label not in self._correct:
                     self._correct[label] = Example(index, label, guess, probabilities[row].copy(), np.array(images[row]))
                 continue
-            loss = float(-np.log(max(float(probabilities[row, label]), 1e-12)))
+            loss = float(losses[row])
             if _wants(self._overall, self.mistakes, loss):
                 _push(self._overall, self.mistakes, (loss, -index, Example(index, label, guess, probabilities[row].copy(), np.array(images[row]))))
             if _wants(self._by_class[label], self.per_class, loss):

@@ -68,6 +68,7 @@ def inspect_split(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keeper = ExampleKeeper(len(class_names))
+    scaled = bool(temperature) and temperature != 1.0  # T = 1 (a declined fit) changes nothing to show twice
     predict = inference_function(model)
     probabilities, labels, tta_probabilities = [], [], []
     for images, batch_labels in batches:
@@ -75,7 +76,7 @@ def inspect_split(
         batch_labels = np.asarray(batch_labels).reshape(-1).astype(np.int64)
         if label_map is not None:
             batch_labels = label_map[batch_labels]
-        shown = apply_temperature(batch_probabilities, temperature) if temperature else batch_probabilities
+        shown = apply_temperature(batch_probabilities, temperature) if scaled else batch_probabilities
         keeper.add(np.asarray(images), shown, batch_labels)
         probabilities.append(batch_probabilities)
         labels.append(batch_labels)
@@ -86,13 +87,13 @@ def inspect_split(
 
     metrics = classification_metrics(probabilities, labels, class_names)
     metrics.update({"split": split, **(extra or {})})
-    reliability_curves = {}
     if temperature:
         calibration = {**calibration_summary(probabilities, labels, temperature, fitted_on, split), **(temperature_decision or {})}
         calibration["ece"] = calibration["ece_after"]
-        after = apply_temperature(probabilities, temperature)
-        reliability_curves = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels),
-                              f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})": (after, labels)}
+        reliability_curves = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels)}
+        if scaled:
+            after = apply_temperature(probabilities, temperature)
+            reliability_curves[f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})"] = (after, labels)
     else:
         calibration = {"ece": expected_calibration_error(probabilities, labels), "bins": DEFAULT_BINS}
         reliability_curves = {f"model (ECE {calibration['ece']:.3f})": (probabilities, labels)}
@@ -139,8 +140,8 @@ def _grad_cam_panel(model, keeper: ExampleKeeper, class_names: Sequence[str], pa
     examples = keeper.top_mistakes()[:GRAD_CAM_WRONG] + keeper.correct_examples()[:GRAD_CAM_RIGHT]
     if not examples:
         return None, "none"
-    try:
-        heat = [grad_cam(model, example.image, class_index=example.predicted) for example in examples]
+    try:  # every kept image comes from a batch at the model's input size, so they explain as one batch
+        heat = grad_cam(model, np.stack([example.image for example in examples]), class_index=[example.predicted for example in examples])
         source = cam_source(model)
     except ValueError as error:  # e.g. an ensemble averaging several heads: no single head to explain
         logging.warning("Grad-CAM skipped: %s", error)
