@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
+from tl_keras import atomic
 from tl_keras.recipes import recipe_config
 from tl_keras import data as data_lib
 from tl_keras import resume as resume_lib
@@ -51,7 +52,7 @@ def test_state_file_round_trips_and_refuses_other_settings(tmp_path):
     path = resume_lib.state_path(tmp_path)
     resume_lib.write_state(path, fingerprint="abc", phase="frozen", epoch=1, history={"loss": [0.5]}, seconds=1.0,
                            completed=[], stop_requested=False, model=model, optimizer=model.optimizer)
-    (path.parent / (path.name + ".partial")).write_bytes(b"half a file from a killed write")
+    atomic.partial_path(path).write_bytes(b"half a file from a killed write")
     saved = [v.numpy().copy() for v in model.variables]
     saved_opt = [v.numpy().copy() for v in model.optimizer.variables]
     model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=2, verbose=0)  # move weights, seeds and optimizer on

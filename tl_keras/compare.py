@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from tl_keras import atomic
 from tl_keras.config import RunConfig
 from tl_keras.evaluation import _pyplot
 from tl_keras.run import run_experiment
@@ -43,7 +44,7 @@ def compare_transfer_scratch(config: RunConfig, labels_per_class: Sequence[int],
             "run_dir": summary["run_dir"],
         })
     files = {"json": out / "transfer_vs_scratch.json", "by_labels": out / "accuracy_vs_labels.png", "by_epoch": out / "accuracy_vs_epoch.png"}
-    files["json"].write_text(json.dumps({"config": config.to_dict(), "rows": rows}, indent=2))
+    atomic.write_json(files["json"], {"config": config.to_dict(), "rows": rows})
     _plot_by_labels(rows, files["by_labels"])
     _plot_by_epoch(Path(rows[-1]["run_dir"]), files["by_epoch"], rows[-1]["labels_per_class"])
     return {"rows": rows, "files": {k: str(v) for k, v in files.items()}}

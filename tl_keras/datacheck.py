@@ -13,13 +13,14 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import io
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 import tensorflow as tf
+
+from tl_keras import atomic
 
 # Reasons a file is dropped.
 EMPTY = "empty_file"
@@ -99,10 +100,7 @@ class DataReport:
         }
 
     def write(self, path: str | os.PathLike, split_of: dict[str, str] | None = None) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(split_of), indent=1))
-        return path
+        return atomic.write_json(path, self.to_dict(split_of), indent=1)
 
 
 def check_file(path: str, label: int) -> FileCheck:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tl_keras import atomic
+
 _EPSILON = 1e-7
 
 
@@ -101,9 +103,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     student is saved (`model.keras`) and, with `config.export`, exported like
     any classifier. Writes `<run_dir>/distillation.json`.
     """
-    import json
     import time
-    from pathlib import Path
 
     from tl_keras import run as run_lib
     from tl_keras.augment import build_augmentation
@@ -115,7 +115,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
 
     config, run_dir = run_lib.start_run(config)
     settings = {"teacher": str(teacher_path), "temperature": temperature, "distill_alpha": alpha}
-    (run_dir / "distill_flags.json").write_text(json.dumps(settings, indent=2))
+    atomic.write_json(run_dir / "distill_flags.json", settings)
     splits = run_lib.load_splits(config, run_dir)
     num_classes = len(splits.class_names)
     teacher = load_classifier(teacher_path, "--teacher")
@@ -158,7 +158,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
         metadata = {"distilled_from": str(teacher_path), **settings, "backbone": config.backbone, "input_size": backbone.input_size,
                     "preprocessing": backbone.preprocessing, "config": config.to_dict()}
         report["export"] = str(export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata))
-    Path(run_dir / "distillation.json").write_text(json.dumps(report, indent=2))
+    atomic.write_json(run_dir / "distillation.json", report)
     return report
 
 

@@ -8,12 +8,13 @@ same numbers.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from tl_keras import atomic
 
 
 def for_latest_model(build):
@@ -98,7 +99,7 @@ def write_metrics(metrics: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / "metrics.json", "per_class": out / "per_class.csv", "confusion_matrix": out / "confusion_matrix.png"}
-    paths["metrics"].write_text(json.dumps(metrics, indent=2))
+    atomic.write_json(paths["metrics"], metrics)
     with paths["per_class"].open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["class", "precision", "recall", "f1", "support"])

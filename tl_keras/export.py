@@ -19,6 +19,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tl_keras import atomic
 from tl_keras.tta import check_mode, tta_views, view_count
 
 SERVING_SIGNATURE = "serving_default"
@@ -72,9 +73,7 @@ def next_version(model_dir: str | os.PathLike) -> int:
 def _record_issued(model_dir: Path, version: int) -> None:
     issued = model_dir / _LAST_VERSION_FILE
     last = int(issued.read_text().strip() or 0) if issued.is_file() else 0
-    partial = issued.with_name(f"{_LAST_VERSION_FILE}.{os.getpid()}")
-    partial.write_text(f"{max(last, version)}\n")
-    os.replace(partial, issued)
+    atomic.write_text(issued, f"{max(last, version)}\n")
 
 
 def remove_abandoned_staging(model_dir: str | os.PathLike) -> list[Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 from absl import logging
 
+from tl_keras import atomic
 from tl_keras import data as data_lib
 from tl_keras.backbones import BACKBONES, load_backbone
 from tl_keras.builders import build_classifier, compile_classifier
@@ -75,13 +76,10 @@ def pretrain_backbone(
     logging.info("pretraining %s on source task %s for %d epochs", backbone, source, epochs)
     history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0)
     _, accuracy = model.evaluate(validation, verbose=0)
-    tmp = out / f".{tag}.partial.weights.h5"
-    net.layer.save_weights(str(tmp))
-    os.replace(tmp, weights_path)
-    (out / f"{tag}.json").write_text(
-        json.dumps({"backbone": backbone, "source": source, "image_size": size, "epochs": epochs,
-                    "source_validation_accuracy": float(accuracy),
-                    "history": {k: [float(x) for x in v] for k, v in history.history.items()}}, indent=2)
-    )
+    atomic.write_with(weights_path, lambda partial: net.layer.save_weights(str(partial)))
+    atomic.write_json(out / f"{tag}.json", {
+        "backbone": backbone, "source": source, "image_size": size, "epochs": epochs, "source_validation_accuracy": float(accuracy),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    })
     logging.info("source task %s: validation accuracy %.4f; weights in %s", source, accuracy, weights_path)
     return weights_path

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from tl_keras import atomic
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; background: #fff; }
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
@@ -78,9 +80,7 @@ def write_report(path: str | os.PathLike, metrics: dict, pictures: dict[str, Pat
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, out)
+    atomic.write_text(out, page)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Iterable
 import keras
 import numpy as np
 
+from tl_keras import atomic
 from tl_keras.config import RESUME_STATE, ConfigError
 
 _FORMAT = 1
@@ -144,13 +145,7 @@ def write_state(
     arrays = {"meta": np.array(json.dumps(meta))}
     arrays.update({f"model/{i}": v for i, v in enumerate(model_values)})
     arrays.update({f"optimizer/{i}": v for i, v in enumerate(optimizer_values)})
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-    _sync_directory(path.parent)
+    atomic.write_with(path, lambda partial: np.savez(partial, **arrays))
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -238,10 +233,7 @@ def improves(value: float, best: float, mode: str) -> bool:
 
 
 def save_weights_atomically(model: keras.Model, path: str | os.PathLike) -> None:
-    path = Path(path)
-    partial = path.with_name(path.name.replace(".weights.h5", ".partial.weights.h5"))
-    model.save_weights(partial)
-    os.replace(partial, path)
+    atomic.write_with(path, lambda partial: model.save_weights(str(partial)))
 
 
 def _assign(variables, values, what: str) -> None:
@@ -271,17 +263,3 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _sync_directory(directory: Path) -> None:
-    """Makes the rename itself durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -8,7 +8,6 @@ Everything the run decides or measures lands in its run folder
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tl_keras import atomic
 from tl_keras import data as data_lib
 from tl_keras import distribute
 from tl_keras import pretrain
@@ -200,7 +200,7 @@ def _run_experiment(config: RunConfig):
         summary["timings"] = timings
         summary["model_keras"] = str(run_dir / "model.keras")
         summary.update(extra)
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        atomic.write_json(run_dir / "summary.json", summary)  # written last: its presence marks the run finished
         return summary
 
     return complete
@@ -215,8 +215,8 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
     if config.overwrite:
         (run_dir / "split.json").unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
-    (run_dir / "config.json").write_text(config.to_json())
-    (run_dir / "flags.txt").write_text(config.to_flagfile())
+    atomic.write_text(run_dir / "config.json", config.to_json())
+    atomic.write_text(run_dir / "flags.txt", config.to_flagfile())
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

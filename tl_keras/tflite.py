@@ -11,7 +11,6 @@ class collapse full-integer quantisation is known for.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -21,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tl_keras import atomic
 from tl_keras.export import PIXELS_SIGNATURE, PROBABILITIES
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
@@ -244,7 +244,7 @@ def write_sidecar(path: Path, variant: str, image_size: int, class_names: Sequen
     if row["input_dtype"] in ("uint8", "int8"):
         sidecar["input"]["feed"] = "q = clip(round(pixel / scale + zero_point)) with input scale and zero_point above"
         sidecar["output"]["read"] = "probability = (q - zero_point) * scale with output scale and zero_point above"
-    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
+    atomic.write_json(path.with_suffix(".json"), sidecar)
 
 
 def export_tflite(
@@ -279,7 +279,7 @@ def export_tflite(
     keras_probabilities = model.predict(images, verbose=0)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     name = version_dir.parent.name
-    (out / "labels.txt").write_text("".join(f"{c}\n" for c in class_names))
+    atomic.write_text(out / "labels.txt", "".join(f"{c}\n" for c in class_names))
     rows, failures = [], []
     for variant in variants:
         started = time.perf_counter()
@@ -300,7 +300,7 @@ def export_tflite(
             row["size_vs_float32"] = row["size_bytes"] / float_row["size_bytes"]
             row["speedup_vs_float32"] = float_row["median_latency_ms"] / row["median_latency_ms"]
     report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "variants": rows, "failures": failures}
-    (out / "tflite_report.json").write_text(json.dumps(report, indent=2))
+    atomic.write_json(out / "tflite_report.json", report)
     return report
 
 

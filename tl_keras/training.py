@@ -23,6 +23,7 @@ from typing import Sequence
 import keras
 from absl import logging
 
+from tl_keras import atomic
 from tl_keras import distribute
 from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
@@ -700,7 +701,4 @@ def _keep_best(model: keras.Model, phases: list[PhaseResult], monitor: str) -> T
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    atomic.write_json(path, payload)

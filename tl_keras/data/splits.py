@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tl_keras import atomic
 from tl_keras.data.pipeline import IndexedSplit
 
 # What a split depends on besides the files themselves; recorded in split.json and compared on reuse.
@@ -153,10 +154,7 @@ def write_split(split_file: Path | None, record: dict) -> None:
     """Writes split.json atomically (a half-written record would be refused, not silently reused)."""
     if split_file is None:
         return
-    split_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = split_file.with_name(split_file.name + ".partial")
-    partial.write_text(json.dumps(record, indent=1))
-    partial.replace(split_file)
+    atomic.write_json(split_file, record, indent=1)
 
 
 def counts_by_class(labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str]) -> dict[str, dict[str, int]]:
