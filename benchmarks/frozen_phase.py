@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
+from tl_keras.run import train_settings
 from tl_keras import data as data_lib
 from tl_keras import features as features_lib
 from tl_keras.backbones import load_backbone
@@ -98,7 +99,7 @@ def main(argv):
     # Cached features (the tl_keras path).
     backbone, model = fresh_model()
     with tempfile.TemporaryDirectory() as run_dir:
-        result = train_two_phase(model, backbone.layer, train, validation, config, run_dir, train_examples=n_train)
+        result = train_two_phase(model, backbone.layer, train, validation, train_settings(config), run_dir, train_examples=n_train)
     cached_seconds = result.phases[0].seconds
     caching_seconds = result.phases[0].caching_seconds
     cached_accuracy = result.kept_value

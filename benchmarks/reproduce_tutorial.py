@@ -37,6 +37,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
+from tl_keras.run import train_settings
 from tl_keras import data as data_lib
 from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone
@@ -134,7 +135,7 @@ def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     model = build_classifier(backbone, len(splits.class_names), dropout=config.dropout, freeze_batch_norm=False, name="scratch")
     started = time.perf_counter()
     result = train_from_scratch(
-        model, train, validation, config, run_root / "scratch", epochs=1000,
+        model, train, validation, train_settings(config), run_root / "scratch", epochs=1000,
         augmentation=build_augmentation(config), extra_callbacks=[TimeBudget(seconds)],
     )
     spent = time.perf_counter() - started

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.run import train_settings
 from tl_keras.recipes import recipe_config
 from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
@@ -56,7 +57,7 @@ def test_distiller_updates_the_student_only_and_the_student_exports(tmp_path):
     data = _tiny_data()
     distiller = Distiller(student, teacher, temperature=3.0, alpha=0.5)
     config = recipe_config("digits", frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=0, early_stopping_patience=0)
-    result = train_two_phase(student, student_backbone.layer, data, data, config, tmp_path, trainer=distiller)
+    result = train_two_phase(student, student_backbone.layer, data, data, train_settings(config), tmp_path, trainer=distiller)
     assert [p.name for p in result.phases] == ["frozen", "fine_tune"]
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(teacher_before, teacher.weights)), "the teacher never changes"
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(student_before, student.trainable_weights))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.run import train_settings
 from tl_keras.recipes import recipe_config
 from tl_keras import features as features_lib
 from tl_keras.augment import build_augmentation
@@ -30,7 +31,7 @@ def _setup(n=24):
 def test_head_on_cached_features_equals_full_model_on_images(tmp_path):
     backbone, model, images, labels, ds = _setup()
     config = recipe_config("digits", frozen_epochs=3, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0)
-    result = train_two_phase(model, backbone.layer, ds, ds, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, ds, ds, train_settings(config), tmp_path)
     assert result.phases[0].on_cached_features
     cache = features_lib.cache_features(features_lib.feature_extractor(model), ds)
     head = features_lib.head_on_features(model)
@@ -87,7 +88,7 @@ def test_each_epoch_holds_every_image_once_in_a_seeded_view(tmp_path):
 def test_cached_frozen_phase_leaves_the_backbone_alone(tmp_path):
     backbone, model, _, _, ds = _setup()
     before = [w.numpy().copy() for w in backbone.layer.weights]
-    train_two_phase(model, backbone.layer, ds, ds, recipe_config("digits", frozen_epochs=2, fine_tune_epochs=0, verbose=0), tmp_path)
+    train_two_phase(model, backbone.layer, ds, ds, train_settings(recipe_config("digits", frozen_epochs=2, fine_tune_epochs=0, verbose=0)), tmp_path)
     for a, b in zip(before, backbone.layer.weights):
         np.testing.assert_array_equal(a, b.numpy())
 
@@ -108,7 +109,7 @@ def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(t
     config = recipe_config(
         "default", frozen_epochs=10, fine_tune_epochs=0, flip="none", rotation_degrees=0.0, verbose=0, seed=0, name="probe_check"
     )
-    result = train_two_phase(model, backbone.layer, batches["train"], batches["validation"], config, tmp_path, train_examples=splits.size("train"))
+    result = train_two_phase(model, backbone.layer, batches["train"], batches["validation"], train_settings(config), tmp_path, train_examples=splits.size("train"))
     assert result.phases[0].on_cached_features
     extractor = features_lib.feature_extractor(model)
     cached = {k: features_lib.cache_features(extractor, ds) for k, ds in batches.items()}

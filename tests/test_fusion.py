@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.run import train_settings
 from tl_keras.recipes import recipe_config
 from tl_keras import tflite
 from tl_keras.backbones import load_backbone
@@ -48,10 +49,10 @@ def test_phases_reach_both_backbones_only_when_fine_tuning(combine, tmp_path):
     layers = [b.layer for b in backbones]
     before = [_weights(layer) for layer in layers]
     data = _data()
-    train_two_phase(model, layers, data, data, CONFIG, tmp_path / "frozen")
+    train_two_phase(model, layers, data, data, train_settings(CONFIG), tmp_path / "frozen")
     for layer, old in zip(layers, before):
         assert all(np.array_equal(a, w.numpy()) for a, w in zip(old, layer.weights)), f"phase 1 changed {layer.name}"
-    train_two_phase(model, layers, data, data, dataclasses.replace(CONFIG, frozen_epochs=0, fine_tune_epochs=1), tmp_path / "tuned")
+    train_two_phase(model, layers, data, data, train_settings(dataclasses.replace(CONFIG, frozen_epochs=0, fine_tune_epochs=1)), tmp_path / "tuned")
     for layer, old in zip(layers, before):
         kernels = [(a, w) for a, w in zip(old, layer.weights) if w.path.endswith("kernel")]
         assert all(not np.array_equal(a, w.numpy()) for a, w in kernels), f"phase 2 left {layer.name} unchanged"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tl_keras.run import train_settings
 from tl_keras.recipes import recipe_config
 from tl_keras.backbones import leaf_layers, load_backbone
 from tl_keras.builders import build_classifier
@@ -42,7 +43,7 @@ def test_frozen_phase_leaves_every_backbone_weight_unchanged(tmp_path):
     train, val = _data()
     before = _snapshot(backbone.layer)
     head_before = model.get_layer("head").kernel.numpy().copy()
-    train_two_phase(model, backbone.layer, train, val, dataclasses.replace(CONFIG, fine_tune_epochs=0), tmp_path)
+    train_two_phase(model, backbone.layer, train, val, train_settings(dataclasses.replace(CONFIG, fine_tune_epochs=0)), tmp_path)
     for path, value in _snapshot(backbone.layer).items():
         np.testing.assert_array_equal(value, before[path], err_msg=path)
     assert not np.allclose(model.get_layer("head").kernel.numpy(), head_before)
@@ -54,7 +55,7 @@ def test_fine_tune_phase_moves_unfrozen_weights_but_not_batchnorm_statistics(tmp
     train, val = _data()
     before = _snapshot(backbone.layer)
     config = dataclasses.replace(CONFIG, frozen_epochs=1, monitor="val_loss")
-    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     # Load the fine-tune checkpoint, whatever phase won, to inspect phase 2's effect.
     model.load_weights(result.phases[1].weights_path)
     after = _snapshot(backbone.layer)
@@ -73,7 +74,7 @@ def test_unfreeze_top_n_trains_only_those_layers(tmp_path):
     train, val = _data()
     before = _snapshot(backbone.layer)
     config = dataclasses.replace(CONFIG, frozen_epochs=1, unfreeze="3")
-    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     model.load_weights(result.phases[1].weights_path)
     after = _snapshot(backbone.layer)
     changed = sorted(p for p in before if not np.array_equal(before[p], after[p]))
@@ -97,7 +98,7 @@ def test_best_phase_is_kept_and_history_records_both(tmp_path):
     train, val = _data()
     # A fine-tune learning rate this large wrecks the network: phase 1 must win.
     config = dataclasses.replace(CONFIG, fine_tune_learning_rate=50.0, fine_tune_optimizer="sgd", monitor="val_loss")
-    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     assert result.kept_phase == FROZEN
     kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
     assert kept == pytest.approx(result.kept_value, rel=1e-4)
@@ -117,7 +118,7 @@ def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
     model = build_classifier(backbone, 3, freeze_batch_norm=False)
     train, val = _data()
     before = _snapshot(backbone.layer)
-    result = train_from_scratch(model, train, val, CONFIG, tmp_path, epochs=2)
+    result = train_from_scratch(model, train, val, train_settings(CONFIG), tmp_path, epochs=2)
     after = _snapshot(backbone.layer)
     assert result.kept_phase == "scratch"
     assert all(not np.array_equal(before[p], after[p]) for p in before if "moving_mean" in p or p.endswith("kernel"))
@@ -131,7 +132,7 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
     model = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, freeze_batch_norm=False)
     train, val = _data()
     augmentation = build_augmentation(dataclasses.replace(CONFIG, flip="horizontal"))
-    train_from_scratch(model, train, val, CONFIG, tmp_path, epochs=1, augmentation=augmentation)
+    train_from_scratch(model, train, val, train_settings(CONFIG), tmp_path, epochs=1, augmentation=augmentation)
     loss, accuracy = model.evaluate(val, verbose=0)  # the wrapper was compiled, not the model
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
 
@@ -141,7 +142,7 @@ def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path
     backbone, model = _classifier()
     train, val = _data()
     config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=5, unfreeze_schedule="3,9,all")
-    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     stages = result.phases[1:]
     assert [p.name for p in stages] == ["fine_tune_1", "fine_tune_2", "fine_tune_3"]
     assert [p.first_epoch for p in stages] == [2, 3, 5], "5 epochs over 3 stages: 1, 2, 2 (remainder to the last)"
@@ -157,10 +158,10 @@ def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
     from tl_keras.training import check_unfreeze_fits
 
     backbone, _ = _classifier()
-    check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:3"))
+    check_unfreeze_fits(backbone.layer, train_settings(dataclasses.replace(CONFIG, unfreeze="from:3")))
     with pytest.raises(ConfigError, match=r"--unfreeze: 'from:100' starts past the backbone's \d+ layers"):
-        check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:100"))
-    check_unfreeze_fits(backbone.layer, dataclasses.replace(CONFIG, unfreeze="from:100", fine_tune_epochs=0))
+        check_unfreeze_fits(backbone.layer, train_settings(dataclasses.replace(CONFIG, unfreeze="from:100")))
+    check_unfreeze_fits(backbone.layer, train_settings(dataclasses.replace(CONFIG, unfreeze="from:100", fine_tune_epochs=0)))
 
 
 @pytest.mark.slow
@@ -182,7 +183,7 @@ def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, mon
 
     monkeypatch.setattr(training, "run_phase", recording_run_phase)
     config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=2, unfreeze_schedule="3,all")
-    result = train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     frozen, first_stage = result.phases[0], result.phases[1]
     best_before_second = first_stage if first_stage.best_value > frozen.best_value else frozen
     assert seen_best[1] == best_before_second.weights_path, "stage 2 starts from the best so far, not from stage 1's last epoch"
@@ -212,7 +213,7 @@ def test_layer_rate_optimizer_is_not_left_in_the_saved_model(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
     config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=1, layer_rate_bottom=0.1)
-    train_two_phase(model, backbone.layer, train, val, config, tmp_path)
+    train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     model.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras")  # compiled: the optimizer must be a plain one
     np.testing.assert_allclose(reloaded.predict(next(iter(val))[0], verbose=0), model.predict(next(iter(val))[0], verbose=0), atol=1e-6)

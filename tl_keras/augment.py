@@ -13,10 +13,11 @@ import keras
 import tensorflow as tf
 
 from tl_keras.layers import ToPixels
+from tl_keras.settings import AugmentSettings, settings_from
 
 
-def build_augmentation(config, seed: int | None = None) -> keras.Sequential | None:
-    """The random layers `config` asks for, in a fixed order; None when it asks for none.
+def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> keras.Sequential | None:
+    """The random layers `settings` ask for, in a fixed order; None when they ask for none.
 
     Each flag's number means what its help says: `rotation_degrees=10`
     rotates by at most 10 degrees either way (Keras takes a fraction of a
@@ -25,20 +26,22 @@ def build_augmentation(config, seed: int | None = None) -> keras.Sequential | No
     contrast by 0.8 to 1.2; `brightness=0.1` adds at most a tenth of the
     0-255 range.
     """
-    seed = config.seed if seed is None else seed
+    if not isinstance(settings, AugmentSettings):  # a RunConfig, or a config.json mapping
+        settings = settings_from(AugmentSettings, settings)
+    seed = settings.seed if seed is None else seed
     layers: list[keras.layers.Layer] = []
-    if config.flip != "none":
-        layers.append(keras.layers.RandomFlip(config.flip, seed=seed, name="flip"))
-    if config.rotation_degrees:
-        layers.append(keras.layers.RandomRotation(config.rotation_degrees / 360.0, fill_mode="reflect", seed=seed + 1, name="rotation"))
-    if config.zoom:
-        layers.append(keras.layers.RandomZoom((-config.zoom, config.zoom), fill_mode="reflect", seed=seed + 2, name="zoom"))
-    if config.translation:
-        layers.append(keras.layers.RandomTranslation(config.translation, config.translation, fill_mode="reflect", seed=seed + 3, name="translation"))
-    if config.contrast:
-        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed + 4, name="contrast"))
-    if config.brightness:
-        layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed + 5, name="brightness"))
+    if settings.flip != "none":
+        layers.append(keras.layers.RandomFlip(settings.flip, seed=seed, name="flip"))
+    if settings.rotation_degrees:
+        layers.append(keras.layers.RandomRotation(settings.rotation_degrees / 360.0, fill_mode="reflect", seed=seed + 1, name="rotation"))
+    if settings.zoom:
+        layers.append(keras.layers.RandomZoom((-settings.zoom, settings.zoom), fill_mode="reflect", seed=seed + 2, name="zoom"))
+    if settings.translation:
+        layers.append(keras.layers.RandomTranslation(settings.translation, settings.translation, fill_mode="reflect", seed=seed + 3, name="translation"))
+    if settings.contrast:
+        layers.append(keras.layers.RandomContrast(settings.contrast, value_range=(0, 255), seed=seed + 4, name="contrast"))
+    if settings.brightness:
+        layers.append(keras.layers.RandomBrightness(settings.brightness, value_range=(0, 255), seed=seed + 5, name="brightness"))
     if not layers:
         return None
     return keras.Sequential([*layers, ToPixels(name="to_pixels")], name="augmentation")

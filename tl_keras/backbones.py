@@ -17,6 +17,7 @@ import keras
 
 from tl_keras.hub_layer import HubLayer
 from tl_keras.layers import PREPROCESSING_MODES
+from tl_keras.settings import backbone_source
 
 apps = keras.applications
 
@@ -150,13 +151,14 @@ def load_backbone(
     if preprocessing and preprocessing not in PREPROCESSING_MODES:
         raise ValueError(f"--preprocessing: unknown mode {preprocessing!r}; known: {', '.join(PREPROCESSING_MODES)}")
     weights = _normalise_weights(weights)
+    source = backbone_source(backbone)
     if backbone in BACKBONES:
         loaded = _load_registered(backbone, weights, image_size, alpha)
-    elif _is_hub_handle(backbone) or _is_saved_model_dir(backbone):
+    elif source in ("hub", "saved_model"):
         _refuse_weights(backbone, weights, "Hub modules and SavedModels carry their own weights")
         layer = HubLayer(backbone, signature=hub_signature, output_key=hub_output_key, name="hub_backbone")
         loaded = Backbone(_short_name(backbone), layer, image_size or HUB_DEFAULT_SIZE, HUB_DEFAULT_PREPROCESSING)
-    elif str(backbone).endswith(".keras"):
+    elif source == "keras_file":
         _refuse_weights(backbone, weights, ".keras files carry their own weights")
         loaded = _load_keras_file(backbone, cut_layer, image_size)
     else:
@@ -226,15 +228,6 @@ def _looks_like_download_failure(error: Exception) -> bool:
 
     text = str(error)
     return isinstance(error, (urllib.error.URLError, OSError, ConnectionError, TimeoutError)) or "URL fetch failure" in text or "HTTP" in text
-
-
-def _is_hub_handle(text: str) -> bool:
-    return text.startswith(("http://", "https://", "gs://")) or text.startswith(("tfhub:", "kaggle:"))
-
-
-def _is_saved_model_dir(text: str) -> bool:
-    path = Path(text)
-    return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
 def _short_name(handle: str) -> str:

@@ -16,7 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tl_keras.tta import TTA_MODES
+from tl_keras.settings import (  # noqa: F401 - the vocabularies and parsers are re-exported for callers of this module
+    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, NAME_PATTERN, OPTIMIZERS, POOLINGS, PRECISIONS,
+    SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, backbone_source, parse_unfreeze, unfreeze_stages,
+)
+from tl_keras.settings import check_choice as _check_choice
 
 # The field defaults below are the `default` recipe: what a user's own photos
 # get (a real backbone with ImageNet weights at its pretraining resolution,
@@ -27,20 +31,7 @@ DEFAULT_DATASET = "flowers"
 DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_WEIGHTS = "imagenet"
 
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-POOLINGS = ("avg", "max")
-MONITORS = ("val_accuracy", "val_loss")
-CLASS_WEIGHTS = ("none", "auto")
-HEAD_INITS = ("logistic", "random")
-SCRATCH_BUDGETS = ("time", "epochs")
-LR_SCHEDULES = ("constant", "cosine", "plateau")
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-CACHES = ("auto", "memory", "disk", "none")
-FEATURE_CACHES = ("auto", "memory", "disk", "off")
-FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 # Settings that change how a run reports or where it writes, not what it computes: a run folder that
@@ -50,10 +41,6 @@ _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export
                         "run_dir", "name", "cache", "tfds_data_dir", "tta")
 # Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
 RESUME_STATE = "checkpoints/resume_state.npz"
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the flag and the fix."""
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
@@ -328,59 +315,20 @@ def check_run_dir_reuse(config: RunConfig) -> None:
         )
 
 
-def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {value!r}.")
-
-
-def unfreeze_stages(schedule: str) -> list[str]:
-    """The --unfreeze specs of a --unfreeze_schedule, each checked."""
-    stages = [part.strip() for part in schedule.split(",") if part.strip()]
-    if not stages:
-        raise ConfigError(f"--unfreeze_schedule {schedule!r} names no stage; e.g. '20,50,all'.")
-    for stage in stages:
-        try:
-            parse_unfreeze(stage)
-        except ConfigError as error:
-            raise ConfigError(f"--unfreeze_schedule: {error}") from None
-    return stages
-
-
-def parse_unfreeze(spec: str) -> tuple[str, int]:
-    """Parses --unfreeze into ('all', 0), ('top', N) or ('from', K)."""
-    text = str(spec).strip().lower()
-    if text == "all":
-        return ("all", 0)
-    try:
-        if text.startswith("from:"):
-            value = int(text[len("from:"):])
-            kind = "from"
-        else:
-            value = int(text)
-            kind = "top"
-    except ValueError:
-        raise ConfigError(f"--unfreeze {spec!r} is not understood; use 'all', a number N (top N layers) or 'from:K'.") from None
-    if value < 0 or (kind == "top" and value == 0):
-        raise ConfigError(f"--unfreeze {spec!r} must name at least one layer; use 'all', N >= 1 or 'from:K' with K >= 0.")
-    return (kind, value)
-
-
 def _check_backbone_and_weights(config: RunConfig) -> None:
     """Catches a mistyped backbone or a missing weights file before any training starts."""
     from tl_keras.backbones import BACKBONES  # keras import deferred to validation
     from tl_keras.data import BUILTIN_DATASETS
 
     name = config.backbone
-    is_hub = name.startswith(("http://", "https://", "gs://"))
-    if name not in BACKBONES and not is_hub:
-        path = Path(name)
-        if name.endswith(".keras") and not path.is_file():
-            raise ConfigError(f"--backbone: .keras file not found: {name!r}")
-        if not name.endswith(".keras") and not (path / "saved_model.pb").is_file():
-            raise ConfigError(
-                f"--backbone: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}; "
-                "or pass a TF Hub URL, a SavedModel folder or a .keras file"
-            )
+    source = backbone_source(name)
+    if source == "keras_file" and not Path(name).is_file():
+        raise ConfigError(f"--backbone: .keras file not found: {name!r}")
+    if source == "name" and name not in BACKBONES:
+        raise ConfigError(
+            f"--backbone: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}; "
+            "or pass a TF Hub URL, a SavedModel folder or a .keras file"
+        )
     weights = config.weights
     if name == "small_cnn" and weights == "imagenet":
         raise ConfigError("--backbone=small_cnn has no ImageNet weights; pass --weights=none, a weights file, or --weights=pretrain:digits_0_4")

@@ -107,7 +107,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
 
     from tl_keras import run as run_lib
     from tl_keras.augment import build_augmentation
-    from tl_keras.config import ConfigError
+    from tl_keras.settings import AugmentSettings, ConfigError, settings_from
     from tl_keras.evaluation import classification_metrics, predict_dataset
     from tl_keras.export import export_saved_model
     from tl_keras.reload import load_classifier
@@ -134,11 +134,11 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
         backbone, model = student(f"{config.name}_{arm}")
         if data is None:  # both students take the same input size: one pipeline (and one decoded-image cache) serves both
             data = run_lib.prepare_batches(config, splits, backbone.input_size, run_dir)
-        augmentation = build_augmentation(config)
+        augmentation = build_augmentation(settings_from(AugmentSettings, config))
         trainer = Distiller(model, teacher, temperature=temperature, alpha=alpha, augmentation=augmentation) if arm == "distilled" else None
         started = time.perf_counter()
         result = train_two_phase(
-            model, backbone.layer, data.train, data.validation, config, run_dir / arm,
+            model, backbone.layer, data.train, data.validation, run_lib.train_settings(config), run_dir / arm,
             augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), trainer=trainer,
         )
         seconds = time.perf_counter() - started

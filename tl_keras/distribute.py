@@ -22,7 +22,7 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
-from tl_keras.config import PRECISIONS, STRATEGIES
+from tl_keras.settings import PRECISIONS, STRATEGIES
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from tl_keras import atomic
+from tl_keras.settings import NAME_PATTERN
 from tl_keras.tta import check_mode, tta_views, view_count
 
 SERVING_SIGNATURE = "serving_default"
@@ -37,7 +38,7 @@ KERAS_COPY = "model.keras"
 WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_TOP_K = 5
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 def validate_model_name(name: str) -> str:

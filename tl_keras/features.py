@@ -28,9 +28,9 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.builders import HEAD_NAME
+from tl_keras.settings import MEMORY_BUDGET_BYTES
 from tl_keras.epochs import EpochBatches
 
-_MAX_IN_MEMORY_BYTES = 2 << 30
 DROPOUT_NAME = "dropout"
 
 
@@ -177,7 +177,7 @@ def cache_features(
         encoders += [_encoder(extractor, augmentation, batches.element_spec[0])] * passes
     passes = len(encoders)
     total = num_examples * passes if num_examples >= 0 else -1
-    on_disk = storage == "disk" or (storage == "auto" and total * width * 4 > _MAX_IN_MEMORY_BYTES)
+    on_disk = storage == "disk" or (storage == "auto" and total * width * 4 > MEMORY_BUDGET_BYTES)
     if on_disk and directory is None:
         raise ValueError("disk feature cache needs a directory")
 

@@ -31,6 +31,7 @@ from tl_keras.evaluation import plot_curves, predict_dataset
 from tl_keras.export import export_saved_model
 from tl_keras.inspection import inspect_split
 from tl_keras.reload import backbone_of, load_classifier
+from tl_keras.settings import AugmentSettings, DataSettings, TrainSettings, settings_from
 from tl_keras.training import TimeBudget, check_unfreeze_fits, train_from_scratch, train_two_phase
 
 # Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
@@ -85,12 +86,13 @@ def _run_experiment(config: RunConfig):
             backbone.input_size = config.image_size or 224
     else:
         backbone, model = build_model(config, weights, num_classes)
-    check_unfreeze_fits(backbone.layer, config)
+    plan = train_settings(config)
+    check_unfreeze_fits(backbone.layer, plan)
     size = backbone.input_size
 
     data = prepare_batches(config, splits, size, run_dir)
     train, validation, held_out, evaluation_split = data.train, data.validation, data.held_out, data.evaluation_split
-    augmentation = build_augmentation(config)
+    augmentation = build_augmentation(settings_from(AugmentSettings, config))
     class_weight = data.class_weight
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
@@ -99,7 +101,7 @@ def _run_experiment(config: RunConfig):
     keras.utils.set_random_seed(config.seed)  # training's own draws (dropout, augmentation) start from the seed too
     t0 = time.perf_counter()
     result = train_two_phase(
-        model, backbone.layer, train, validation, config, run_dir,
+        model, backbone.layer, train, validation, plan, run_dir,
         augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = time.perf_counter() - t0
@@ -166,7 +168,8 @@ def _run_experiment(config: RunConfig):
             budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
         t0 = time.perf_counter()
         scratch_result = train_from_scratch(
-            scratch, train, validation, config, run_dir / "scratch", augmentation=build_augmentation(config), class_weight=class_weight, **budget
+            scratch, train, validation, plan, run_dir / "scratch", augmentation=build_augmentation(settings_from(AugmentSettings, config)),
+            class_weight=class_weight, **budget,
         )
         timings["scratch_train_s"] = time.perf_counter() - t0
         scratch_probabilities, scratch_labels = predict_dataset(scratch, held_out)
@@ -225,7 +228,7 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
 
 def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     """The run's data, checked against --num_classes and recorded in split.json."""
-    splits = data_lib.limit_train_per_class(data_lib.load_data(config, run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
+    splits = data_lib.limit_train_per_class(data_lib.load_data(settings_from(DataSettings, config), run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
     num_classes = len(splits.class_names)
     if config.num_classes and config.num_classes != num_classes:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
@@ -234,6 +237,11 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     data_lib.write_split(run_dir / "split.json", splits.split_record)
     logging.info("classes %s; counts %s", splits.class_names, splits.counts)
     return splits
+
+
+def train_settings(config: RunConfig) -> TrainSettings:
+    """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run)."""
+    return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings())
 
 
 def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float]) -> str | None:

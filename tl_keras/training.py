@@ -30,7 +30,7 @@ from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
 from tl_keras.builders import HEAD_NAME, compile_classifier, is_layerwise, layer_rate_scales
-from tl_keras.config import ConfigError, parse_unfreeze, unfreeze_stages
+from tl_keras.settings import ConfigError, TrainSettings, parse_unfreeze
 from tl_keras.epochs import EpochBatches
 
 FROZEN = "frozen"
@@ -89,20 +89,20 @@ def unfreeze_backbone(backbone, spec: str = "all") -> list[str]:
     return [name for layer in _backbone_list(backbone) for name in unfreeze_one_backbone(layer, spec)]
 
 
-def check_unfreeze_fits(backbone, config) -> None:
+def check_unfreeze_fits(backbone, settings: TrainSettings) -> None:
     """Refuses, before any training, a `from:K` fine-tune spec at or past the backbone's depth.
 
     Otherwise the run would stop with this error after the whole frozen
     phase; a recipe's `from:100` suits MobileNetV2 (154 layers), not a
     17-layer `small_cnn`.
     """
-    if config.fine_tune_epochs <= 0:
+    if settings.fine_tune_epochs <= 0:
         return
     depth = min(len(leaf_layers(layer)) for layer in _backbone_list(backbone))
-    for _, spec, _ in fine_tune_stages(config):
+    for _, spec, _ in settings.fine_tune_stages():
         kind, value = parse_unfreeze(spec)
         if kind == "from" and value >= depth:
-            flag = "--unfreeze_schedule" if getattr(config, "unfreeze_schedule", "") else "--unfreeze"
+            flag = "--unfreeze_schedule" if settings.unfreeze_schedule else "--unfreeze"
             raise ConfigError(f"{flag}: {spec!r} starts past the backbone's {depth} layers; pick K below {depth}, a top-N count, or all")
 
 
@@ -143,7 +143,7 @@ def train_two_phase(
     backbone: keras.layers.Layer,
     train_data,
     validation_data,
-    config,
+    settings: TrainSettings,
     run_dir: str | os.PathLike,
     *,
     augmentation: keras.Sequential | None = None,
@@ -155,7 +155,7 @@ def train_two_phase(
     """Runs phase 1 (frozen) then phase 2 (fine-tune) and loads the best weights.
 
     Phase 1 trains the head on cached backbone features unless
-    `config.feature_cache` is "off" or mixup/CutMix is on (they mix images,
+    `settings.feature_cache` is "off" or mixup/CutMix is on (they mix images,
     which cached features cannot). Writes
     `<run_dir>/checkpoints/<phase>.weights.h5` (best epoch of each phase)
     and `<run_dir>/history.json` (both phases and the verdict).
@@ -164,8 +164,9 @@ def train_two_phase(
         model: a classifier from `build_classifier` containing `backbone`.
         backbone: the backbone layer inside `model`, or a list of them (fusion).
         train_data, validation_data: batched datasets of (uint8 images, labels).
-        config: a `RunConfig` (epochs, learning rates, optimizers, unfreeze,
-            monitor, patience, label smoothing, caching, verbosity).
+        settings: a `TrainSettings` (epochs, learning rates, optimizers,
+            unfreeze, monitor, patience, label smoothing, caching, verbosity);
+            `TrainSettings()` is the default recipe.
         run_dir: folder for checkpoints and history.
         augmentation: from `build_augmentation`; applied in training only.
         class_weight: optional per-class loss weights for `fit`.
@@ -178,62 +179,72 @@ def train_two_phase(
     Returns:
         A `TrainingResult`; the model holds the kept weights.
     """
+    _check_settings(settings)
     run_dir = Path(run_dir)
     custom_trainer = trainer is not None
     trainer = trainer if custom_trainer else with_augmentation(model, augmentation)
-    state = _resume_state(run_dir, config)
+    state = _resume_state(run_dir, settings)
     phases: list[PhaseResult] = []
     epoch = 0
-    steps = _steps_per_epoch(train_data, train_examples, config.batch_size)
-    if config.frozen_epochs > 0:
+    steps = _steps_per_epoch(train_data, train_examples, settings.batch_size)
+    if settings.frozen_epochs > 0:
         freeze_backbone(backbone)
         frozen = _finished(state, FROZEN, trainer)
         if frozen is None:
-            if uses_feature_cache(config) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
+            if uses_feature_cache(settings) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
                 frozen = _frozen_phase_on_features(
-                    model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
+                    model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
                 )
             else:
-                _compile_phase(trainer, config, False, config.frozen_epochs, steps)
+                _compile_phase(trainer, settings, False, settings.frozen_epochs, steps)
                 frozen = run_phase(
-                    trainer, FROZEN, train_data, validation_data, config.frozen_epochs, epoch, config, run_dir,
+                    trainer, FROZEN, train_data, validation_data, settings.frozen_epochs, epoch, settings, run_dir,
                     class_weight=class_weight, extra_callbacks=extra_callbacks, state=state,
                 )
-            _record_finished(run_dir, config, trainer, [*phases, frozen])
+            _record_finished(run_dir, settings, trainer, [*phases, frozen])
         phases.append(frozen)
         epoch += frozen.epochs_run
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
-    if config.fine_tune_epochs > 0:
-        stages = fine_tune_stages(config)
+    if settings.fine_tune_epochs > 0:
+        stages = settings.fine_tune_stages()
         for index, (name, spec, stage_epochs) in enumerate(stages):
             if index > 0:
                 # A stage starts from the best weights so far, not from where the last one stopped
                 # (possibly early-stopped past its best, or diverged): review M4.
-                best = _best_phase(phases, config.monitor)
+                best = _best_phase(phases, settings.monitor)
                 if best is not None:
                     load_weights_quietly(trainer, best.weights_path)
             unfrozen = unfreeze_backbone(backbone, spec)
             logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
             tuned = _finished(state, name, trainer)
             if tuned is None:
-                scales = layer_rate_scales(_backbone_leaves(backbone), config.layer_rate_bottom) if config.layer_rate_bottom < 1.0 else None
-                rate = _found_fine_tune_rate(trainer, train_data, config, run_dir, name, class_weight) if config.fine_tune_learning_rate == 0 else None
-                _compile_phase(trainer, config, True, stage_epochs, steps, rate_scale=scales, rate=rate)
+                scales = layer_rate_scales(_backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
+                rate = _found_fine_tune_rate(trainer, train_data, settings, run_dir, name, class_weight) if settings.fine_tune_learning_rate == 0 else None
+                _compile_phase(trainer, settings, True, stage_epochs, steps, rate_scale=scales, rate=rate)
                 tuned = run_phase(
-                    trainer, name, train_data, validation_data, stage_epochs, epoch, config, run_dir,
+                    trainer, name, train_data, validation_data, stage_epochs, epoch, settings, run_dir,
                     class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
                 )
-                _record_finished(run_dir, config, trainer, [*phases, tuned])
+                _record_finished(run_dir, settings, trainer, [*phases, tuned])
             phases.append(tuned)
             epoch += tuned.epochs_run
-    result = _keep_best(trainer, phases, config.monitor)
-    _leave_compiled(model, config)
+    result = _keep_best(trainer, phases, settings.monitor)
+    _leave_compiled(model, settings)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
 
 
-def _leave_compiled(model: keras.Model, config) -> None:
+def _check_settings(settings) -> None:
+    """Training takes its own settings, not a whole `RunConfig`; say how to make them."""
+    if not isinstance(settings, TrainSettings):
+        raise TypeError(
+            f"settings: expected a TrainSettings, got {type(settings).__name__}; "
+            "build one with tl_keras.settings.settings_from(TrainSettings, config) or TrainSettings(frozen_epochs=...)"
+        )
+
+
+def _leave_compiled(model: keras.Model, settings: TrainSettings) -> None:
     """Leaves `model` compiled with a plain optimizer, ready to evaluate and to save.
 
     `fit` may have compiled only a wrapper (augmentation, a distiller) or a
@@ -241,30 +252,16 @@ def _leave_compiled(model: keras.Model, config) -> None:
     saved model can be reloaded with.
     """
     if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
-        compile_classifier(model, config.optimizer, config.learning_rate, config.label_smoothing)
+        compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing)
 
 
-def fine_tune_stages(config) -> list[tuple[str, str, int]]:
-    """(phase name, --unfreeze spec, epochs) of each stage of phase 2.
-
-    One stage (no --unfreeze_schedule) is the phase "fine_tune"; a schedule
-    of n stages gives "fine_tune_1".."fine_tune_n", with --fine_tune_epochs
-    split evenly and any remainder going to the last stages.
-    """
-    specs = unfreeze_stages(config.unfreeze_schedule) if getattr(config, "unfreeze_schedule", "") else [config.unfreeze]
-    if len(specs) == 1:
-        return [(FINE_TUNE, specs[0], config.fine_tune_epochs)]
-    base, extra = divmod(config.fine_tune_epochs, len(specs))
-    return [(f"{FINE_TUNE}_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
-
-
-def _resume_state(run_dir: Path, config) -> resume_lib.ResumeState | None:
+def _resume_state(run_dir: Path, settings: TrainSettings) -> resume_lib.ResumeState | None:
     """The state to continue from under --resume; without it, any old state is discarded."""
     path = resume_lib.state_path(run_dir)
-    if not getattr(config, "resume", False):
+    if not settings.resume:
         path.unlink(missing_ok=True)
         return None
-    state = resume_lib.load_state(path, config.fingerprint(), config.result_settings())
+    state = resume_lib.load_state(path, settings.fingerprint(), settings.result_settings())
     if state is None:
         logging.info("--resume: no saved state in %s; starting from the beginning", path.parent)
     else:
@@ -287,11 +284,11 @@ def _finished(state: resume_lib.ResumeState | None, phase: str, trainer: keras.M
     return PhaseResult(**recorded)
 
 
-def _record_finished(run_dir: Path, config, trainer: keras.Model, phases: list[PhaseResult]) -> None:
+def _record_finished(run_dir: Path, settings: TrainSettings, trainer: keras.Model, phases: list[PhaseResult]) -> None:
     """Marks the last phase finished, with the model as it leaves it (a resume starts the next phase from here)."""
     last = phases[-1]
     resume_lib.write_state(
-        resume_lib.state_path(run_dir), fingerprint=config.fingerprint(), settings=config.result_settings(), phase=last.name,
+        resume_lib.state_path(run_dir), fingerprint=settings.fingerprint(), settings=settings.result_settings(), phase=last.name,
         epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
         completed=[dataclasses.asdict(p) for p in phases], stop_requested=True, model=trainer,
     )
@@ -311,26 +308,26 @@ def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
 
 
 def _compile_phase(
-    model, config, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None, rate: float | None = None
+    model, settings: TrainSettings, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None, rate: float | None = None
 ) -> None:
     """Compiles for one phase: its optimizer and rate (`rate` overrides the flag), clipping, the cosine schedule and layer-wise rates if asked."""
-    optimizer = config.fine_tune_optimizer if fine_tune else config.optimizer
+    optimizer = settings.fine_tune_optimizer if fine_tune else settings.optimizer
     if rate is None:
-        rate = config.fine_tune_learning_rate if fine_tune else config.learning_rate
+        rate = settings.fine_tune_learning_rate if fine_tune else settings.learning_rate
     decay_steps = 0
     total_steps = epochs * steps_per_epoch
-    if config.lr_schedule == "cosine":
+    if settings.lr_schedule == "cosine":
         decay_steps = total_steps
         if not decay_steps:
             logging.warning("--lr_schedule=cosine: steps per epoch unknown; using a constant rate")
     warmup_steps = 0
-    if fine_tune and getattr(config, "fine_tune_warmup", 0.0) > 0:
-        if config.lr_schedule == "plateau" or not total_steps:
+    if fine_tune and settings.fine_tune_warmup > 0:
+        if settings.lr_schedule == "plateau" or not total_steps:
             logging.warning("--fine_tune_warmup is skipped: it needs --lr_schedule=constant or cosine and a known number of steps")
         else:
-            warmup_steps = max(1, int(round(config.fine_tune_warmup * total_steps)))
+            warmup_steps = max(1, int(round(settings.fine_tune_warmup * total_steps)))
     compile_classifier(
-        model, optimizer, rate, config.label_smoothing, clipnorm=config.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale,
+        model, optimizer, rate, settings.label_smoothing, clipnorm=settings.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale,
         warmup_steps=warmup_steps, total_steps=total_steps,
     )
 
@@ -386,23 +383,23 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def uses_feature_cache(config) -> bool:
-    return config.feature_cache != "off" and not (config.mixup_alpha or config.cutmix_alpha)
+def uses_feature_cache(settings: TrainSettings) -> bool:
+    return settings.feature_cache != "off" and not settings.mixes_images
 
 
-def _frozen_phase_on_features(model, trainer, train_data, validation_data, config, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state):
+def _frozen_phase_on_features(model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state):
     """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
     cache_dir = run_dir / "feature_cache"
-    passes = config.feature_cache_augment_passes if augmentation is not None else 0
+    passes = settings.feature_cache_augment_passes if augmentation is not None else 0
     one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
     train_cache = features_lib.cache_features(
-        extractor, one_pass, passes=passes, augmentation=augmentation, storage=config.feature_cache,
+        extractor, one_pass, passes=passes, augmentation=augmentation, storage=settings.feature_cache,
         directory=cache_dir, num_examples=train_examples, name="train",
     )
     validation_cache = features_lib.cache_features(
-        extractor, validation_data, storage=config.feature_cache, directory=cache_dir, name="validation"
+        extractor, validation_data, storage=settings.feature_cache, directory=cache_dir, name="validation"
     )
     cache_seconds = time.perf_counter() - started
     logging.info(
@@ -412,8 +409,8 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
     head = features_lib.head_on_features(model)
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
     start_path = run_dir / "checkpoints" / "frozen_head.logistic.weights.h5"
-    if getattr(config, "head_init", "random") == "logistic" and not resuming:
-        fitted = features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, class_weight=class_weight, seed=config.seed)
+    if settings.head_init == "logistic" and not resuming:
+        fitted = features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, class_weight=class_weight, seed=settings.seed)
         logging.info(
             "head started from a logistic regression on the cached features (C=%g, %d rows, %.1fs): validation accuracy %.4f",
             fitted["C"], fitted["rows"], fitted["seconds"], fitted["validation_accuracy"],
@@ -422,15 +419,15 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, confi
         resume_lib.save_weights_atomically(head, start_path)
     elif not resuming and start_path.exists():
         start_path.unlink()  # an earlier run's fit must not compete with this run's epochs
-    feature_batches = train_cache.epochs(config.batch_size, config.seed)
-    validation_batches = validation_cache.dataset(config.batch_size)
-    _compile_phase(head, config, False, config.frozen_epochs, feature_batches.steps_per_epoch)
+    feature_batches = train_cache.epochs(settings.batch_size, settings.seed)
+    validation_batches = validation_cache.dataset(settings.batch_size)
+    _compile_phase(head, settings, False, settings.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
-        head, FROZEN, feature_batches, validation_batches, config.frozen_epochs, 0, config, run_dir,
+        head, FROZEN, feature_batches, validation_batches, settings.frozen_epochs, 0, settings, run_dir,
         class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, state_model=trainer, checkpoint_name="frozen_head",
     )
     if start_path.exists():
-        _let_starting_point_compete(head, phase, start_path, validation_batches, config.monitor)
+        _let_starting_point_compete(head, phase, start_path, validation_batches, settings.monitor)
     if phase.weights_path:
         load_weights_quietly(head, phase.weights_path)
         full = run_dir / "checkpoints" / f"{FROZEN}.weights.h5"
@@ -473,7 +470,7 @@ def train_from_scratch(
     model: keras.Model,
     train_data,
     validation_data,
-    config,
+    settings: TrainSettings,
     run_dir: str | os.PathLike,
     *,
     epochs: int | None = None,
@@ -489,21 +486,22 @@ def train_from_scratch(
     moves, and stopping it there would flatter transfer. The best epoch is
     still the one kept.
     """
+    _check_settings(settings)
     run_dir = Path(run_dir)
     for layer in model.layers:  # the model's own flag does not reach a sub-model frozen explicitly
         layer.trainable = True
     model.trainable = True
     trainer = with_augmentation(model, augmentation)
-    budget = epochs if epochs is not None else config.frozen_epochs + config.fine_tune_epochs
-    _compile_phase(trainer, config, False, budget, _steps_per_epoch(train_data, -1, config.batch_size))
-    no_early_stop = dataclasses.replace(config, early_stopping_patience=0)
+    budget = epochs if epochs is not None else settings.frozen_epochs + settings.fine_tune_epochs
+    _compile_phase(trainer, settings, False, budget, _steps_per_epoch(train_data, -1, settings.batch_size))
+    no_early_stop = dataclasses.replace(settings, early_stopping_patience=0)
     state = _resume_state(run_dir, no_early_stop)
     phase = _finished(state, SCRATCH, trainer)
     if phase is None:
         phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state, extra_callbacks=extra_callbacks)
         _record_finished(run_dir, no_early_stop, trainer, [phase])
-    result = _keep_best(trainer, [phase], config.monitor)
-    _leave_compiled(model, config)
+    result = _keep_best(trainer, [phase], settings.monitor)
+    _leave_compiled(model, settings)
     _write_json(run_dir / "history.json", result.to_dict())
     return result
 
@@ -515,7 +513,7 @@ def run_phase(
     validation_data,
     epochs: int,
     initial_epoch: int,
-    config,
+    settings: TrainSettings,
     run_dir: Path,
     *,
     class_weight: dict[int, float] | None = None,
@@ -544,15 +542,15 @@ def run_phase(
     resuming = state is not None and state.in_progress(name)
     if checkpoint.exists() and not resuming:
         checkpoint.unlink()  # a stale best from an earlier run must not win
-    mode = _mode(config.monitor)
-    best = resume_lib.BestWeights(checkpoint, config.monitor, mode)
+    mode = _mode(settings.monitor)
+    best = resume_lib.BestWeights(checkpoint, settings.monitor, mode)
     callbacks: list[keras.callbacks.Callback] = [best, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
-    if config.early_stopping_patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
-    if config.lr_schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, mode=mode, factor=0.2, patience=2))
-    if config.overfit_patience > 0:
-        callbacks.append(OverfitWarning(config.overfit_patience))
+    if settings.early_stopping_patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=settings.monitor, mode=mode, patience=settings.early_stopping_patience))
+    if settings.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=settings.monitor, mode=mode, factor=0.2, patience=2))
+    if settings.overfit_patience > 0:
+        callbacks.append(OverfitWarning(settings.overfit_patience))
     history: dict[str, list[float]] = {}
     seconds_before, first = 0.0, initial_epoch
     stop_requested = False
@@ -561,11 +559,11 @@ def run_phase(
         state.restore_optimizer(model)
         history, seconds_before, first = state.history, state.meta["seconds"], state.epoch
         stop_requested = state.meta["stop_requested"]
-    elif getattr(config, "resume", False) and not isinstance(train_data, EpochBatches):
+    elif settings.resume and not isinstance(train_data, EpochBatches):
         logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
     recorder = resume_lib.EpochCheckpoint(
-        resume_lib.state_path(run_dir), name, config.fingerprint(), state_model, [dataclasses.asdict(p) for p in completed],
-        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None, settings=config.result_settings(),
+        resume_lib.state_path(run_dir), name, settings.fingerprint(), state_model, [dataclasses.asdict(p) for p in completed],
+        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None, settings=settings.result_settings(),
     )
     callbacks.append(recorder)
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
@@ -587,11 +585,11 @@ def run_phase(
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             class_weight=class_weight,
-            verbose=config.verbose,
+            verbose=settings.verbose,
         )
     values = recorder.history
     seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)
-    scores = values.get(config.monitor, [])
+    scores = values.get(settings.monitor, [])
     best_index = _best_index(scores, mode)
     return PhaseResult(
         name=name,
@@ -631,7 +629,7 @@ def _best_index(scores: list[float], mode: str) -> int | None:
     return next(i for i, s in finite if s == best)
 
 
-def _found_fine_tune_rate(trainer, train_data, config, run_dir: Path, stage: str, class_weight) -> float:
+def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir: Path, stage: str, class_weight) -> float:
     """`--fine_tune_learning_rate=auto`: an LR range test from the weights the stage starts from, recorded for resume.
 
     The rate found is written to `lr_find.json` in the run folder; a resumed
@@ -646,10 +644,10 @@ def _found_fine_tune_rate(trainer, train_data, config, run_dir: Path, stage: str
         return float(record[stage]["rate"])
     data = train_data.stream(0) if isinstance(train_data, EpochBatches) else train_data.repeat()
     test = lr_finder.lr_range_test(
-        trainer, data, optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing, steps=lr_finder.STEPS,
+        trainer, data, optimizer=settings.fine_tune_optimizer, label_smoothing=settings.label_smoothing, steps=lr_finder.STEPS,
         min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], class_weight=class_weight,
     )
-    rate = test.suggestion or 3e-5
+    rate = test.suggestion or TrainSettings.fine_tune_learning_rate
     logging.info("%s: LR range test over %d steps suggests %.2e%s", stage, len(test.losses), rate, "" if test.suggestion else " (too few steps: the default)")
     record[stage] = {"rate": rate, **test.to_dict()}
     _write_json(record_file, record)

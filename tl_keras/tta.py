@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # TensorFlow is imported inside the functions: config.py validates --tta against TTA_MODES without loading it.
 
-TTA_MODES = ("none", "flip", "crops", "flip_crops")
+from tl_keras.settings import TTA_MODES  # noqa: E402 - defined with the other vocabularies
 # Corner crops keep 87.5% of each side, the usual centre-crop share of ImageNet evaluation.
 CROP_SHARE = 0.875
 

@@ -10,12 +10,14 @@ Laid out by job:
 * `pipeline`: training epochs that permute indices before decoding, and the
   memory / disk / no-cache storage of resized images.
 
-This module ties them to a `RunConfig` and keeps the names callers use.
+This module ties them to a `DataSettings` (the data part of a run's
+settings) and keeps the names callers use.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from tl_keras.data.pipeline import (
 from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indices, per_class_split, stratified_split, write_split
 from tl_keras.data.tfds_source import load_tfds
 from tl_keras.epochs import EpochBatches
+from tl_keras.settings import DataSettings, settings_from
 
 __all__ = [
     "BUILTIN_DATASETS", "FLOWERS_DIR", "IMAGE_EXTENSIONS", "MEMORY_BUDGET_BYTES", "DataSplits", "EpochBatches", "balanced_indices", "sample_arrays", "FolderScan", "ImageStore",
@@ -40,31 +43,42 @@ __all__ = [
 ]
 
 
-def load_data(config, run_dir: str | os.PathLike | None = None, progress=None) -> DataSplits:
-    """Loads the data source a `RunConfig` names (image_dir, tfds, or a built-in dataset)."""
-    if config.image_dir:
+def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, progress=None) -> DataSplits:
+    """Loads the data `source` names (image_dir, tfds, or a built-in dataset), split per its settings.
+
+    With `run_dir`, the split is recorded in (and reused from) its
+    split.json, and an image folder's check report goes to data_report.json.
+    """
+    data = _data_settings(source)
+    if data.image_dir:
         return load_image_folder(
-            config.image_dir, config.validation_fraction, config.test_fraction, config.seed,
-            split_file=Path(run_dir) / "split.json" if run_dir else None, check=config.data_check,
-            min_images_per_class=config.min_images_per_class,
+            data.image_dir, data.validation_fraction, data.test_fraction, data.seed,
+            split_file=Path(run_dir) / "split.json" if run_dir else None, check=data.data_check,
+            min_images_per_class=data.min_images_per_class,
             report_file=Path(run_dir) / "data_report.json" if run_dir else None, progress=progress,
-            validation_dir=config.validation_dir or None,
+            validation_dir=data.validation_dir or None,
         )
-    if config.tfds:
-        return load_tfds(config.tfds, config.tfds_data_dir or None, config.validation_fraction, config.test_fraction, config.seed)
-    return load_builtin(config.dataset, config.validation_fraction, config.test_fraction, config.seed)
+    if data.tfds:
+        return load_tfds(data.tfds, data.tfds_data_dir or None, data.validation_fraction, data.test_fraction, data.seed)
+    return load_builtin(data.dataset, data.validation_fraction, data.test_fraction, data.seed)
 
 
-def load_recorded(config, run_dir: str | os.PathLike) -> DataSplits:
+def load_recorded(source: DataSettings, run_dir: str | os.PathLike) -> DataSplits:
     """A finished run's splits, for scoring it: the recorded split.json is reused and nothing is rewritten.
 
     The data check is skipped when the split is recorded, since the record
     lists only files that passed it (and re-decoding a large folder to score
     a model costs minutes); the run's data_report.json stays as it was.
     """
-    if config.image_dir and (Path(run_dir) / "split.json").is_file():
-        config = dataclasses.replace(config, data_check=False)
-    return load_data(config, run_dir)
+    source = _data_settings(source)
+    if source.image_dir and (Path(run_dir) / "split.json").is_file():
+        source = dataclasses.replace(source, data_check=False)
+    return load_data(source, run_dir)
+
+
+def _data_settings(source) -> DataSettings:
+    """`source` itself, or the data settings of a `RunConfig` or a config.json mapping handed in whole."""
+    return source if isinstance(source, DataSettings) else settings_from(DataSettings, source)
 
 
 def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model") -> tuple[tf.data.Dataset, str, DataSplits]:
@@ -86,9 +100,8 @@ def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", 
         return splits.train, "image_dir", splits
     if run_dir is None or not (Path(run_dir) / "config.json").is_file():
         raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")
-    from tl_keras.config import RunConfig
-
-    splits = load_recorded(RunConfig.from_json(Path(run_dir) / "config.json"), run_dir)
+    recorded = json.loads((Path(run_dir) / "config.json").read_text())
+    splits = load_recorded(settings_from(DataSettings, recorded), run_dir)
     split = split or ("test" if splits.test is not None else "validation")
     dataset = getattr(splits, split)
     if dataset is None:

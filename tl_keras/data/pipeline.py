@@ -38,9 +38,8 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.epochs import EpochBatches, epoch_seed, seeded_shuffle
+from tl_keras.settings import MEMORY_BUDGET_BYTES  # a resized split is kept in RAM up to this (about 14k images at 224 px)
 
-# The resized training split is kept in RAM up to this size (about 14k images at 224 px).
-MEMORY_BUDGET_BYTES = 2 << 30
 # Images resized and written per step while a store is filled.
 _FILL_BATCH = 256
 

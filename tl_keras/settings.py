@@ -1,0 +1,219 @@
+"""The vocabularies, string formats and small typed settings that the library's layers take.
+
+`RunConfig` (config.py) holds every knob of a CLI run; `run.py` unpacks it
+here once, at the boundary, into `TrainSettings`, `DataSettings` and
+`AugmentSettings`, so training, data and augmentation never see the whole
+config and a library user can call them without building one. Each
+vocabulary (optimizers, poolings, ...) and each string format (`--unfreeze`
+specs, backbone sources) is defined once, here, and both the CLI's
+validation and the loaders use it. Standard library only: importing this
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the setting (the CLI's flag) and the fix."""
+
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+POOLINGS = ("avg", "max")
+MONITORS = ("val_accuracy", "val_loss")
+CLASS_WEIGHTS = ("none", "auto")
+HEAD_INITS = ("logistic", "random")
+SCRATCH_BUDGETS = ("time", "epochs")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+CACHES = ("auto", "memory", "disk", "none")
+FEATURE_CACHES = ("auto", "memory", "disk", "off")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+TTA_MODES = ("none", "flip", "crops", "flip_crops")
+
+# Decoded images or cached features are kept in memory up to this size; past it, on disk.
+MEMORY_BUDGET_BYTES = 2 << 30
+# A model name becomes a folder and a TF Serving model name.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# Prefixes of a TF Hub / Kaggle Models handle (loaded with hub.load).
+HUB_PREFIXES = ("http://", "https://", "gs://", "tfhub:", "kaggle:")
+
+
+def check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raises ConfigError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {value!r}.")
+
+
+def parse_unfreeze(spec: str) -> tuple[str, int]:
+    """Parses an --unfreeze spec into ('all', 0), ('top', N) or ('from', K)."""
+    text = str(spec).strip().lower()
+    if text == "all":
+        return ("all", 0)
+    try:
+        if text.startswith("from:"):
+            value = int(text[len("from:"):])
+            kind = "from"
+        else:
+            value = int(text)
+            kind = "top"
+    except ValueError:
+        raise ConfigError(f"--unfreeze {spec!r} is not understood; use 'all', a number N (top N layers) or 'from:K'.") from None
+    if value < 0 or (kind == "top" and value == 0):
+        raise ConfigError(f"--unfreeze {spec!r} must name at least one layer; use 'all', N >= 1 or 'from:K' with K >= 0.")
+    return (kind, value)
+
+
+def unfreeze_stages(schedule: str) -> list[str]:
+    """The --unfreeze specs of an --unfreeze_schedule, each checked."""
+    stages = [part.strip() for part in schedule.split(",") if part.strip()]
+    if not stages:
+        raise ConfigError(f"--unfreeze_schedule {schedule!r} names no stage; e.g. '20,50,all'.")
+    for stage in stages:
+        try:
+            parse_unfreeze(stage)
+        except ConfigError as error:
+            raise ConfigError(f"--unfreeze_schedule: {error}") from None
+    return stages
+
+
+def backbone_source(text: str) -> str:
+    """What kind of thing a --backbone string names: "hub", "keras_file", "saved_model" or "name".
+
+    "name" is a registered backbone or a typo; the registry (which imports
+    Keras) tells those apart. The CLI's validation and `load_backbone` both
+    decide with this function, so they cannot disagree about a handle.
+    """
+    text = str(text)
+    if text.startswith(HUB_PREFIXES):
+        return "hub"
+    if text.endswith(".keras"):
+        return "keras_file"
+    if (Path(text) / "saved_model.pb").is_file():
+        return "saved_model"
+    return "name"
+
+
+_Settings = TypeVar("_Settings")
+
+
+def settings_from(cls: type[_Settings], source: Any, **overrides: Any) -> _Settings:
+    """A settings object of type `cls` filled from the like-named attributes (or keys) of `source`.
+
+    `source` is a `RunConfig`, another settings object or a mapping (a run's
+    config.json); fields it lacks keep their defaults.
+    """
+    get = source.get if isinstance(source, Mapping) else lambda name, default: getattr(source, name, default)
+    missing = object()
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = get(field.name, missing)
+        if value is not missing:
+            values[field.name] = value
+    values.update(overrides)
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """What the two-phase training loop needs; defaults are the `default` recipe's.
+
+    `run_fingerprint` and `run_settings` identify the whole run for
+    `--resume` (a run's state is refused under other settings); a library
+    user can leave them empty, and the training settings themselves are
+    then the identity.
+    """
+
+    frozen_epochs: int = 50
+    fine_tune_epochs: int = 2
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    fine_tune_optimizer: str = "adam"
+    fine_tune_learning_rate: float = 3e-5  # 0: an LR range test picks it per stage
+    fine_tune_warmup: float = 0.2
+    lr_schedule: str = "cosine"
+    clipnorm: float = 0.0
+    label_smoothing: float = 0.0
+    unfreeze: str = "from:100"
+    unfreeze_schedule: str = ""
+    layer_rate_bottom: float = 1.0
+    monitor: str = "val_accuracy"
+    early_stopping_patience: int = 5
+    overfit_patience: int = 3
+    feature_cache: str = "auto"
+    feature_cache_augment_passes: int = 0
+    head_init: str = "logistic"
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    seed: int = 42
+    verbose: int = 2
+    resume: bool = False
+    run_fingerprint: str = ""
+    run_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """The identity a resume state is written and checked under."""
+        return self.run_fingerprint or hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings a refused resume compares field by field."""
+        if self.run_settings:
+            return dict(self.run_settings)
+        own = dataclasses.asdict(self)
+        for reporting in ("verbose", "resume", "run_fingerprint", "run_settings"):
+            own.pop(reporting)
+        return own
+
+    @property
+    def mixes_images(self) -> bool:
+        """Mixup/CutMix blend images, which features cached per image cannot."""
+        return bool(self.mixup_alpha or self.cutmix_alpha)
+
+    def fine_tune_stages(self) -> list[tuple[str, str, int]]:
+        """(phase name, --unfreeze spec, epochs) of each stage of phase 2.
+
+        One stage (no --unfreeze_schedule) is the phase "fine_tune"; a schedule
+        of n stages gives "fine_tune_1".."fine_tune_n", with --fine_tune_epochs
+        split evenly and any remainder going to the last stages.
+        """
+        specs = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else [self.unfreeze]
+        if len(specs) == 1:
+            return [("fine_tune", specs[0], self.fine_tune_epochs)]
+        base, extra = divmod(self.fine_tune_epochs, len(specs))
+        return [(f"fine_tune_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    """Which labelled data a run reads and how it is split: one of image_dir, tfds or a built-in dataset."""
+
+    dataset: str = "flowers"
+    image_dir: str = ""
+    validation_dir: str = ""
+    tfds: str = ""
+    tfds_data_dir: str = ""
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.1
+    seed: int = 42
+    data_check: bool = True
+    min_images_per_class: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentSettings:
+    """Random training-time changes to images; zeros and "none" turn each off."""
+
+    flip: str = "horizontal"
+    rotation_degrees: float = 10.0
+    zoom: float = 0.0
+    translation: float = 0.0
+    contrast: float = 0.0
+    brightness: float = 0.0
+    seed: int = 42
