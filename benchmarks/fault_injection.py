@@ -64,7 +64,7 @@ def draw_points(trials: int, seed: int) -> list[str]:
 
 
 def base_config(root: Path):
-    from tl_keras.recipes import recipe_config
+    from tl_keras.config import recipe_config
 
     return recipe_config(
         "digits", weights="none", frozen_epochs=3, fine_tune_epochs=4, unfreeze_schedule="3,all", early_stopping_patience=0,

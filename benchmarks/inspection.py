@@ -29,7 +29,7 @@ from absl import app, flags
 from tl_keras import data as data_lib
 from tl_keras.evaluation import inference_function
 from tl_keras.explain import grad_cam
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.reload import load_classifier
 from tl_keras.run import run_experiment
 from tl_keras.tta import TTA_MODES, tta_views

@@ -33,7 +33,7 @@ from tl_keras import data as data_lib
 from tl_keras import features as features_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import RunConfig
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.run import run_experiment
 from tl_keras.training import TimeBudget, train_from_scratch
 

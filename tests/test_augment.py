@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.augment import build_augmentation, mix_batches, with_augmentation
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 from absl import flags
 
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras import cli
 from tl_keras.config import ConfigError, RunConfig, parse_unfreeze
 

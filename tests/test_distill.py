@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier, compile_classifier

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras import distribute
 from tl_keras.run import run_experiment
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.evaluation import classification_metrics, plot_curves, write_metrics
 from tl_keras.run import run_experiment
 from tl_keras.training import OverfitWarning

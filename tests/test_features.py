@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras import features as features_lib
 from tl_keras.augment import build_augmentation
 from tl_keras.backbones import load_backbone

@@ -8,7 +8,8 @@ from absl import flags
 from tl_keras import cli
 from tl_keras.backbones import bundled_imagenet_weights
 from tl_keras.config import ConfigError, RunConfig
-from tl_keras.recipes import NAMES, apply_recipe, recipe_config, settings
+from tl_keras.config import recipe_config
+from tl_keras.recipes import NAMES, apply_recipe, settings
 
 
 def test_auto_recipe_follows_the_data_source(tmp_path):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from conftest import REPO
 from tl_keras import atomic
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras import data as data_lib
 from tl_keras import resume as resume_lib
 from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse

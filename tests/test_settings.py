@@ -64,3 +64,14 @@ def test_one_definition_per_vocabulary():
 
     assert config.OPTIMIZERS is settings_lib.OPTIMIZERS and distribute.PRECISIONS is settings_lib.PRECISIONS
     assert tta.TTA_MODES is settings_lib.TTA_MODES
+
+
+def test_no_import_cycle_between_modules():
+    """Deferred imports included: a cycle hidden inside a function is still two modules that need each other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "import_cycles.py"
+    done = subprocess.run([sys.executable, str(tool)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout

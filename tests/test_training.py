@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.recipes import recipe_config
+from tl_keras.config import recipe_config
 from tl_keras.backbones import leaf_layers, load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.training import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone

@@ -21,6 +21,7 @@ from tl_keras.settings import (  # noqa: F401 - the vocabularies and parsers are
     SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, backbone_source, parse_unfreeze, unfreeze_stages,
 )
 from tl_keras.settings import check_choice as _check_choice
+from tl_keras.recipes import apply_recipe
 
 # The field defaults below are the `default` recipe: what a user's own photos
 # get (a real backbone with ImageNet weights at its pretraining resolution,
@@ -225,8 +226,6 @@ class RunConfig:
 
         Idempotent: resolving a resolved config changes nothing.
         """
-        from tl_keras.recipes import apply_recipe  # recipes import this module
-
         config = apply_recipe(self)
         name = config.name or _derive_name(config)
         run_dir = config.run_dir or os.path.join("runs", name)
@@ -280,6 +279,12 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def recipe_config(recipe: str, /, **overrides: Any) -> RunConfig:
+    """A resolved `RunConfig` from `recipe` with `overrides` on top (library use, tests)."""
+    explicit = ",".join(sorted(overrides))
+    return RunConfig(**overrides, recipe=recipe, explicit=explicit).resolved()
 
 
 def check_run_dir_reuse(config: RunConfig) -> None:

@@ -21,21 +21,12 @@ import tensorflow as tf
 
 from tl_keras import atomic
 from tl_keras.settings import NAME_PATTERN
+from tl_keras.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
+    BYTES_INPUT, CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE, PROBABILITIES, SCORES,
+    SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE,
+)
 from tl_keras.tta import check_mode, tta_views, view_count
 
-SERVING_SIGNATURE = "serving_default"
-PIXELS_SIGNATURE = "predict_pixels"
-TTA_SIGNATURE = "serving_tta"
-BYTES_INPUT = "image_bytes"
-PIXELS_INPUT = "images"
-PROBABILITIES = "probabilities"
-CLASSES = "classes"
-SCORES = "scores"
-EXTRA_ASSETS = "assets.extra"
-LABELS_FILE = "labels.txt"
-MODEL_CARD = "model_card.json"
-KERAS_COPY = "model.keras"
-WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_TOP_K = 5
 
 _NAME_RE = re.compile(NAME_PATTERN)

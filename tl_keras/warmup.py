@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tl_keras.export import BYTES_INPUT, PIXELS_INPUT, PIXELS_SIGNATURE, SERVING_SIGNATURE
+from tl_keras.signatures import BYTES_INPUT, PIXELS_INPUT, PIXELS_SIGNATURE, SERVING_SIGNATURE
 
 
 def _sample_image(height: int, width: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 A recipe is data, one file each, with the command that measures it and the
 result it reached in its docstring (`benchmarks/recipes.py` measures them
-all). `RunConfig.resolved()` applies the recipe: explicit settings always
+all). `RunConfig.resolved()` applies the recipe (and `config.recipe_config`
+builds a resolved config from one): explicit settings always
 win, and the resolved config records the recipe's name and which settings
 were explicit, so `config.json` says where every value came from.
 
@@ -14,37 +15,39 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any
+from typing import Any, Iterable, TypeVar
 
-from tl_keras.config import ConfigError, RunConfig
+from tl_keras.settings import ConfigError
 
 NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits")
 AUTO = "auto"
 _PROVENANCE = ("recipe", "explicit")
 # Filled by `resolved()` from the data source when empty; no recipe sets them, so they are never recorded as explicit.
 _DERIVED = ("name", "run_dir")
+# A `RunConfig`; this package does not import config.py (config.py applies recipes).
+RunConfigT = TypeVar("RunConfigT")
 
 
-def settings(name: str) -> dict[str, Any]:
-    """The settings recipe `name` sets (a copy), checked against `RunConfig`'s fields."""
+def settings(name: str, known: Iterable[str] | None = None) -> dict[str, Any]:
+    """The settings recipe `name` sets (a copy), checked against the `known` setting names when given."""
     if name not in NAMES:
         raise ConfigError(f"--recipe: unknown recipe {name!r}; known: {', '.join(NAMES)} (or auto)")
     values = dict(importlib.import_module(f"tl_keras.recipes.{name}").SETTINGS)
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(RunConfig)})
+    unknown = sorted(set(values) - set(known)) if known is not None else []
     if unknown:
         raise ConfigError(f"recipe {name!r} sets unknown settings {unknown}")
     # A rate the run finds itself is written "auto", as on the command line; RunConfig stores it as 0.
     return {key: 0.0 if key == "fine_tune_learning_rate" and value == "auto" else value for key, value in values.items()}
 
 
-def auto_recipe(config: RunConfig) -> str:
+def auto_recipe(config) -> str:
     """The recipe `--recipe=auto` means for this config's data source."""
     if config.image_dir or config.tfds:
         return "default"
     return "digits" if config.dataset.startswith("digits") else "embedded"
 
 
-def apply_recipe(config: RunConfig) -> RunConfig:
+def apply_recipe(config: RunConfigT) -> RunConfigT:
     """`config` with its recipe's settings in every field not given explicitly.
 
     A field counts as explicit when it is listed in `config.explicit` (the
@@ -56,8 +59,8 @@ def apply_recipe(config: RunConfig) -> RunConfig:
     lists it in `explicit`.
     """
     name = auto_recipe(config) if config.recipe == AUTO else config.recipe
-    values = settings(name)
-    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    values = settings(name, defaults)
     given = {key for key in config.explicit.split(",") if key}
     unknown = sorted(given - set(defaults))
     if unknown:
@@ -69,9 +72,3 @@ def apply_recipe(config: RunConfig) -> RunConfig:
     given -= set(_PROVENANCE + _DERIVED)
     updates = {key: value for key, value in values.items() if key not in given}
     return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))
-
-
-def recipe_config(recipe: str, /, **overrides: Any) -> RunConfig:
-    """A resolved `RunConfig` from `recipe` with `overrides` on top (library use, tests)."""
-    explicit = ",".join(sorted(overrides))
-    return RunConfig(**overrides, recipe=recipe, explicit=explicit).resolved()
