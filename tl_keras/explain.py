@@ -25,24 +25,27 @@ import numpy as np
 import tensorflow as tf
 
 from tl_keras.evaluation import for_latest_model
-from tl_keras.layers import ImagePreprocessing
+from tl_keras.anatomy import anatomy
 
 GRAD_CAM = "grad_cam"
 INPUT_GRADIENT = "gradient_x_input"
-_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
 
 class _CamModel:
     """The classifier re-wired to also return its spatial maps and the head's input; one traced function per model."""
 
     def __init__(self, model: keras.Model):
-        head = model.layers[-1]
+        try:
+            parts = anatomy(model)
+        except ValueError as error:
+            raise ValueError(f"grad_cam needs a tl_keras classifier: {error}") from None
+        head = parts.head
         if not isinstance(head, keras.layers.Dense):
-            raise ValueError(f"grad_cam needs a classifier that ends in a Dense head; {model.name} ends in {type(head).__name__}")
-        maps = [layer.input for layer in model.layers if isinstance(layer, _POOLS) and len(layer.input.shape) == 4]
+            raise ValueError(f"grad_cam needs a classifier that ends in a Dense head; {model.name} is a {parts.kind} model")
+        maps = [pool.input for pool in parts.pools if len(pool.input.shape) == 4]
         self.source = GRAD_CAM
         if not maps:
-            maps = [layer.output for layer in model.layers if isinstance(layer, ImagePreprocessing)]
+            maps = [layer.output for layer in parts.preprocessors]
             self.source = INPUT_GRADIENT
         if not maps:
             raise ValueError(f"{model.name} has no spatial feature map and no preprocessing layer to take gradients at; grad_cam needs one")

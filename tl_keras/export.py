@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from tl_keras import atomic
+from tl_keras.anatomy import SINGLE, anatomy
 from tl_keras.settings import NAME_PATTERN
 from tl_keras.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
     BYTES_INPUT, CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE, PROBABILITIES, SCORES,
@@ -200,10 +201,13 @@ def _resize_front(model: keras.Model):
     has no plain leading resize (then each image goes through the model alone).
     """
     try:
-        resize = model.get_layer("resize")
+        parts = anatomy(model)
     except ValueError:
         return None, None
-    if not isinstance(resize, keras.layers.Resizing) or resize.crop_to_aspect_ratio or resize.pad_to_aspect_ratio:
+    if parts.kind != SINGLE or len(parts.resizes) != 1:  # fusion branches resize to their own sizes; members inside themselves
+        return None, None
+    resize = parts.resizes[0]
+    if resize.crop_to_aspect_ratio or resize.pad_to_aspect_ratio:
         return None, None
     return resize, keras.Model(resize.output, model.output, name=f"{model.name}_after_resize")
 

@@ -27,24 +27,20 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tl_keras.builders import HEAD_NAME
+from tl_keras.anatomy import anatomy
 from tl_keras.settings import MEMORY_BUDGET_BYTES
 from tl_keras.epochs import EpochBatches
 
-DROPOUT_NAME = "dropout"
-
-
 def feature_extractor(classifier: keras.Model) -> keras.Model:
-    """image -> pooled features (the input of the classifier's dropout)."""
-    return keras.Model(classifier.input, classifier.get_layer(DROPOUT_NAME).input, name="feature_extractor")
+    """image -> pooled features (the input of the classifier's dropout; every fusion branch joined)."""
+    return keras.Model(classifier.input, anatomy(classifier).features, name="feature_extractor")
 
 
 def head_on_features(classifier: keras.Model) -> keras.Model:
     """features -> dropout -> head, with the classifier's own layers (shared weights)."""
-    width = int(classifier.get_layer(DROPOUT_NAME).input.shape[-1])
-    inputs = keras.Input(shape=(width,), name="features")
-    x = classifier.get_layer(DROPOUT_NAME)(inputs)
-    outputs = classifier.get_layer(HEAD_NAME)(x)
+    parts = anatomy(classifier)
+    inputs = keras.Input(shape=(int(parts.features.shape[-1]),), name="features")
+    outputs = parts.head(parts.dropout(inputs))
     return keras.Model(inputs, outputs, name="head_on_features")
 
 

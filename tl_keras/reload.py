@@ -13,7 +13,7 @@ import keras
 
 from tl_keras.backbones import Backbone
 from tl_keras.export import EXTRA_ASSETS, KERAS_COPY, latest_version_dir
-from tl_keras.layers import ImagePreprocessing
+from tl_keras.anatomy import SINGLE, anatomy
 
 
 def classifier_file(path: str | os.PathLike, flag: str = "--init_from") -> Path:
@@ -42,24 +42,18 @@ def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras
 
 
 def backbone_of(classifier: keras.Model) -> Backbone:
-    """The backbone inside a classifier built by `build_classifier`.
+    """The backbone inside a classifier built by `build_classifier` (found from the graph, see `tl_keras.anatomy`).
 
-    It is the layer just before the global pooling (or the dropout when the
-    backbone already pools).
+    Raises:
+        ValueError: the model is not a single-backbone classifier of ours
+            (a fusion model has several; an ensemble has members).
     """
-    names = [layer.name for layer in classifier.layers]
-    if "dropout" not in names:
-        raise ValueError(f"{classifier.name} was not built by build_classifier (no 'dropout' layer); layers: {names}")
-    index = names.index("dropout") - 1
-    if names[index] == "pool":
-        index -= 1
-    layer = classifier.layers[index]
-    try:
-        resize = classifier.get_layer("resize")
-        size = int(resize.height)
-    except ValueError:
-        size = 0
-    preprocess = next((l for l in classifier.layers if isinstance(l, ImagePreprocessing)), None)
+    parts = anatomy(classifier)
+    if parts.kind != SINGLE:
+        raise ValueError(f"{classifier.name} is a {parts.kind} model, not a single-backbone classifier; it has no one backbone to continue from")
+    layer = parts.backbone
+    size = int(parts.resizes[0].height) if parts.resizes else 0
+    preprocess = parts.preprocessors[0] if parts.preprocessors else None
     return Backbone(
         name=layer.name,
         layer=layer,

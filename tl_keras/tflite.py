@@ -268,13 +268,14 @@ def export_tflite(
     Returns:
         The report; `failures` lists each variant below its minimum agreement.
     """
-    from tl_keras.reload import backbone_of, load_classifier
+    from tl_keras.anatomy import anatomy
+    from tl_keras.reload import load_classifier
 
     version_dir = Path(version_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load_classifier(version_dir)
-    backbone = backbone_of(model)
+    preprocessing = "+".join(dict.fromkeys(anatomy(model).preprocessing_modes())) or "none"  # fusion/ensemble: each part's own
     size = int(images.shape[1])
     keras_probabilities = model.predict(images, verbose=0)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
@@ -290,7 +291,7 @@ def export_tflite(
         row = parity(variant, content, keras_probabilities, images, labels, class_names)
         row.update({"file": str(path), "convert_seconds": round(seconds, 2), "min_agreement": thresholds[variant]})
         row["size_on_disk_bytes"] = path.stat().st_size
-        write_sidecar(path, variant, size, class_names, row, backbone.preprocessing)
+        write_sidecar(path, variant, size, class_names, row, preprocessing)
         if row["agreement"] < thresholds[variant]:
             failures.append(f"{variant}: agreement {row['agreement']:.4f} < {thresholds[variant]}")
         rows.append(row)

@@ -29,7 +29,8 @@ from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
-from tl_keras.builders import HEAD_NAME, compile_classifier, is_layerwise, layer_rate_scales
+from tl_keras.anatomy import anatomy
+from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
 from tl_keras.settings import ConfigError, TrainSettings, parse_unfreeze
 from tl_keras.epochs import EpochBatches
 
@@ -410,7 +411,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, setti
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
     start_path = run_dir / "checkpoints" / "frozen_head.logistic.weights.h5"
     if settings.head_init == "logistic" and not resuming:
-        fitted = features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, class_weight=class_weight, seed=settings.seed)
+        fitted = features_lib.fit_logistic_head(anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed)
         logging.info(
             "head started from a logistic regression on the cached features (C=%g, %d rows, %.1fs): validation accuracy %.4f",
             fitted["C"], fitted["rows"], fitted["seconds"], fitted["validation_accuracy"],
