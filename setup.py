@@ -33,5 +33,9 @@ setup(
         # PredictionLog protos for TF Serving warmup requests.
         "tensorflow-serving-api>=2.16",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # LiteRT, the maintained TFLite interpreter; used for parity checks when installed (else tf.lite.Interpreter).
+        "litert": ["ai-edge-litert"],
+        "test": ["pytest>=7", "ai-edge-litert"],
+    },
 )

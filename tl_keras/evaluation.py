@@ -53,36 +53,36 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    """Rows are true classes, columns predicted classes."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    return matrix
+    """Rows are true classes, columns predicted classes (scikit-learn's, over every class even if unseen)."""
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+    return sklearn_confusion_matrix(labels, predicted, labels=np.arange(num_classes)).astype(np.int64)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], top_k: int = 5) -> dict:
     """Accuracy, top-k accuracy, per-class and averaged precision/recall/F1, and the confusion matrix.
 
-    A class never predicted has precision 0 (and a class absent from the
-    labels recall 0), with the averages taken over all classes as
-    scikit-learn does with zero_division=0.
+    scikit-learn computes them over every class (`labels=range(n)`), so a
+    class never predicted has precision 0 and a class absent from the labels
+    recall 0 (zero_division=0), and the macro averages count every class.
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     num_classes = len(class_names)
+    classes = np.arange(num_classes)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predicted, num_classes)
-    true_positive = np.diag(matrix).astype(np.float64)
-    predicted_count = matrix.sum(axis=0).astype(np.float64)
-    support = matrix.sum(axis=1).astype(np.float64)
-    precision = np.divide(true_positive, predicted_count, out=np.zeros(num_classes), where=predicted_count > 0)
-    recall = np.divide(true_positive, support, out=np.zeros(num_classes), where=support > 0)
-    denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_classes), where=denominator > 0)
-    k = min(top_k, num_classes)
-    top = np.argsort(-probabilities, axis=1)[:, :k]
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
     weights = support / support.sum() if support.sum() else np.zeros(num_classes)
+    k = min(top_k, num_classes)
+    # Top-k stays our own two lines: scikit-learn's top_k_accuracy_score infers "binary" from labels holding
+    # two distinct values (a 2-class model, or a test split that covers only two classes) and refuses a 2-D score.
+    top = np.argsort(-probabilities, axis=1)[:, :k]
+    has_labels = len(labels) > 0
     return {
         "examples": int(len(labels)),
-        "accuracy": float(np.mean(predicted == labels)) if len(labels) else 0.0,
-        f"top_{k}_accuracy": float(np.mean(np.any(top == labels[:, None], axis=1))) if len(labels) else 0.0,
+        "accuracy": float(np.mean(predicted == labels)) if has_labels else 0.0,
+        f"top_{k}_accuracy": float(np.mean(np.any(top == labels[:, None], axis=1))) if has_labels else 0.0,
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
             for i, name in enumerate(class_names)
