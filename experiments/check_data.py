@@ -12,11 +12,12 @@ training would make with the same --seed and fractions.
 import json
 import sys
 
-import keras
 from absl import app, flags
 
-from tl_keras import cli
+from tl_keras import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
 from tl_keras import data as data_lib
+
+import keras  # noqa: E402 - after tl_keras (see above)
 
 cli.define_config_flags(only=("image_dir", "validation_fraction", "test_fraction", "seed", "min_images_per_class"))
 flags.DEFINE_string("report", "data_report.json", "Where to write the JSON report.")

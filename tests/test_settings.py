@@ -75,3 +75,13 @@ def test_no_import_cycle_between_modules():
     tool = Path(__file__).resolve().parent.parent / "tools" / "import_cycles.py"
     done = subprocess.run([sys.executable, str(tool)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    (["train.py"], False), (["train.py", "--verbosity=1"], True), (["train.py", "-v", "2"], True),
+    (["train.py", "--verbosity=0"], False), (["train.py", "--verbosity=-1"], False),
+])
+def test_native_logs_stay_quiet_unless_asked(argv, verbose):
+    import tl_keras
+
+    assert tl_keras._asks_for_native_logs(argv) is verbose

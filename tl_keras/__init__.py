@@ -2,6 +2,23 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+import re as _re
+import sys as _sys
+
+
+def _asks_for_native_logs(argv: list[str]) -> bool:
+    """Whether the command line asks absl for verbose logs (`--verbosity=1`, `-v 1`, ...)."""
+    text = " ".join(argv[1:])
+    match = _re.search(r"(?:--verbosity|-v)[= ](-?\d+)", text)
+    return bool(match) and int(match.group(1)) >= 1
+
+
+# TensorFlow's C++ INFO and WARNING lines (CUDA probes, the TFLite converter's per-tensor notes) drown a
+# run's own log; errors still show. Read once, when TensorFlow loads: a value the user set is kept.
+if not _asks_for_native_logs(_sys.argv):
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from tl_keras.backbones import BACKBONES, Backbone, load_backbone  # noqa: E402
 from tl_keras.builders import build_classifier, compile_classifier  # noqa: E402
 from tl_keras.config import ConfigError, RunConfig  # noqa: E402

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -586,7 +587,7 @@ def run_phase(
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             class_weight=class_weight,
-            verbose=settings.verbose,
+            verbose=_fit_verbosity(settings.verbose),
         )
     values = recorder.history
     seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)
@@ -603,6 +604,11 @@ def run_phase(
         weights_path=str(checkpoint) if checkpoint.exists() else None,
         seconds=seconds,
     )
+
+
+def _fit_verbosity(verbose: int) -> int:
+    """A progress bar (1) becomes one line per epoch (2) when stdout is not a terminal: a log file gets no ANSI redraws."""
+    return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
 
 
 def load_weights_quietly(model: keras.Model, path: str) -> None:
