@@ -9,7 +9,6 @@ ensemble is one SavedModel with the usual signatures, in
 <export_dir>/<name>/<version>/, with ensemble_report.json beside this run's files.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -30,11 +29,14 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     import tensorflow as tf
 
+    from tl_keras import atomic
     from tl_keras import data as data_lib
     from tl_keras.classes import align, classes_or_error
     from tl_keras.ensemble import build_ensemble, member_report
     from tl_keras.export import export_saved_model
-    from tl_keras.reload import backbone_of, load_classifier
+    from tl_keras.anatomy import anatomy
+    from tl_keras.reload import load_classifier
+    from tl_keras.run_folder import RunFolder
 
     if not FLAGS.models or len(FLAGS.models) < 2:
         sys.exit("error: --models needs two or more classifiers, comma-separated")
@@ -52,19 +54,19 @@ def main(argv):
         to_model = tf.constant(align(class_names, splits.class_names, data=where))
     except ValueError as error:
         sys.exit(f"error: {error}")
-    size = max(backbone_of(m).input_size or 224 for m in members)
+    size = max(anatomy(m).input_size or 224 for m in members)
     batches = data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none").map(lambda x, y: (x, tf.gather(to_model, y)))
     report = member_report(members, ensemble, batches)
     for row, path in zip(report["members"], FLAGS.models):
         row["path"] = path
     report.update({"evaluated_on": split_name, "weights": weights})
-    run_dir = Path("runs") / FLAGS.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ensemble.save(run_dir / "model.keras")
+    run = RunFolder(Path("runs") / FLAGS.name)
+    run.root.mkdir(parents=True, exist_ok=True)
+    ensemble.save(run.model)
     if FLAGS.export:
         report["export"] = str(export_saved_model(ensemble, FLAGS.export_dir, FLAGS.name, class_names,
                                                   metadata={"ensemble_of": FLAGS.models, "weights": weights}))
-    (run_dir / "ensemble_report.json").write_text(json.dumps(report, indent=2))
+    atomic.write_json(run.root / "ensemble_report.json", report)
     for row in report["members"]:
         print(f"{row['path']:<40} accuracy {row['accuracy']:.4f}")
     print(f"{'ensemble':<40} accuracy {report['ensemble_accuracy']:.4f}  ({report['images']} {split_name} images)")

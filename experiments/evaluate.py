@@ -13,6 +13,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras.run_folder import RunFolder
 from tl_keras.tta import TTA_MODES
 
 flags.DEFINE_string("model", None, "A run folder, a .keras file, or an export folder.")
@@ -43,7 +44,7 @@ def main(argv):
     if len(class_names) != int(model.output_shape[-1]):
         sys.exit(f"error: --model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
     size = backbone_of(model).input_size or 224
-    run_dir = Path(FLAGS.model) if (Path(FLAGS.model) / "config.json").is_file() else None
+    run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
     try:
         dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, run_dir, FLAGS.split)
         # Folder labels are positions in the folder's own class list; the model's are positions in its list.
@@ -53,7 +54,7 @@ def main(argv):
     for name in absent_classes(class_names, splits.class_names):
         print(f"warning: no images of class {name!r} in the evaluation data; its recall is undefined (reported as 0)", file=sys.stderr)
     out = FLAGS.output_dir or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
-    curves = run_dir / "curves.png" if run_dir and (run_dir / "curves.png").is_file() else None
+    curves = RunFolder(run_dir).curves if run_dir and RunFolder(run_dir).curves.is_file() else None
     metrics = inspect_split(
         model, data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none"), class_names, out, split=split_name, label_map=to_model,
         tta=FLAGS.tta, curves=curves, title=f"{Path(FLAGS.model).name} on {FLAGS.image_dir or 'the ' + split_name + ' split'}",

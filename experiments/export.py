@@ -4,12 +4,12 @@
   python experiments/export.py --model=my.keras --labels=labels.txt --name=pets --version=7
 """
 
-import json
 import sys
 from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras.run_folder import RunFolder
 from tl_keras.tta import TTA_MODES
 
 flags.DEFINE_string("model", None, "A run folder (model.keras + summary.json), a .keras file, or an export to re-export.")
@@ -34,9 +34,9 @@ def main(argv):
         source = classifier_file(FLAGS.model, "--model")
     except ValueError as error:
         sys.exit(f"error: {error}")
-    run_dir = Path(FLAGS.model) if Path(FLAGS.model).is_dir() else None
-    summary = json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else {}
-    config = json.loads((run_dir / "config.json").read_text()) if run_dir and (run_dir / "config.json").is_file() else {}
+    run = RunFolder(FLAGS.model) if Path(FLAGS.model).is_dir() else None
+    summary = run.read_summary() if run and run.is_finished() else {}
+    config = run.read_config() if run and run.is_run() else {}
     if FLAGS.labels:
         labels = Path(FLAGS.labels).read_text().split("\n")
         labels = [line for line in labels if line]

@@ -10,7 +10,6 @@ agreement with the Keras model is below --min_agreement (default 0.99 for
 float16/dynamic-range, 0.97 for int8).
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -46,23 +45,24 @@ def main(argv):
     from tl_keras import tflite
     from tl_keras.config import RunConfig
     from tl_keras.export import latest_version_dir, read_labels
-    from tl_keras.reload import backbone_of, load_classifier
+    from tl_keras.anatomy import anatomy
+    from tl_keras.reload import load_classifier
+    from tl_keras.run_folder import RunFolder
 
     unknown = [v for v in FLAGS.variants if v not in tflite.VARIANTS]
     if unknown:
         sys.exit(f"error: --variants: unknown {unknown}; known: {', '.join(tflite.VARIANTS)}")
     config = None
     if FLAGS.run_dir:
-        config_file = Path(FLAGS.run_dir) / "config.json"
-        if not config_file.is_file():
+        run = RunFolder(FLAGS.run_dir)
+        if not run.is_run():
             sys.exit(f"error: --run_dir: no config.json in {FLAGS.run_dir}")
-        config = RunConfig.from_json(config_file)
+        config = RunConfig.from_dict(run.read_config())
     saved_model = FLAGS.saved_model
     if not saved_model and config is not None:
-        summary_file = Path(FLAGS.run_dir) / "summary.json"
-        if not summary_file.is_file():
+        if not run.is_finished():
             sys.exit(f"error: --run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
-        saved_model = json.loads(summary_file.read_text()).get("export", "")
+        saved_model = run.read_summary().get("export", "")
     if not saved_model:
         sys.exit("error: pass --saved_model (or a --run_dir that exported one)")
     try:
@@ -70,7 +70,7 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: --saved_model: {error}")
     class_names = read_labels(version_dir)
-    size = backbone_of(load_classifier(version_dir)).input_size
+    size = anatomy(load_classifier(version_dir)).input_size or 224  # fusion and ensembles: their largest input
     try:
         run_splits = data_lib.load_recorded(config, FLAGS.run_dir) if config is not None else None
         if FLAGS.image_dir:

@@ -50,6 +50,12 @@ class Anatomy:
             raise ValueError(f"a {self.kind} model has no single feature vector before its head")
         return self.dropout.input
 
+    @property
+    def input_size(self) -> int:
+        """The largest side any part resizes to (what to decode test images at); 0 when nothing resizes."""
+        sizes = [int(r.height) for r in self.resizes] + [anatomy(member).input_size for member in self.members]
+        return max(sizes, default=0)
+
     def preprocessing_modes(self) -> list[str]:
         """Every pixel normalisation inside the model, members' included, in order."""
         own = [p.mode for p in self.preprocessors]

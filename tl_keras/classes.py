@@ -11,11 +11,12 @@ position.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from tl_keras.run_folder import RunFolder
 
 LABELS_FILE = "labels.txt"
 
@@ -47,10 +48,9 @@ def model_classes(path: str | os.PathLike) -> list[str] | None:
         for labels in (place / EXTRA_ASSETS / LABELS_FILE, place / LABELS_FILE):
             if labels.is_file():
                 return [line for line in labels.read_text().splitlines() if line]
-        for record in ("summary.json", "split.json"):
-            names = _json_list(place / record, "classes" if record == "summary.json" else "class_names")
-            if names:
-                return names
+        names = RunFolder(place).class_names()
+        if names:
+            return names
     return None
 
 
@@ -89,13 +89,3 @@ def classes_or_error(path: str | os.PathLike, flag: str) -> list[str]:
             "pass its run folder or export folder, or write labels.txt (one class per line, in output order) beside the file"
         )
     return names
-
-
-def _json_list(path: Path, key: str) -> list[str] | None:
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text()).get(key)
-    except (ValueError, AttributeError):
-        return None
-    return [str(v) for v in value] if isinstance(value, list) and value else None

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from tl_keras.run_folder import RunFolder
 from tl_keras import atomic
 from tl_keras.config import RunConfig
 from tl_keras.evaluation import _pyplot
@@ -80,7 +81,8 @@ def _plot_by_labels(rows: list[dict], path: Path) -> None:
 def _plot_by_epoch(run_dir: Path, path: Path, count: int) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for history_file, label in ((run_dir / "history.json", "transfer"), (run_dir / "scratch" / "history.json", "scratch")):
+    folder = RunFolder(run_dir)
+    for history_file, label in ((folder.history, "transfer"), (folder.scratch.history, "scratch")):
         history = json.loads(history_file.read_text())
         for phase in history["phases"]:
             values = phase["history"].get("val_accuracy", [])

@@ -22,6 +22,7 @@ from tl_keras.settings import (  # noqa: F401 - the vocabularies and parsers are
 )
 from tl_keras.settings import check_choice as _check_choice
 from tl_keras.recipes import apply_recipe
+from tl_keras.run_folder import RESUME_STATE, RunFolder
 
 # The field defaults below are the `default` recipe: what a user's own photos
 # get (a real backbone with ImageNet weights at its pretraining resolution,
@@ -40,8 +41,6 @@ _NAME_RE = re.compile(NAME_PATTERN)
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
                         "run_dir", "name", "cache", "tfds_data_dir", "tta")
-# Written after every epoch (tl_keras.resume); its presence without a summary marks an interrupted run.
-RESUME_STATE = "checkpoints/resume_state.npz"
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
@@ -297,8 +296,8 @@ def check_run_dir_reuse(config: RunConfig) -> None:
     on) or --overwrite (start again): silently restarting would throw away
     the hours already spent.
     """
-    run_dir = Path(config.run_dir)
-    recorded = run_dir / "config.json"
+    folder = RunFolder(config.run_dir)
+    recorded = folder.config
     if config.overwrite:
         return
     if recorded.is_file():
@@ -313,7 +312,7 @@ def check_run_dir_reuse(config: RunConfig) -> None:
                 f"--run_dir {config.run_dir} holds a run with different settings ({', '.join('--' + c for c in changed)}); "
                 "pass --overwrite to replace it or choose a new --run_dir"
             )
-    if not config.resume and (run_dir / RESUME_STATE).is_file() and not (run_dir / "summary.json").is_file():
+    if not config.resume and folder.is_interrupted():
         raise ConfigError(
             f"--run_dir {config.run_dir} holds an interrupted run ({RESUME_STATE}); "
             "pass --resume to continue it or --overwrite to start again"

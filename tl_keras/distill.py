@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tl_keras.run_folder import RunFolder
 from tl_keras import atomic
 
 _EPSILON = 1e-7
@@ -151,9 +152,9 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     teacher_metrics = classification_metrics(probabilities, labels, splits.class_names)
     rows.insert(0, {"model": "teacher", "backbone": teacher.name, "parameters": int(teacher.count_params()),
                     "accuracy": teacher_metrics["accuracy"], "macro_f1": teacher_metrics["macro"]["f1"]})
-    model.save(run_dir / "model.keras")  # the distilled student
+    model.save(RunFolder(run_dir).model)  # the distilled student
     report = {"settings": settings, "evaluated_on": data.evaluation_split, "images": int(len(labels)), "rows": rows,
-              "model_keras": str(run_dir / "model.keras")}
+              "model_keras": str(RunFolder(run_dir).model)}
     if config.export:
         metadata = {"distilled_from": str(teacher_path), **settings, "backbone": config.backbone, "input_size": backbone.input_size,
                     "preprocessing": backbone.preprocessing, "config": config.to_dict()}

@@ -25,7 +25,8 @@ import keras
 import numpy as np
 
 from tl_keras import atomic
-from tl_keras.config import RESUME_STATE, ConfigError
+from tl_keras.run_folder import RunFolder
+from tl_keras.settings import ConfigError
 
 _FORMAT = 1
 
@@ -80,7 +81,7 @@ class ResumeState:
 
 
 def state_path(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / RESUME_STATE
+    return RunFolder(run_dir).resume_state
 
 
 def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None = None) -> ResumeState | None:

@@ -31,6 +31,7 @@ from tl_keras.evaluation import plot_curves, predict_dataset
 from tl_keras.export import export_saved_model
 from tl_keras.inspection import inspect_split
 from tl_keras.reload import backbone_of, load_classifier
+from tl_keras.run_folder import RunFolder
 from tl_keras.settings import AugmentSettings, DataSettings, TrainSettings, settings_from
 from tl_keras.training import TimeBudget, check_unfreeze_fits, train_from_scratch, train_two_phase
 
@@ -97,7 +98,8 @@ def _run_experiment(config: RunConfig):
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
-    callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))] if config.tensorboard else []
+    folder = RunFolder(run_dir)
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(folder.tensorboard))] if config.tensorboard else []
     keras.utils.set_random_seed(config.seed)  # training's own draws (dropout, augmentation) start from the seed too
     t0 = time.perf_counter()
     result = train_two_phase(
@@ -105,11 +107,11 @@ def _run_experiment(config: RunConfig):
         augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = time.perf_counter() - t0
-    curves = plot_curves(result.to_dict(), run_dir / "curves.png")
+    curves = plot_curves(result.to_dict(), folder.curves)
     temperature, decision = None, None
     if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head
         temperature, decision = choose_temperature(*predict_dataset(model, validation), seed=config.seed)
-    evaluation_dir = run_dir / "evaluation"
+    evaluation_dir = folder.evaluation
     metrics = inspect_split(
         model, held_out, splits.class_names, evaluation_dir, split=evaluation_split, temperature=temperature, tta=config.tta, curves=curves,
         title=f"{config.name}: {backbone.name} on the {evaluation_split} split",
@@ -123,9 +125,9 @@ def _run_experiment(config: RunConfig):
         logging.info("temperature %.3f fitted on validation did not lower the NLL of both validation halves when fitted on the other; "
                      "the head keeps T = 1", decision["fitted_temperature"])
     if config.tensorboard:
-        _log_evaluation_to_tensorboard(run_dir / "tensorboard", metrics, evaluation_dir / "confusion_matrix.png")
+        _log_evaluation_to_tensorboard(folder.tensorboard, metrics, evaluation_dir / "confusion_matrix.png")
     transfer_accuracy = metrics["accuracy"]
-    model.save(run_dir / "model.keras")
+    model.save(folder.model)
 
     summary: dict = {
         "name": config.name,
@@ -168,7 +170,7 @@ def _run_experiment(config: RunConfig):
             budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
         t0 = time.perf_counter()
         scratch_result = train_from_scratch(
-            scratch, train, validation, plan, run_dir / "scratch", augmentation=build_augmentation(settings_from(AugmentSettings, config)),
+            scratch, train, validation, plan, folder.scratch.root, augmentation=build_augmentation(settings_from(AugmentSettings, config)),
             class_weight=class_weight, **budget,
         )
         timings["scratch_train_s"] = time.perf_counter() - t0
@@ -201,9 +203,9 @@ def _run_experiment(config: RunConfig):
             summary["export"] = str(exported)
         timings["total_s"] = time.perf_counter() - started
         summary["timings"] = timings
-        summary["model_keras"] = str(run_dir / "model.keras")
+        summary["model_keras"] = str(folder.model)
         summary.update(extra)
-        atomic.write_json(run_dir / "summary.json", summary)  # written last: its presence marks the run finished
+        atomic.write_json(folder.summary, summary)  # written last: its presence marks the run finished
         return summary
 
     return complete
@@ -213,13 +215,14 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     """Validates, claims the run folder, records the settings, seeds everything."""
     config = config.resolved().validate()
     check_run_dir_reuse(config)
-    run_dir = Path(config.run_dir)
+    folder = RunFolder(config.run_dir)
+    run_dir = folder.root
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").unlink(missing_ok=True)  # its absence marks the run unfinished until the end
+    folder.summary.unlink(missing_ok=True)  # its absence marks the run unfinished until the end
     if config.overwrite:
-        (run_dir / "split.json").unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
-    atomic.write_text(run_dir / "config.json", config.to_json())
-    atomic.write_text(run_dir / "flags.txt", config.to_flagfile())
+        folder.split.unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
+    atomic.write_text(folder.config, config.to_json())
+    atomic.write_text(folder.flags, config.to_flagfile())
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -234,7 +237,7 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
-    data_lib.write_split(run_dir / "split.json", splits.split_record)
+    data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
     logging.info("classes %s; counts %s", splits.class_names, splits.counts)
     return splits
 
@@ -250,7 +253,7 @@ def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float])
     if pretrain.is_pretrain_spec(weights):
         t0 = time.perf_counter()
         weights = str(pretrain.pretrain_backbone(
-            config.backbone, weights[len(pretrain.PREFIX):], run_dir / "pretrained",
+            config.backbone, weights[len(pretrain.PREFIX):], RunFolder(run_dir).pretrained,
             image_size=config.image_size, alpha=config.alpha, batch_size=config.batch_size, seed=config.seed,
         ))
         timings["pretrain_s"] = time.perf_counter() - t0
@@ -289,7 +292,7 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     num_classes = len(splits.class_names)
 
     def cached(split: str) -> dict:
-        return {"num_examples": splits.size(split), "cache": config.cache, "cache_path": run_dir / "cache" / f"{split}_{size}px_{config.fingerprint()}"}
+        return {"num_examples": splits.size(split), "cache": config.cache, "cache_path": RunFolder(run_dir).image_cache(split, size, config.fingerprint())}
 
     def batches(split: str):
         return data_lib.make_batches(getattr(splits, split), size, config.batch_size, **cached(split))

@@ -32,6 +32,7 @@ from tl_keras.augment import with_augmentation
 from tl_keras.backbones import leaf_layers
 from tl_keras.anatomy import anatomy
 from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
+from tl_keras.run_folder import RunFolder
 from tl_keras.settings import ConfigError, TrainSettings, parse_unfreeze
 from tl_keras.epochs import EpochBatches
 
@@ -233,7 +234,7 @@ def train_two_phase(
             epoch += tuned.epochs_run
     result = _keep_best(trainer, phases, settings.monitor)
     _leave_compiled(model, settings)
-    _write_json(run_dir / "history.json", result.to_dict())
+    _write_json(RunFolder(run_dir).history, result.to_dict())
     return result
 
 
@@ -393,7 +394,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, setti
     """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
-    cache_dir = run_dir / "feature_cache"
+    cache_dir = RunFolder(run_dir).feature_cache
     passes = settings.feature_cache_augment_passes if augmentation is not None else 0
     one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
     train_cache = features_lib.cache_features(
@@ -410,7 +411,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, setti
     )
     head = features_lib.head_on_features(model)
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
-    start_path = run_dir / "checkpoints" / "frozen_head.logistic.weights.h5"
+    start_path = RunFolder(run_dir).checkpoint("frozen_head.logistic")
     if settings.head_init == "logistic" and not resuming:
         fitted = features_lib.fit_logistic_head(anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed)
         logging.info(
@@ -432,7 +433,7 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, setti
         _let_starting_point_compete(head, phase, start_path, validation_batches, settings.monitor)
     if phase.weights_path:
         load_weights_quietly(head, phase.weights_path)
-        full = run_dir / "checkpoints" / f"{FROZEN}.weights.h5"
+        full = RunFolder(run_dir).checkpoint(FROZEN)
         resume_lib.save_weights_atomically(trainer, full)
         phase.weights_path = str(full)
     phase.seconds += cache_seconds
@@ -504,7 +505,7 @@ def train_from_scratch(
         _record_finished(run_dir, no_early_stop, trainer, [phase])
     result = _keep_best(trainer, [phase], settings.monitor)
     _leave_compiled(model, settings)
-    _write_json(run_dir / "history.json", result.to_dict())
+    _write_json(RunFolder(run_dir).history, result.to_dict())
     return result
 
 
@@ -538,7 +539,7 @@ def run_phase(
         completed: phases finished before this one, recorded in the state.
         checkpoint_name: file name of the best-epoch weights (default: `name`).
     """
-    checkpoint = run_dir / "checkpoints" / f"{checkpoint_name or name}.weights.h5"
+    checkpoint = RunFolder(run_dir).checkpoint(checkpoint_name or name)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     state_model = state_model or model
     resuming = state is not None and state.in_progress(name)
@@ -645,7 +646,7 @@ def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir:
     """
     from tl_keras import lr_finder
 
-    record_file = run_dir / "lr_find.json"
+    record_file = RunFolder(run_dir).lr_find
     record = json.loads(record_file.read_text()) if record_file.is_file() else {}
     if stage in record:
         return float(record[stage]["rate"])

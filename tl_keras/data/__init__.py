@@ -17,7 +17,6 @@ settings) and keeps the names callers use.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tl_keras.data.pipeline import (
 from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indices, per_class_split, stratified_split, write_split
 from tl_keras.data.tfds_source import load_tfds
 from tl_keras.epochs import EpochBatches
+from tl_keras.run_folder import RunFolder
 from tl_keras.settings import DataSettings, settings_from
 
 __all__ = [
@@ -53,9 +53,9 @@ def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, pr
     if data.image_dir:
         return load_image_folder(
             data.image_dir, data.validation_fraction, data.test_fraction, data.seed,
-            split_file=Path(run_dir) / "split.json" if run_dir else None, check=data.data_check,
+            split_file=RunFolder(run_dir).split if run_dir else None, check=data.data_check,
             min_images_per_class=data.min_images_per_class,
-            report_file=Path(run_dir) / "data_report.json" if run_dir else None, progress=progress,
+            report_file=RunFolder(run_dir).data_report if run_dir else None, progress=progress,
             validation_dir=data.validation_dir or None,
         )
     if data.tfds:
@@ -71,7 +71,7 @@ def load_recorded(source: DataSettings, run_dir: str | os.PathLike) -> DataSplit
     a model costs minutes); the run's data_report.json stays as it was.
     """
     source = _data_settings(source)
-    if source.image_dir and (Path(run_dir) / "split.json").is_file():
+    if source.image_dir and RunFolder(run_dir).split.is_file():
         source = dataclasses.replace(source, data_check=False)
     return load_data(source, run_dir)
 
@@ -98,9 +98,9 @@ def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", 
     if image_dir:
         splits = load_image_folder(image_dir, 0.0, 0.0)
         return splits.train, "image_dir", splits
-    if run_dir is None or not (Path(run_dir) / "config.json").is_file():
+    if run_dir is None or not RunFolder(run_dir).is_run():
         raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")
-    recorded = json.loads((Path(run_dir) / "config.json").read_text())
+    recorded = RunFolder(run_dir).read_config()
     splits = load_recorded(settings_from(DataSettings, recorded), run_dir)
     split = split or ("test" if splits.test is not None else "validation")
     dataset = getattr(splits, split)
