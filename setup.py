@@ -36,6 +36,6 @@ setup(
     extras_require={
         # LiteRT, the maintained TFLite interpreter; used for parity checks when installed (else tf.lite.Interpreter).
         "litert": ["ai-edge-litert"],
-        "test": ["pytest>=7", "ai-edge-litert"],
+        "test": ["pytest>=7", "ai-edge-litert", "ruff>=0.5"],
     },
 )

@@ -99,8 +99,15 @@ def measure_pipeline(splits, cache: str, classes: int, bare_paths: np.ndarray) -
     from tl_keras import data as data_lib
 
     started = time.perf_counter()
-    stream = data_lib.epoch_batches(splits.train, FLAGS.pixels, FLAGS.batch_size, seed=FLAGS.seed, indexed=splits.indexed["train"], cache=cache,
-                                    cache_path=Path(tempfile.gettempdir()) / "data_scale_cache")
+    stream = data_lib.epoch_batches(
+        splits.train,
+        FLAGS.pixels,
+        FLAGS.batch_size,
+        seed=FLAGS.seed,
+        indexed=splits.indexed["train"],
+        cache=cache,
+        cache_path=Path(tempfile.gettempdir()) / "data_scale_cache",
+    )
     batches = iter(stream.stream(0))  # what fit consumes (prefetched)
     first_labels = [next(batches)[1].numpy()]
     first_batch_s = time.perf_counter() - started
@@ -130,7 +137,12 @@ def bare_loop(paths: np.ndarray, order: np.ndarray) -> float:
     def decode(path):
         return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
 
-    ds = tf.data.Dataset.from_tensor_slices(paths[order]).map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(FLAGS.batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = (
+        tf.data.Dataset.from_tensor_slices(paths[order])
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(FLAGS.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     return _rate(iter(ds), FLAGS.batches)
 
 
@@ -169,8 +181,18 @@ def main(argv):
         for share in (0.25, 1.0):
             n = int(count * share)
             probe = subprocess.run(
-                [sys.executable, __file__, f"--root={root.parent}", f"--rss_probe={n}", f"--pixels={FLAGS.pixels}", f"--batch_size={FLAGS.batch_size}"],
-                capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    f"--root={root.parent}",
+                    f"--rss_probe={n}",
+                    f"--pixels={FLAGS.pixels}",
+                    f"--batch_size={FLAGS.batch_size}",
+                ],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
+                check=True,
             )
             rss[n] = int(probe.stdout.strip().splitlines()[-1]) // 1024
     finally:

@@ -104,7 +104,9 @@ def trial(point: str, root: Path, reference) -> dict:
         row.update(outcome="not killed", detail=f"exit {code}: {err[-300:]}")
         return row
     staging_after_kill = [p.name for p in (export_dir / "faults").glob(".*")] if (export_dir / "faults").is_dir() else []
-    visible_after_kill = sorted(p.name for p in (export_dir / "faults").iterdir() if not p.name.startswith(".")) if (export_dir / "faults").is_dir() else []
+    visible_after_kill = (
+        sorted(p.name for p in (export_dir / "faults").iterdir() if not p.name.startswith(".")) if (export_dir / "faults").is_dir() else []
+    )
     code, err = _drive(resumed_file)
     row["resume_s"] = round(time.perf_counter() - started, 1)
     if code != 0:
@@ -112,7 +114,9 @@ def trial(point: str, root: Path, reference) -> dict:
         return row
     weights, metrics = _final(run_dir)
     difference = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(weights, reference[0], strict=True))
-    versions = sorted(p.name for p in (export_dir / "faults").iterdir() if not p.name.startswith(".")) if (export_dir / "faults").is_dir() else []
+    versions = (
+        sorted(p.name for p in (export_dir / "faults").iterdir() if not p.name.startswith(".")) if (export_dir / "faults").is_dir() else []
+    )
     leftovers = [p.name for p in (export_dir / "faults").glob(".*.partial-*")] if (export_dir / "faults").is_dir() else []
     same = difference <= 1e-6 and metrics == reference[1] and versions == ["1"] and not leftovers and visible_after_kill == []
     row.update(

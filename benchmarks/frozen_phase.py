@@ -31,7 +31,9 @@ from tl_keras.training import train_two_phase
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
 
-flags.DEFINE_string("image_dir", str(ASSETS / "cats_and_dogs_filtered" / "train"), "Class-per-folder images (the validation split is carved from them).")
+flags.DEFINE_string(
+    "image_dir", str(ASSETS / "cats_and_dogs_filtered" / "train"), "Class-per-folder images (the validation split is carved from them)."
+)
 flags.DEFINE_string("backbone", "mobilenet_v2", "Backbone name.")
 flags.DEFINE_string("weights", str(ASSETS / "weights" / "mobilenet_v2_1.0_224_deq_no_top.weights.h5"), "Backbone weights.")
 flags.DEFINE_float("alpha", 1.0, "MobileNet width.")

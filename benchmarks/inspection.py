@@ -98,7 +98,9 @@ def main(argv):
             model = load_classifier(config.run_dir)
             size = summary["image_size"]
             accuracies = _tta_accuracies(model, data_lib.make_batches(splits.test, size, 32))
-            sample = np.concatenate([np.asarray(x) for x, _ in data_lib.make_batches(splits.test, size, 32).take(1 + FLAGS.cam_images // 32)])
+            sample = np.concatenate(
+                [np.asarray(x) for x, _ in data_lib.make_batches(splits.test, size, 32).take(1 + FLAGS.cam_images // 32)]
+            )
             timing = _grad_cam_ms(model, sample[: FLAGS.cam_images])
             calibration = summary["calibration"]
             run = {

@@ -57,8 +57,15 @@ def _data_settings(dataset: str) -> dict:
 
 
 def _config(recipe: str, dataset: str, seed: int, run_root: Path):
-    overrides = {**_data_settings(dataset), "seed": seed, "verbose": 0, "export": False, "run_dir": str(run_root / f"{recipe}_{dataset}_{seed}"),
-                 "overwrite": True, "name": f"{recipe}_{dataset}"}
+    overrides = {
+        **_data_settings(dataset),
+        "seed": seed,
+        "verbose": 0,
+        "export": False,
+        "run_dir": str(run_root / f"{recipe}_{dataset}_{seed}"),
+        "overwrite": True,
+        "name": f"{recipe}_{dataset}",
+    }
     config = recipe_config(recipe, **overrides)
     if config.backbone == "mobilenet_v2" and config.alpha in (0.0, 1.0):  # alpha 1.0 is not bundled: the shared real weights file
         config = recipe_config(recipe, **overrides, weights=str(WEIGHTS_1_0))
@@ -73,8 +80,14 @@ def linear_probe(config, run_dir: Path) -> float:
     backbone = load_backbone(config.backbone, config.weights, image_size=config.image_size, alpha=config.alpha)
     extractor = features_lib.feature_extractor(build_classifier(backbone, len(splits.class_names)))
     size = backbone.input_size
-    cached = {k: features_lib.cache_features(extractor, data_lib.make_batches(getattr(splits, k), size, 32)) for k in ("train", "validation", "test")}
-    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)]
+    cached = {
+        k: features_lib.cache_features(extractor, data_lib.make_batches(getattr(splits, k), size, 32))
+        for k in ("train", "validation", "test")
+    }
+    probes = [
+        LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels)
+        for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+    ]
     best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
     return float(best.score(cached["test"].features, cached["test"].labels))
 
@@ -102,7 +115,12 @@ def main(argv):
                                  "scratch_accuracy": summary.get("scratch_accuracy"), "kept_phase": summary["kept_phase"],
                                  "train_s": round(summary["timings"]["transfer_train_s"], 1), "job_s": round(total, 1)})
                     print(json.dumps({"recipe": recipe, "dataset": dataset, **runs[-1]}), flush=True)
-                row = {"recipe": recipe, "dataset": dataset, "model": f"mobilenet_v2 {config.alpha or 1.0} @{config.image_size or 224}", "runs": runs}
+                row = {
+                    "recipe": recipe,
+                    "dataset": dataset,
+                    "model": f"mobilenet_v2 {config.alpha or 1.0} @{config.image_size or 224}",
+                    "runs": runs,
+                }
                 for key in ("test_accuracy", "probe_accuracy", "scratch_accuracy", "train_s", "job_s"):
                     row[key] = _mean_std([r[key] for r in runs])
                 rows.append(row)
@@ -111,14 +129,24 @@ def main(argv):
         def fmt(key):
             mean, std = r[key]
             return "-" if mean is None else f"{mean:.3f} +- {std:.3f}"
-        print(f"{r['dataset']:<13}{r['recipe']:<10}{r['model']:<22}{fmt('test_accuracy'):>16}{fmt('probe_accuracy'):>16}{fmt('scratch_accuracy'):>16}"
-              f"{r['train_s'][0]:>9.0f}{r['job_s'][0]:>8.0f}")
+        print(
+            f"{r['dataset']:<13}{r['recipe']:<10}{r['model']:<22}{fmt('test_accuracy'):>16}{fmt('probe_accuracy'):>16}{fmt('scratch_accuracy'):>16}"
+            f"{r['train_s'][0]:>9.0f}{r['job_s'][0]:>8.0f}"
+        )
     out = Path(FLAGS.output)
     previous = json.loads(out.read_text()) if out.is_file() else {"rows": []}
     keep = [r for r in previous["rows"] if (r["recipe"], r["dataset"]) not in {(x["recipe"], x["dataset"]) for x in rows}]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": f"{platform.machine()}, {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads",
-                               "tensorflow": tf.__version__, "rows": keep + rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()}, {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads",
+                "tensorflow": tf.__version__,
+                "rows": keep + rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

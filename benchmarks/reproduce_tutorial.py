@@ -52,9 +52,17 @@ ASSETS = REPO.parent / "shared" / "assets"
 PUBLISHED = {"frozen": 0.96, "fine_tune": 0.98}
 ROWS = ("tutorial", "tl_keras", "mobile", "scratch")
 
-flags.DEFINE_string("data_dir", str(ASSETS / "cats_and_dogs_filtered"), "The tutorial's dataset: train/ and validation/, one folder per class.")
-flags.DEFINE_string("weights", str(ASSETS / "weights" / "mobilenet_v2_1.0_224_deq_no_top.weights.h5"), "MobileNetV2 alpha 1.0 ImageNet weights, no top.")
-flags.DEFINE_string("mobile_weights", str(ASSETS / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5"), "MobileNetV2 alpha 0.35 ImageNet weights, no top.")
+flags.DEFINE_string(
+    "data_dir", str(ASSETS / "cats_and_dogs_filtered"), "The tutorial's dataset: train/ and validation/, one folder per class."
+)
+flags.DEFINE_string(
+    "weights", str(ASSETS / "weights" / "mobilenet_v2_1.0_224_deq_no_top.weights.h5"), "MobileNetV2 alpha 1.0 ImageNet weights, no top."
+)
+flags.DEFINE_string(
+    "mobile_weights",
+    str(ASSETS / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5"),
+    "MobileNetV2 alpha 0.35 ImageNet weights, no top.",
+)
 flags.DEFINE_list("rows", list(ROWS), f"Rows to run, from {', '.join(ROWS)}.")
 flags.DEFINE_integer("frozen_epochs", 15, "tl_keras recipe: frozen epochs (on cached features, so cheap).")
 flags.DEFINE_integer("fine_tune_epochs", 3, "tl_keras recipe: fine-tuning epochs.")
@@ -126,9 +134,13 @@ def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     """The alpha 1.0 network from random weights, trained end to end for `seconds`."""
     config = dataclasses.replace(tutorial_config(data_dir, "none"), weights="none", learning_rate=1e-3, name="scratch").validate()
     keras.utils.set_random_seed(config.seed)
-    splits = data_lib.load_image_folder(config.image_dir, test_fraction=config.test_fraction, seed=config.seed, validation_dir=config.validation_dir)
+    splits = data_lib.load_image_folder(
+        config.image_dir, test_fraction=config.test_fraction, seed=config.seed, validation_dir=config.validation_dir
+    )
     size = config.image_size
-    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"), indexed=splits.indexed.get("train"))
+    train = data_lib.epoch_batches(
+        splits.train, size, config.batch_size, seed=config.seed, num_examples=splits.size("train"), indexed=splits.indexed.get("train")
+    )
     validation = data_lib.make_batches(splits.validation, size, config.batch_size, num_examples=splits.size("validation"))
     test = data_lib.make_batches(splits.test, size, config.batch_size, num_examples=splits.size("test"))
     backbone = load_backbone("mobilenet_v2", None, image_size=size, alpha=1.0)
@@ -198,7 +210,11 @@ def main(argv):
         rows.append(ours)
         print(format_table(rows), flush=True)
     if "mobile" in FLAGS.rows:
-        rows.append(run_recipe(tl_keras_config(data_dir, FLAGS.mobile_weights, alpha=0.35, image_size=96, name="mobile"), run_root, report_last=False))
+        rows.append(
+            run_recipe(
+                tl_keras_config(data_dir, FLAGS.mobile_weights, alpha=0.35, image_size=96, name="mobile"), run_root, report_last=False
+            )
+        )
         print(format_table(rows), flush=True)
     if "scratch" in FLAGS.rows:
         budget = ours["train_seconds"] if ours else 300.0
@@ -207,7 +223,11 @@ def main(argv):
     result = {
         "published": PUBLISHED,
         "rows": rows,
-        "flags": {"frozen_epochs": FLAGS.frozen_epochs, "fine_tune_epochs": FLAGS.fine_tune_epochs, "fine_tune_learning_rate": FLAGS.fine_tune_learning_rate},
+        "flags": {
+            "frozen_epochs": FLAGS.frozen_epochs,
+            "fine_tune_epochs": FLAGS.fine_tune_epochs,
+            "fine_tune_learning_rate": FLAGS.fine_tune_learning_rate,
+        },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
     }
     tutorial = next((r for r in rows if r["recipe"] == "tutorial"), None)

@@ -42,7 +42,10 @@ def main(argv):
     if not Path(FLAGS.image_dir).is_dir():
         sys.exit(f"skipped: {FLAGS.image_dir} not found (the shared assets are absent); pass --image_dir")
     logging.set_verbosity(logging.WARNING)
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}, "models": []}
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
+        "models": [],
+    }
     for title, alpha, size, weights_file in MODELS:
         weights = Path(FLAGS.weights_dir) / weights_file
         if not weights.is_file():
@@ -63,8 +66,12 @@ def main(argv):
             representative = tflite.representative_sample(
                 tf.concat([t[0] for t in train], 0).numpy(), tf.concat([t[1] for t in train], 0).numpy(), 200
             )
-            report = tflite.export_tflite(summary["export"], f"{work}/tflite", images, labels, summary["classes"], representative=representative)
-        print(f"\n{title}: head trained on cached features, test accuracy {summary['transfer_accuracy']:.3f}, {len(labels)} held-out images")
+            report = tflite.export_tflite(
+                summary["export"], f"{work}/tflite", images, labels, summary["classes"], representative=representative
+            )
+        print(
+            f"\n{title}: head trained on cached features, test accuracy {summary['transfer_accuracy']:.3f}, {len(labels)} held-out images"
+        )
         print(tflite.format_report(report))
         for row in report["variants"]:
             row.pop("file", None)

@@ -47,9 +47,14 @@ def main(argv):
         class_names = member_classes[0]
         for path, names in zip(FLAGS.models[1:], member_classes[1:]):
             if names != class_names:
-                raise ValueError(f"--models: {path} predicts {names} but {FLAGS.models[0]} predicts {class_names}; members must share the class list, in order")
+                raise ValueError(
+                    f"--models: {path} predicts {names} but {FLAGS.models[0]} predicts {class_names}; "
+                    "members must share the class list, in order"
+                )
         ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
-        dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models")
+        dataset, split_name, splits = data_lib.load_evaluation_data(
+            FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models"
+        )
         where = f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the first run's {split_name} split"
         to_model = tf.constant(align(class_names, splits.class_names, data=where))
     except ValueError as error:

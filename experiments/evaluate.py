@@ -48,7 +48,9 @@ def main(argv):
     try:
         dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, run_dir, FLAGS.split)
         # Folder labels are positions in the folder's own class list; the model's are positions in its list.
-        to_model = align(class_names, splits.class_names, data=f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the run's {split_name} split")
+        to_model = align(
+            class_names, splits.class_names, data=f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the run's {split_name} split"
+        )
     except (ValueError, ClassMismatchError) as error:
         sys.exit(f"error: {error}")
     for name in absent_classes(class_names, splits.class_names):

@@ -47,11 +47,22 @@ def main(argv):
     else:
         sys.exit(f"error: no class names found beside {source}; pass --labels")
     name = FLAGS.name or summary.get("name") or source.stem
-    metadata = {"source": str(source), "metrics": {f"{summary.get('evaluated_on', 'test')}_accuracy": summary.get("transfer_accuracy")}, "config": config,
-                "calibration": summary.get("calibration", {})}
+    metadata = {
+        "source": str(source),
+        "metrics": {f"{summary.get('evaluated_on', 'test')}_accuracy": summary.get("transfer_accuracy")},
+        "config": config,
+        "calibration": summary.get("calibration", {}),
+    }
     try:
         path = export_saved_model(
-            load_classifier(source), FLAGS.export_dir, name, labels, version=FLAGS.version or None, metadata=metadata, top_k=FLAGS.top_k, tta=FLAGS.tta
+            load_classifier(source),
+            FLAGS.export_dir,
+            name,
+            labels,
+            version=FLAGS.version or None,
+            metadata=metadata,
+            top_k=FLAGS.top_k,
+            tta=FLAGS.tta,
         )
     except (ValueError, FileExistsError) as error:
         sys.exit(f"error: {error}")

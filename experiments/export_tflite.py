@@ -91,7 +91,9 @@ def main(argv):
             print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    out_dir = FLAGS.output_dir or (str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}"))
+    out_dir = FLAGS.output_dir or (
+        str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}")
+    )
     minimum = {v: FLAGS.min_agreement for v in tflite.VARIANTS} if FLAGS.min_agreement else None
     report = tflite.export_tflite(
         version_dir, out_dir, images, labels, class_names, representative=representative,

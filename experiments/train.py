@@ -62,11 +62,15 @@ def format_result_table(summary: dict, config) -> str:
         lines.append(f"{label:<44}{summary['scratch_accuracy']:>16.4f}{timings['scratch_train_s']:>9.0f}")
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
-        lines.append(f"calibration: a temperature of {calibration['fitted_temperature']:.2f} fitted on validation did not carry over between "
-                     f"validation halves, so the head keeps T = 1 (ECE {calibration['ece_before']:.3f})")
+        lines.append(
+            f"calibration: a temperature of {calibration['fitted_temperature']:.2f} fitted on validation did not carry over between "
+            f"validation halves, so the head keeps T = 1 (ECE {calibration['ece_before']:.3f})"
+        )
     elif "temperature" in calibration:
-        lines.append(f"calibration: temperature {calibration['temperature']:.2f} (fitted on validation) takes the expected calibration error "
-                     f"from {calibration['ece_before']:.3f} to {calibration['ece_after']:.3f}; exported probabilities carry it")
+        lines.append(
+            f"calibration: temperature {calibration['temperature']:.2f} (fitted on validation) takes the expected calibration error "
+            f"from {calibration['ece_before']:.3f} to {calibration['ece_after']:.3f}; exported probabilities carry it"
+        )
     if "tta" in summary:
         tta = summary["tta"]
         lines.append(f"test-time augmentation {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")

@@ -81,7 +81,9 @@ def test_folding_into_the_head_returns_the_scaled_probabilities():
 
 def test_reliability_plot_is_written(tmp_path):
     probabilities, labels = over_confident(300, seed=2)
-    path = plot_reliability({"before": (probabilities, labels), "after": (apply_temperature(probabilities, 3.0), labels)}, tmp_path / "r.png")
+    path = plot_reliability(
+        {"before": (probabilities, labels), "after": (apply_temperature(probabilities, 3.0), labels)}, tmp_path / "r.png"
+    )
     assert path.stat().st_size > 5000
 
 

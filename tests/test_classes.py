@@ -14,7 +14,8 @@ def test_align_maps_by_name_whatever_the_folder_holds():
     np.testing.assert_array_equal(align(model, ["cat", "fox"]), [0, 2]), "a missing class must not shift the next one"
     np.testing.assert_array_equal(align(model, ["fox", "cat"]), [2, 0])
     assert absent_classes(model, ["cat", "fox"]) == ["dog"]
-    with pytest.raises(ClassMismatchError, match=r"--image_dir /x has classes the model does not predict: owl \(the model's classes: cat, dog, fox\)"):
+    refusal = r"--image_dir /x has classes the model does not predict: owl \(the model's classes: cat, dog, fox\)"
+    with pytest.raises(ClassMismatchError, match=refusal):
         align(model, ["cat", "owl"], data="--image_dir /x")
 
 

@@ -56,7 +56,9 @@ def messy_folder(tmp_path):
 
 def test_each_bad_file_is_reported_for_what_it_is(messy_folder, tmp_path):
     report_file = tmp_path / "run" / "data_report.json"
-    splits = data_lib.load_image_folder(messy_folder, 0.25, 0.0, seed=0, report_file=report_file, split_file=tmp_path / "run" / "split.json")
+    splits = data_lib.load_image_folder(
+        messy_folder, 0.25, 0.0, seed=0, report_file=report_file, split_file=tmp_path / "run" / "split.json"
+    )
     report = json.loads(report_file.read_text())
     skipped = {reason: sorted(p.split("/")[-1] for p in paths) for reason, paths in report["skipped"].items()}
     assert skipped == {"empty_file": ["zero.jpg"], "not_an_image": ["text.png"], "truncated": ["truncated.jpg"]}

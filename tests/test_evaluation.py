@@ -51,10 +51,22 @@ def test_files_and_plots_are_written(tmp_path):
     assert json.loads(paths["metrics"].read_text())["confusion_matrix"][0] == [2, 1, 0]
     assert paths["per_class"].read_text().splitlines()[1].startswith("a,0.666667,0.666667")
     history = {
-        "monitor": "val_accuracy", "kept_phase": "fine_tune", "kept_epoch": 4,
+        "monitor": "val_accuracy",
+        "kept_phase": "fine_tune",
+        "kept_epoch": 4,
         "phases": [
-            {"name": "frozen", "first_epoch": 1, "epochs_run": 2, "history": {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.6], "val_accuracy": [0.4, 0.5]}},
-            {"name": "fine_tune", "first_epoch": 3, "epochs_run": 2, "history": {"loss": [0.7, 0.5], "val_loss": [0.8, 0.7], "accuracy": [0.7, 0.8], "val_accuracy": [0.6, 0.7]}},
+            {
+                "name": "frozen",
+                "first_epoch": 1,
+                "epochs_run": 2,
+                "history": {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.6], "val_accuracy": [0.4, 0.5]},
+            },
+            {
+                "name": "fine_tune",
+                "first_epoch": 3,
+                "epochs_run": 2,
+                "history": {"loss": [0.7, 0.5], "val_loss": [0.8, 0.7], "accuracy": [0.7, 0.8], "val_accuracy": [0.6, 0.7]},
+            },
         ],
     }
     curves = plot_curves(history, tmp_path / "curves.png")

@@ -77,7 +77,10 @@ def test_an_explicit_class_and_a_single_image_are_accepted(patch_model):
 
 def test_fusion_models_get_one_map_from_all_branches():
     keras.utils.set_random_seed(0)
-    branches = [Backbone(f"cnn{i}", small_cnn(input_shape=(size, size, 3), alpha=0.25, name=f"cnn{i}"), size, "zero_one") for i, size in ((0, 16), (1, 24))]
+    branches = [
+        Backbone(f"cnn{i}", small_cnn(input_shape=(size, size, 3), alpha=0.25, name=f"cnn{i}"), size, "zero_one")
+        for i, size in ((0, 16), (1, 24))
+    ]
     model = build_fusion_classifier(branches, 3)
     images = np.random.default_rng(0).integers(0, 256, (3, 40, 48, 3)).astype(np.uint8)
     heat = grad_cam(model, images)
@@ -121,7 +124,9 @@ def test_grad_cam_reaches_through_a_hub_backbone(tmp_path):
     tf.saved_model.save(_ConvHubModule(), str(tmp_path / "hub_module"))
     keras.utils.set_random_seed(0)
     model = build_classifier(load_backbone(str(tmp_path / "hub_module"), None, image_size=24), 2)
-    model.layers[-1].kernel.assign(np.abs(model.layers[-1].kernel.numpy()))  # every channel is evidence for both classes: maps must not vanish
+    model.layers[-1].kernel.assign(
+        np.abs(model.layers[-1].kernel.numpy())
+    )  # every channel is evidence for both classes: maps must not vanish
     images = np.random.default_rng(0).integers(0, 256, (2, 30, 30, 3)).astype(np.uint8)
     heat = grad_cam(model, images, class_index=[0, 1])
     assert cam_source(model) == GRAD_CAM

@@ -88,7 +88,9 @@ def test_each_epoch_holds_every_image_once_in_a_seeded_view(tmp_path):
 def test_cached_frozen_phase_leaves_the_backbone_alone(tmp_path):
     backbone, model, _, _, ds = _setup()
     before = [w.numpy().copy() for w in backbone.layer.weights]
-    train_two_phase(model, backbone.layer, ds, ds, train_settings(recipe_config("digits", frozen_epochs=2, fine_tune_epochs=0, verbose=0)), tmp_path)
+    train_two_phase(
+        model, backbone.layer, ds, ds, train_settings(recipe_config("digits", frozen_epochs=2, fine_tune_epochs=0, verbose=0)), tmp_path
+    )
     for a, b in zip(before, backbone.layer.weights):
         np.testing.assert_array_equal(a, b.numpy())
 
@@ -109,13 +111,23 @@ def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(t
     config = recipe_config(
         "default", frozen_epochs=10, fine_tune_epochs=0, flip="none", rotation_degrees=0.0, verbose=0, seed=0, name="probe_check"
     )
-    result = train_two_phase(model, backbone.layer, batches["train"], batches["validation"], train_settings(config), tmp_path, train_examples=splits.size("train"))
+    result = train_two_phase(
+        model,
+        backbone.layer,
+        batches["train"],
+        batches["validation"],
+        train_settings(config),
+        tmp_path,
+        train_examples=splits.size("train"),
+    )
     assert result.phases[0].on_cached_features
     extractor = features_lib.feature_extractor(model)
     cached = {k: features_lib.cache_features(extractor, ds) for k, ds in batches.items()}
     ours = float(np.mean(model.predict(batches["test"], verbose=0).argmax(-1) == cached["test"].labels))
     # The reference: L-BFGS to convergence, its L2 strength picked on validation, as a careful user would.
-    probes = [LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.01, 0.1, 1.0, 10.0, 100.0)]
+    probes = [
+        LogisticRegression(C=c, max_iter=5000).fit(cached["train"].features, cached["train"].labels) for c in (0.01, 0.1, 1.0, 10.0, 100.0)
+    ]
     best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
     reference = best.score(cached["test"].features, cached["test"].labels)
     assert ours >= reference - 0.01, f"frozen phase {ours:.3f} vs converged logistic regression {reference:.3f}"

@@ -16,8 +16,16 @@ from tl_keras.export import export_saved_model
 from tl_keras.layers import ImagePreprocessing
 from tl_keras.training import train_two_phase
 
-CONFIG = recipe_config("digits", frozen_epochs=1, fine_tune_epochs=0, batch_size=8, verbose=0, early_stopping_patience=0, learning_rate=1e-2,
-                   fine_tune_learning_rate=1e-3)
+CONFIG = recipe_config(
+    "digits",
+    frozen_epochs=1,
+    fine_tune_epochs=0,
+    batch_size=8,
+    verbose=0,
+    early_stopping_patience=0,
+    learning_rate=1e-2,
+    fine_tune_learning_rate=1e-3,
+)
 
 
 def _data(n=24, seed=0):
@@ -52,7 +60,9 @@ def test_phases_reach_both_backbones_only_when_fine_tuning(combine, tmp_path):
     train_two_phase(model, layers, data, data, train_settings(CONFIG), tmp_path / "frozen")
     for layer, old in zip(layers, before):
         assert all(np.array_equal(a, w.numpy()) for a, w in zip(old, layer.weights)), f"phase 1 changed {layer.name}"
-    train_two_phase(model, layers, data, data, train_settings(dataclasses.replace(CONFIG, frozen_epochs=0, fine_tune_epochs=1)), tmp_path / "tuned")
+    train_two_phase(
+        model, layers, data, data, train_settings(dataclasses.replace(CONFIG, frozen_epochs=0, fine_tune_epochs=1)), tmp_path / "tuned"
+    )
     for layer, old in zip(layers, before):
         kernels = [(a, w) for a, w in zip(old, layer.weights) if w.path.endswith("kernel")]
         assert all(not np.array_equal(a, w.numpy()) for a, w in kernels), f"phase 2 left {layer.name} unchanged"

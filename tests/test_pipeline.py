@@ -49,7 +49,9 @@ def test_first_batches_mix_classes_as_iid_would_even_past_the_memory_budget(many
 
 def test_every_storage_gives_the_same_epochs(many_classes, tmp_path):
     def epochs(cache):
-        stream = data_lib.epoch_batches(many_classes.train, SIZE, BATCH, seed=5, indexed=many_classes.indexed["train"], cache=cache, cache_path=tmp_path / "t")
+        stream = data_lib.epoch_batches(
+            many_classes.train, SIZE, BATCH, seed=5, indexed=many_classes.indexed["train"], cache=cache, cache_path=tmp_path / "t"
+        )
         return [np.concatenate(_epoch_labels(stream, e)) for e in (0, 1)]
 
     none, memory, disk = epochs("none"), epochs("memory"), epochs("disk")

@@ -33,7 +33,8 @@ def evaluated(tmp_path_factory):
 
 def test_every_evaluation_file_is_written(evaluated):
     out, metrics = evaluated
-    for name in ("metrics.json", "per_class.csv", "confusion_matrix.png", "per_class.png", "errors.png", "grad_cam.png", "reliability.png", "report.html"):
+    written = ("metrics.json", "per_class.csv", "confusion_matrix.png", "per_class.png", "errors.png", "grad_cam.png", "reliability.png")
+    for name in (*written, "report.html"):
         assert (out / name).stat().st_size > 0, name
     assert list((out / "errors").glob("*.png")), "per-class mistake grids"
     stored = json.loads((out / "metrics.json").read_text())
@@ -56,11 +57,21 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium on PATH (Debian: apt-get install chromium); the page is checked without a browser above")
+@pytest.mark.skipif(
+    _chromium() is None, reason="no Chromium on PATH (Debian: apt-get install chromium); the page is checked without a browser above"
+)
 def test_report_renders_in_headless_chromium(evaluated, tmp_path):
     page = evaluated[0] / "report.html"
     shot = tmp_path / "report.png"
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1200,2400"]
+    browser = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1200,2400",
+    ]
     subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120)
     pixels = tf.io.decode_png(shot.read_bytes(), channels=3).numpy()
     assert pixels.shape[:2] == (2400, 1200)

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 def _train(*flags, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, str(REPO / "experiments" / "train.py"), *flags], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "train.py"), *flags], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -37,7 +39,11 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("source", ["digits_5_9", "image_dir"])
 def test_flagfile_in_a_fresh_folder_and_overwrite_rerun_give_identical_weights(source, image_folder, tmp_path):
     # digits_5_9 pretrains its source backbone first: the rerun reuses it, and must still start from the same head.
-    data = ["--dataset=digits_5_9"] if source == "digits_5_9" else [f"--image_dir={image_folder}", "--backbone=small_cnn", "--weights=none", "--image_size=16", "--unfreeze=all"]
+    data = (
+        ["--dataset=digits_5_9"]
+        if source == "digits_5_9"
+        else [f"--image_dir={image_folder}", "--backbone=small_cnn", "--weights=none", "--image_size=16", "--unfreeze=all"]
+    )
     flags = [*data, "--frozen_epochs=2", "--fine_tune_epochs=1", "--verbose=0", "--deterministic", "--noexport", "--nocompare_scratch"]
     first_dir = tmp_path / "first"
     _train(*flags, f"--run_dir={first_dir}", cwd=tmp_path)

@@ -145,7 +145,12 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
     one = json.loads((tmp_path / "straight" / "history.json").read_text())
     two = json.loads((killed_dir / "history.json").read_text())
     for a, b in zip(one["phases"], two["phases"], strict=True):
-        assert (a["name"], a["first_epoch"], a["epochs_run"], a["best_epoch"]) == (b["name"], b["first_epoch"], b["epochs_run"], b["best_epoch"])
+        assert (a["name"], a["first_epoch"], a["epochs_run"], a["best_epoch"]) == (
+            b["name"],
+            b["first_epoch"],
+            b["epochs_run"],
+            b["best_epoch"],
+        )
         assert a["epochs_run"] == 3 and len(b["history"]["loss"]) == 3, "no epoch repeated or lost"
         for key in a["history"]:
             np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=1e-6, err_msg=f"{a['name']} {key}")

@@ -67,7 +67,9 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
 
 def _script(name, *flags, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(REPO / "experiments" / name), *flags], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "experiments" / name), *flags], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
 
 
 def test_export_serve_config_predict_and_resume_scripts(tmp_path):
@@ -76,8 +78,18 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     from sklearn.datasets import load_digits
 
     run_dir, exports = tmp_path / "run", tmp_path / "saved_models"
-    trained = _run("--dataset=digits_5_9", "--frozen_epochs=2", "--fine_tune_epochs=1", "--head_init=logistic", "--verbose=0", f"--run_dir={run_dir}", f"--export_dir={exports}",
-                   "--nocompare_scratch", "--noexport", cwd=tmp_path)
+    trained = _run(
+        "--dataset=digits_5_9",
+        "--frozen_epochs=2",
+        "--fine_tune_epochs=1",
+        "--head_init=logistic",
+        "--verbose=0",
+        f"--run_dir={run_dir}",
+        f"--export_dir={exports}",
+        "--nocompare_scratch",
+        "--noexport",
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert not exports.exists()
 
@@ -140,8 +152,16 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     unreachable = _script("predict.py", "--url=http://127.0.0.1:9/v1/models/x:predict", f"--image={image}", "--timeout=2")
     assert unreachable.returncode != 0 and "cannot reach --url" in unreachable.stderr
 
-    resumed = _run("--dataset=digits_5_9", "--init_from=" + str(exports / "digits_5_9"), "--frozen_epochs=1", "--fine_tune_epochs=1", "--verbose=0",
-                   f"--run_dir={tmp_path}/resumed", f"--export_dir={exports}", cwd=tmp_path)
+    resumed = _run(
+        "--dataset=digits_5_9",
+        "--init_from=" + str(exports / "digits_5_9"),
+        "--frozen_epochs=1",
+        "--fine_tune_epochs=1",
+        "--verbose=0",
+        f"--run_dir={tmp_path}/resumed",
+        f"--export_dir={exports}",
+        cwd=tmp_path,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary["backbone"] == "small_cnn" and "scratch_accuracy" not in summary

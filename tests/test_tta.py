@@ -44,7 +44,9 @@ def test_serving_tta_signature_equals_the_evaluation_average(classifier, tmp_pat
     version = export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], tta="flip_crops", warmup=False)
     card = json.loads((version / "assets.extra" / "model_card.json").read_text())
     assert card["signatures"]["serving_tta"]["views"] == 10
-    pixels = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)  # already at the model's size: no resampling differences
+    pixels = np.random.default_rng(0).integers(
+        0, 256, (2, 16, 16, 3), dtype=np.uint8
+    )  # already at the model's size: no resampling differences
     encoded = [tf.io.encode_png(p).numpy() for p in pixels]
     loaded = tf.saved_model.load(str(version))
     served = loaded.signatures["serving_tta"](image_bytes=tf.constant(encoded))["probabilities"].numpy()

@@ -37,7 +37,11 @@ def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> ke
     if settings.zoom:
         layers.append(keras.layers.RandomZoom((-settings.zoom, settings.zoom), fill_mode="reflect", seed=seed + 2, name="zoom"))
     if settings.translation:
-        layers.append(keras.layers.RandomTranslation(settings.translation, settings.translation, fill_mode="reflect", seed=seed + 3, name="translation"))
+        layers.append(
+            keras.layers.RandomTranslation(
+                settings.translation, settings.translation, fill_mode="reflect", seed=seed + 3, name="translation"
+            )
+        )
     if settings.contrast:
         layers.append(keras.layers.RandomContrast(settings.contrast, value_range=(0, 255), seed=seed + 4, name="contrast"))
     if settings.brightness:
@@ -62,7 +66,9 @@ def _beta(alpha: float, shape, seed) -> tf.Tensor:
     return a / (a + b)
 
 
-def mix_batches(dataset: tf.data.Dataset, num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, seed: int = 0) -> tf.data.Dataset:
+def mix_batches(
+    dataset: tf.data.Dataset, num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, seed: int = 0
+) -> tf.data.Dataset:
     """Mixes each batch with a shuffled copy of itself; labels become probability vectors.
 
     Mixup blends whole images with weight lambda ~ Beta(a, a). CutMix pastes

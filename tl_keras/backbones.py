@@ -61,7 +61,9 @@ class Backbone:
     owns_input: bool = False
 
 
-def small_cnn(include_top: bool = False, weights: str | None = None, input_shape=(16, 16, 3), alpha: float = 1.0, name: str = "small_cnn") -> keras.Model:
+def small_cnn(
+    include_top: bool = False, weights: str | None = None, input_shape=(16, 16, 3), alpha: float = 1.0, name: str = "small_cnn"
+) -> keras.Model:
     """A five-convolution network (90k weights) for tiny images and the offline default.
 
     `alpha` scales every layer's width as MobileNet's does (0.5 has about a
@@ -227,7 +229,9 @@ def _looks_like_download_failure(error: Exception) -> bool:
     import urllib.error
 
     text = str(error)
-    return isinstance(error, (urllib.error.URLError, OSError, ConnectionError, TimeoutError)) or "URL fetch failure" in text or "HTTP" in text
+    return (
+        isinstance(error, (urllib.error.URLError, OSError, ConnectionError, TimeoutError)) or "URL fetch failure" in text or "HTTP" in text
+    )
 
 
 def _short_name(handle: str) -> str:

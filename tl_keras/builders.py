@@ -229,7 +229,13 @@ def compile_classifier(
     """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
     model.compile(
         optimizer=make_optimizer(
-            optimizer, learning_rate, clipnorm=clipnorm, decay_steps=decay_steps, rate_scale=rate_scale, warmup_steps=warmup_steps, total_steps=total_steps
+            optimizer,
+            learning_rate,
+            clipnorm=clipnorm,
+            decay_steps=decay_steps,
+            rate_scale=rate_scale,
+            warmup_steps=warmup_steps,
+            total_steps=total_steps,
         ),
         loss=SparseCrossentropy(label_smoothing=label_smoothing),
         metrics=[Accuracy()],

@@ -44,7 +44,11 @@ def compare_transfer_scratch(config: RunConfig, labels_per_class: Sequence[int],
             "evaluated_on": summary["evaluated_on"],
             "run_dir": summary["run_dir"],
         })
-    files = {"json": out / "transfer_vs_scratch.json", "by_labels": out / "accuracy_vs_labels.png", "by_epoch": out / "accuracy_vs_epoch.png"}
+    files = {
+        "json": out / "transfer_vs_scratch.json",
+        "by_labels": out / "accuracy_vs_labels.png",
+        "by_epoch": out / "accuracy_vs_epoch.png",
+    }
     atomic.write_json(files["json"], {"config": config.to_dict(), "rows": rows})
     _plot_by_labels(rows, files["by_labels"])
     _plot_by_epoch(Path(rows[-1]["run_dir"]), files["by_epoch"], rows[-1]["labels_per_class"])

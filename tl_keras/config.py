@@ -52,14 +52,28 @@ class RunConfig:
     """Everything that decides what a training run does."""
 
     # Where the other defaults come from (tl_keras/recipes/).
-    recipe: str = _field("auto", "Named recipe whose settings fill every flag not given explicitly: default, mobile, tutorial, accurate, embedded or digits. 'auto' is embedded (or digits) for a built-in --dataset, default for --image_dir/--tfds.")
-    explicit: str = _field("", "Comma-separated settings given explicitly, which win over --recipe. The command line fills it; recorded in config.json.")
+    recipe: str = _field(
+        "auto",
+        "Named recipe whose settings fill every flag not given explicitly: default, mobile, tutorial, accurate, embedded or digits. "
+        "'auto' is embedded (or digits) for a built-in --dataset, default for --image_dir/--tfds.",
+    )
+    explicit: str = _field(
+        "",
+        "Comma-separated settings given explicitly, which win over --recipe. The command line fills it; recorded in config.json.",
+    )
 
     # Data: exactly one source. With neither image_dir nor tfds, `dataset`
     # names a built-in offline dataset.
-    dataset: str = _field(DEFAULT_DATASET, "Built-in offline dataset used when neither --image_dir nor --tfds is given: flowers (500 real photos shipped in the package), digits_0_4, digits_5_9 or digits.")
+    dataset: str = _field(
+        DEFAULT_DATASET,
+        "Built-in offline dataset used when neither --image_dir nor --tfds is given: flowers (500 real photos shipped in the package), "
+        "digits_0_4, digits_5_9 or digits.",
+    )
     image_dir: str = _field("", "Folder with one sub-folder of images per class.")
-    validation_dir: str = _field("", "Optional second class-per-folder tree used for validation (and --test_fraction of it for test); all of --image_dir then trains.")
+    validation_dir: str = _field(
+        "",
+        "Optional second class-per-folder tree used for validation (and --test_fraction of it for test); all of --image_dir then trains.",
+    )
     tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
@@ -70,8 +84,16 @@ class RunConfig:
     min_images_per_class: int = _field(2, "Stop when a class has fewer usable images than this.")
     class_weights: str = _field("none", "'auto' weights the loss by inverse class frequency (balanced); 'none' leaves it.")
     cache: str = _field("auto", "Decoded-image cache: auto (memory when it fits), memory, disk (a file in the run folder) or none.")
-    feature_cache: str = _field("auto", "Frozen phase on cached backbone features: auto (memory when it fits, else disk), memory, disk or off.")
-    feature_cache_augment_passes: int = _field(0, "With augmentation on: augmented passes over the training images to cache for the frozen phase, besides the clean one; each epoch draws one view per image. Each pass costs a forward pass over the training split; measured, they did not improve the converged logistic head, so the default caches the clean view only.")
+    feature_cache: str = _field(
+        "auto",
+        "Frozen phase on cached backbone features: auto (memory when it fits, else disk), memory, disk or off.",
+    )
+    feature_cache_augment_passes: int = _field(
+        0,
+        "With augmentation on: augmented passes over the training images to cache for the frozen phase, besides the clean one; each "
+        "epoch draws one view per image. Each pass costs a forward pass over the training split; measured, they did not improve the "
+        "converged logistic head, so the default caches the clean view only.",
+    )
 
     # Augmentation: Keras preprocessing layers in the training model only.
     flip: str = _field("horizontal", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
@@ -84,13 +106,30 @@ class RunConfig:
     cutmix_alpha: float = _field(0.0, "CutMix: paste a Beta(alpha, alpha)-sized patch from another image; 0 is off.")
 
     # Backbone and classifier.
-    backbone: str = _field(DEFAULT_BACKBONE, "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.")
-    weights: str = _field(DEFAULT_WEIGHTS, "Backbone weights: 'imagenet', 'none', a weights file, or 'pretrain:<dataset>' to pretrain the backbone on a built-in source dataset first.")
+    backbone: str = _field(
+        DEFAULT_BACKBONE,
+        "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.",
+    )
+    weights: str = _field(
+        DEFAULT_WEIGHTS,
+        "Backbone weights: 'imagenet', 'none', a weights file, or 'pretrain:<dataset>' to pretrain the backbone on a built-in source "
+        "dataset first.",
+    )
     alpha: float = _field(0.0, "Width multiplier for MobileNet backbones and small_cnn; 0 keeps the backbone's default.")
     image_size: int = _field(0, "Side of the square image the backbone sees; 0 uses the backbone's default.")
-    preprocessing: str = _field("", "Override the backbone's own pixel normalisation: tf, torch, caffe, zero_one or none. Empty keeps the backbone's.")
-    init_from: str = _field("", "Continue from a classifier of ours (.keras file, run folder or export) instead of building one; its classes must match the data.")
-    backbone_cut_layer: str = _field("", "For a .keras backbone: the layer whose output becomes the features. Empty cuts before the model's head.")
+    preprocessing: str = _field(
+        "",
+        "Override the backbone's own pixel normalisation: tf, torch, caffe, zero_one or none. Empty keeps the backbone's.",
+    )
+    init_from: str = _field(
+        "",
+        "Continue from a classifier of ours (.keras file, run folder or export) instead of building one; its classes must match the "
+        "data.",
+    )
+    backbone_cut_layer: str = _field(
+        "",
+        "For a .keras backbone: the layer whose output becomes the features. Empty cuts before the model's head.",
+    )
     hub_signature: str = _field("", "For a Hub/SavedModel backbone: call this signature instead of __call__ (TF1-style modules).")
     hub_output_key: str = _field("", "For a Hub/SavedModel backbone returning a dict: the output to use as features.")
     pooling: str = _field("avg", "Global pooling over the backbone's feature map: avg or max.")
@@ -101,29 +140,84 @@ class RunConfig:
     # Two-phase training.
     batch_size: int = _field(32, "Images per training step.")
     frozen_epochs: int = _field(50, "Most epochs of phase 1 (frozen backbone, head only); early stopping ends it sooner. 0 skips it.")
-    head_init: str = _field("logistic", "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on validation): logistic or random.")
+    head_init: str = _field(
+        "logistic",
+        "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on "
+        "validation): logistic or random.",
+    )
     fine_tune_epochs: int = _field(2, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
     learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
-    fine_tune_learning_rate: float = _field(3e-5, "Peak learning rate of phase 2; keep it 10-100x below --learning_rate. 'auto' (stored as 0) runs an LR range test (100 steps) before each fine-tuning stage and takes its suggestion (lr_find.json, lr_find_<stage>.png).")
-    fine_tune_warmup: float = _field(0.2, "Share of phase 2's steps over which its rate rises linearly from 0, so the first updates cannot wreck pretrained features; 0 is off.")
+    fine_tune_learning_rate: float = _field(
+        3e-5,
+        "Peak learning rate of phase 2; keep it 10-100x below --learning_rate. 'auto' (stored as 0) runs an LR range test (100 steps) "
+        "before each fine-tuning stage and takes its suggestion (lr_find.json, lr_find_<stage>.png).",
+    )
+    fine_tune_warmup: float = _field(
+        0.2,
+        "Share of phase 2's steps over which its rate rises linearly from 0, so the first updates cannot wreck pretrained features; 0 is "
+        "off.",
+    )
     optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
     fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
-    unfreeze: str = _field("from:100", "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays frozen.")
-    unfreeze_schedule: str = _field("", "Gradual unfreezing: comma-separated --unfreeze specs for successive stages of phase 2, e.g. '20,50,all' (top 20 layers, then top 50, then all); --fine_tune_epochs is split evenly. Empty uses --unfreeze alone.")
-    layer_rate_bottom: float = _field(1.0, "Discriminative fine-tuning rates: the lowest trainable backbone layer learns at this multiple of --fine_tune_learning_rate, the top one at 1, geometric in between; 1 is off.")
-    early_stopping_patience: int = _field(5, "Stop a phase after this many epochs without improvement of --monitor; 0 turns early stopping off.")
+    unfreeze: str = _field(
+        "from:100",
+        "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays "
+        "frozen.",
+    )
+    unfreeze_schedule: str = _field(
+        "",
+        "Gradual unfreezing: comma-separated --unfreeze specs for successive stages of phase 2, e.g. '20,50,all' (top 20 layers, then "
+        "top 50, then all); --fine_tune_epochs is split evenly. Empty uses --unfreeze alone.",
+    )
+    layer_rate_bottom: float = _field(
+        1.0,
+        "Discriminative fine-tuning rates: the lowest trainable backbone layer learns at this multiple of --fine_tune_learning_rate, the "
+        "top one at 1, geometric in between; 1 is off.",
+    )
+    early_stopping_patience: int = _field(
+        5,
+        "Stop a phase after this many epochs without improvement of --monitor; 0 turns early stopping off.",
+    )
     monitor: str = _field("val_accuracy", "Validation metric that picks the best epoch and the best phase: val_accuracy or val_loss.")
     clipnorm: float = _field(0.0, "Clip each gradient to this L2 norm; 0 turns clipping off.")
-    lr_schedule: str = _field("cosine", "Learning rate within a phase: constant, cosine (decays to 0 over the phase) or plateau (x0.2 after 2 epochs without improvement).")
-    overfit_patience: int = _field(3, "Warn when validation loss has risen while training loss fell for this many epochs in a row; 0 is off.")
+    lr_schedule: str = _field(
+        "cosine",
+        "Learning rate within a phase: constant, cosine (decays to 0 over the phase) or plateau (x0.2 after 2 epochs without "
+        "improvement).",
+    )
+    overfit_patience: int = _field(
+        3,
+        "Warn when validation loss has risen while training loss fell for this many epochs in a row; 0 is off.",
+    )
     tensorboard: bool = _field(False, "Write TensorBoard logs (both phases, final metrics, confusion matrix) to <run_dir>/tensorboard.")
-    strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored (all local GPUs, or CPUs), multi_worker (cluster from TF_CONFIG) or tpu.")
-    mixed_precision: str = _field("float32", "Keras dtype policy while training: float32, mixed_float16 (GPUs) or mixed_bfloat16 (TPUs, recent CPUs). The head and every export stay float32.")
+    strategy: str = _field(
+        "default",
+        "tf.distribute strategy: default (one device), mirrored (all local GPUs, or CPUs), multi_worker (cluster from TF_CONFIG) or tpu.",
+    )
+    mixed_precision: str = _field(
+        "float32",
+        "Keras dtype policy while training: float32, mixed_float16 (GPUs) or mixed_bfloat16 (TPUs, recent CPUs). The head and every "
+        "export stay float32.",
+    )
     deterministic: bool = _field(True, "Use TensorFlow's deterministic ops, so the same --seed gives the same run on the same machine.")
-    compare_scratch: bool = _field(False, "Also train the same network from random weights on the same data, and report transfer against scratch.")
-    scratch_budget: str = _field("time", "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the two phases' epochs).")
-    calibrate: bool = _field(True, "Fit a temperature on the validation split after training and fold it into the head, so exported and TFLite probabilities are calibrated (top-1 unchanged); ECE before/after goes into metrics.json.")
-    tta: str = _field("none", "Test-time augmentation measured at evaluation and added to the export as a serving_tta signature: none, flip (image + mirror), crops (full + 4 corner crops) or flip_crops (10 views).")
+    compare_scratch: bool = _field(
+        False,
+        "Also train the same network from random weights on the same data, and report transfer against scratch.",
+    )
+    scratch_budget: str = _field(
+        "time",
+        "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the two phases' epochs).",
+    )
+    calibrate: bool = _field(
+        True,
+        "Fit a temperature on the validation split after training and fold it into the head, so exported and TFLite probabilities are "
+        "calibrated (top-1 unchanged); ECE before/after goes into metrics.json.",
+    )
+    tta: str = _field(
+        "none",
+        "Test-time augmentation measured at evaluation and added to the export as a serving_tta signature: none, flip (image + mirror), "
+        "crops (full + 4 corner crops) or flip_crops (10 views).",
+    )
     seed: int = _field(42, "Seed for data splits, weight initialisation and shuffling.")
     verbose: int = _field(2, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
@@ -133,7 +227,11 @@ class RunConfig:
     export_dir: str = _field("saved_models", "Root of the TF Serving layout saved_models/<name>/<version>/.")
     export: bool = _field(True, "Export a SavedModel when training ends.")
     overwrite: bool = _field(False, "Allow --run_dir to hold an earlier run made with different settings (its files are replaced).")
-    resume: bool = _field(False, "Continue the interrupted run in --run_dir after its last finished epoch: same phase, weights, optimizer state, schedule position, best so far and data order.")
+    resume: bool = _field(
+        False,
+        "Continue the interrupted run in --run_dir after its last finished epoch: same phase, weights, optimizer state, schedule "
+        "position, best so far and data order.",
+    )
 
     # ---------------------------------------------------------------- helpers
 
@@ -156,9 +254,16 @@ class RunConfig:
         if self.validation_fraction + self.test_fraction >= 1.0:
             raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
         if self.num_classes == 1 or self.num_classes < 0:
-            raise ConfigError(f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; a classifier needs two classes or more.")
-        for flag in ("frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing",
-                     "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness", "mixup_alpha", "cutmix_alpha"):
+            raise ConfigError(
+                f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; "
+                "a classifier needs two classes or more."
+            )
+        non_negative = (
+            "frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing",
+            "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness",
+            "mixup_alpha", "cutmix_alpha",
+        )
+        for flag in non_negative:
             if getattr(self, flag) < 0:
                 raise ConfigError(f"--{flag} must be >= 0, got {getattr(self, flag)}; use 0 to skip or keep the default.")
         if self.frozen_epochs == 0 and self.fine_tune_epochs == 0:
@@ -185,7 +290,10 @@ class RunConfig:
         parse_unfreeze(self.unfreeze)
         stages = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else []
         if len(stages) > max(self.fine_tune_epochs, 1):
-            raise ConfigError(f"--unfreeze_schedule has {len(stages)} stages but --fine_tune_epochs={self.fine_tune_epochs}; give each stage an epoch at least.")
+            raise ConfigError(
+                f"--unfreeze_schedule has {len(stages)} stages but --fine_tune_epochs={self.fine_tune_epochs}; "
+                "give each stage an epoch at least."
+            )
         if not 0.0 < self.layer_rate_bottom <= 1.0:
             raise ConfigError(f"--layer_rate_bottom must be in (0, 1], got {self.layer_rate_bottom}; 1 turns layer-wise rates off.")
         _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
@@ -203,7 +311,9 @@ class RunConfig:
         _check_choice("flip", self.flip, FLIPS)
         _check_choice("tta", self.tta, TTA_MODES)
         if self.feature_cache_augment_passes < 0:
-            raise ConfigError(f"--feature_cache_augment_passes must be >= 0 (0 caches the clean view only), got {self.feature_cache_augment_passes}.")
+            raise ConfigError(
+                f"--feature_cache_augment_passes must be >= 0 (0 caches the clean view only), got {self.feature_cache_augment_passes}."
+            )
         if self.rotation_degrees > 180:
             raise ConfigError(f"--rotation_degrees must be at most 180, got {self.rotation_degrees}.")
         for flag in ("zoom", "translation", "contrast", "brightness"):
@@ -215,7 +325,9 @@ class RunConfig:
         else:
             _check_backbone_and_weights(self)
         if self.resume and self.overwrite:
-            raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
+            raise ConfigError(
+                "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
+            )
         if self.name and not _NAME_RE.match(self.name):
             raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
         return self
@@ -236,11 +348,19 @@ class RunConfig:
             return []
         found = []
         if self.weights.startswith("pretrain:"):
-            found.append(f"--weights={self.weights} pretrains on 8x8 scikit-learn digits, not photos; --weights=imagenet (or a weights file) transfers far better")
+            found.append(
+                f"--weights={self.weights} pretrains on 8x8 scikit-learn digits, not photos; "
+                "--weights=imagenet (or a weights file) transfers far better"
+            )
         if self.backbone == "small_cnn":
-            found.append("--backbone=small_cnn is a 140k-weight demo network for tiny images; use a pretrained backbone such as mobilenet_v2")
+            found.append(
+                "--backbone=small_cnn is a 140k-weight demo network for tiny images; use a pretrained backbone such as mobilenet_v2"
+            )
         if 0 < self.image_size < 64:
-            found.append(f"--image_size={self.image_size} shrinks photos to {self.image_size} px, below what ImageNet backbones can see; leave it at 0 for the backbone's own size")
+            found.append(
+                f"--image_size={self.image_size} shrinks photos to {self.image_size} px, below what ImageNet backbones can see; "
+                "leave it at 0 for the backbone's own size"
+            )
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,7 +424,9 @@ def check_run_dir_reuse(config: RunConfig) -> None:
         try:
             previous = RunConfig.from_json(recorded)
         except (ConfigError, ValueError, TypeError):
-            raise ConfigError(f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir") from None
+            raise ConfigError(
+                f"--run_dir {config.run_dir} holds a config.json this version cannot read; pass --overwrite or a new --run_dir"
+            ) from None
         if previous.fingerprint() != config.fingerprint():
             earlier = previous.result_settings()
             changed = sorted(k for k, v in config.result_settings().items() if earlier.get(k) != v)
@@ -335,7 +457,9 @@ def _check_backbone_and_weights(config: RunConfig) -> None:
         )
     weights = config.weights
     if name == "small_cnn" and weights == "imagenet":
-        raise ConfigError("--backbone=small_cnn has no ImageNet weights; pass --weights=none, a weights file, or --weights=pretrain:digits_0_4")
+        raise ConfigError(
+            "--backbone=small_cnn has no ImageNet weights; pass --weights=none, a weights file, or --weights=pretrain:digits_0_4"
+        )
     if weights.startswith("pretrain:"):
         source = weights[len("pretrain:"):]
         if source not in BUILTIN_DATASETS:
@@ -343,9 +467,13 @@ def _check_backbone_and_weights(config: RunConfig) -> None:
         if name not in BACKBONES:
             raise ConfigError(f"--weights={weights} pretrains a registered backbone; {name!r} is not one (pass --weights=none)")
     elif weights.lower() not in ("", "none", "imagenet") and not Path(weights).is_file():
-        raise ConfigError(f"--weights: file not found: {weights!r}; pass 'imagenet', 'none', 'pretrain:digits_0_4' or an existing weights file")
+        raise ConfigError(
+            f"--weights: file not found: {weights!r}; pass 'imagenet', 'none', 'pretrain:digits_0_4' or an existing weights file"
+        )
     if not config.image_dir and not config.tfds and config.dataset not in BUILTIN_DATASETS:
-        raise ConfigError(f"--dataset: unknown built-in dataset {config.dataset!r}; known: {', '.join(BUILTIN_DATASETS)}; or pass --image_dir or --tfds")
+        raise ConfigError(
+            f"--dataset: unknown built-in dataset {config.dataset!r}; known: {', '.join(BUILTIN_DATASETS)}; or pass --image_dir or --tfds"
+        )
 
 
 def _derive_name(config: RunConfig) -> str:

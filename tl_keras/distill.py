@@ -59,7 +59,9 @@ class Distiller(keras.Model):
             raise ValueError(f"--distill_alpha must be in [0, 1], got {alpha}")
         teacher_classes, student_classes = int(teacher.outputs[0].shape[-1]), int(student.outputs[0].shape[-1])
         if teacher_classes != student_classes:
-            raise ValueError(f"the teacher predicts {teacher_classes} classes and the student {student_classes}; they must share the class list")
+            raise ValueError(
+                f"the teacher predicts {teacher_classes} classes and the student {student_classes}; they must share the class list"
+            )
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False

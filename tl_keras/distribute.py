@@ -132,7 +132,10 @@ def _float32_config(value):
     if isinstance(value, dict):
         if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(value.get("config"), dict):
             return {**value, "config": {**value["config"], "name": "float32"}}
-        return {k: ("float32" if k == "dtype" and isinstance(v, str) and v.startswith("mixed_") else _float32_config(v)) for k, v in value.items()}
+        return {
+            k: ("float32" if k == "dtype" and isinstance(v, str) and v.startswith("mixed_") else _float32_config(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_float32_config(v) for v in value]
     return value

@@ -158,7 +158,9 @@ def plot_curves(history: dict, path: str | os.PathLike) -> Path:
                     ax.plot(epochs[: len(values)], values, style, label=f"{phase['name']} {prefix or 'train_'}{metric}")
         for phase in history["phases"][1:]:
             ax.axvline(phase["first_epoch"] - 0.5, color="grey", linestyle=":")
-            ax.annotate(f"{phase['name']} starts", (phase["first_epoch"] - 0.5, ax.get_ylim()[1]), fontsize=8, va="top", ha="right", rotation=90)
+            ax.annotate(
+                f"{phase['name']} starts", (phase["first_epoch"] - 0.5, ax.get_ylim()[1]), fontsize=8, va="top", ha="right", rotation=90
+            )
         if history.get("kept_epoch") and metric in history.get("monitor", ""):
             ax.axvline(history["kept_epoch"], color="green", alpha=0.4)
         ax.set_xlabel("epoch")

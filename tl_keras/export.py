@@ -174,7 +174,10 @@ def export_saved_model(
         }
         if tta != "none":
             card["signatures"][TTA_SIGNATURE] = {
-                "inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES], "tta": tta, "views": view_count(tta),
+                "inputs": {BYTES_INPUT: "string [N] encoded image"},
+                "outputs": [PROBABILITIES, CLASSES, SCORES],
+                "tta": tta,
+                "views": view_count(tta),
             }
         (extra / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
         model.save(extra / KERAS_COPY)
@@ -257,7 +260,9 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SERVING_SIGNATURE, serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
-    archive.add_endpoint(PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)])
+    archive.add_endpoint(
+        PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)]
+    )
     if tta != "none":
         archive.add_endpoint(TTA_SIGNATURE, serve_tta, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
     archive.write_out(str(path), verbose=False)

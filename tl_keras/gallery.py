@@ -57,7 +57,11 @@ class ExampleKeeper:
                 continue
             loss = float(losses[row])
             if _wants(self._overall, self.mistakes, loss):
-                _push(self._overall, self.mistakes, (loss, -index, Example(index, label, guess, probabilities[row].copy(), np.array(images[row]))))
+                _push(
+                    self._overall,
+                    self.mistakes,
+                    (loss, -index, Example(index, label, guess, probabilities[row].copy(), np.array(images[row]))),
+                )
             if _wants(self._by_class[label], self.per_class, loss):
                 thumb = _thumbnail(np.asarray(images[row]))
                 _push(self._by_class[label], self.per_class, (loss, -index, Example(index, label, guess, probabilities[row].copy(), thumb)))

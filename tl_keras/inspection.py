@@ -105,7 +105,9 @@ def inspect_split(
     pictures: dict[str, Path | None] = {"curves": curves}
     pictures["per_class"] = plot_per_class(metrics, out / "per_class.png")
     pictures["reliability"] = plot_reliability(reliability_curves, out / "reliability.png") if len(labels) else None
-    pictures["errors"] = plot_examples(keeper.top_mistakes(), class_names, out / "errors.png", f"highest-loss mistakes on the {split} split")
+    pictures["errors"] = plot_examples(
+        keeper.top_mistakes(), class_names, out / "errors.png", f"highest-loss mistakes on the {split} split"
+    )
     pictures.update(_class_galleries(keeper, metrics, class_names, out / "errors"))
     pictures["grad_cam"], metrics["explained_with"] = _grad_cam_panel(model, keeper, class_names, out / "grad_cam.png")
     written = write_metrics(metrics, out)

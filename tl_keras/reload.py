@@ -50,7 +50,9 @@ def backbone_of(classifier: keras.Model) -> Backbone:
     """
     parts = anatomy(classifier)
     if parts.kind != SINGLE:
-        raise ValueError(f"{classifier.name} is a {parts.kind} model, not a single-backbone classifier; it has no one backbone to continue from")
+        raise ValueError(
+            f"{classifier.name} is a {parts.kind} model, not a single-backbone classifier; it has no one backbone to continue from"
+        )
     layer = parts.backbone
     size = int(parts.resizes[0].height) if parts.resizes else 0
     preprocess = parts.preprocessors[0] if parts.preprocessors else None

@@ -43,8 +43,14 @@ def _cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def write_report(path: str | os.PathLike, metrics: dict, pictures: dict[str, Path | None], *, title: str, notes: Sequence[str] = ()) -> Path:
-    """Writes the page; `pictures` maps section keys (curves, confusion_matrix, per_class, errors, error_classes..., grad_cam, reliability) to PNGs."""
+def write_report(
+    path: str | os.PathLike, metrics: dict, pictures: dict[str, Path | None], *, title: str, notes: Sequence[str] = ()
+) -> Path:
+    """Writes the page.
+
+    `pictures` maps section keys (curves, confusion_matrix, per_class,
+    errors, error_classes..., grad_cam, reliability) to PNGs.
+    """
     top_k = next((key for key in metrics if key.startswith("top_") and key.endswith("_accuracy")), None)
     summary_rows: list[tuple[str, object]] = [("images", metrics["examples"]), ("accuracy", metrics["accuracy"])]
     if top_k:
@@ -61,13 +67,25 @@ def write_report(path: str | os.PathLike, metrics: dict, pictures: dict[str, Pat
         ("metrics", "Metrics", _table(["", "value"], summary_rows)),
         ("curves", "Training curves", _image(pictures.get("curves"), "training curves")),
         ("confusion", "Confusion matrix", _image(pictures.get("confusion_matrix"), "confusion matrix")),
-        ("per-class", "Per class", _image(pictures.get("per_class"), "per-class bars") + _table(
-            ["class", "precision", "recall", "F1", "support"],
-            [(name, row["precision"], row["recall"], row["f1"], row["support"]) for name, row in metrics["per_class"].items()],
-        )),
+        (
+            "per-class",
+            "Per class",
+            _image(pictures.get("per_class"), "per-class bars")
+            + _table(
+                ["class", "precision", "recall", "F1", "support"],
+                [(name, row["precision"], row["recall"], row["f1"], row["support"]) for name, row in metrics["per_class"].items()],
+            ),
+        ),
         ("errors", "Most confident mistakes", _errors_section(pictures)),
-        ("grad-cam", "Where the model looks (Grad-CAM)", _image(pictures.get("grad_cam"), "Grad-CAM overlays") + (
-            f'<p class="note">Maps: {html.escape(metrics.get("explained_with", "grad_cam"))}; red is where evidence for the predicted class lies.</p>')),
+        (
+            "grad-cam",
+            "Where the model looks (Grad-CAM)",
+            _image(pictures.get("grad_cam"), "Grad-CAM overlays")
+            + (
+                f'<p class="note">Maps: {html.escape(metrics.get("explained_with", "grad_cam"))}; '
+                "red is where evidence for the predicted class lies.</p>"
+            ),
+        ),
         ("calibration", "Calibration", _calibration_text(calibration) + _image(pictures.get("reliability"), "reliability diagram")),
         ("tta", "Test-time augmentation", _tta_text(metrics)),
     ]
@@ -101,14 +119,28 @@ def _calibration_text(calibration: dict) -> str:
     if "temperature" not in calibration:
         return f"<p>Expected calibration error {calibration['ece']:.4f} over {calibration['bins']} confidence bins.</p>"
     if calibration.get("adopted") is False:
-        return _table(["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]) + (
-            f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]}, but fitted on '
-            "either half it did not lower the other half's NLL, so the head keeps T = 1.</p>")
-    return _table(
-        ["", "ECE", "negative log-likelihood"],
-        [("before temperature scaling", calibration["ece_before"], calibration["nll_before"]),
-         (f"after (T = {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']})", calibration["ece_after"], calibration["nll_after"])],
-    ) + '<p class="note">The temperature is folded into the exported head: served and TFLite probabilities are the calibrated ones; top-1 is unchanged.</p>'
+        return _table(
+            ["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]
+        ) + (
+            f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]}, '
+            "but fitted on "
+            "either half it did not lower the other half's NLL, so the head keeps T = 1.</p>"
+        )
+    return (
+        _table(
+            ["", "ECE", "negative log-likelihood"],
+            [
+                ("before temperature scaling", calibration["ece_before"], calibration["nll_before"]),
+                (
+                    f"after (T = {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']})",
+                    calibration["ece_after"],
+                    calibration["nll_after"],
+                ),
+            ],
+        )
+        + '<p class="note">The temperature is folded into the exported head: served and TFLite probabilities are the calibrated ones; '
+        "top-1 is unchanged.</p>"
+    )
 
 
 def _tta_text(metrics: dict) -> str:

@@ -101,7 +101,11 @@ def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None 
     if meta.get("fingerprint") != fingerprint:
         saved = meta.get("settings")
         if settings is not None and isinstance(saved, dict):
-            differing = [f"--{k}: saved {saved.get(k)!r}, now {settings.get(k)!r}" for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
+            differing = [
+                f"--{k}: saved {saved.get(k)!r}, now {settings.get(k)!r}"
+                for k in sorted(set(saved) | set(settings))
+                if saved.get(k) != settings.get(k)
+            ]
             detail = "; ".join(differing) or f"config {meta.get('fingerprint')}, now {fingerprint}"
         else:
             detail = f"config {meta.get('fingerprint')}, now {fingerprint}"

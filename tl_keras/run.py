@@ -81,7 +81,9 @@ def _run_experiment(config: RunConfig):
         model = load_classifier(config.init_from)
         outputs = int(model.outputs[0].shape[-1])
         if outputs != num_classes:
-            raise ConfigError(f"--init_from: {config.init_from} predicts {outputs} classes but the data has {num_classes}; start a new model instead")
+            raise ConfigError(
+                f"--init_from: {config.init_from} predicts {outputs} classes but the data has {num_classes}; start a new model instead"
+            )
         backbone = backbone_of(model)
         if backbone.input_size == 0:
             backbone.input_size = config.image_size or 224
@@ -137,8 +139,16 @@ def _run_experiment(config: RunConfig):
         "backbone": backbone.name,
         "weights": weights,
         "image_size": size,
-        "phases": {p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value,
-                            "seconds": round(p.seconds, 2), "on_cached_features": p.on_cached_features} for p in result.phases},
+        "phases": {
+            p.name: {
+                "epochs": p.epochs_run,
+                "best_epoch": p.best_epoch,
+                "best": p.best_value,
+                "seconds": round(p.seconds, 2),
+                "on_cached_features": p.on_cached_features,
+            }
+            for p in result.phases
+        },
         "kept_phase": result.kept_phase,
         "kept_epoch": result.kept_epoch,
         f"best_{config.monitor}": result.kept_value,
@@ -146,8 +156,11 @@ def _run_experiment(config: RunConfig):
         "evaluated_on": evaluation_split,
         "transfer_accuracy": float(transfer_accuracy),
         "macro_f1": metrics["macro"]["f1"],
-        "calibration": {k: metrics["calibration"][k] for k in ("temperature", "adopted", "fitted_temperature", "ece_before", "ece_after", "ece")
-                        if k in metrics["calibration"]},
+        "calibration": {
+            k: metrics["calibration"][k]
+            for k in ("temperature", "adopted", "fitted_temperature", "ece_before", "ece_after", "ece")
+            if k in metrics["calibration"]
+        },
         "metrics_json": str(evaluation_dir / "metrics.json"),
         "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
         "curves_png": str(curves),
@@ -194,11 +207,18 @@ def _run_experiment(config: RunConfig):
                 "config_fingerprint": config.fingerprint(),
                 # The resolved config travels with the artifact, so it can be reproduced.
                 "config": config.to_dict(),
-                "versions": {"tl_keras": _version(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+                "versions": {
+                    "tl_keras": _version(),
+                    "tensorflow": tf.__version__,
+                    "keras": keras.__version__,
+                    "python": platform.python_version(),
+                },
             }
             t0 = time.perf_counter()
             # Trained in float16/bfloat16 or not, servers and phones get float32.
-            exported = export_saved_model(distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata, tta=config.tta)
+            exported = export_saved_model(
+                distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata, tta=config.tta
+            )
             timings["export_s"] = time.perf_counter() - t0
             summary["export"] = str(exported)
         timings["total_s"] = time.perf_counter() - started
@@ -231,10 +251,14 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
 
 def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     """The run's data, checked against --num_classes and recorded in split.json."""
-    splits = data_lib.limit_train_per_class(data_lib.load_data(settings_from(DataSettings, config), run_dir, progress=_log_progress), config.max_train_per_class, config.seed)
+    splits = data_lib.limit_train_per_class(
+        data_lib.load_data(settings_from(DataSettings, config), run_dir, progress=_log_progress), config.max_train_per_class, config.seed
+    )
     num_classes = len(splits.class_names)
     if config.num_classes and config.num_classes != num_classes:
-        raise ConfigError(f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag")
+        raise ConfigError(
+            f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag"
+        )
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
@@ -271,7 +295,12 @@ def build_model(config: RunConfig, weights: str | None, num_classes: int, *, nam
     keras.utils.set_random_seed(config.seed)
     backbone = _load(config, weights)
     model = build_classifier(
-        backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling, name=name or f"{config.name}_classifier"
+        backbone,
+        num_classes,
+        dropout=config.dropout,
+        head_l2=config.head_l2,
+        pooling=config.pooling,
+        name=name or f"{config.name}_classifier",
     )
     return backbone, model
 
@@ -292,15 +321,23 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     num_classes = len(splits.class_names)
 
     def cached(split: str) -> dict:
-        return {"num_examples": splits.size(split), "cache": config.cache, "cache_path": RunFolder(run_dir).image_cache(split, size, config.fingerprint())}
+        return {
+            "num_examples": splits.size(split),
+            "cache": config.cache,
+            "cache_path": RunFolder(run_dir).image_cache(split, size, config.fingerprint()),
+        }
 
     def batches(split: str):
         return data_lib.make_batches(getattr(splits, split), size, config.batch_size, **cached(split))
 
-    train = data_lib.epoch_batches(splits.train, size, config.batch_size, seed=config.seed, indexed=splits.indexed.get("train"), **cached("train"))
+    train = data_lib.epoch_batches(
+        splits.train, size, config.batch_size, seed=config.seed, indexed=splits.indexed.get("train"), **cached("train")
+    )
     if config.mixup_alpha or config.cutmix_alpha:
         train = train.map_epochs(
-            lambda batches, epoch: mix_batches(batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch))
+            lambda batches, epoch: mix_batches(
+                batches, num_classes, config.mixup_alpha, config.cutmix_alpha, epoch_seed(config.seed, epoch)
+            )
         )
     validation = batches("validation")
     has_test = splits.test is not None

@@ -133,7 +133,10 @@ class TFLiteClassifier:
     def quantization(self) -> dict:
         """Scale and zero point of the input and output (scale 0: not quantised)."""
         (in_scale, in_zero), (out_scale, out_zero) = self.input["quantization"], self.output["quantization"]
-        return {"input": {"scale": float(in_scale), "zero_point": int(in_zero)}, "output": {"scale": float(out_scale), "zero_point": int(out_zero)}}
+        return {
+            "input": {"scale": float(in_scale), "zero_point": int(in_zero)},
+            "output": {"scale": float(out_scale), "zero_point": int(out_zero)},
+        }
 
     def _feed(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32)[None]
@@ -235,7 +238,11 @@ def write_sidecar(path: Path, variant: str, image_size: int, class_names: Sequen
     sidecar = {
         "file": path.name,
         "variant": variant,
-        "input": {"shape": [1, image_size, image_size, 3], "dtype": row["input_dtype"], "pixels": "RGB, 0-255 (resize and normalisation are inside the model)"},
+        "input": {
+            "shape": [1, image_size, image_size, 3],
+            "dtype": row["input_dtype"],
+            "pixels": "RGB, 0-255 (resize and normalisation are inside the model)",
+        },
         "output": {"name": PROBABILITIES, "dtype": row["output_dtype"]},
         "normalisation_inside_model": preprocessing,
         "quantization": row["quantization"],
@@ -316,5 +323,6 @@ def format_report(report: dict) -> str:
             f"{r['variant']:<14}{r['size_bytes'] / 1024:>9.0f}{r.get('size_vs_float32', 1):>7.2f}{r['median_latency_ms']:>8.2f}"
             f"{r.get('speedup_vs_float32', 1):>8.2f}{r['accuracy']:>7.3f}{r['agreement']:>7.3f}{r['max_abs_diff']:>9.4f}  {flags_text}"
         )
-    lines.append(f"interpreter: {report['variants'][0]['interpreter'] if report['variants'] else '-'}; {len(report['variants'][0]['per_class_recall']) if report['variants'] else 0} classes")
+    first = report["variants"][0] if report["variants"] else None
+    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {len(first['per_class_recall']) if first else 0} classes")
     return "\n".join(lines)

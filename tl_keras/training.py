@@ -196,7 +196,17 @@ def train_two_phase(
         if frozen is None:
             if uses_feature_cache(settings) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
                 frozen = _frozen_phase_on_features(
-                    model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
+                    model,
+                    trainer,
+                    train_data,
+                    validation_data,
+                    settings,
+                    run_dir,
+                    augmentation,
+                    class_weight,
+                    train_examples,
+                    extra_callbacks,
+                    state,
                 )
             else:
                 _compile_phase(trainer, settings, False, settings.frozen_epochs, steps)
@@ -222,8 +232,14 @@ def train_two_phase(
             logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
             tuned = _finished(state, name, trainer)
             if tuned is None:
-                scales = layer_rate_scales(_backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
-                rate = _found_fine_tune_rate(trainer, train_data, settings, run_dir, name, class_weight) if settings.fine_tune_learning_rate == 0 else None
+                scales = (
+                    layer_rate_scales(_backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
+                )
+                rate = (
+                    _found_fine_tune_rate(trainer, train_data, settings, run_dir, name, class_weight)
+                    if settings.fine_tune_learning_rate == 0
+                    else None
+                )
                 _compile_phase(trainer, settings, True, stage_epochs, steps, rate_scale=scales, rate=rate)
                 tuned = run_phase(
                     trainer, name, train_data, validation_data, stage_epochs, epoch, settings, run_dir,
@@ -311,9 +327,15 @@ def _steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:
 
 
 def _compile_phase(
-    model, settings: TrainSettings, fine_tune: bool, epochs: int, steps_per_epoch: int, rate_scale: dict[int, float] | None = None, rate: float | None = None
+    model,
+    settings: TrainSettings,
+    fine_tune: bool,
+    epochs: int,
+    steps_per_epoch: int,
+    rate_scale: dict[int, float] | None = None,
+    rate: float | None = None,
 ) -> None:
-    """Compiles for one phase: its optimizer and rate (`rate` overrides the flag), clipping, the cosine schedule and layer-wise rates if asked."""
+    """Compiles for one phase: its optimizer and rate (`rate` overrides the flag), clipping, cosine schedule and layer-wise rates."""
     optimizer = settings.fine_tune_optimizer if fine_tune else settings.optimizer
     if rate is None:
         rate = settings.fine_tune_learning_rate if fine_tune else settings.learning_rate
@@ -390,7 +412,9 @@ def uses_feature_cache(settings: TrainSettings) -> bool:
     return settings.feature_cache != "off" and not settings.mixes_images
 
 
-def _frozen_phase_on_features(model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state):
+def _frozen_phase_on_features(
+    model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
+):
     """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
@@ -413,7 +437,9 @@ def _frozen_phase_on_features(model, trainer, train_data, validation_data, setti
     resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
     start_path = RunFolder(run_dir).checkpoint("frozen_head.logistic")
     if settings.head_init == "logistic" and not resuming:
-        fitted = features_lib.fit_logistic_head(anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed)
+        fitted = features_lib.fit_logistic_head(
+            anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed
+        )
         logging.info(
             "head started from a logistic regression on the cached features (C=%g, %d rows, %.1fs): validation accuracy %.4f",
             fitted["C"], fitted["rows"], fitted["seconds"], fitted["validation_accuracy"],
@@ -501,7 +527,19 @@ def train_from_scratch(
     state = _resume_state(run_dir, no_early_stop)
     phase = _finished(state, SCRATCH, trainer)
     if phase is None:
-        phase = run_phase(trainer, SCRATCH, train_data, validation_data, budget, 0, no_early_stop, run_dir, class_weight=class_weight, state=state, extra_callbacks=extra_callbacks)
+        phase = run_phase(
+            trainer,
+            SCRATCH,
+            train_data,
+            validation_data,
+            budget,
+            0,
+            no_early_stop,
+            run_dir,
+            class_weight=class_weight,
+            state=state,
+            extra_callbacks=extra_callbacks,
+        )
         _record_finished(run_dir, no_early_stop, trainer, [phase])
     result = _keep_best(trainer, [phase], settings.monitor)
     _leave_compiled(model, settings)
@@ -656,7 +694,13 @@ def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir:
         min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], class_weight=class_weight,
     )
     rate = test.suggestion or TrainSettings.fine_tune_learning_rate
-    logging.info("%s: LR range test over %d steps suggests %.2e%s", stage, len(test.losses), rate, "" if test.suggestion else " (too few steps: the default)")
+    logging.info(
+        "%s: LR range test over %d steps suggests %.2e%s",
+        stage,
+        len(test.losses),
+        rate,
+        "" if test.suggestion else " (too few steps: the default)",
+    )
     record[stage] = {"rate": rate, **test.to_dict()}
     _write_json(record_file, record)
     lr_finder.plot({stage: test}, run_dir / f"lr_find_{stage}.png")

@@ -36,10 +36,36 @@ from tl_keras.run_folder import RunFolder
 from tl_keras.settings import DataSettings, settings_from
 
 __all__ = [
-    "BUILTIN_DATASETS", "FLOWERS_DIR", "IMAGE_EXTENSIONS", "MEMORY_BUDGET_BYTES", "DataSplits", "EpochBatches", "balanced_indices", "sample_arrays", "FolderScan", "ImageStore",
-    "IndexedSplit", "SplitMismatchError", "balanced_class_weights", "epoch_batches", "limit_train_per_class", "load_arrays", "load_builtin",
-    "load_bundled_flowers", "load_data", "load_recorded", "load_evaluation_data", "load_image_folder", "load_npz", "load_tfds", "make_batches",
-    "per_class_split", "scan_image_folder", "storage_for", "stratified_split", "write_split",
+    "BUILTIN_DATASETS",
+    "FLOWERS_DIR",
+    "IMAGE_EXTENSIONS",
+    "MEMORY_BUDGET_BYTES",
+    "DataSplits",
+    "EpochBatches",
+    "balanced_indices",
+    "sample_arrays",
+    "FolderScan",
+    "ImageStore",
+    "IndexedSplit",
+    "SplitMismatchError",
+    "balanced_class_weights",
+    "epoch_batches",
+    "limit_train_per_class",
+    "load_arrays",
+    "load_builtin",
+    "load_bundled_flowers",
+    "load_data",
+    "load_recorded",
+    "load_evaluation_data",
+    "load_image_folder",
+    "load_npz",
+    "load_tfds",
+    "make_batches",
+    "per_class_split",
+    "scan_image_folder",
+    "storage_for",
+    "stratified_split",
+    "write_split",
 ]
 
 
@@ -81,7 +107,9 @@ def _data_settings(source) -> DataSettings:
     return source if isinstance(source, DataSettings) else settings_from(DataSettings, source)
 
 
-def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model") -> tuple[tf.data.Dataset, str, DataSplits]:
+def load_evaluation_data(
+    image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model"
+) -> tuple[tf.data.Dataset, str, DataSplits]:
     """What the evaluation scripts score a model on: `image_dir` whole, or a split of the run in `run_dir`.
 
     The labels of an `image_dir` are positions in *its* sorted class
@@ -118,9 +146,13 @@ def limit_train_per_class(splits: DataSplits, per_class: int, seed: int = 0) -> 
     if per_class <= 0:
         return splits
     if splits.train_labels is None:
-        raise ValueError("--max_train_per_class needs a source whose training labels are known up front (image folder, arrays, built-in, TFDS)")
+        raise ValueError(
+            "--max_train_per_class needs a source whose training labels are known up front (image folder, arrays, built-in, TFDS)"
+        )
     rng = np.random.default_rng(seed)
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(splits.train_labels == c))[:per_class] for c in range(len(splits.class_names))]))
+    keep = np.sort(
+        np.concatenate([rng.permutation(np.flatnonzero(splits.train_labels == c))[:per_class] for c in range(len(splits.class_names))])
+    )
     indexed = dict(splits.indexed)
     if "train" in indexed:
         indexed["train"] = indexed["train"].subset(keep)

@@ -60,6 +60,10 @@ def load_npz(path: str | os.PathLike, validation_fraction: float = 0.2, test_fra
         return load_arrays(archive[image_key], archive[label_key], names, validation_fraction, test_fraction, seed)
 
 
-def in_memory_splits(images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
+def in_memory_splits(
+    images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict
+) -> DataSplits:
     """Splits of in-memory uint8 images by index arrays; the indices are the split record."""
-    return splits_by_index(IndexedSplit.from_arrays(images, labels), parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}})
+    return splits_by_index(
+        IndexedSplit.from_arrays(images, labels), parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}}
+    )

@@ -35,7 +35,9 @@ def load_builtin(name: str, validation_fraction: float = 0.2, test_fraction: flo
     ten classes with fractional splits.
     """
     if name not in BUILTIN_DATASETS:
-        raise ValueError(f"--dataset: unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)} (or use --image_dir / --tfds)")
+        raise ValueError(
+            f"--dataset: unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)} (or use --image_dir / --tfds)"
+        )
     if name == "flowers":
         return load_bundled_flowers(seed)
     from sklearn.datasets import load_digits
@@ -60,5 +62,10 @@ def load_bundled_flowers(seed: int = 42) -> DataSplits:
     scan = scan_image_folder(FLOWERS_DIR, flag="--dataset=flowers")
     parts = per_class_split(scan.labels, FLOWERS_TRAIN_PER_CLASS, FLOWERS_VALIDATION_PER_CLASS, seed)
     relative = np.array([str(Path(p).relative_to(FLOWERS_DIR)) for p in scan.paths])
-    record = {"source": "builtin:flowers", "seed": seed, "class_names": scan.class_names, **{k: relative[idx].tolist() for k, idx in parts.items()}}
+    record = {
+        "source": "builtin:flowers",
+        "seed": seed,
+        "class_names": scan.class_names,
+        **{k: relative[idx].tolist() for k, idx in parts.items()},
+    }
     return splits_by_index(IndexedSplit.from_files(scan.paths, scan.labels, checked=True), parts, scan.class_names, record)

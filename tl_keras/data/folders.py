@@ -138,7 +138,11 @@ def load_image_folder(
         if validation_dir:
             held_index = np.flatnonzero(held_out)
             held_parts = stratified_split(labels[held_index], 0.0, test_fraction, seed)
-            parts = {"train": np.flatnonzero(~held_out), "validation": held_index[held_parts["train"]], "test": held_index[held_parts["test"]]}
+            parts = {
+                "train": np.flatnonzero(~held_out),
+                "validation": held_index[held_parts["train"]],
+                "test": held_index[held_parts["test"]],
+            }
         else:
             parts = stratified_split(labels, validation_fraction, test_fraction, seed)
     paths_array = np.array(paths)

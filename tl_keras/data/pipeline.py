@@ -242,7 +242,11 @@ def _buffered_fallback(dataset, image_size, batch_size, seed, count) -> EpochBat
     if count == 0:
         raise ValueError("the training split is empty")
     buffer = max(1, min(count, 4096))
-    logging.info("training split of %d examples read in source order with a %d-example shuffle buffer (the source cannot be read by index)", count, buffer)
+    logging.info(
+        "training split of %d examples read in source order with a %d-example shuffle buffer (the source cannot be read by index)",
+        count,
+        buffer,
+    )
     resized = dataset.map(lambda x, y: resize_uint8(x, y, image_size), num_parallel_calls=tf.data.AUTOTUNE)
 
     def make_epoch(epoch):
@@ -267,7 +271,9 @@ class ImageStore:
         return len(self.labels)
 
     @classmethod
-    def build(cls, dataset: tf.data.Dataset, image_size: int, count: int, storage: str, path: str | os.PathLike | None = None) -> "ImageStore":
+    def build(
+        cls, dataset: tf.data.Dataset, image_size: int, count: int, storage: str, path: str | os.PathLike | None = None
+    ) -> "ImageStore":
         """Reads `dataset` once in order into RAM (`storage="memory"`) or into `<path>.images.npy` ("disk").
 
         A complete disk store from an earlier process (same path) is reused;
