@@ -45,7 +45,8 @@ from tl_keras.builders import build_classifier
 from tl_keras.config import RunConfig
 from tl_keras.config import recipe_config
 from tl_keras.run import run_experiment
-from tl_keras.training import TimeBudget, train_from_scratch
+from tl_keras.callbacks import TimeBudget
+from tl_keras.training import train_from_scratch
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

@@ -39,7 +39,7 @@ def main(argv):
     from tl_keras.builders import HEAD_NAME
     from tl_keras.config import ConfigError
     from tl_keras.run import build_model, prepare_batches, resolve_weights
-    from tl_keras.training import freeze_backbone, unfreeze_backbone
+    from tl_keras.freezing import freeze_backbone, unfreeze_backbone
 
     try:
         config = cli.config_from_flags(FLAGS).resolved().validate()

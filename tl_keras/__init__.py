@@ -25,7 +25,8 @@ from tl_keras.config import ConfigError, RunConfig  # noqa: E402
 from tl_keras.export import export_saved_model  # noqa: E402
 from tl_keras.hub_layer import HubLayer  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
-from tl_keras.training import train_from_scratch, train_two_phase, unfreeze_backbone  # noqa: E402
+from tl_keras.freezing import unfreeze_backbone  # noqa: E402
+from tl_keras.training import train_from_scratch, train_two_phase  # noqa: E402
 
 __all__ = [
     "BACKBONES",

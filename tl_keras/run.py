@@ -33,7 +33,9 @@ from tl_keras.inspection import inspect_split
 from tl_keras.reload import backbone_of, load_classifier
 from tl_keras.run_folder import RunFolder
 from tl_keras.settings import AugmentSettings, DataSettings, TrainSettings, settings_from
-from tl_keras.training import TimeBudget, check_unfreeze_fits, train_from_scratch, train_two_phase
+from tl_keras.callbacks import TimeBudget
+from tl_keras.freezing import check_unfreeze_fits
+from tl_keras.training import train_from_scratch, train_two_phase
 
 # Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
 SCRATCH_MAX_EPOCHS = 1000

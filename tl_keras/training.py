@@ -1,5 +1,9 @@
 """Two-phase transfer training: frozen base, then fine-tuning, keeping the best of both.
 
+What trains in each phase is `tl_keras.freezing`; the callbacks of our own
+are `tl_keras.callbacks`; per-epoch state is `tl_keras.resume`. This module
+runs the phases.
+
 Phase 1 trains only the new head on a frozen backbone at a normal learning
 rate. Phase 2 starts from phase 1's best weights, unfreezes the whole
 backbone or its top layers (BatchNorm stays frozen and in inference mode,
@@ -29,11 +33,14 @@ from tl_keras import distribute
 from tl_keras import features as features_lib
 from tl_keras import resume as resume_lib
 from tl_keras.augment import with_augmentation
-from tl_keras.backbones import leaf_layers
 from tl_keras.anatomy import anatomy
 from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
 from tl_keras.run_folder import RunFolder
-from tl_keras.settings import ConfigError, TrainSettings, parse_unfreeze
+from tl_keras.settings import TrainSettings
+from tl_keras.callbacks import OverfitWarning
+from tl_keras.freezing import (  # noqa: F401 - unfreeze_backbone and check_unfreeze_fits stay importable from here
+    backbone_leaves, check_unfreeze_fits, freeze_backbone, unfreeze_backbone,
+)
 from tl_keras.epochs import EpochBatches
 
 FROZEN = "frozen"
@@ -71,74 +78,6 @@ class TrainingResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def freeze_backbone(backbone) -> None:
-    """Freezes every weight of the backbone, or of each backbone of a fusion model (phase 1)."""
-    for layer in _backbone_list(backbone):
-        layer.trainable = False
-
-
-def _backbone_list(backbone) -> list[keras.layers.Layer]:
-    return list(backbone) if isinstance(backbone, (list, tuple)) else [backbone]
-
-
-def _backbone_leaves(backbone) -> list[keras.layers.Layer]:
-    return [leaf for layer in _backbone_list(backbone) for leaf in leaf_layers(layer)]
-
-
-def unfreeze_backbone(backbone, spec: str = "all") -> list[str]:
-    """`unfreeze_one_backbone` on the backbone, or on each backbone of a fusion model."""
-    return [name for layer in _backbone_list(backbone) for name in unfreeze_one_backbone(layer, spec)]
-
-
-def check_unfreeze_fits(backbone, settings: TrainSettings) -> None:
-    """Refuses, before any training, a `from:K` fine-tune spec at or past the backbone's depth.
-
-    Otherwise the run would stop with this error after the whole frozen
-    phase; a recipe's `from:100` suits MobileNetV2 (154 layers), not a
-    17-layer `small_cnn`.
-    """
-    if settings.fine_tune_epochs <= 0:
-        return
-    depth = min(len(leaf_layers(layer)) for layer in _backbone_list(backbone))
-    for _, spec, _ in settings.fine_tune_stages():
-        kind, value = parse_unfreeze(spec)
-        if kind == "from" and value >= depth:
-            flag = "--unfreeze_schedule" if settings.unfreeze_schedule else "--unfreeze"
-            raise ConfigError(f"{flag}: {spec!r} starts past the backbone's {depth} layers; pick K below {depth}, a top-N count, or all")
-
-
-def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> list[str]:
-    """Unfreezes the backbone per `spec`, keeping BatchNorm layers frozen.
-
-    Args:
-        backbone: the backbone layer or model.
-        spec: "all", "N" (the top N layers) or "from:K" (layer K and above),
-            counting the backbone's layers in order with nested models
-            flattened, as `base_model.layers[K:]` does in the Keras tutorial.
-
-    Returns:
-        Names of the layers left trainable (BatchNorm excluded).
-    """
-    kind, value = parse_unfreeze(spec)
-    layers = leaf_layers(backbone)
-    if kind == "all":
-        start = 0
-    elif kind == "top":
-        start = max(0, len(layers) - value)
-    else:
-        if value >= len(layers):
-            raise ValueError(f"--unfreeze {spec!r}: the backbone has only {len(layers)} layers; pick K below that")
-        start = value
-    backbone.trainable = True
-    unfrozen = []
-    for index, layer in enumerate(layers):
-        keep_frozen = index < start or isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = not keep_frozen
-        if not keep_frozen:
-            unfrozen.append(layer.name)
-    return unfrozen
 
 
 def train_two_phase(
@@ -233,7 +172,7 @@ def train_two_phase(
             tuned = _finished(state, name, trainer)
             if tuned is None:
                 scales = (
-                    layer_rate_scales(_backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
+                    layer_rate_scales(backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
                 )
                 rate = (
                     _found_fine_tune_rate(trainer, train_data, settings, run_dir, name, class_weight)
@@ -355,57 +294,6 @@ def _compile_phase(
         model, optimizer, rate, settings.label_smoothing, clipnorm=settings.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale,
         warmup_steps=warmup_steps, total_steps=total_steps,
     )
-
-
-class OverfitWarning(keras.callbacks.Callback):
-    """Logs a warning once validation loss has risen while training loss fell, `patience` epochs running."""
-
-    def __init__(self, patience: int):
-        super().__init__()
-        self.patience = patience
-        self.streak = 0
-        self.previous: tuple[float, float] | None = None
-        self.warned_at: list[int] = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if "loss" not in logs or "val_loss" not in logs:
-            return
-        current = (float(logs["loss"]), float(logs["val_loss"]))
-        if self.previous is not None:
-            diverging = current[0] < self.previous[0] and current[1] > self.previous[1]
-            self.streak = self.streak + 1 if diverging else 0
-            if self.streak == self.patience:
-                self.warned_at.append(epoch + 1)
-                logging.warning(
-                    "epoch %d: validation loss has risen while training loss fell for %d epochs: overfitting; "
-                    "consider --dropout, --head_l2, augmentation or fewer epochs", epoch + 1, self.patience,
-                )
-        self.previous = current
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops `fit` before an epoch (at the mean epoch time so far) would overrun `seconds`; at least one epoch runs.
-
-    Gives a baseline the same wall time as the run it is compared with. The
-    number of epochs that fit then depends on the machine, so a time-budgeted
-    arm is not bit-reproducible across machines; its epochs are recorded.
-    """
-
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds = seconds
-        self.started = 0.0
-        self.epochs = 0
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
-        elapsed = time.perf_counter() - self.started
-        if elapsed + elapsed / self.epochs > self.seconds:
-            self.model.stop_training = True
 
 
 def uses_feature_cache(settings: TrainSettings) -> bool:
