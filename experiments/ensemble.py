@@ -70,7 +70,7 @@ def main(argv):
     ensemble.save(run.model)
     if FLAGS.export:
         report["export"] = str(export_saved_model(ensemble, FLAGS.export_dir, FLAGS.name, class_names,
-                                                  metadata={"ensemble_of": FLAGS.models, "weights": weights}))
+                                                  metadata={"provenance": {"ensemble_of": FLAGS.models, "member_weights": weights}}))
     atomic.write_json(run.root / "ensemble_report.json", report)
     for row in report["members"]:
         print(f"{row['path']:<40} accuracy {row['accuracy']:.4f}")

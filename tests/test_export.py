@@ -225,3 +225,17 @@ def test_missing_classifier_error_names_the_flag_it_came_from(tmp_path):
         classifier_file(tmp_path)
     with pytest.raises(ValueError, match="^--teacher: no classifier at"):
         load_classifier(tmp_path / "missing.keras", "--teacher")
+
+
+def test_every_model_card_has_one_shape(classifier, tmp_path):
+    """A run's export, a bare export and an ensemble's once wrote four different card shapes (review)."""
+    bare = export_lib.export_saved_model(classifier, tmp_path, "bare", LABELS, warmup=False)
+    rich = export_lib.export_saved_model(
+        classifier, tmp_path, "rich", LABELS, warmup=False, metadata={"metrics": {"test_accuracy": 0.9}, "teacher": "t.keras"}
+    )
+    cards = [json.loads((v / "assets.extra" / "model_card.json").read_text()) for v in (bare, rich)]
+    assert list(cards[0]) == list(cards[1]), "same keys, same order"
+    assert set(export_lib.CARD_FIELDS) <= set(cards[0])
+    assert cards[0]["model_kind"] == "single" and cards[0]["input_size"] == classifier.get_layer("resize").height
+    assert cards[0]["versions"]["keras"] and cards[0]["provenance"] is None
+    assert cards[1]["metrics"] == {"test_accuracy": 0.9} and cards[1]["provenance"] == {"teacher": "t.keras"}

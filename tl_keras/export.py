@@ -8,8 +8,8 @@ are integers that only increase.
 
 from __future__ import annotations
 
-import json
 import os
+import platform
 import re
 import shutil
 import tempfile
@@ -161,17 +161,7 @@ def export_saved_model(
         extra = staging / EXTRA_ASSETS
         extra.mkdir()
         (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        card = {
-            "name": name,
-            "version": version,
-            "class_names": list(class_names),
-            "signatures": {
-                SERVING_SIGNATURE: {"inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-                PIXELS_SIGNATURE: {"inputs": {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-            },
-            "top_k": top_k,
-            **(metadata or {}),
-        }
+        card = model_card(model, name, version, class_names, top_k, metadata)
         if tta != "none":
             card["signatures"][TTA_SIGNATURE] = {
                 "inputs": {BYTES_INPUT: "string [N] encoded image"},
@@ -179,7 +169,7 @@ def export_saved_model(
                 "tta": tta,
                 "views": view_count(tta),
             }
-        (extra / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
+        atomic.write_json(extra / MODEL_CARD, card)
         model.save(extra / KERAS_COPY)
         if warmup:
             from tl_keras.warmup import write_warmup_requests
@@ -213,6 +203,53 @@ def _resize_front(model: keras.Model):
     if resize.crop_to_aspect_ratio or resize.pad_to_aspect_ratio:
         return None, None
     return resize, keras.Model(resize.output, model.output, name=f"{model.name}_after_resize")
+
+
+# Every model card has these keys, in this order, whoever exported it (a run, the export or distillation script,
+# an ensemble); None where the exporter did not know. Anything else an exporter records goes under "provenance".
+CARD_FIELDS = (
+    "model_kind", "backbone", "weights", "input_size", "preprocessing", "metrics", "calibration", "config", "config_fingerprint",
+    "provenance", "versions",
+)
+
+
+def model_card(model: keras.Model, name: str, version: int, class_names: Sequence[str], top_k: int, metadata: dict | None) -> dict:
+    """The export's model_card.json: what the model is, what it was measured at, how to call it, and what made it.
+
+    The model's kind, input size and normalisation are read from the model
+    itself (`tl_keras.anatomy`), so they are right even when the exporter
+    passes nothing; `metadata` fills or overrides the `CARD_FIELDS`.
+    """
+    from tl_keras import __version__
+
+    card = {field: None for field in CARD_FIELDS}
+    try:
+        parts = anatomy(model)
+        card.update(
+            model_kind=parts.kind,
+            input_size=parts.input_size or None,
+            preprocessing="+".join(dict.fromkeys(parts.preprocessing_modes())) or None,
+        )
+    except ValueError:
+        pass
+    card["versions"] = {
+        "tl_keras": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+    provenance = {}
+    for key, value in (metadata or {}).items():
+        if key in CARD_FIELDS and key != "provenance":
+            card[key] = value
+        else:
+            provenance.update(value if key == "provenance" and isinstance(value, dict) else {key: value})
+    card["provenance"] = provenance or None
+    signatures = {
+        SERVING_SIGNATURE: {"inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
+        PIXELS_SIGNATURE: {"inputs": {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
+    }
+    return {"name": name, "version": version, "class_names": list(class_names), "signatures": signatures, "top_k": top_k, **card}
 
 
 def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int, tta: str = "none") -> None:

@@ -8,7 +8,6 @@ Everything the run decides or measures lands in its run folder
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from pathlib import Path
 
@@ -62,14 +61,35 @@ def run_experiment(config: RunConfig) -> dict:
                     distribute.copy_resume_state(Path(config.run_dir), run_dir)
                 config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
             with strategy.scope():
-                complete = _run_experiment(config)
-            return complete({"replicas": strategy.num_replicas_in_sync, "chief": chief})
+                trained = _train_and_evaluate(config)
+            # Outside the scope: export creates variables, and no other worker takes part.
+            return finish_run(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
     finally:
         distribute.set_precision(previous_policy)
 
 
-def _run_experiment(config: RunConfig):
-    """Everything up to the export; returns the function that exports and writes the summary."""
+@dataclasses.dataclass
+class TrainedRun:
+    """A trained and evaluated run, waiting for its export and summary.
+
+    Training happens inside the distribution strategy's scope and the export
+    outside it; this carries what the second step needs from the first.
+    """
+
+    config: RunConfig
+    folder: RunFolder
+    model: keras.Model
+    backbone_preprocessing: str
+    image_size: int
+    class_names: list[str]
+    weights: str | None
+    summary: dict
+    timings: dict[str, float]
+    started: float
+
+
+def _train_and_evaluate(config: RunConfig) -> TrainedRun:
+    """Everything up to the export: data, model, both phases, calibration, evaluation, the scratch arm."""
     config, run_dir = start_run(config)
     for warning in config.photo_warnings():
         logging.warning("%s", warning)
@@ -196,41 +216,37 @@ def _run_experiment(config: RunConfig):
         summary["scratch_budget"] = config.scratch_budget
         summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
 
-    def complete(extra: dict) -> dict:
-        """Export and summary; runs outside the strategy scope (export creates variables, and no other worker takes part)."""
-        if config.export:
-            metadata = {
-                "backbone": config.backbone,
-                "weights": weights,
-                "input_size": size,
-                "preprocessing": backbone.preprocessing,
-                "metrics": {f"{evaluation_split}_accuracy": float(transfer_accuracy)},
-                "calibration": summary["calibration"],
-                "config_fingerprint": config.fingerprint(),
-                # The resolved config travels with the artifact, so it can be reproduced.
-                "config": config.to_dict(),
-                "versions": {
-                    "tl_keras": _version(),
-                    "tensorflow": tf.__version__,
-                    "keras": keras.__version__,
-                    "python": platform.python_version(),
-                },
-            }
-            t0 = time.perf_counter()
-            # Trained in float16/bfloat16 or not, servers and phones get float32.
-            exported = export_saved_model(
-                distribute.float32_copy(model), config.export_dir, config.name, splits.class_names, metadata=metadata, tta=config.tta
-            )
-            timings["export_s"] = time.perf_counter() - t0
-            summary["export"] = str(exported)
-        timings["total_s"] = time.perf_counter() - started
-        summary["timings"] = timings
-        summary["model_keras"] = str(folder.model)
-        summary.update(extra)
-        atomic.write_json(folder.summary, summary)  # written last: its presence marks the run finished
-        return summary
+    return TrainedRun(config, folder, model, backbone.preprocessing, size, splits.class_names, weights, summary, timings, started)
 
-    return complete
+
+def finish_run(trained: TrainedRun, extra: dict) -> dict:
+    """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
+    config, summary, timings = trained.config, trained.summary, trained.timings
+    if config.export:
+        metadata = {
+            "backbone": config.backbone,
+            "weights": trained.weights,
+            "input_size": trained.image_size,
+            "preprocessing": trained.backbone_preprocessing,
+            "metrics": {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]},
+            "calibration": summary["calibration"],
+            "config_fingerprint": config.fingerprint(),
+            # The resolved config travels with the artifact, so it can be reproduced.
+            "config": config.to_dict(),
+        }
+        t0 = time.perf_counter()
+        # Trained in float16/bfloat16 or not, servers and phones get float32.
+        exported = export_saved_model(
+            distribute.float32_copy(trained.model), config.export_dir, config.name, trained.class_names, metadata=metadata, tta=config.tta
+        )
+        timings["export_s"] = time.perf_counter() - t0
+        summary["export"] = str(exported)
+    timings["total_s"] = time.perf_counter() - trained.started
+    summary["timings"] = timings
+    summary["model_keras"] = str(trained.folder.model)
+    summary.update(extra)
+    atomic.write_json(trained.folder.summary, summary)  # written last: its presence marks the run finished
+    return summary
 
 
 def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
@@ -377,9 +393,3 @@ def _load(config: RunConfig, weights: str | None):
         hub_signature=config.hub_signature,
         hub_output_key=config.hub_output_key,
     )
-
-
-def _version() -> str:
-    from tl_keras import __version__
-
-    return __version__
