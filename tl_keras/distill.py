@@ -158,16 +158,9 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     report = {"settings": settings, "evaluated_on": data.evaluation_split, "images": int(len(labels)), "rows": rows,
               "model_keras": str(RunFolder(run_dir).model)}
     if config.export:
-        metadata = {
-            "backbone": config.backbone,
-            "weights": config.weights,
-            "input_size": backbone.input_size,
-            "preprocessing": backbone.preprocessing,
-            "metrics": {f"{data.evaluation_split}_accuracy": rows[-1]["accuracy"]},
-            "config": config.to_dict(),
-            "config_fingerprint": config.fingerprint(),
-            "provenance": {"distilled_from": str(teacher_path), **settings},
-        }
+        metadata = run_lib.card_metadata(
+            config, weights, {f"{data.evaluation_split}_accuracy": rows[-1]["accuracy"]}, distilled_from=str(teacher_path), **settings
+        )
         report["export"] = str(export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata))
     atomic.write_json(run_dir / "distillation.json", report)
     return report

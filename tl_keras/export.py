@@ -243,7 +243,7 @@ def model_card(model: keras.Model, name: str, version: int, class_names: Sequenc
         if key in CARD_FIELDS and key != "provenance":
             card[key] = value
         else:
-            provenance.update(value if key == "provenance" and isinstance(value, dict) else {key: value})
+            provenance.update((value or {}) if key == "provenance" else {key: value})
     card["provenance"] = provenance or None
     signatures = {
         SERVING_SIGNATURE: {"inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},

@@ -23,6 +23,7 @@ from typing import Iterable
 
 import keras
 import numpy as np
+from absl import logging
 
 from tl_keras import atomic
 from tl_keras.run_folder import RunFolder
@@ -153,14 +154,93 @@ def write_state(
     atomic.write_with(path, lambda partial: np.savez(partial, **arrays))
 
 
+class PhaseStart:
+    """Where a phase begins, as `RunLedger.restore` found it: fresh, in the middle, or already finished."""
+
+    def __init__(self, state: ResumeState | None, phase: str):
+        self._state = state
+        recorded = state.finished(phase) if state is not None else None
+        self.finished: dict | None = recorded  # the phase's recorded result when it had ended
+        self.in_progress = state is not None and recorded is None and state.phase == phase
+        self.epoch = state.epoch if self.in_progress else None  # epochs finished, counted across phases
+        self.history: dict[str, list[float]] = state.history if self.in_progress else {}
+        self.seconds = float(state.meta["seconds"]) if self.in_progress else 0.0
+        self.stop_requested = bool(state.meta["stop_requested"]) if self.in_progress else False
+
+    def resume(self, state_model: keras.Model, fit_model: keras.Model) -> None:
+        """An interrupted phase's weights (into `state_model`) and optimizer (moments, step, schedule position, into `fit_model`'s).
+
+        Called right before `fit`, once `fit_model` is compiled for the phase:
+        anything run between the ledger's `restore` and `fit` (feature caching
+        through augmentation layers) could otherwise move random-generator states.
+        """
+        if self.in_progress:
+            self._state.restore_model(state_model)
+            self._state.restore_optimizer(fit_model)
+
+    @property
+    def counters(self) -> ResumeState | None:
+        """The state whose callback counters an interrupted phase's callbacks take back."""
+        return self._state if self.in_progress else None
+
+
+class RunLedger:
+    """The per-epoch state of one training run: its file, its identity, and the loop's two calls.
+
+    `restore(phase, model)` says where a phase starts and puts back what the
+    state holds for it; `record(...)` writes the state after an epoch (through
+    `recorder`, a callback) or at a phase's end. Without `resume`, an old
+    state in the folder is discarded at once; with it, a state written under
+    other settings is refused, naming each setting that differs.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, fingerprint: str, settings: dict | None, resume: bool):
+        self.path = state_path(run_dir)
+        self.fingerprint = fingerprint
+        self.settings = settings
+        if not resume:
+            self.path.unlink(missing_ok=True)
+            self.state = None
+            return
+        self.state = load_state(self.path, fingerprint, settings)
+        if self.state is None:
+            logging.info("--resume: no saved state in %s; starting from the beginning", self.path.parent)
+        else:
+            logging.info("--resume: continuing after epoch %d (phase %s)", self.state.epoch, self.state.phase)
+
+    def restore(self, phase: str, model: keras.Model) -> PhaseStart:
+        """Where `phase` starts. A phase the state ended on puts `model` back as it left it.
+
+        A finished phase further back leaves `model` alone (the caller loads its
+        best weights); a phase in the middle is continued by `PhaseStart.resume`
+        right before its `fit`.
+        """
+        start = PhaseStart(self.state, phase)
+        if start.finished is not None:
+            logging.info("resume: phase %s had finished (%d epochs)", phase, start.finished["epochs_run"])
+            if self.state.phase == phase:
+                self.state.restore_model(model)
+        return start
+
+    def record(self, phase: str, model: keras.Model, *, epoch: int, history: dict, seconds: float, completed: list[dict],
+               stop_requested: bool, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = ()) -> None:
+        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs, in `phase`."""
+        write_state(
+            self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, history=history, seconds=seconds,
+            completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer, callbacks=callbacks,
+        )
+
+    def recorder(self, phase: str, state_model: keras.Model, completed: list[dict], start: PhaseStart, tracked) -> "EpochCheckpoint":
+        """The callback that calls `record` after every epoch of `phase`; put it last among `fit`'s callbacks."""
+        return EpochCheckpoint(self, phase, state_model, completed, start.history, start.seconds, tracked, restore_from=start.counters)
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Writes the resume state at the end of every epoch; put it last, after the callbacks it records.
+    """Records the run's state at the end of every epoch (`RunLedger.record`); it goes last, after the callbacks it records.
 
     Args:
-        path: the state file.
+        ledger: where the state goes; None keeps only the history.
         phase: this phase's name.
-        fingerprint: the run's config fingerprint, checked on resume.
-        settings: the settings behind it, so a refused resume can name what differs.
         state_model: the model whose variables are saved; the full trainer
             even when `fit` runs on a head over cached features.
         completed: results (as dicts) of phases finished before this one.
@@ -170,12 +250,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
             own `on_train_begin` has reset them (so this callback goes last).
     """
 
-    def __init__(self, path, phase, fingerprint, state_model, completed, history, seconds, tracked, restore_from=None, settings=None):
+    def __init__(self, ledger: RunLedger | None, phase, state_model, completed, history, seconds, tracked, restore_from=None):
         super().__init__()
-        self.path = Path(path)
+        self.ledger = ledger
         self.phase = phase
-        self.fingerprint = fingerprint
-        self.settings = settings
         self.state_model = state_model
         self.completed = completed
         self.history = {k: list(v) for k, v in history.items()}
@@ -192,17 +270,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        write_state(
-            self.path,
-            fingerprint=self.fingerprint,
-            settings=self.settings,
-            phase=self.phase,
+        if self.ledger is None:  # a phase run outside a training run: its history is kept, nothing is written
+            return
+        self.ledger.record(
+            self.phase,
+            self.state_model,
             epoch=epoch + 1,
             history=self.history,
             seconds=self.seconds_before + time.perf_counter() - self.started,
             completed=self.completed,
             stop_requested=bool(getattr(self.model, "stop_training", False)),
-            model=self.state_model,
             optimizer=self.model.optimizer,
             callbacks=self.tracked,
         )

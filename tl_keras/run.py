@@ -79,8 +79,6 @@ class TrainedRun:
     config: RunConfig
     folder: RunFolder
     model: keras.Model
-    backbone_preprocessing: str
-    image_size: int
     class_names: list[str]
     weights: str | None
     summary: dict
@@ -216,24 +214,16 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         summary["scratch_budget"] = config.scratch_budget
         summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
 
-    return TrainedRun(config, folder, model, backbone.preprocessing, size, splits.class_names, weights, summary, timings, started)
+    return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
 
 
 def finish_run(trained: TrainedRun, extra: dict) -> dict:
     """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
-        metadata = {
-            "backbone": config.backbone,
-            "weights": trained.weights,
-            "input_size": trained.image_size,
-            "preprocessing": trained.backbone_preprocessing,
-            "metrics": {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]},
-            "calibration": summary["calibration"],
-            "config_fingerprint": config.fingerprint(),
-            # The resolved config travels with the artifact, so it can be reproduced.
-            "config": config.to_dict(),
-        }
+        metadata = card_metadata(
+            config, trained.weights, {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}, summary["calibration"]
+        )
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(
@@ -247,6 +237,17 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
     summary.update(extra)
     atomic.write_json(trained.folder.summary, summary)  # written last: its presence marks the run finished
     return summary
+
+
+def card_metadata(config: RunConfig, weights: str | None, metrics: dict, calibration: dict | None = None, **provenance) -> dict:
+    """What a run adds to its export's model card (the export reads size and normalisation from the model itself).
+
+    The resolved config travels with the artifact, so the model can be reproduced.
+    """
+    return {
+        "backbone": config.backbone, "weights": weights, "metrics": metrics, "calibration": calibration, "config": config.to_dict(),
+        "config_fingerprint": config.fingerprint(), "provenance": provenance or None,
+    }
 
 
 def start_run(config: RunConfig) -> tuple[RunConfig, Path]:

@@ -125,13 +125,14 @@ def train_two_phase(
     run_dir = Path(run_dir)
     custom_trainer = trainer is not None
     trainer = trainer if custom_trainer else with_augmentation(model, augmentation)
-    state = _resume_state(run_dir, settings)
+    ledger = _ledger(run_dir, settings)
     phases: list[PhaseResult] = []
     epoch = 0
     steps = _steps_per_epoch(train_data, train_examples, settings.batch_size)
     if settings.frozen_epochs > 0:
         freeze_backbone(backbone)
-        frozen = _finished(state, FROZEN, trainer)
+        start = ledger.restore(FROZEN, trainer)
+        frozen = _finished(start)
         if frozen is None:
             if uses_feature_cache(settings) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
                 frozen = _frozen_phase_on_features(
@@ -145,15 +146,16 @@ def train_two_phase(
                     class_weight,
                     train_examples,
                     extra_callbacks,
-                    state,
+                    ledger,
+                    start,
                 )
             else:
                 _compile_phase(trainer, settings, False, settings.frozen_epochs, steps)
                 frozen = run_phase(
                     trainer, FROZEN, train_data, validation_data, settings.frozen_epochs, epoch, settings, run_dir,
-                    class_weight=class_weight, extra_callbacks=extra_callbacks, state=state,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start,
                 )
-            _record_finished(run_dir, settings, trainer, [*phases, frozen])
+            _record_finished(ledger, trainer, [*phases, frozen])
         phases.append(frozen)
         epoch += frozen.epochs_run
         if frozen.weights_path:
@@ -169,7 +171,8 @@ def train_two_phase(
                     load_weights_quietly(trainer, best.weights_path)
             unfrozen = unfreeze_backbone(backbone, spec)
             logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
-            tuned = _finished(state, name, trainer)
+            start = ledger.restore(name, trainer)
+            tuned = _finished(start)
             if tuned is None:
                 scales = (
                     layer_rate_scales(backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
@@ -182,9 +185,9 @@ def train_two_phase(
                 _compile_phase(trainer, settings, True, stage_epochs, steps, rate_scale=scales, rate=rate)
                 tuned = run_phase(
                     trainer, name, train_data, validation_data, stage_epochs, epoch, settings, run_dir,
-                    class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, completed=phases,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start, completed=phases,
                 )
-                _record_finished(run_dir, settings, trainer, [*phases, tuned])
+                _record_finished(ledger, trainer, [*phases, tuned])
             phases.append(tuned)
             epoch += tuned.epochs_run
     result = _keep_best(trainer, phases, settings.monitor)
@@ -213,42 +216,16 @@ def _leave_compiled(model: keras.Model, settings: TrainSettings) -> None:
         compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing)
 
 
-def _resume_state(run_dir: Path, settings: TrainSettings) -> resume_lib.ResumeState | None:
-    """The state to continue from under --resume; without it, any old state is discarded."""
-    path = resume_lib.state_path(run_dir)
-    if not settings.resume:
-        path.unlink(missing_ok=True)
-        return None
-    state = resume_lib.load_state(path, settings.fingerprint(), settings.result_settings())
-    if state is None:
-        logging.info("--resume: no saved state in %s; starting from the beginning", path.parent)
-    else:
-        logging.info("--resume: continuing after epoch %d (phase %s)", state.epoch, state.phase)
-    return state
+def _finished(start: resume_lib.PhaseStart) -> PhaseResult | None:
+    return PhaseResult(**start.finished) if start.finished is not None else None
 
 
-def _finished(state: resume_lib.ResumeState | None, phase: str, trainer: keras.Model) -> PhaseResult | None:
-    """The result of `phase` if a resumed run had finished it, else None.
-
-    When the state was written at that phase's end (the next phase never
-    finished an epoch), the trainer takes back the model as the phase left it.
-    """
-    recorded = state.finished(phase) if state is not None else None
-    if recorded is None:
-        return None
-    logging.info("resume: phase %s had finished (%d epochs)", phase, recorded["epochs_run"])
-    if state.phase == phase:
-        state.restore_model(trainer)
-    return PhaseResult(**recorded)
-
-
-def _record_finished(run_dir: Path, settings: TrainSettings, trainer: keras.Model, phases: list[PhaseResult]) -> None:
+def _record_finished(ledger: resume_lib.RunLedger, trainer: keras.Model, phases: list[PhaseResult]) -> None:
     """Marks the last phase finished, with the model as it leaves it (a resume starts the next phase from here)."""
     last = phases[-1]
-    resume_lib.write_state(
-        resume_lib.state_path(run_dir), fingerprint=settings.fingerprint(), settings=settings.result_settings(), phase=last.name,
-        epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
-        completed=[dataclasses.asdict(p) for p in phases], stop_requested=True, model=trainer,
+    ledger.record(
+        last.name, trainer, epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
+        completed=[dataclasses.asdict(p) for p in phases], stop_requested=True,
     )
 
 
@@ -301,7 +278,18 @@ def uses_feature_cache(settings: TrainSettings) -> bool:
 
 
 def _frozen_phase_on_features(
-    model, trainer, train_data, validation_data, settings, run_dir, augmentation, class_weight, train_examples, extra_callbacks, state
+    model,
+    trainer,
+    train_data,
+    validation_data,
+    settings,
+    run_dir,
+    augmentation,
+    class_weight,
+    train_examples,
+    extra_callbacks,
+    ledger,
+    start,
 ):
     """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
@@ -322,7 +310,7 @@ def _frozen_phase_on_features(
         len(train_cache.labels), passes, "" if passes == 1 else "s", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
-    resuming = state is not None and (state.in_progress(FROZEN) or state.finished(FROZEN) is not None)
+    resuming = start.in_progress
     start_path = RunFolder(run_dir).checkpoint("frozen_head.logistic")
     if settings.head_init == "logistic" and not resuming:
         fitted = features_lib.fit_logistic_head(
@@ -341,7 +329,8 @@ def _frozen_phase_on_features(
     _compile_phase(head, settings, False, settings.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
         head, FROZEN, feature_batches, validation_batches, settings.frozen_epochs, 0, settings, run_dir,
-        class_weight=class_weight, extra_callbacks=extra_callbacks, state=state, state_model=trainer, checkpoint_name="frozen_head",
+        class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start, state_model=trainer,
+        checkpoint_name="frozen_head",
     )
     if start_path.exists():
         _let_starting_point_compete(head, phase, start_path, validation_batches, settings.monitor)
@@ -412,8 +401,9 @@ def train_from_scratch(
     budget = epochs if epochs is not None else settings.frozen_epochs + settings.fine_tune_epochs
     _compile_phase(trainer, settings, False, budget, _steps_per_epoch(train_data, -1, settings.batch_size))
     no_early_stop = dataclasses.replace(settings, early_stopping_patience=0)
-    state = _resume_state(run_dir, no_early_stop)
-    phase = _finished(state, SCRATCH, trainer)
+    ledger = _ledger(run_dir, no_early_stop)
+    start = ledger.restore(SCRATCH, trainer)
+    phase = _finished(start)
     if phase is None:
         phase = run_phase(
             trainer,
@@ -425,10 +415,11 @@ def train_from_scratch(
             no_early_stop,
             run_dir,
             class_weight=class_weight,
-            state=state,
+            ledger=ledger,
+            start=start,
             extra_callbacks=extra_callbacks,
         )
-        _record_finished(run_dir, no_early_stop, trainer, [phase])
+        _record_finished(ledger, trainer, [phase])
     result = _keep_best(trainer, [phase], settings.monitor)
     _leave_compiled(model, settings)
     _write_json(RunFolder(run_dir).history, result.to_dict())
@@ -448,7 +439,8 @@ def run_phase(
     class_weight: dict[int, float] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     steps_per_epoch: int | None = None,
-    state: resume_lib.ResumeState | None = None,
+    ledger: resume_lib.RunLedger | None = None,
+    start: resume_lib.PhaseStart | None = None,
     state_model: keras.Model | None = None,
     completed: Sequence[PhaseResult] = (),
     checkpoint_name: str | None = None,
@@ -459,7 +451,9 @@ def run_phase(
         train_data: `EpochBatches` (resumable: epoch order fixed by the
             seed) or a plain batched dataset.
         initial_epoch: 0-based epoch, counted across phases, this phase starts at.
-        state: a resume state; used when it is in the middle of this phase.
+        ledger: records the run's state after every epoch (none: nothing is recorded).
+        start: where the phase starts (`ledger.restore`); an interrupted
+            phase continues after its last finished epoch.
         state_model: whose variables the resume state keeps (the full
             trainer when `model` is a head on cached features).
         completed: phases finished before this one, recorded in the state.
@@ -468,7 +462,8 @@ def run_phase(
     checkpoint = RunFolder(run_dir).checkpoint(checkpoint_name or name)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     state_model = state_model or model
-    resuming = state is not None and state.in_progress(name)
+    start = start or resume_lib.PhaseStart(None, name)
+    resuming = start.in_progress
     if checkpoint.exists() and not resuming:
         checkpoint.unlink()  # a stale best from an earlier run must not win
     mode = _mode(settings.monitor)
@@ -484,16 +479,15 @@ def run_phase(
     seconds_before, first = 0.0, initial_epoch
     stop_requested = False
     if resuming:
-        state.restore_model(state_model)
-        state.restore_optimizer(model)
-        history, seconds_before, first = state.history, state.meta["seconds"], state.epoch
-        stop_requested = state.meta["stop_requested"]
+        start.resume(state_model, model)
+        history, seconds_before, first, stop_requested = start.history, start.seconds, start.epoch, start.stop_requested
     elif settings.resume and not isinstance(train_data, EpochBatches):
         logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
-    recorder = resume_lib.EpochCheckpoint(
-        resume_lib.state_path(run_dir), name, settings.fingerprint(), state_model, [dataclasses.asdict(p) for p in completed],
-        history, seconds_before, tracked=list(callbacks), restore_from=state if resuming else None, settings=settings.result_settings(),
-    )
+    completed_records = [dataclasses.asdict(p) for p in completed]
+    if ledger is not None:
+        recorder = ledger.recorder(name, state_model, completed_records, start, tracked=list(callbacks))
+    else:
+        recorder = resume_lib.EpochCheckpoint(None, name, state_model, completed_records, history, seconds_before, list(callbacks))
     callbacks.append(recorder)
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     last_epoch = initial_epoch + epochs
@@ -531,6 +525,11 @@ def run_phase(
         weights_path=str(checkpoint) if checkpoint.exists() else None,
         seconds=seconds,
     )
+
+
+def _ledger(run_dir: Path, settings: TrainSettings) -> resume_lib.RunLedger:
+    """The run's resume ledger: continues from its state under --resume, discards any old state otherwise."""
+    return resume_lib.RunLedger(run_dir, settings.fingerprint(), settings.result_settings(), settings.resume)
 
 
 def _fit_verbosity(verbose: int) -> int:
