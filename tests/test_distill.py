@@ -14,6 +14,7 @@ from tl_keras import export as export_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier, compile_classifier
 from tl_keras.distill import Distiller, distillation_loss, format_distillation, run_distillation
+from tl_keras.freezing import unfreeze_backbone
 from tl_keras.training import train_two_phase
 
 
@@ -94,3 +95,47 @@ def test_distillation_run_reports_three_rows(tmp_path):
     assert json.loads((tmp_path / "run" / "distillation.json").read_text())["settings"]["temperature"] == 2.0
     assert (tmp_path / "saved_models" / "student" / "1" / "saved_model.pb").is_file()
     assert "student (distilled)" in format_distillation(report)
+
+
+def _one_step(optimizer, images, labels, sample_weight=None, seed=0):
+    """One Distiller step from fixed weights; returns the student's weight change."""
+    keras.utils.set_random_seed(seed)
+    teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, dropout=0.0, name="teacher")
+    student = build_classifier(load_backbone("small_cnn", None, image_size=16, alpha=0.5), 3, dropout=0.0, name="student")
+    unfreeze_backbone(student.layers[3], "all")  # BatchNorm stays frozen, so examples stay independent
+    distiller = Distiller(student, teacher, temperature=2.0, alpha=0.5)
+    compile_classifier(distiller, "sgd", 0.1)
+    if optimizer is not None:
+        distiller.compile(optimizer=optimizer, loss=distiller.loss, metrics=["accuracy"])
+    before = [w.numpy().copy() for w in student.trainable_weights]
+    data = (images, labels) if sample_weight is None else (images, labels, sample_weight)
+    distiller.train_step(tuple(tf.constant(x) for x in data))
+    return [w.numpy() - b for w, b in zip(student.trainable_weights, before)]
+
+
+def _batch():
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2])
+
+
+def test_distiller_scales_the_loss_for_a_loss_scale_optimizer():
+    """Review M6: without scale_loss, a LossScaleOptimizer (mixed_float16's) would shrink every step by its scale."""
+    images, labels = _batch()
+    plain = _one_step(None, images, labels)
+    scaled = _one_step(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=2.0**15), images, labels)
+    for a, b in zip(plain, scaled):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-6)
+    assert max(float(np.abs(a).max()) for a in plain) > 1e-4, "the step moved the student"
+
+
+def test_distiller_honours_sample_weights_and_soft_labels():
+    images, labels = _batch()
+    weights = np.array([1, 1, 1, 0, 0, 0], np.float32)
+    weighted = _one_step(None, images, labels, weights)
+    # Zero-weighted examples contribute nothing: the same step as the first three alone, at half the batch's mean.
+    first_half = _one_step(None, images[:3], labels[:3])
+    for a, b in zip(first_half, weighted):
+        np.testing.assert_allclose(b, 0.5 * a, rtol=1e-3, atol=1e-6)
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    for a, b in zip(_one_step(None, images, labels), _one_step(None, images, one_hot)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-7)

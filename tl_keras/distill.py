@@ -27,7 +27,8 @@ def distillation_loss(labels, student_probabilities, teacher_probabilities, temp
     """Per-example `alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)`.
 
     Args:
-        labels: integer class labels, shape (batch,).
+        labels: integer class labels, shape (batch,), or per-class targets,
+            shape (batch, classes): one-hot, smoothed, or mixed by mixup/CutMix.
         student_probabilities, teacher_probabilities: softmax outputs, (batch, classes).
         temperature: T > 0; higher spreads the teacher's probability over more classes.
         alpha: weight of the hard-label term, in [0, 1]. The T^2 factor keeps
@@ -35,7 +36,11 @@ def distillation_loss(labels, student_probabilities, teacher_probabilities, temp
     """
     student_probabilities = tf.cast(student_probabilities, tf.float32)
     teacher_probabilities = tf.cast(teacher_probabilities, tf.float32)
-    hard = keras.losses.sparse_categorical_crossentropy(tf.cast(tf.reshape(labels, (-1,)), tf.int32), student_probabilities)
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2 and labels.shape[-1] == student_probabilities.shape[-1]:  # soft targets
+        hard = keras.losses.categorical_crossentropy(tf.cast(labels, tf.float32), student_probabilities)
+    else:
+        hard = keras.losses.sparse_categorical_crossentropy(tf.cast(tf.reshape(labels, (-1,)), tf.int32), student_probabilities)
     student_log_t = tf.nn.log_softmax(tf.math.log(student_probabilities + _EPSILON) / temperature, axis=-1)
     teacher_log_t = tf.nn.log_softmax(tf.math.log(teacher_probabilities + _EPSILON) / temperature, axis=-1)
     kl = tf.reduce_sum(tf.exp(teacher_log_t) * (teacher_log_t - student_log_t), axis=-1)
@@ -48,6 +53,14 @@ class Distiller(keras.Model):
     Augmentation (if any) is applied once per batch, and teacher and student
     see the same augmented images. Validation (`test_step`, the compiled
     loss and metrics) measures the student on true labels alone.
+
+    The training step follows Keras's own contract, so every `fit` option
+    holds: per-example weights (`class_weight`, sample weights) weight the
+    loss as the compiled loss would (sum over the batch size), soft labels
+    (mixup, CutMix) train the hard term, and the loss is scaled by the
+    optimizer before the gradient (`scale_loss`; a `LossScaleOptimizer`
+    under mixed_float16 unscales in `apply`). Build and compile it inside the
+    distribution strategy's scope, like any model.
     """
 
     def __init__(self, student: keras.Model, teacher: keras.Model, *, temperature: float = 4.0, alpha: float = 0.1,
@@ -73,25 +86,28 @@ class Distiller(keras.Model):
         return self.student(images, training=training)
 
     def train_step(self, data):
-        images, labels = data[0], data[1]
+        images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if self.augmentation is not None:
             images = self.augmentation(images, training=True)
         teacher_probabilities = self.teacher(images, training=False)
         with tf.GradientTape() as tape:
             student_probabilities = self.student(images, training=True)
             per_example = distillation_loss(labels, student_probabilities, teacher_probabilities, self.temperature, self.alpha)
-            loss = tf.reduce_mean(per_example)
+            if sample_weight is not None:
+                per_example = per_example * tf.cast(tf.reshape(sample_weight, (-1,)), per_example.dtype)
+            loss = tf.reduce_sum(per_example) / tf.cast(tf.shape(per_example)[0], per_example.dtype)
             if self.student.losses:
                 loss += tf.add_n([tf.cast(x, tf.float32) for x in self.student.losses])
+            scaled = self.optimizer.scale_loss(loss)
         variables = self.student.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
         results = {}
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)
             else:
-                metric.update_state(labels, student_probabilities)
+                metric.update_state(labels, student_probabilities, sample_weight=sample_weight)
             result = metric.result()
             results.update(result if isinstance(result, dict) else {metric.name: result})
         return results
