@@ -118,21 +118,33 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
 
     `config` describes the student and the data (a `RunConfig`); both
     students start from the same weights and seed and train for the same two
-    phases, one on labels alone and one through a `Distiller`. The distilled
-    student is saved (`model.keras`) and, with `config.export`, exported like
-    any classifier. Writes `<run_dir>/distillation.json`.
+    phases, one on labels alone and one through a `Distiller`, under
+    --strategy and --mixed_precision like any run (`run.in_run_environment`).
+    The distilled student is saved (`model.keras`), inspected like any model
+    (`evaluation/report.html`) and, with `config.export`, exported. Writes
+    `<run_dir>/distillation.json`.
     """
+    from tl_keras import run as run_lib
+
+    return run_lib.in_run_environment(
+        config, lambda resolved: _train_students(resolved, teacher_path, temperature, alpha), _finish_distillation
+    )
+
+
+def _train_students(config, teacher_path: str, temperature: float, alpha: float) -> dict:
+    """Both students trained and scored, inside the strategy scope; the export waits for `_finish_distillation`."""
     import time
 
     from tl_keras import run as run_lib
     from tl_keras.augment import build_augmentation
-    from tl_keras.settings import AugmentSettings, ConfigError, settings_from
     from tl_keras.evaluation import classification_metrics, predict_dataset
-    from tl_keras.export import export_saved_model
+    from tl_keras.inspection import inspect_split
     from tl_keras.reload import load_classifier
+    from tl_keras.settings import AugmentSettings, ConfigError, settings_from
     from tl_keras.training import train_two_phase
 
     config, run_dir = run_lib.start_run(config)
+    folder = RunFolder(run_dir)
     settings = {"teacher": str(teacher_path), "temperature": temperature, "distill_alpha": alpha}
     atomic.write_json(run_dir / "distill_flags.json", settings)
     splits = run_lib.load_splits(config, run_dir)
@@ -140,24 +152,20 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     teacher = load_classifier(teacher_path, "--teacher")
     if int(teacher.outputs[0].shape[-1]) != num_classes:
         raise ConfigError(f"--teacher: {teacher_path} predicts {teacher.outputs[0].shape[-1]} classes but the data has {num_classes}")
-    timings: dict[str, float] = {}
-    weights = run_lib.resolve_weights(config, run_dir, timings)
-
-    def student(name):
-        keras.utils.set_random_seed(config.seed)  # both students start from identical weights
-        return run_lib.build_model(config, weights, num_classes, name=name)
+    weights = run_lib.resolve_weights(config, run_dir, {})
+    plan = run_lib.train_settings(config)
 
     rows = []
     data = None
     for arm in ("from_labels", "distilled"):
-        backbone, model = student(f"{config.name}_{arm}")
+        backbone, model = run_lib.build_model(config, weights, num_classes, name=f"{config.name}_{arm}")  # reseeded: identical starts
         if data is None:  # both students take the same input size: one pipeline (and one decoded-image cache) serves both
             data = run_lib.prepare_batches(config, splits, backbone.input_size, run_dir)
         augmentation = build_augmentation(settings_from(AugmentSettings, config))
         trainer = Distiller(model, teacher, temperature=temperature, alpha=alpha, augmentation=augmentation) if arm == "distilled" else None
         started = time.perf_counter()
         result = train_two_phase(
-            model, backbone.layer, data.train, data.validation, run_lib.train_settings(config), run_dir / arm,
+            model, backbone.layer, data.train, data.validation, plan, run_dir / arm,
             augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), trainer=trainer,
         )
         seconds = time.perf_counter() - started
@@ -170,15 +178,30 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     teacher_metrics = classification_metrics(probabilities, labels, splits.class_names)
     rows.insert(0, {"model": "teacher", "backbone": teacher.name, "parameters": int(teacher.count_params()),
                     "accuracy": teacher_metrics["accuracy"], "macro_f1": teacher_metrics["macro"]["f1"]})
-    model.save(RunFolder(run_dir).model)  # the distilled student
+    inspected = inspect_split(  # the distilled student, shown like any model
+        model, data.held_out, splits.class_names, folder.evaluation, split=data.evaluation_split,
+        title=f"{config.name}: distilled student on the {data.evaluation_split} split", extra={"distilled_from": str(teacher_path)},
+    )
+    model.save(folder.model)  # the distilled student
     report = {"settings": settings, "evaluated_on": data.evaluation_split, "images": int(len(labels)), "rows": rows,
-              "model_keras": str(RunFolder(run_dir).model)}
+              "model_keras": str(folder.model), "report_html": inspected["report"]}
+    card = run_lib.card_metadata(
+        config, weights, {f"{data.evaluation_split}_accuracy": rows[-1]["accuracy"]}, distilled_from=str(teacher_path), **settings
+    )
+    return {"config": config, "folder": folder, "model": model, "class_names": splits.class_names, "report": report, "card": card}
+
+
+def _finish_distillation(done: dict, extra: dict) -> dict:
+    """Outside the strategy scope: the export (chief only) and distillation.json."""
+    from tl_keras import distribute
+    from tl_keras.export import export_saved_model
+
+    config, report = done["config"], done["report"]
     if config.export:
-        metadata = run_lib.card_metadata(
-            config, weights, {f"{data.evaluation_split}_accuracy": rows[-1]["accuracy"]}, distilled_from=str(teacher_path), **settings
-        )
-        report["export"] = str(export_saved_model(model, config.export_dir, config.name, splits.class_names, metadata=metadata))
-    atomic.write_json(run_dir / "distillation.json", report)
+        student = distribute.float32_copy(done["model"])  # trained in float16/bfloat16 or not, servers and phones get float32
+        report["export"] = str(export_saved_model(student, config.export_dir, config.name, done["class_names"], metadata=done["card"]))
+    report.update(extra)
+    atomic.write_json(done["folder"].root / "distillation.json", report)
     return report
 
 

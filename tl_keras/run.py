@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -49,6 +50,18 @@ def run_experiment(config: RunConfig) -> dict:
     under the `--mixed_precision` policy; on a cluster only the chief writes
     into the run folder and exports.
     """
+    return in_run_environment(config, _train_and_evaluate, finish_run)
+
+
+def in_run_environment(config: RunConfig, train: Callable[[RunConfig], Any], finish: Callable[[Any, dict], dict]) -> dict:
+    """Runs `train(config)` inside the --strategy scope under the --mixed_precision policy, then `finish(trained, extra)` outside.
+
+    Every run kind (transfer, distillation) goes through here, so each
+    honours --strategy and --mixed_precision the same way. On a cluster,
+    non-chief workers train in a scratch folder (continuing from the chief's
+    resume state under --resume) and never export; `extra` says how many
+    replicas took part and whether this process is the chief.
+    """
     config = config.resolved().validate()
     strategy = distribute.make_strategy(config.strategy)  # first: a cluster must form before other TF work
     chief = distribute.is_chief(strategy)
@@ -61,9 +74,9 @@ def run_experiment(config: RunConfig) -> dict:
                     distribute.copy_resume_state(Path(config.run_dir), run_dir)
                 config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
             with strategy.scope():
-                trained = _train_and_evaluate(config)
+                trained = train(config)
             # Outside the scope: export creates variables, and no other worker takes part.
-            return finish_run(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
+            return finish(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
     finally:
         distribute.set_precision(previous_policy)
 
