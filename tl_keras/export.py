@@ -23,8 +23,8 @@ from tl_keras import atomic
 from tl_keras.anatomy import SINGLE, anatomy
 from tl_keras.settings import NAME_PATTERN
 from tl_keras.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
-    BYTES_INPUT, CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE, PROBABILITIES, SCORES,
-    SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE,
+    BYTES_INPUT, CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
+    PROBABILITIES, SCORES, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE,
 )
 from tl_keras.tta import check_mode, tta_views, view_count
 
@@ -171,6 +171,7 @@ def export_saved_model(
             }
         atomic.write_json(extra / MODEL_CARD, card)
         model.save(extra / KERAS_COPY)
+        _carry_hub_modules(model, extra / HUB_MODULES)
         if warmup:
             from tl_keras.warmup import write_warmup_requests
 
@@ -250,6 +251,36 @@ def model_card(model: keras.Model, name: str, version: int, class_names: Sequenc
         PIXELS_SIGNATURE: {"inputs": {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
     }
     return {"name": name, "version": version, "class_names": list(class_names), "signatures": signatures, "top_k": top_k, **card}
+
+
+def hub_layers(model: keras.Model) -> list:
+    """Every HubLayer inside `model`, nested models (ensemble members) included."""
+    from tl_keras.hub_layer import HubLayer
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, HubLayer):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(hub_layers(layer))
+    return found
+
+
+def _carry_hub_modules(model: keras.Model, folder: Path) -> None:
+    """Copies each Hub module the model calls beside its Keras copy, under the module folder's own name.
+
+    The SavedModel's signatures already contain the module's graph and
+    weights; the `.keras` copy (for further training) only names its handle,
+    which may be a local path or a download cache on the training machine.
+    `reload.load_classifier` finds the copies (`hub_layer.module_search_path`).
+    """
+    for layer in hub_layers(model):
+        source = layer.module_path
+        if source is None or not source.is_dir():
+            continue
+        target = folder / Path(layer.handle).name
+        if not target.exists():
+            shutil.copytree(source, target)
 
 
 def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int, tta: str = "none") -> None:

@@ -11,10 +11,48 @@ the tensors the module computes with.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import re
+from pathlib import Path
+from typing import Any, Iterator
 
 import keras
 import tensorflow as tf
+
+# BatchNorm parameters as TF Hub and Keras name them ("MobilenetV2/Conv/BatchNorm/gamma", "bn_conv1/beta", ...).
+_BATCH_NORM_NAME = re.compile(r"(batch_?norm|batch_normalization|(^|[/_])bn($|[/_\d]))", re.IGNORECASE)
+# Folders searched, by the module folder's name, when a saved model's handle is not on this machine (`module_search_path`).
+_SEARCH_DIRS: list[Path] = []
+
+
+@contextlib.contextmanager
+def module_search_path(*folders: str | Path) -> Iterator[None]:
+    """While open, a HubLayer whose handle is missing here looks for a module folder of the same name in `folders`.
+
+    An export carries its Hub modules in `assets.extra/hub_modules/`; loading
+    its `.keras` copy on another machine opens this around the load.
+    """
+    _SEARCH_DIRS[:0] = [Path(f) for f in folders]
+    try:
+        yield
+    finally:
+        del _SEARCH_DIRS[: len(folders)]
+
+
+def is_batch_norm_variable(name: str) -> bool:
+    """Whether a module variable is a BatchNorm parameter or statistic, by its name."""
+    return bool(_BATCH_NORM_NAME.search(name))
+
+
+def _resolve_handle(handle: str) -> str:
+    """`handle`, or the copy of its module folder found on the search path when `handle` is a local path that is gone."""
+    if "://" in handle or handle.startswith(("tfhub:", "kaggle:")) or Path(handle).exists():
+        return handle
+    for folder in _SEARCH_DIRS:
+        candidate = folder / Path(handle).name
+        if (candidate / "saved_model.pb").is_file():
+            return str(candidate)
+    return handle
 
 
 class _ModuleVariable(keras.Variable):
@@ -74,6 +112,14 @@ class HubLayer(keras.layers.Layer):
         signature: call `module.signatures[signature]` instead of `module(...)`.
         output_key: pick this key when the module returns a dict.
         trainable: whether the module's trainable variables are trained.
+        freeze_batch_norm: keep the module's BatchNorm frozen and in inference
+            mode, as fine-tuning does for every other backbone: the module is
+            always called with training=False (moving statistics are used and
+            never updated; its dropout is off), and variables named like
+            BatchNorm parameters stay untrainable when the layer is unfrozen.
+            Keras 3 passes the outer model's `training` to every layer, even
+            one called with `training=False` in the graph, so the layer must
+            decide this itself.
     """
 
     def __init__(
@@ -83,14 +129,16 @@ class HubLayer(keras.layers.Layer):
         signature: str = "",
         output_key: str = "",
         trainable: bool = False,
+        freeze_batch_norm: bool = True,
         **kwargs,
     ):
         super().__init__(trainable=trainable, **kwargs)
         self.handle = str(handle)
         self.signature = signature or ""
         self.output_key = output_key or ""
+        self.freeze_batch_norm = bool(freeze_batch_norm)
         self._declared_output_shape = tuple(output_shape) if output_shape else None
-        self._module = load_hub_module(self.handle)
+        self._module = load_hub_module(_resolve_handle(self.handle))
         if self.signature:
             if self.signature not in self._module.signatures:
                 raise ValueError(
@@ -107,6 +155,8 @@ class HubLayer(keras.layers.Layer):
             )
         self._training_values = self._traced_training_values()
         all_variables, trainable_refs = _module_variables(self._module, self._fn)
+        if self.freeze_batch_norm:
+            trainable_refs = {ref for ref in trainable_refs if not is_batch_norm_variable(ref.deref().name)}
         # Keras tracks lists of variables assigned to layer attributes.
         self._module_trainable = [_ModuleVariable(v, True) for v in all_variables if v.ref() in trainable_refs]
         self._module_frozen = [_ModuleVariable(v, False) for v in all_variables if v.ref() not in trainable_refs]
@@ -139,7 +189,7 @@ class HubLayer(keras.layers.Layer):
         if self.signature:
             outputs = self._fn(inputs)
         elif self._training_values:
-            wanted = bool(training) and self.trainable
+            wanted = bool(training) and self.trainable and not self.freeze_batch_norm
             if wanted not in self._training_values:
                 wanted = not wanted
             outputs = self._fn(inputs, training=wanted)
@@ -176,4 +226,18 @@ class HubLayer(keras.layers.Layer):
             "output_shape": list(self._declared_output_shape) if self._declared_output_shape else None,
             "signature": self.signature,
             "output_key": self.output_key,
+            "freeze_batch_norm": self.freeze_batch_norm,
         }
+
+    @property
+    def module_path(self) -> Path | None:
+        """The local folder the module was loaded from (a Hub download's cache folder included), if any."""
+        resolved = _resolve_handle(self.handle)
+        if Path(resolved).is_dir():
+            return Path(resolved)
+        try:
+            import tensorflow_hub as hub
+
+            return Path(hub.resolve(resolved))
+        except Exception:  # noqa: BLE001 - an unresolvable handle simply has no local folder to carry
+            return None

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 
 from tl_keras.backbones import Backbone
-from tl_keras.export import EXTRA_ASSETS, KERAS_COPY, latest_version_dir
+from tl_keras.export import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, latest_version_dir
 from tl_keras.anatomy import SINGLE, anatomy
 
 
@@ -37,8 +37,16 @@ def classifier_file(path: str | os.PathLike, flag: str = "--init_from") -> Path:
 
 
 def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras.Model:
-    """Loads a saved classifier in Keras safe mode (no pickled code); errors name `flag`."""
-    return keras.models.load_model(classifier_file(path, flag), safe_mode=True)
+    """Loads a saved classifier in Keras safe mode (no pickled code); errors name `flag`.
+
+    The Keras copy inside an export finds the Hub modules the export carries
+    when their original handles are not on this machine.
+    """
+    from tl_keras.hub_layer import module_search_path
+
+    file = classifier_file(path, flag)
+    with module_search_path(file.parent / HUB_MODULES):
+        return keras.models.load_model(file, safe_mode=True)
 
 
 def backbone_of(classifier: keras.Model) -> Backbone:

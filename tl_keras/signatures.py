@@ -18,3 +18,4 @@ LABELS_FILE = "labels.txt"
 MODEL_CARD = "model_card.json"
 KERAS_COPY = "model.keras"
 WARMUP_FILE = "tf_serving_warmup_requests"
+HUB_MODULES = "hub_modules"  # beside the Keras copy: the Hub modules it calls, so it loads on another machine
