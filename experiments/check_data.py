@@ -10,7 +10,6 @@ training would make with the same --seed and fractions.
 """
 
 import json
-import sys
 
 from absl import app, flags
 
@@ -28,7 +27,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.image_dir:
-        sys.exit("error: --image_dir is required: a folder with one sub-folder of images per class")
+        cli.fail("--image_dir is required: a folder with one sub-folder of images per class")
     bar = None
 
     def progress(done, total):
@@ -43,7 +42,7 @@ def main(argv):
             min_images_per_class=FLAGS.min_images_per_class, report_file=FLAGS.report, progress=progress,
         )
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     report = json.loads(open(FLAGS.report).read())
     print(f"\n{report['files_usable']} of {report['files_checked']} files usable")
     width = max(len(name) for name in report["class_counts"])
@@ -61,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

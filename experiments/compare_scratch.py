@@ -8,7 +8,6 @@ Takes every training flag of experiments/train.py; each budget runs in
 <output_dir>/labels_<n>/.
 """
 
-import sys
 
 from absl import app, flags
 
@@ -30,16 +29,16 @@ def main(argv):
         if not counts or min(counts) < 1:
             raise ValueError
     except ValueError:
-        sys.exit("error: --labels_per_class must be positive whole numbers, e.g. 5,10,25")
+        cli.fail("--labels_per_class must be positive whole numbers, e.g. 5,10,25")
     try:
         config = cli.config_from_flags(FLAGS).resolved().validate()
         result = compare_transfer_scratch(config, counts, FLAGS.output_dir)
     except (ConfigError, ValueError) as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     print(format_table(result["rows"]))
     for name, path in result["files"].items():
         print(f"{name}: {path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -10,7 +10,6 @@ export). The distilled student lands in <run_dir>/model.keras and, unless
 --noexport, in saved_models/<name>/<version>/ like any model.
 """
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
@@ -34,15 +33,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not Path(FLAGS.teacher).exists():
-        sys.exit(f"error: --teacher: {FLAGS.teacher} not found; train one first (python experiments/train.py) or pass a model")
+        cli.fail(f"--teacher: {FLAGS.teacher} not found; train one first (python experiments/train.py) or pass a model")
     try:
         report = run_distillation(cli.config_from_flags(FLAGS), FLAGS.teacher, temperature=FLAGS.temperature, alpha=FLAGS.distill_alpha)
     except (ConfigError, ValueError) as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     print(format_distillation(report))
     if "export" in report:
         print(f"SavedModel of the distilled student: {report['export']}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

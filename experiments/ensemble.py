@@ -9,10 +9,11 @@ ensemble is one SavedModel with the usual signatures, in
 <export_dir>/<name>/<version>/, with ensemble_report.json beside this run's files.
 """
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
+
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_list("models", None, "Two or more classifiers: run folders, .keras files or export folders.")
 flags.DEFINE_list("weights", [], "One weight per model (normalised); empty averages uniformly.")
@@ -39,7 +40,7 @@ def main(argv):
     from tl_keras.run_folder import RunFolder
 
     if not FLAGS.models or len(FLAGS.models) < 2:
-        sys.exit("error: --models needs two or more classifiers, comma-separated")
+        cli.fail("--models needs two or more classifiers, comma-separated")
     try:
         weights = [float(w) for w in FLAGS.weights] or None
         members = [load_classifier(path, "--models") for path in FLAGS.models]
@@ -58,7 +59,7 @@ def main(argv):
         where = f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the first run's {split_name} split"
         to_model = tf.constant(align(class_names, splits.class_names, data=where))
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     size = max(anatomy(m).input_size or 224 for m in members)
     batches = data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none").map(lambda x, y: (x, tf.gather(to_model, y)))
     report = member_report(members, ensemble, batches)
@@ -80,4 +81,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

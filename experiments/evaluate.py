@@ -13,6 +13,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+
 from tl_keras.run_folder import RunFolder
 from tl_keras.tta import TTA_MODES
 
@@ -35,14 +37,14 @@ def main(argv):
     from tl_keras.reload import backbone_of, classifier_file, load_classifier
 
     if not FLAGS.model:
-        sys.exit("error: --model is required: a run folder, a .keras file or an export folder")
+        cli.fail("--model is required: a run folder, a .keras file or an export folder")
     try:
         model = load_classifier(FLAGS.model, "--model")
         class_names = classes_or_error(FLAGS.model, "--model")
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     if len(class_names) != int(model.output_shape[-1]):
-        sys.exit(f"error: --model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
+        cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
     size = backbone_of(model).input_size or 224
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
     try:
@@ -52,7 +54,7 @@ def main(argv):
             class_names, splits.class_names, data=f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the run's {split_name} split"
         )
     except (ValueError, ClassMismatchError) as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     for name in absent_classes(class_names, splits.class_names):
         print(f"warning: no images of class {name!r} in the evaluation data; its recall is undefined (reported as 0)", file=sys.stderr)
     out = FLAGS.output_dir or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
@@ -72,4 +74,4 @@ def main(argv):
     print(f"report: {metrics['report']}  metrics: {Path(out) / 'metrics.json'}")
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -4,10 +4,11 @@
   python experiments/export.py --model=my.keras --labels=labels.txt --name=pets --version=7
 """
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
+
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 from tl_keras.run_folder import RunFolder
 from tl_keras.tta import TTA_MODES
@@ -29,11 +30,11 @@ def main(argv):
     from tl_keras.reload import classifier_file, load_classifier
 
     if not FLAGS.model:
-        sys.exit("error: --model is required: a run folder, a .keras file or an export folder")
+        cli.fail("--model is required: a run folder, a .keras file or an export folder")
     try:
         source = classifier_file(FLAGS.model, "--model")
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     run = RunFolder(FLAGS.model) if Path(FLAGS.model).is_dir() else None
     summary = run.read_summary() if run and run.is_finished() else {}
     config = run.read_config() if run and run.is_run() else {}
@@ -45,7 +46,7 @@ def main(argv):
     elif (source.parent / "labels.txt").is_file():
         labels = (source.parent / "labels.txt").read_text().splitlines()
     else:
-        sys.exit(f"error: no class names found beside {source}; pass --labels")
+        cli.fail(f"no class names found beside {source}; pass --labels")
     name = FLAGS.name or summary.get("name") or source.stem
     metadata = {
         "source": str(source),
@@ -65,9 +66,9 @@ def main(argv):
             tta=FLAGS.tta,
         )
     except (ValueError, FileExistsError) as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     print(f"SavedModel: {path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+
 flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, export.txt).")
 flags.DEFINE_string("saved_model", "", "Export to convert: a model folder (latest version) or a version folder. Default: the run's export.")
 flags.DEFINE_string("image_dir", "", "Held-out images, one sub-folder per class (instead of the run's test split).")
@@ -51,24 +53,24 @@ def main(argv):
 
     unknown = [v for v in FLAGS.variants if v not in tflite.VARIANTS]
     if unknown:
-        sys.exit(f"error: --variants: unknown {unknown}; known: {', '.join(tflite.VARIANTS)}")
+        cli.fail(f"--variants: unknown {unknown}; known: {', '.join(tflite.VARIANTS)}")
     config = None
     if FLAGS.run_dir:
         run = RunFolder(FLAGS.run_dir)
         if not run.is_run():
-            sys.exit(f"error: --run_dir: no config.json in {FLAGS.run_dir}")
+            cli.fail(f"--run_dir: no config.json in {FLAGS.run_dir}")
         config = RunConfig.from_dict(run.read_config())
     saved_model = FLAGS.saved_model
     if not saved_model and config is not None:
         if not run.is_finished():
-            sys.exit(f"error: --run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
+            cli.fail(f"--run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
         saved_model = run.read_summary().get("export", "")
     if not saved_model:
-        sys.exit("error: pass --saved_model (or a --run_dir that exported one)")
+        cli.fail("pass --saved_model (or a --run_dir that exported one)")
     try:
         version_dir = latest_version_dir(saved_model)
     except ValueError as error:
-        sys.exit(f"error: --saved_model: {error}")
+        cli.fail(f"--saved_model: {error}")
     class_names = read_labels(version_dir)
     size = anatomy(load_classifier(version_dir)).input_size or 224  # fusion and ensembles: their largest input
     try:
@@ -80,7 +82,7 @@ def main(argv):
             split = "test" if run_splits.test is not None else "validation"
             images, labels = _scored_arrays(run_splits, split, size, FLAGS.max_images, class_names, f"the run's {split} split")
         else:
-            sys.exit("error: pass --image_dir (held-out images) or --run_dir")
+            cli.fail("pass --image_dir (held-out images) or --run_dir")
         if FLAGS.representative_dir:
             calibration = data_lib.load_image_folder(FLAGS.representative_dir, 0.0, 0.0)
             representative, _ = data_lib.sample_arrays(calibration, "train", size, FLAGS.representative_count)
@@ -90,7 +92,7 @@ def main(argv):
             representative = tflite.representative_sample(images, labels, FLAGS.representative_count)
             print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     out_dir = FLAGS.output_dir or (
         str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}")
     )
@@ -102,8 +104,8 @@ def main(argv):
     print(tflite.format_report(report))
     print(f"report: {out_dir}/tflite_report.json")
     if report["failures"]:
-        sys.exit("error: below --min_agreement: " + "; ".join(report["failures"]))
+        cli.fail("below --min_agreement: " + "; ".join(report["failures"]))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -15,7 +15,6 @@ the run folder changes.
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def main(argv):
     try:
         config = cli.config_from_flags(FLAGS).resolved().validate()
     except ConfigError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     run_dir = Path(config.run_dir)
     out_dir = Path(FLAGS.output_dir) if FLAGS.output_dir else run_dir
     scratch = Path(tempfile.mkdtemp(prefix="lr_find_"))
@@ -53,7 +52,7 @@ def main(argv):
         backbone, model = build_model(config, resolve_weights(config, scratch, {}), len(splits.class_names))
         batches = prepare_batches(config, splits, backbone.input_size, scratch)
     except (ConfigError, ValueError) as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     steps = FLAGS.lr_find_steps or lr_finder.STEPS
 
     freeze_backbone(backbone.layer)
@@ -83,4 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -5,12 +5,13 @@
 """
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from absl import app, flags
+
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_multi_string("image", [], "Image file(s) to classify.")
 flags.DEFINE_string("url", "", "TF Serving REST predict URL; empty runs --saved_model locally.")
@@ -23,10 +24,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.image:
-        sys.exit("error: --image is required (repeat it for several images)")
+        cli.fail("--image is required (repeat it for several images)")
     missing = [p for p in FLAGS.image if not Path(p).is_file()]
     if missing:
-        sys.exit(f"error: --image: file not found: {missing[0]}")
+        cli.fail(f"--image: file not found: {missing[0]}")
     encoded = [Path(p).read_bytes() for p in FLAGS.image]
     from tl_keras.export import latest_version_dir, rest_request
 
@@ -37,18 +38,18 @@ def main(argv):
             with urllib.request.urlopen(request, timeout=FLAGS.timeout) as response:
                 predictions = json.loads(response.read())["predictions"]
         except urllib.error.HTTPError as error:
-            sys.exit(f"error: {FLAGS.url} answered {error.code}: {error.read().decode(errors='replace')}")
+            cli.fail(f"{FLAGS.url} answered {error.code}: {error.read().decode(errors='replace')}")
         except urllib.error.URLError as error:
-            sys.exit(f"error: cannot reach --url={FLAGS.url}: {error.reason}")
+            cli.fail(f"cannot reach --url={FLAGS.url}: {error.reason}")
     else:
         if not FLAGS.saved_model:
-            sys.exit("error: pass --url (a running TF Serving) or --saved_model (run it here)")
+            cli.fail("pass --url (a running TF Serving) or --saved_model (run it here)")
         import tensorflow as tf
 
         try:
             version = latest_version_dir(FLAGS.saved_model)
         except ValueError as error:
-            sys.exit(f"error: --saved_model: {error}")
+            cli.fail(f"--saved_model: {error}")
         outputs = tf.saved_model.load(str(version)).signatures["serving_default"](image_bytes=tf.constant(encoded))
         predictions = [
             {"classes": [c.decode() for c in classes], "scores": scores.tolist()}
@@ -61,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -5,10 +5,11 @@
       --model_config_file=/models/models.config
 """
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
+
+from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 from tl_keras.export import existing_versions, serving_config
 
@@ -25,10 +26,10 @@ def main(argv):
     root = Path(FLAGS.export_dir)
     names = FLAGS.names or sorted(p.name for p in root.iterdir() if p.is_dir() and existing_versions(p)) if root.is_dir() else FLAGS.names
     if not names:
-        sys.exit(f"error: no exported models under --export_dir={root}")
+        cli.fail(f"no exported models under --export_dir={root}")
     missing = [n for n in names if not existing_versions(root / n)]
     if missing:
-        sys.exit(f"error: --names: no versions under {root} for {', '.join(missing)}")
+        cli.fail(f"--names: no versions under {root} for {', '.join(missing)}")
     text = serving_config(names, FLAGS.base_path)
     if FLAGS.output:
         Path(FLAGS.output).write_text(text)
@@ -38,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

@@ -14,7 +14,6 @@ the same wall time; evaluated, and exported to saved_models/.
 """
 
 import json
-import sys
 
 from absl import app, flags, logging
 
@@ -33,12 +32,12 @@ def main(argv):
         config = cli.config_from_flags(FLAGS).resolved().validate()
         check_run_dir_reuse(config)
     except ConfigError as error:
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     logging.info("run directory %s", config.run_dir)
     try:
         summary = run_experiment(config)
     except ConfigError as error:  # e.g. an unreadable resume state, named in the message
-        sys.exit(f"error: {error}")
+        cli.fail(f"{error}")
     print(json.dumps(summary, indent=2))
     print(format_result_table(summary, config))
     print(f"run folder: {summary['run_dir']} (metrics: {summary['metrics_json']})")
@@ -79,4 +78,4 @@ def format_result_table(summary: dict, config) -> str:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.clean_errors(main))

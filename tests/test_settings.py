@@ -85,3 +85,22 @@ def test_native_logs_stay_quiet_unless_asked(argv, verbose):
     import tl_keras
 
     assert tl_keras._asks_for_native_logs(argv) is verbose
+
+
+def test_scripts_turn_bad_input_into_one_line_and_status_2(capsys):
+    from tl_keras import cli
+    from tl_keras.settings import ConfigError
+
+    def main(argv):
+        raise ConfigError("--frobnicate: no such thing; pass --frob")
+
+    with pytest.raises(SystemExit) as ended:
+        cli.clean_errors(main)(["script"])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == "error: --frobnicate: no such thing; pass --frob\n"
+
+    def broken(argv):
+        raise KeyError("a bug, not bad input")
+
+    with pytest.raises(KeyError):  # a crash keeps its traceback
+        cli.clean_errors(broken)(["script"])

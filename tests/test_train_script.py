@@ -31,8 +31,9 @@ def _run(*flags, cwd=None, timeout=600):
 )
 def test_bad_flags_stop_with_a_message_naming_the_flag(flags, message, tmp_path):
     result = _run(*flags, f"--run_dir={tmp_path}/run")
-    assert result.returncode != 0
+    assert result.returncode == 2, "bad input exits with status 2"
     assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not (tmp_path / "run").exists(), "nothing is written before the flags are valid"
 
 
@@ -115,7 +116,7 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     (partial / "x").mkdir()
     (partial / "x" / "a.png").write_bytes((partial / "5").iterdir().__next__().read_bytes())
     extra = _script("evaluate.py", f"--model={run_dir}", f"--image_dir={partial}")
-    assert extra.returncode != 0 and f"--image_dir {partial} has classes the model does not predict: x" in extra.stderr
+    assert extra.returncode == 2 and f"--image_dir {partial} has classes the model does not predict: x" in extra.stderr
 
     exported = _script("export.py", f"--model={run_dir}", f"--export_dir={exports}", "--top_k=2")
     assert exported.returncode == 0, exported.stderr[-3000:]

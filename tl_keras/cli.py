@@ -7,10 +7,45 @@ text; `config_from_flags` turns parsed flags back into a `RunConfig`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
+from typing import Callable, NoReturn
 
-from absl import flags
+from absl import flags, logging
 
 from tl_keras.config import RunConfig
+from tl_keras.settings import ConfigError
+
+# What a script exits with when its input (flags, data, a model folder) is wrong; absl uses 1 for usage errors too, Python 1 for
+# a crash, so 2 tells a caller "fix the input" apart from "tl_keras broke".
+BAD_INPUT_STATUS = 2
+# Errors that mean bad input: raised by tl_keras with a message that names the flag, file or folder and the fix.
+BAD_INPUT_ERRORS = (ConfigError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
+def fail(message: str) -> NoReturn:
+    """Ends a script on bad input: one line on stderr, exit status 2, no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(BAD_INPUT_STATUS)
+
+
+def clean_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+    """Wraps a script's absl `main` so bad-input errors end as `fail` does (`--verbosity=1` shows the traceback instead).
+
+    A tl_keras bug raising one of these types would also end in one line;
+    the traceback is one flag away.
+    """
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except BAD_INPUT_ERRORS as error:
+            if logging.get_verbosity() >= 1:
+                raise
+            fail(str(error).removeprefix("error: "))
+
+    return wrapped
 
 _DEFINERS = {
     bool: flags.DEFINE_bool,
