@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,19 +53,32 @@ def _free_ports(count):
     return ports
 
 
-@pytest.mark.slow
-def test_two_local_workers_train_and_only_the_chief_exports(tmp_path):
-    config = tmp_path / "config.json"
-    run_dir, export_dir = tmp_path / "run", tmp_path / "saved_models"
-    config.write_text(dataclasses.replace(TINY, strategy="multi_worker", export=True, run_dir=str(run_dir),
-                                          export_dir=str(export_dir), name="workers").to_json())
+def _workers(config, weights_out, kill_chief_at=None):
+    """Starts two workers of one cluster on free loopback ports; the chief is index 0."""
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    started = time.perf_counter()
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen([sys.executable, str(DRIVER), "run", str(config)], env=_env(TF_CONFIG=tf_config),
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        args = [sys.executable, str(DRIVER), "run", str(config), str(weights_out[index])]
+        if kill_chief_at and index == 0:
+            args.append(kill_chief_at)
+        processes.append(subprocess.Popen(args, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def _weights(path):
+    with np.load(path) as archive:
+        return [archive[f"arr_{i}"] for i in range(len(archive.files))]
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_only_the_chief_exports_and_a_killed_chief_resumes(tmp_path):
+    """Review H1: after the chief is SIGKILLed mid-phase, both workers restart with --resume and end with the uninterrupted weights."""
+    base = dataclasses.replace(TINY, strategy="multi_worker", export=True, export_dir=str(tmp_path / "saved_models"), name="workers")
+    straight = tmp_path / "straight.json"
+    straight.write_text(dataclasses.replace(base, run_dir=str(tmp_path / "run")).to_json())
+    started = time.perf_counter()
+    processes = _workers(straight, [tmp_path / "straight_0.npz", tmp_path / "straight_1.npz"])
     outputs = [p.communicate(timeout=600) for p in processes]
     seconds = time.perf_counter() - started
     for process, (out, err) in zip(processes, outputs):
@@ -72,9 +86,35 @@ def test_two_local_workers_train_and_only_the_chief_exports(tmp_path):
     reports = [json.loads(next(line[7:] for line in out.splitlines() if line.startswith("DRIVER "))) for out, _ in outputs]
     assert [r["chief"] for r in reports] == [True, False]
     assert all(r["replicas"] == 2 for r in reports)
+    export_dir = tmp_path / "saved_models"
     assert sorted(p.name for p in (export_dir / "workers").iterdir() if not p.name.startswith(".")) == ["1"], "one export, by the chief"
-    assert json.loads((run_dir / "summary.json").read_text())["chief"] is True
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["chief"] is True
+    reference = _weights(tmp_path / "straight_0.npz")
+    for a, b in zip(reference, _weights(tmp_path / "straight_1.npz"), strict=True):
+        np.testing.assert_array_equal(a, b)
     print(f"two-worker run: {seconds:.1f}s")
+
+    killed_dir = tmp_path / "killed"
+    killed = tmp_path / "killed.json"
+    killed.write_text(dataclasses.replace(base, run_dir=str(killed_dir), export=False).to_json())
+    chief, worker = _workers(killed, [tmp_path / "unused_0.npz", tmp_path / "unused_1.npz"], kill_chief_at="phase:fine_tune:3")
+    chief.communicate(timeout=600)
+    assert chief.returncode == -signal.SIGKILL
+    time.sleep(2)
+    worker.kill()  # left waiting in a collective op for the chief that died
+    worker.communicate(timeout=60)
+    resumed = tmp_path / "resumed.json"
+    resumed.write_text(dataclasses.replace(base, run_dir=str(killed_dir), export=False, resume=True).to_json())
+    processes = _workers(resumed, [tmp_path / "resumed_0.npz", tmp_path / "resumed_1.npz"])
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+    history = json.loads((killed_dir / "history.json").read_text())
+    assert [len(p["history"]["loss"]) for p in history["phases"]] == [2, 2], "no epoch repeated or lost"
+    chief_weights, worker_weights = _weights(tmp_path / "resumed_0.npz"), _weights(tmp_path / "resumed_1.npz")
+    for a, b, c in zip(reference, chief_weights, worker_weights, strict=True):
+        np.testing.assert_array_equal(b, c)  # the workers agree exactly
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)  # and match the uninterrupted run
 
 
 @pytest.mark.slow
