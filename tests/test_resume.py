@@ -162,3 +162,35 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
     metrics_one = json.loads((tmp_path / "straight" / "evaluation" / "metrics.json").read_text())
     metrics_two = json.loads((killed_dir / "evaluation" / "metrics.json").read_text())
     assert metrics_one == metrics_two
+
+
+@pytest.mark.slow
+def test_scratch_baseline_resumes_after_sigkill(tmp_path):
+    """The --compare_scratch arm keeps its own per-epoch state: a kill in its middle costs at most one epoch."""
+    base = recipe_config("digits",
+        weights="none", frozen_epochs=1, fine_tune_epochs=1, early_stopping_patience=0, compare_scratch=True, scratch_budget="epochs",
+        dropout=0.3, flip="horizontal", export=False, verbose=0, seed=7, calibrate=False,
+    )
+    straight = _write_config(tmp_path / "straight.json", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
+    killed_dir = tmp_path / "killed"
+    killed = _write_config(tmp_path / "killed.json", dataclasses.replace(base, run_dir=str(killed_dir)))
+    resumed = _write_config(tmp_path / "resumed.json", dataclasses.replace(base, run_dir=str(killed_dir), resume=True))
+    reference = _drive(straight)
+    code, err = _finish(_drive(killed, "phase:scratch:1"))
+    assert code == -signal.SIGKILL, err[-3000:]
+    state = resume_lib.load_state(
+        resume_lib.state_path(killed_dir / "scratch"), RunConfig.from_json(killed_dir / "config.json").fingerprint()
+    )
+    assert (state.phase, state.epoch) == ("scratch", 1), "killed in the scratch arm's second epoch: one epoch saved"
+    code, err = _finish(_drive(resumed))
+    assert code == 0, err[-3000:]
+    code, err = _finish(reference)
+    assert code == 0, err[-3000:]
+    one = json.loads((tmp_path / "straight" / "scratch" / "history.json").read_text())["phases"][0]
+    two = json.loads((killed_dir / "scratch" / "history.json").read_text())["phases"][0]
+    assert one["epochs_run"] == two["epochs_run"] == 2
+    for key in one["history"]:
+        np.testing.assert_allclose(two["history"][key], one["history"][key], rtol=0, atol=1e-6, err_msg=key)
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (tmp_path / "straight", killed_dir)]
+    assert summaries[0]["scratch_accuracy"] == summaries[1]["scratch_accuracy"]
+    assert summaries[0]["transfer_accuracy"] == summaries[1]["transfer_accuracy"]
