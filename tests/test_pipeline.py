@@ -80,3 +80,22 @@ def test_auto_keeps_a_split_in_memory_only_when_it_fits():
     assert data_lib.storage_for("auto", -1, 10) == "none"
     with pytest.raises(ValueError, match="--cache"):
         data_lib.storage_for("ram", 1, 1)
+
+
+@pytest.mark.parametrize("cache", ["none", "memory"])
+def test_unchecked_unreadable_files_leave_epochs_exactly_their_step_count(tmp_path, cache):
+    """With --nodata_check, a file that fails to decode once made epochs shorter than their step count (and moved resume points)."""
+    from conftest import write_png
+
+    root = tmp_path / "images"
+    for c in range(3):
+        for i in range(5):
+            write_png(root / f"c{c}" / f"{i}.png", np.full((10, 10, 3), 80 * c, np.uint8))
+    (root / "c1" / "broken.png").write_bytes(b"\x89PNG not really")
+    splits = data_lib.load_image_folder(root, 0.0, 0.0, seed=0, check=False)
+    assert len(splits.indexed["train"]) == 16
+    batches = data_lib.epoch_batches(splits.train, SIZE, 4, seed=1, indexed=splits.indexed["train"], cache=cache, cache_path=tmp_path / "t")
+    assert batches.steps_per_epoch == 4, "15 readable images in batches of 4"
+    for epoch in (0, 1):
+        sizes = [len(y) for y in _epoch_labels(batches, epoch)]
+        assert len(sizes) == batches.steps_per_epoch and sum(sizes) == 15

@@ -88,6 +88,26 @@ class IndexedSplit:
         ds = ordered.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.ignore_errors(log_warning=True) if self.may_fail else ds
 
+    def readable(self) -> "IndexedSplit":
+        """The examples that load, as a split whose loads cannot fail; itself when none can fail.
+
+        One parallel pass over the files (what the data check does, when it
+        was skipped with --nodata_check): an epoch then has exactly its step
+        count, and epoch boundaries, so --resume, do not move.
+        """
+        if not self.may_fail:
+            return self
+        positions = tf.data.Dataset.from_tensor_slices((tf.range(len(self), dtype=tf.int64), self._keys_t))
+        loads = positions.map(lambda i, key: (i, tf.shape(self.load(key))[0]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        good = np.array([int(i) for i, _ in loads.ignore_errors().as_numpy_iterator()], dtype=np.int64)
+        if len(good) < len(self):
+            logging.warning(
+                "%d of %d files could not be read and are left out of training (run the data check to see which)",
+                len(self) - len(good),
+                len(self),
+            )
+        return IndexedSplit(self.labels[good], self.keys[good], self.load, may_fail=False)
+
     def subset(self, indices: np.ndarray) -> "IndexedSplit":
         """The examples at `indices` (in that order) as a split of their own."""
         indices = np.asarray(indices, dtype=np.int64)
@@ -200,7 +220,7 @@ def training_epochs(
         store = ImageStore.build(dataset, image_size, count, storage, cache_path)
         return store.epochs(batch_size, seed)
     if indexed is not None:
-        return _decoded_per_epoch(indexed, image_size, batch_size, seed)
+        return _decoded_per_epoch(indexed.readable(), image_size, batch_size, seed)
     return _buffered_fallback(dataset, image_size, batch_size, seed, count)
 
 
