@@ -149,3 +149,25 @@ def test_float32_copy_keeps_the_weights_and_computes_in_float32():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     images = np.random.default_rng(0).integers(0, 256, size=(2, 16, 16, 3)).astype(np.uint8)
     np.testing.assert_allclose(copy(images).numpy(), model(images).numpy().astype(np.float32), atol=0.02)
+
+
+def test_keras_workaround_is_gated_by_version_and_scoped_to_the_run(monkeypatch):
+    """Review M8: a patch of Keras internals checks the version it was written for and is undone when the run ends."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    multi_worker = tf.distribute.MultiWorkerMirroredStrategy.__new__(tf.distribute.MultiWorkerMirroredStrategy)
+    with distribute.keras_workarounds(multi_worker):
+        assert tf_trainer.reduce_per_replica is not original
+    assert tf_trainer.reduce_per_replica is original
+    with distribute.keras_workarounds(tf.distribute.get_strategy()):
+        assert tf_trainer.reduce_per_replica is original, "one-machine runs need no patch"
+    assert distribute.keras_internals_tested("3.15.1") and not distribute.keras_internals_tested("3.16.0")
+    monkeypatch.setattr(distribute.keras, "__version__", "3.16.0")
+    with distribute.keras_workarounds(multi_worker):
+        assert tf_trainer.reduce_per_replica is original, "an untested Keras is left alone"
+
+
+def test_setup_pins_keras_to_the_versions_the_workarounds_were_tested_with():
+    low, high = (".".join(map(str, v)) for v in distribute.KERAS_PATCHED_FOR)
+    assert f'"keras>={low},<{high}"' in (REPO / "setup.py").read_text()

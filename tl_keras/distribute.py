@@ -22,7 +22,19 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
+from absl import logging
+
 from tl_keras.settings import PRECISIONS, STRATEGIES
+
+# The Keras versions, [from, to), whose private internals the multi-worker workarounds below were written against and tested
+# with (setup.py pins the same range). Outside it they are not installed, and a multi-worker run says so.
+KERAS_PATCHED_FOR = ((3, 3), (3, 16))
+
+
+def keras_internals_tested(version: str | None = None) -> bool:
+    """Whether this Keras is one the workarounds of private Keras internals were written for."""
+    major, minor = (int(part) for part in (version or keras.__version__).split(".")[:2])
+    return KERAS_PATCHED_FOR[0] <= (major, minor) < KERAS_PATCHED_FOR[1]
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -154,6 +166,8 @@ def prepare_for_fit(model: keras.Model) -> None:
     strategy = getattr(model, "_distribute_strategy", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or getattr(model, "_tl_keras_local_build", False):
         return
+    if not keras_internals_tested():
+        return  # keras_workarounds already said so
     original = model._maybe_symbolic_build  # noqa: SLF001 - the method being worked around
 
     def local_build(iterator=None, data_batch=None):
@@ -168,30 +182,45 @@ def prepare_for_fit(model: keras.Model) -> None:
 
     model._maybe_symbolic_build = local_build  # noqa: SLF001
     model._tl_keras_local_build = True  # noqa: SLF001
-    _patch_multi_worker_log_reduction()
 
 
-def _patch_multi_worker_log_reduction() -> None:
-    """The second half of the same Keras bug: per-step logs averaged across workers.
+@contextlib.contextmanager
+def keras_workarounds(strategy: tf.distribute.Strategy) -> Iterator[None]:
+    """Installs, for one multi-worker run only, the fix for per-step logs averaged across workers; removes it after.
 
-    Keras averages each scalar log over replicas with
-    `strategy.reduce("MEAN", v, axis=0)`, which also reduces along an axis
-    a scalar does not have. The average across replicas is `axis=None`;
-    that is what Keras computes for one-machine strategies, and what this
-    replacement computes for multi-worker ones. Installed only when a
-    multi-worker run fits a model.
+    The second half of the Keras bug `prepare_for_fit` works around: Keras
+    averages each scalar log over replicas with `strategy.reduce("MEAN", v,
+    axis=0)`, which also reduces along an axis a scalar does not have. The
+    average across replicas is `axis=None`; that is what Keras computes for
+    one-machine strategies, and what the replacement computes for
+    multi-worker ones. It replaces a private Keras function, so it is
+    installed only for a Keras in `KERAS_PATCHED_FOR`, and only while the run
+    that needs it lasts.
     """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    if not keras_internals_tested():
+        logging.warning(
+            "Keras %s is outside %s-%s, the versions tl_keras's multi-worker workarounds were tested with; they are not installed, "
+            "and multi-worker fit may fail (keras-team/keras#20585)",
+            keras.__version__,
+            *(".".join(map(str, v)) for v in KERAS_PATCHED_FOR),
+        )
+        yield
+        return
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     original = tf_trainer.reduce_per_replica
-    if getattr(original, "_tl_keras_fixed", False):
-        return
 
-    def reduce_per_replica(values, strategy, reduction):
-        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()  # noqa: SLF001
+    def reduce_per_replica(values, active, reduction):
+        multi_worker = isinstance(active, tf.distribute.MultiWorkerMirroredStrategy) and active.extended._in_multi_worker_mode()  # noqa: SLF001
         if multi_worker and reduction in ("auto", "mean"):
-            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return original(values, strategy, reduction)
+            return tf.nest.map_structure(lambda v: active.reduce("MEAN", v, axis=None), values)
+        return original(values, active, reduction)
 
-    reduce_per_replica._tl_keras_fixed = True  # noqa: SLF001
     tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original

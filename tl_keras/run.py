@@ -73,7 +73,7 @@ def in_run_environment(config: RunConfig, train: Callable[[RunConfig], Any], fin
                 if config.resume:  # continue from the chief's state: needs a run folder every worker can read
                     distribute.copy_resume_state(Path(config.run_dir), run_dir)
                 config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
-            with strategy.scope():
+            with strategy.scope(), distribute.keras_workarounds(strategy):
                 trained = train(config)
             # Outside the scope: export creates variables, and no other worker takes part.
             return finish(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
