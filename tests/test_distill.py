@@ -97,6 +97,55 @@ def test_distillation_run_reports_three_rows(tmp_path):
     assert "student (distilled)" in format_distillation(report)
 
 
+class _Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.slow
+def test_distillation_interrupted_in_the_distilled_arm_resumes_to_the_same_student(tmp_path, monkeypatch):
+    """Each arm keeps its own per-epoch state: a crash mid fine-tune of the distilled student, then --resume, loses nothing."""
+    import dataclasses
+
+    from tl_keras import training
+
+    keras.utils.set_random_seed(1)
+    teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
+    compile_classifier(teacher, "adam", 1e-3)
+    teacher.save(tmp_path / "teacher.keras")
+    base = recipe_config("digits", weights="none", alpha=0.5, frozen_epochs=2, fine_tune_epochs=2, verbose=0, seed=2, export=False,
+                         early_stopping_patience=0, name="student")
+
+    def distil(run_dir, **changes):
+        config = dataclasses.replace(base, run_dir=str(tmp_path / run_dir), **changes)
+        return run_distillation(config, str(tmp_path / "teacher.keras"), temperature=2.0, alpha=0.2)
+
+    straight = distil("straight")
+    real_run_phase = training.run_phase
+
+    class CrashMidEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:
+                raise _Crash("power cut")
+
+    def run_phase(model, name, *args, extra_callbacks=(), **kwargs):
+        if name == "fine_tune" and str(args[5]).endswith("distilled"):
+            extra_callbacks = (*extra_callbacks, CrashMidEpoch())
+        return real_run_phase(model, name, *args, extra_callbacks=extra_callbacks, **kwargs)
+
+    monkeypatch.setattr(training, "run_phase", run_phase)
+    with pytest.raises(_Crash):
+        distil("crashed")
+    monkeypatch.setattr(training, "run_phase", real_run_phase)
+    resumed = distil("crashed", resume=True)
+    assert [r["accuracy"] for r in resumed["rows"]] == [r["accuracy"] for r in straight["rows"]]
+    one = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
+    two = keras.saving.load_model(tmp_path / "crashed" / "model.keras", compile=False)
+    for a, b in zip(one.weights, two.weights, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    history = json.loads((tmp_path / "crashed" / "distilled" / "history.json").read_text())
+    assert [p["epochs_run"] for p in history["phases"]] == [2, 2]
+
+
 def _one_step(optimizer, images, labels, sample_weight=None, seed=0):
     """One Distiller step from fixed weights; returns the student's weight change."""
     keras.utils.set_random_seed(seed)

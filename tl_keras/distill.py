@@ -81,6 +81,8 @@ class Distiller(keras.Model):
         self.augmentation = augmentation
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        # Its parts are built models: so is it. A resumed run loads a finished phase's weights into it before any fit.
+        self.built = True
 
     def call(self, images, training=False):
         return self.student(images, training=training)
