@@ -66,6 +66,16 @@ class PhaseResult:
 
 
 @dataclasses.dataclass
+class PhaseRecording:
+    """How one phase is recorded for resume: the run's ledger, where the phase starts, and what the state keeps."""
+
+    ledger: resume_lib.RunLedger | None
+    start: resume_lib.PhaseStart
+    completed: Sequence[PhaseResult] = ()  # phases finished before this one
+    state_model: keras.Model | None = None  # whose variables are kept (the full trainer when fit runs on a head over features)
+
+
+@dataclasses.dataclass
 class TrainingResult:
     """Both phases, and which one's weights the model now holds."""
 
@@ -153,7 +163,7 @@ def train_two_phase(
                 _compile_phase(trainer, settings, False, settings.frozen_epochs, steps)
                 frozen = run_phase(
                     trainer, FROZEN, train_data, validation_data, settings.frozen_epochs, epoch, settings, run_dir,
-                    class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, recording=PhaseRecording(ledger, start),
                 )
             _record_finished(ledger, trainer, [*phases, frozen])
         phases.append(frozen)
@@ -185,7 +195,7 @@ def train_two_phase(
                 _compile_phase(trainer, settings, True, stage_epochs, steps, rate_scale=scales, rate=rate)
                 tuned = run_phase(
                     trainer, name, train_data, validation_data, stage_epochs, epoch, settings, run_dir,
-                    class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start, completed=phases,
+                    class_weight=class_weight, extra_callbacks=extra_callbacks, recording=PhaseRecording(ledger, start, phases),
                 )
                 _record_finished(ledger, trainer, [*phases, tuned])
             phases.append(tuned)
@@ -329,7 +339,7 @@ def _frozen_phase_on_features(
     _compile_phase(head, settings, False, settings.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
         head, FROZEN, feature_batches, validation_batches, settings.frozen_epochs, 0, settings, run_dir,
-        class_weight=class_weight, extra_callbacks=extra_callbacks, ledger=ledger, start=start, state_model=trainer,
+        class_weight=class_weight, extra_callbacks=extra_callbacks, recording=PhaseRecording(ledger, start, state_model=trainer),
         checkpoint_name="frozen_head",
     )
     if start_path.exists():
@@ -415,8 +425,7 @@ def train_from_scratch(
             no_early_stop,
             run_dir,
             class_weight=class_weight,
-            ledger=ledger,
-            start=start,
+            recording=PhaseRecording(ledger, start),
             extra_callbacks=extra_callbacks,
         )
         _record_finished(ledger, trainer, [phase])
@@ -438,11 +447,7 @@ def run_phase(
     *,
     class_weight: dict[int, float] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-    steps_per_epoch: int | None = None,
-    ledger: resume_lib.RunLedger | None = None,
-    start: resume_lib.PhaseStart | None = None,
-    state_model: keras.Model | None = None,
-    completed: Sequence[PhaseResult] = (),
+    recording: PhaseRecording | None = None,
     checkpoint_name: str | None = None,
 ) -> PhaseResult:
     """One `fit` with best-epoch checkpointing, early stopping, a NaN guard and a resume state per epoch.
@@ -451,18 +456,17 @@ def run_phase(
         train_data: `EpochBatches` (resumable: epoch order fixed by the
             seed) or a plain batched dataset.
         initial_epoch: 0-based epoch, counted across phases, this phase starts at.
-        ledger: records the run's state after every epoch (none: nothing is recorded).
-        start: where the phase starts (`ledger.restore`); an interrupted
-            phase continues after its last finished epoch.
-        state_model: whose variables the resume state keeps (the full
-            trainer when `model` is a head on cached features).
-        completed: phases finished before this one, recorded in the state.
+        recording: how the phase is recorded for resume (none: nothing is
+            recorded, the phase starts fresh).
         checkpoint_name: file name of the best-epoch weights (default: `name`).
     """
     checkpoint = RunFolder(run_dir).checkpoint(checkpoint_name or name)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    state_model = state_model or model
-    start = start or resume_lib.PhaseStart(None, name)
+    recording = recording or PhaseRecording(None, resume_lib.PhaseStart(None, name))
+    ledger, start = recording.ledger, recording.start
+    state_model = recording.state_model or model
+    completed = recording.completed
+    steps_per_epoch = None
     resuming = start.in_progress
     if checkpoint.exists() and not resuming:
         checkpoint.unlink()  # a stale best from an earlier run must not win
