@@ -99,3 +99,24 @@ def test_unchecked_unreadable_files_leave_epochs_exactly_their_step_count(tmp_pa
     for epoch in (0, 1):
         sizes = [len(y) for y in _epoch_labels(batches, epoch)]
         assert len(sizes) == batches.steps_per_epoch and sum(sizes) == 15
+
+
+@pytest.mark.parametrize("sides", [(SIZE, SIZE), (10, 13), (SIZE, 13)])
+def test_sizes_from_the_data_check_decide_the_resize_once_with_the_same_pixels(tmp_path, sides):
+    """All at the target size (no resize), none (resize all) or mixed (per image): identical batches either way."""
+    from conftest import write_png
+
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        for i, side in enumerate(sides * 3):
+            write_png(root / f"c{c}" / f"{i}.png", rng.integers(0, 256, (side, side + i % 2 * (side != SIZE), 3), dtype=np.uint8))
+    checked = data_lib.load_image_folder(root, 0.0, 0.0, seed=0, check=True).indexed["train"]
+    assert checked.sizes is not None and len(checked.sizes) == len(checked)
+    unknown = data_lib.IndexedSplit(checked.labels, checked.keys, checked.load)
+    assert unknown.fitting(SIZE) == "maybe"
+    expected = {(SIZE, SIZE): "all", (10, 13): "none", (SIZE, 13): "maybe"}[sides]
+    assert checked.fitting(SIZE) == expected
+    one = np.concatenate([x for x, _ in checked.dataset(image_size=SIZE).batch(4).as_numpy_iterator()])
+    two = np.concatenate([x for x, _ in unknown.dataset(image_size=SIZE).batch(4).as_numpy_iterator()])
+    np.testing.assert_array_equal(one, two)

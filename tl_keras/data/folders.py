@@ -113,7 +113,7 @@ def load_image_folder(
         held_out = np.concatenate([held_out, np.ones(len(held.paths), dtype=bool)])
         scan.empty_class_folders = [*scan.empty_class_folders, *held.empty_class_folders]
         scan.ignored_files = [*scan.ignored_files, *held.ignored_files]
-    report = None
+    report, sizes = None, None
     if check:
         from tl_keras import datacheck
 
@@ -124,6 +124,7 @@ def load_image_folder(
         held_paths = {p for p, h in zip(paths, held_out) if h}
         paths = [c.path for c in usable]
         labels = np.array([c.label for c in usable], dtype=np.int32)
+        sizes = [c.size for c in usable] if all(c.size for c in usable) else None
         held_out = np.array([p in held_paths for p in paths], dtype=bool)
     counts = np.bincount(labels, minlength=len(class_names))
     for name, count in zip(class_names, counts):
@@ -152,4 +153,4 @@ def load_image_folder(
     if report is not None and report_file is not None:
         split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
         report.write(report_file, split_of)
-    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check), parts, class_names, record)
+    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record)
