@@ -151,7 +151,9 @@ def load_backbone(
         ValueError: unknown name, missing file, or an option the backbone lacks.
     """
     if preprocessing and preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(f"--preprocessing: unknown mode {preprocessing!r}; known: {', '.join(PREPROCESSING_MODES)}")
+        raise ValueError(
+            f"preprocessing={preprocessing!r} is not a known mode; known: {', '.join(PREPROCESSING_MODES)} (flag --preprocessing)"
+        )
     weights = _normalise_weights(weights)
     source = backbone_source(backbone)
     if backbone in BACKBONES:
@@ -168,8 +170,8 @@ def load_backbone(
         if os.sep in backbone or backbone.startswith("."):
             hint = f" (no such file or SavedModel folder: {backbone!r})"
         raise ValueError(
-            f"--backbone: unknown backbone {backbone!r}{hint}; known: {', '.join(sorted(BACKBONES))}, "
-            "or a TF Hub handle, a SavedModel folder, or a .keras file"
+            f"backbone={backbone!r}: unknown backbone{hint}; known: {', '.join(sorted(BACKBONES))}, "
+            "or a TF Hub handle, a SavedModel folder, or a .keras file (flag --backbone)"
         )
     if preprocessing:
         loaded.preprocessing = preprocessing
@@ -183,26 +185,30 @@ def _normalise_weights(weights: str | None) -> str | None:
     if weights == "imagenet":
         return weights
     if not Path(weights).is_file():
-        raise ValueError(f"--weights: file not found: {weights!r}; pass 'imagenet', 'none' or an existing weights file")
+        raise ValueError(f"weights={weights!r}: file not found; pass 'imagenet', 'none' or an existing weights file (flag --weights)")
     return str(weights)
 
 
 def _refuse_weights(backbone: str, weights: str | None, why: str) -> None:
     if weights is not None:
-        raise ValueError(f"--weights={weights!r} cannot apply to backbone {backbone!r}: {why}; pass --weights=none")
+        raise ValueError(f"weights={weights!r} cannot apply to backbone={backbone!r}: {why}; pass weights='none' (flag --weights)")
 
 
 def _load_registered(name: str, weights: str | None, image_size: int, alpha: float) -> Backbone:
     spec = BACKBONES[name]
     size = image_size or spec.input_size
     if size < spec.min_size:
-        raise ValueError(f"--image_size: {name} needs at least {spec.min_size} pixels, got {size}")
+        raise ValueError(f"image_size={size}: {name} needs at least {spec.min_size} pixels (flag --image_size)")
     if weights == "imagenet" and not spec.has_imagenet:
-        raise ValueError(f"--weights: {name} has no ImageNet weights; use 'none', a weights file, or pretrain:<dataset>")
+        raise ValueError(
+            f"weights='imagenet': {name} has no ImageNet weights; use 'none', a weights file, or pretrain:<dataset> (flag --weights)"
+        )
     kwargs = {}
     if alpha:
         if not spec.accepts_alpha:
-            raise ValueError(f"--alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0")
+            raise ValueError(
+                f"alpha={alpha}: alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0 (flag --alpha)"
+            )
         kwargs["alpha"] = alpha
     if weights == "imagenet":
         weights = bundled_imagenet_weights(name, alpha) or weights
@@ -212,8 +218,8 @@ def _load_registered(name: str, weights: str | None, image_size: int, alpha: flo
         if weights != "imagenet" or not _looks_like_download_failure(error):
             raise
         raise ValueError(
-            f"--weights=imagenet: could not download the ImageNet weights of {name} ({type(error).__name__}: {error}); "
-            "pass --weights=PATH to a local no-top weights file, or use the weights that ship with tl_keras: "
+            f"weights='imagenet': could not download the ImageNet weights of {name} ({type(error).__name__}: {error}); "
+            "pass a local no-top weights file (--weights=PATH), or use the weights that ship with tl_keras: "
             "--backbone=mobilenet_v2 --alpha=0.35"
         ) from None
     return Backbone(name, model, size, spec.preprocessing)
@@ -256,21 +262,23 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
     builder then adds a fresh head as it does for any backbone.
     """
     if not Path(path).is_file():
-        raise ValueError(f"--backbone: .keras file not found: {path!r}")
+        raise ValueError(f"backbone={path!r}: .keras file not found (flag --backbone)")
     model = keras.models.load_model(path, compile=False, safe_mode=True)
     if cut_layer:
         try:
             features = _output_in_graph(model.get_layer(cut_layer))
         except ValueError:
             names = [layer.name for layer in model.layers]
-            raise ValueError(f"--backbone_cut_layer: {path} has no layer {cut_layer!r}; its layers: {names}") from None
+            raise ValueError(
+                f"cut_layer={cut_layer!r}: {path} has no layer {cut_layer!r}; its layers: {names} (flag --backbone_cut_layer)"
+            ) from None
     else:
         layers = model.layers
         index = len(layers) - 1
         while index > 0 and isinstance(layers[index], _HEAD_LAYER_TYPES):
             index -= 1
         if index == 0:
-            raise ValueError(f"--backbone: {path} is all head; name a feature layer with --backbone_cut_layer")
+            raise ValueError(f"backbone={path!r} is all head; name a feature layer with cut_layer (flag --backbone_cut_layer)")
         features = _output_in_graph(layers[index])
     extractor = keras.Model(model.inputs, features, name=Path(path).stem.replace(".", "_"))
     inner_size = _inner_resize_size(model)

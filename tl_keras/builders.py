@@ -47,9 +47,9 @@ def build_classifier(
         (batch, num_classes) in float32 (also under mixed precision).
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}; a classifier needs two classes or more (flag --num_classes)")
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
     if pooling not in ("avg", "max"):
-        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r} (flag --pooling)")
+        raise ValueError(f"pooling={pooling!r} must be 'avg' or 'max' (flag --pooling)")
     inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
     x = inputs
     if not backbone.owns_input:
@@ -99,7 +99,7 @@ def build_fusion_classifier(
     if combine not in FUSIONS:
         raise ValueError(f"combine must be one of {', '.join(FUSIONS)}, got {combine!r}")
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
     inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
     branches = []
     for index, backbone in enumerate(backbones):
@@ -144,7 +144,7 @@ def make_optimizer(
         "sgd": keras.optimizers.SGD,
     }
     if name not in table:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(table)}")
+        raise ValueError(f"optimizer={name!r} is unknown; known: {', '.join(table)} (flags --optimizer, --fine_tune_optimizer)")
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps > 0 else learning_rate
     if warmup_steps > 0:
         span = decay_steps or total_steps
@@ -211,7 +211,7 @@ def layer_rate_scales(layers: Sequence[keras.layers.Layer], bottom_scale: float)
         bottom_scale: multiplier of the lowest trainable layer, in (0, 1].
     """
     if not 0.0 < bottom_scale <= 1.0:
-        raise ValueError(f"--layer_rate_bottom must be in (0, 1], got {bottom_scale}")
+        raise ValueError(f"bottom_scale={bottom_scale} must be in (0, 1] (flag --layer_rate_bottom)")
     trainable = [layer for layer in layers if layer.trainable_weights]
     scales: dict[int, float] = {}
     steps = max(len(trainable) - 1, 1)

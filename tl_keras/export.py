@@ -151,7 +151,7 @@ def export_saved_model(
     if version is None:
         version = next_version(model_dir)
     elif version < 1:
-        raise ValueError(f"--version must be a positive integer, got {version}")
+        raise ValueError(f"version={version} must be a positive integer (flag --version)")
     final = model_dir / str(version)
     if final.exists():
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
