@@ -264,8 +264,12 @@ def card_metadata(config: RunConfig, weights: str | None, metrics: dict, calibra
 
 
 def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
-    """Validates, claims the run folder, records the settings, seeds everything."""
-    config = config.resolved().validate()
+    """Claims the run folder, records the settings, seeds everything.
+
+    `config` is resolved and validated already: `in_run_environment` does it
+    once, at the library's entry (a script also does it before any
+    TensorFlow work, to fail fast).
+    """
     check_run_dir_reuse(config)
     folder = RunFolder(config.run_dir)
     run_dir = folder.root
