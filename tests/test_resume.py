@@ -194,3 +194,53 @@ def test_scratch_baseline_resumes_after_sigkill(tmp_path):
     summaries = [json.loads((folder / "summary.json").read_text()) for folder in (tmp_path / "straight", killed_dir)]
     assert summaries[0]["scratch_accuracy"] == summaries[1]["scratch_accuracy"]
     assert summaries[0]["transfer_accuracy"] == summaries[1]["transfer_accuracy"]
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.slow
+def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
+    """Review M5: the counters that stop a phase or cut its rate come back with the state, so a resumed phase stops where it would have."""
+    from tl_keras.backbones import load_backbone
+    from tl_keras.builders import build_classifier
+    from tl_keras.settings import TrainSettings
+    from tl_keras.training import train_two_phase
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8)
+    labels = rng.integers(0, 3, 48).astype(np.int32)  # noise: validation loss soon stops improving
+    split = data_lib.IndexedSplit.from_arrays(images, labels)
+    settings = TrainSettings(
+        frozen_epochs=12, fine_tune_epochs=0, batch_size=8, learning_rate=0.05, feature_cache="off", early_stopping_patience=3,
+        lr_schedule="plateau", monitor="val_loss", overfit_patience=2, verbose=0, seed=4,
+    )
+
+    def train(run_dir, crash_at=None, resume=False):
+        keras.utils.set_random_seed(4)
+        backbone = load_backbone("small_cnn", None, image_size=16)
+        model = build_classifier(backbone, 3, dropout=0.3)
+        train_batches = data_lib.epoch_batches(split.dataset(), 16, 8, seed=4, indexed=split, cache="memory")
+        validation = data_lib.make_batches(split.subset(np.arange(16)).dataset(), 16, 8, cache="memory")
+        crash = []
+        if crash_at is not None:
+            class CrashAt(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    if epoch == crash_at:
+                        raise _Crash(f"killed before epoch {epoch + 1}")
+
+            crash = [CrashAt()]
+        return train_two_phase(model, backbone.layer, train_batches, validation, dataclasses.replace(settings, resume=resume), run_dir,
+                               extra_callbacks=crash)
+
+    straight = train(tmp_path / "straight").phases[0]
+    assert straight.epochs_run < settings.frozen_epochs, "early stopping ended the phase"
+    assert min(straight.history["learning_rate"]) < settings.learning_rate, "the plateau schedule cut the rate"
+    crash_at = straight.epochs_run - 2  # after the best epoch, inside the patience window
+    with pytest.raises(_Crash):
+        train(tmp_path / "crashed", crash_at=crash_at)
+    resumed = train(tmp_path / "crashed", resume=True).phases[0]
+    assert resumed.epochs_run == straight.epochs_run and resumed.best_epoch == straight.best_epoch
+    for key in straight.history:
+        np.testing.assert_allclose(resumed.history[key], straight.history[key], rtol=0, atol=1e-6, err_msg=key)
