@@ -40,7 +40,7 @@ def test_settings_from_reads_a_config_json_mapping(tmp_path):
 def test_training_refuses_a_whole_run_config_and_names_the_fix(tmp_path):
     from tl_keras.training import train_two_phase
 
-    with pytest.raises(TypeError, match="expected a TrainSettings, got RunConfig.*settings_from"):
+    with pytest.raises(TypeError, match="expected a TrainSettings, got RunConfig.*train_settings"):
         train_two_phase(None, None, None, None, RunConfig(), tmp_path)
 
 

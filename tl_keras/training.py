@@ -201,7 +201,7 @@ def _check_settings(settings) -> None:
     if not isinstance(settings, TrainSettings):
         raise TypeError(
             f"settings: expected a TrainSettings, got {type(settings).__name__}; "
-            "build one with tl_keras.settings.settings_from(TrainSettings, run_config) or TrainSettings(frozen_epochs=...)"
+            "build one with TrainSettings(frozen_epochs=...), or take a RunConfig's with tl_keras.run.train_settings"
         )
 
 
