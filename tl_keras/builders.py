@@ -36,10 +36,15 @@ def build_classifier(
         dropout: rate of the dropout before the head.
         head_l2: L2 penalty on the head kernel.
         pooling: "avg" or "max" global pooling of a 4-D feature map.
-        freeze_batch_norm: call the backbone with training=False, so its
-            BatchNorm layers use their moving statistics in every phase. This
-            is what fine-tuning a pretrained network needs; only a network
-            trained from random weights should pass False.
+        freeze_batch_norm: call the backbone with training=False, stating
+            that its BatchNorm layers use their moving statistics in every
+            phase; only a network trained from random weights should pass
+            False. Keras 3 overrides that argument with the outer model's
+            `training` during `fit`, so what actually holds BatchNorm in
+            inference mode is that fine-tuning never makes a BatchNorm layer
+            trainable (`tl_keras.freezing`; HubLayer decides for itself).
+            Dropout inside a backbone (EfficientNet's blocks) is active while
+            fine-tuning.
         name: model name.
 
     Returns:
