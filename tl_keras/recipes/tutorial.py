@@ -10,6 +10,10 @@ keeps the better phase's best epoch, where the tutorial reports the last.)
 
 Measured on cats_and_dogs_filtered (2 CPU cores, seed 0): 0.975 best validation,
 0.960 test, 919 s of training (benchmarks/results/reproduce_tutorial.json).
+On the bundled flowers at 40 labels per class (`python benchmarks/recipes.py
+--recipes=tutorial --datasets=flowers --seeds=0,1,2`): 0.655 +- 0.025 test,
+against 0.842 +- 0.021 for a converged linear probe on the same features;
+129 s of training.
 """
 
 SETTINGS = {
