@@ -56,6 +56,11 @@ class Anatomy:
         sizes = [int(r.height) for r in self.resizes] + [anatomy(member).input_size for member in self.members]
         return max(sizes, default=0)
 
+    @property
+    def preprocessing(self) -> str:
+        """The distinct normalisations inside the model joined by "+" (fusion and ensembles may have several); "" if none."""
+        return "+".join(dict.fromkeys(self.preprocessing_modes()))
+
     def preprocessing_modes(self) -> list[str]:
         """Every pixel normalisation inside the model, members' included, in order."""
         own = [p.mode for p in self.preprocessors]

@@ -26,8 +26,7 @@ def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> ke
     contrast by 0.8 to 1.2; `brightness=0.1` adds at most a tenth of the
     0-255 range.
     """
-    if not isinstance(settings, AugmentSettings):  # a RunConfig, or a config.json mapping
-        settings = settings_from(AugmentSettings, settings)
+    settings = settings_from(AugmentSettings, settings)  # also takes a RunConfig or a config.json mapping
     seed = settings.seed if seed is None else seed
     layers: list[keras.layers.Layer] = []
     if settings.flip != "none":

@@ -229,7 +229,7 @@ def model_card(model: keras.Model, name: str, version: int, class_names: Sequenc
         card.update(
             model_kind=parts.kind,
             input_size=parts.input_size or None,
-            preprocessing="+".join(dict.fromkeys(parts.preprocessing_modes())) or None,
+            preprocessing=parts.preprocessing or None,
         )
     except ValueError:
         pass

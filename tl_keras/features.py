@@ -28,8 +28,9 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.anatomy import anatomy
-from tl_keras.settings import MEMORY_BUDGET_BYTES
 from tl_keras.epochs import EpochBatches
+from tl_keras.settings import MEMORY_BUDGET_BYTES
+
 
 def feature_extractor(classifier: keras.Model) -> keras.Model:
     """image -> pooled features (the input of the classifier's dropout; every fusion branch joined)."""

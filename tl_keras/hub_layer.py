@@ -19,6 +19,8 @@ from typing import Any, Iterator
 import keras
 import tensorflow as tf
 
+from tl_keras.settings import HUB_PREFIXES
+
 # BatchNorm parameters as TF Hub and Keras name them ("MobilenetV2/Conv/BatchNorm/gamma", "bn_conv1/beta", ...).
 _BATCH_NORM_NAME = re.compile(r"(batch_?norm|batch_normalization|(^|[/_])bn($|[/_\d]))", re.IGNORECASE)
 # Folders searched, by the module folder's name, when a saved model's handle is not on this machine (`module_search_path`).
@@ -46,7 +48,7 @@ def is_batch_norm_variable(name: str) -> bool:
 
 def _resolve_handle(handle: str) -> str:
     """`handle`, or the copy of its module folder found on the search path when `handle` is a local path that is gone."""
-    if "://" in handle or handle.startswith(("tfhub:", "kaggle:")) or Path(handle).exists():
+    if handle.startswith(HUB_PREFIXES) or Path(handle).exists():
         return handle
     for folder in _SEARCH_DIRS:
         candidate = folder / Path(handle).name

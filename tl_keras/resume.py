@@ -189,7 +189,7 @@ class RunLedger:
 
     `restore(phase, model)` says where a phase starts and puts back what the
     state holds for it; `record(...)` writes the state after an epoch (through
-    `recorder`, a callback) or at a phase's end. Without `resume`, an old
+    an `EpochCheckpoint` callback) or at a phase's end. Without `resume`, an old
     state in the folder is discarded at once; with it, a state written under
     other settings is refused, naming each setting that differs.
     """
@@ -229,10 +229,6 @@ class RunLedger:
             self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, history=history, seconds=seconds,
             completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer, callbacks=callbacks,
         )
-
-    def recorder(self, phase: str, state_model: keras.Model, completed: list[dict], start: PhaseStart, tracked) -> "EpochCheckpoint":
-        """The callback that calls `record` after every epoch of `phase`; put it last among `fit`'s callbacks."""
-        return EpochCheckpoint(self, phase, state_model, completed, start.history, start.seconds, tracked, restore_from=start.counters)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -128,7 +128,8 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
 
     data = prepare_batches(config, splits, size, run_dir)
     train, validation, held_out, evaluation_split = data.train, data.validation, data.held_out, data.evaluation_split
-    augmentation = build_augmentation(settings_from(AugmentSettings, config))
+    augment = settings_from(AugmentSettings, config)
+    augmentation = build_augmentation(augment)
     class_weight = data.class_weight
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
@@ -216,7 +217,7 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
             budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
         t0 = time.perf_counter()
         scratch_result = train_from_scratch(
-            scratch, train, validation, plan, folder.scratch.root, augmentation=build_augmentation(settings_from(AugmentSettings, config)),
+            scratch, train, validation, plan, folder.scratch.root, augmentation=build_augmentation(augment),
             class_weight=class_weight, **budget,
         )
         timings["scratch_train_s"] = time.perf_counter() - t0

@@ -100,6 +100,11 @@ def backbone_source(text: str) -> str:
     return "name"
 
 
+# Phase names: history.json, checkpoints and resume states are keyed by them.
+FROZEN = "frozen"
+FINE_TUNE = "fine_tune"
+SCRATCH = "scratch"
+
 _Settings = TypeVar("_Settings")
 
 
@@ -107,8 +112,11 @@ def settings_from(cls: type[_Settings], source: Any, **overrides: Any) -> _Setti
     """A settings object of type `cls` filled from the like-named attributes (or keys) of `source`.
 
     `source` is a `RunConfig`, another settings object or a mapping (a run's
-    config.json); fields it lacks keep their defaults.
+    config.json); fields it lacks keep their defaults. A `cls` instance with
+    no overrides is returned as it is, so a function may accept either.
     """
+    if isinstance(source, cls) and not overrides:
+        return source
     get = source.get if isinstance(source, Mapping) else lambda name, default: getattr(source, name, default)
     missing = object()
     values = {}
@@ -185,9 +193,9 @@ class TrainSettings:
         """
         specs = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else [self.unfreeze]
         if len(specs) == 1:
-            return [("fine_tune", specs[0], self.fine_tune_epochs)]
+            return [(FINE_TUNE, specs[0], self.fine_tune_epochs)]
         base, extra = divmod(self.fine_tune_epochs, len(specs))
-        return [(f"fine_tune_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
+        return [(f"{FINE_TUNE}_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
 
 
 @dataclasses.dataclass(frozen=True)

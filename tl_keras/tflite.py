@@ -282,7 +282,7 @@ def export_tflite(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load_classifier(version_dir)
-    preprocessing = "+".join(dict.fromkeys(anatomy(model).preprocessing_modes())) or "none"  # fusion/ensemble: each part's own
+    preprocessing = anatomy(model).preprocessing or "none"
     size = int(images.shape[1])
     keras_probabilities = model.predict(images, verbose=0)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}

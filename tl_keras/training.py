@@ -36,16 +36,13 @@ from tl_keras.augment import with_augmentation
 from tl_keras.anatomy import anatomy
 from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
 from tl_keras.run_folder import RunFolder
-from tl_keras.settings import TrainSettings
+from tl_keras.settings import FINE_TUNE, FROZEN, SCRATCH, TrainSettings
 from tl_keras.callbacks import OverfitWarning
 from tl_keras.freezing import (  # noqa: F401 - unfreeze_backbone and check_unfreeze_fits stay importable from here
     backbone_leaves, check_unfreeze_fits, freeze_backbone, unfreeze_backbone,
 )
 from tl_keras.epochs import EpochBatches
 
-FROZEN = "frozen"
-FINE_TUNE = "fine_tune"
-SCRATCH = "scratch"
 
 
 @dataclasses.dataclass
@@ -446,7 +443,6 @@ def run_phase(
     ledger, start = recording.ledger, recording.start
     state_model = recording.state_model or model
     completed = recording.completed
-    steps_per_epoch = None
     resuming = start.in_progress
     if checkpoint.exists() and not resuming:
         checkpoint.unlink()  # a stale best from an earlier run must not win
@@ -467,18 +463,17 @@ def run_phase(
         history, seconds_before, first, stop_requested = start.history, start.seconds, start.epoch, start.stop_requested
     elif settings.resume and not isinstance(train_data, EpochBatches):
         logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
-    completed_records = [dataclasses.asdict(p) for p in completed]
-    if ledger is not None:
-        recorder = ledger.recorder(name, state_model, completed_records, start, tracked=list(callbacks))
-    else:
-        recorder = resume_lib.EpochCheckpoint(None, name, state_model, completed_records, history, seconds_before, list(callbacks))
+    recorder = resume_lib.EpochCheckpoint(
+        ledger, name, state_model, [dataclasses.asdict(p) for p in completed], history, seconds_before, list(callbacks),
+        restore_from=start.counters,
+    )
     callbacks.append(recorder)
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     last_epoch = initial_epoch + epochs
     if isinstance(train_data, EpochBatches):
         fit_data, steps_per_epoch = train_data.stream(first), train_data.steps_per_epoch
     else:
-        fit_data = train_data
+        fit_data, steps_per_epoch = train_data, None
     if stop_requested or first >= last_epoch:
         logging.info("phase %s: already ended after epoch %d", name, first)
     else:

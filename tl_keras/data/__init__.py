@@ -75,7 +75,7 @@ def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, pr
     With `run_dir`, the split is recorded in (and reused from) its
     split.json, and an image folder's check report goes to data_report.json.
     """
-    data = _data_settings(source)
+    data = settings_from(DataSettings, source)  # also takes a RunConfig or a config.json mapping
     if data.image_dir:
         return load_image_folder(
             data.image_dir, data.validation_fraction, data.test_fraction, data.seed,
@@ -96,15 +96,11 @@ def load_recorded(source: DataSettings, run_dir: str | os.PathLike) -> DataSplit
     lists only files that passed it (and re-decoding a large folder to score
     a model costs minutes); the run's data_report.json stays as it was.
     """
-    source = _data_settings(source)
+    source = settings_from(DataSettings, source)
     if source.image_dir and RunFolder(run_dir).split.is_file():
         source = dataclasses.replace(source, data_check=False)
     return load_data(source, run_dir)
 
-
-def _data_settings(source) -> DataSettings:
-    """`source` itself, or the data settings of a `RunConfig` or a config.json mapping handed in whole."""
-    return source if isinstance(source, DataSettings) else settings_from(DataSettings, source)
 
 
 def load_evaluation_data(

@@ -94,7 +94,7 @@ class IndexedSplit:
             if fit == "all":  # every image is already image_size square: nothing to resize
                 image.set_shape([image_size, image_size, 3])
                 return image, label
-            return resize_uint8(image, label, image_size, needed=fit == "none" or None)
+            return resize_uint8(image, label, image_size, needed=True if fit == "none" else None)
 
         ds = ordered.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.ignore_errors(log_warning=True) if self.may_fail else ds
