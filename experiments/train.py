@@ -62,8 +62,9 @@ def format_result_table(summary: dict, config) -> str:
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(
-            f"calibration: a temperature of {calibration['fitted_temperature']:.2f} fitted on validation did not carry over between "
-            f"validation halves, so the head keeps T = 1 (ECE {calibration['ece_before']:.3f})"
+            f"calibration: a temperature of {calibration['fitted_temperature']:.2f} fitted on validation is not clearly better than 1 "
+            f"(likelihood ratio {calibration['likelihood_ratio']:.2f} <= {calibration['critical_value']:.2f}), so the head keeps T = 1 "
+            f"(ECE {calibration['ece_before']:.3f})"
         )
     elif "temperature" in calibration:
         lines.append(

@@ -158,8 +158,9 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, evaluation_split,
                      metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
     elif decision:
-        logging.info("temperature %.3f fitted on validation did not lower the NLL of both validation halves when fitted on the other; "
-                     "the head keeps T = 1", decision["fitted_temperature"])
+        logging.info("temperature %.3f fitted on validation: too little evidence against T = 1 (likelihood ratio %.2f <= %.2f on %d "
+                     "images); the head keeps T = 1", decision["fitted_temperature"], decision["likelihood_ratio"],
+                     decision["critical_value"], decision["validation_examples"])
     if config.tensorboard:
         _log_evaluation_to_tensorboard(folder.tensorboard, metrics, evaluation_dir / "confusion_matrix.png")
     transfer_accuracy = metrics["accuracy"]
