@@ -5,7 +5,7 @@ test trains the new head on the frozen backbone's cached features at rates
 from 1e-6 to 10; the fine-tune test starts from the head fitted to
 convergence (as training does) with the backbone unfrozen as --unfreeze
 says, at rates from 1e-7 to 1e-1, on augmented images. Writes lr_find.png
-(loss against rate, suggestion marked) and lr_find.json; nothing else in
+(loss against rate, suggestion marked) and lr_range_test.json; nothing else in
 the run folder changes.
 
   python experiments/lr_find.py --flagfile=runs/flowers/flags.txt
@@ -24,7 +24,7 @@ from tl_keras import cli
 
 cli.define_config_flags()
 flags.DEFINE_integer("lr_find_steps", 0, "Training steps per range test (one rate each); 0 uses the library's default (100).")
-flags.DEFINE_string("output_dir", "", "Where lr_find.png and lr_find.json go (default: the run folder).")
+flags.DEFINE_string("output_dir", "", "Where lr_find.png and lr_range_test.json go (default: the run folder).")
 FLAGS = flags.FLAGS
 
 
@@ -72,7 +72,8 @@ def main(argv):
         min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], steps=steps,
     )
     png = lr_finder.plot(tests, out_dir / "lr_find.png")
-    (out_dir / "lr_find.json").write_text(json.dumps({name: t.to_dict() for name, t in tests.items()}, indent=1))
+    # Not lr_find.json: that name is the run's record of an auto-chosen rate, which a resume reads back.
+    (out_dir / "lr_range_test.json").write_text(json.dumps({name: t.to_dict() for name, t in tests.items()}, indent=1))
     for name, test in tests.items():
         rate = f"{test.suggestion:.2e}" if test.suggestion else "none (too few steps)"
         print(f"{name}: suggested learning rate {rate} ({len(test.losses)} steps)")

@@ -167,3 +167,17 @@ def test_export_serve_config_predict_and_resume_scripts(tmp_path):
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary["backbone"] == "small_cnn" and "scratch_accuracy" not in summary
     assert (exports / "digits_5_9" / "2").is_dir()
+
+
+def test_lr_find_script_writes_its_plot_and_curves_and_leaves_the_runs_own_record(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    recorded = '{"fine_tune": {"rate": 0.0001}}'
+    (run_dir / "lr_find.json").write_text(recorded)  # an auto-LR run's record, which a resume reads back
+    done = _script("lr_find.py", "--dataset=digits_5_9", "--weights=none", "--lr_find_steps=30", f"--run_dir={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    curves = json.loads((run_dir / "lr_range_test.json").read_text())
+    assert len(curves) == 2 and all(len(c["losses"]) > 5 for c in curves.values()), list(curves)
+    assert (run_dir / "lr_find.png").stat().st_size > 1000
+    assert (run_dir / "lr_find.json").read_text() == recorded
+    assert done.stdout.count("suggested learning rate") == 2
