@@ -116,3 +116,13 @@ def test_served_and_tflite_probabilities_carry_the_folded_temperature(tmp_path):
     np.testing.assert_allclose(served, expected, atol=1e-5)
     phone = TFLiteClassifier(convert(version, "float32", 16)).predict(images)
     np.testing.assert_allclose(phone, expected, atol=1e-5)
+
+
+def test_the_report_says_why_a_fitted_temperature_was_not_adopted():
+    from tl_keras.report import _calibration_text
+
+    probabilities, labels = over_confident(100, seed=11, temperature=1.0)
+    temperature, decision = choose_temperature(probabilities, labels)
+    summary = {**calibration_summary(probabilities, labels, temperature, "validation", "test"), **decision}
+    text = _calibration_text(summary)
+    assert not decision["adopted"] and f"{decision['likelihood_ratio']:.2f}, is below 3.84" in text and "keeps T = 1" in text

@@ -122,9 +122,10 @@ def _calibration_text(calibration: dict) -> str:
         return _table(
             ["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]
         ) + (
-            f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]}, '
-            "but fitted on "
-            "either half it did not lower the other half's NLL, so the head keeps T = 1.</p>"
+            f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]} '
+            f'({calibration["validation_examples"]} images), but its likelihood ratio against T = 1, '
+            f'{calibration["likelihood_ratio"]:.2f}, is below {calibration["critical_value"]:.2f} (chance would reach that one '
+            "time in twenty), so the head keeps T = 1.</p>"
         )
     return (
         _table(
