@@ -47,6 +47,8 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
     assert summary["classes"] == ["5", "6", "7", "8", "9"]
     assert summary["kept_phase"] in ("frozen", "fine_tune")
     assert 0.0 <= summary["transfer_accuracy"] <= 1.0
+    assert {"adopted", "fitted_temperature", "likelihood_ratio", "critical_value"} <= set(summary["calibration"])
+    assert "calibration: " in first.stdout, "the temperature decision is printed, whichever way it went"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["frozen_epochs"] == 2 and config["name"] == "digits_5_9"
     assert (tmp_path / "saved_models" / "digits_5_9" / "1" / "saved_model.pb").is_file()

@@ -146,6 +146,11 @@ class RunConfig:
         "validation): logistic or random.",
     )
     fine_tune_epochs: int = _field(2, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
+    fine_tune_min_steps: int = _field(
+        0,
+        "Phase 2 runs at least this many training steps: a small training set gets more epochs than --fine_tune_epochs (never fewer); "
+        "0 is off.",
+    )
     learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
     fine_tune_learning_rate: float = _field(
         3e-5,
@@ -259,9 +264,9 @@ class RunConfig:
                 "a classifier needs two classes or more."
             )
         non_negative = (
-            "frozen_epochs", "fine_tune_epochs", "early_stopping_patience", "alpha", "image_size", "head_l2", "label_smoothing",
-            "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast", "brightness",
-            "mixup_alpha", "cutmix_alpha",
+            "frozen_epochs", "fine_tune_epochs", "fine_tune_min_steps", "early_stopping_patience", "alpha", "image_size", "head_l2",
+            "label_smoothing", "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast",
+            "brightness", "mixup_alpha", "cutmix_alpha",
         )
         for flag in non_negative:
             if getattr(self, flag) < 0:

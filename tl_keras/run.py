@@ -193,7 +193,9 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         "macro_f1": metrics["macro"]["f1"],
         "calibration": {
             k: metrics["calibration"][k]
-            for k in ("temperature", "adopted", "fitted_temperature", "ece_before", "ece_after", "ece")
+            for k in (
+                "temperature", "adopted", "fitted_temperature", "likelihood_ratio", "critical_value", "ece_before", "ece_after", "ece",
+            )
             if k in metrics["calibration"]
         },
         "metrics_json": str(evaluation_dir / "metrics.json"),

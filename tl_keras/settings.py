@@ -140,6 +140,7 @@ class TrainSettings:
 
     frozen_epochs: int = 50
     fine_tune_epochs: int = 2
+    fine_tune_min_steps: int = 0
     batch_size: int = 32
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -184,17 +185,32 @@ class TrainSettings:
         """Mixup/CutMix blend images, which features cached per image cannot."""
         return bool(self.mixup_alpha or self.cutmix_alpha)
 
-    def fine_tune_stages(self) -> list[tuple[str, str, int]]:
+    def fine_tune_epoch_count(self, steps_per_epoch: int = 0) -> int:
+        """Phase 2's epochs: --fine_tune_epochs, raised until they hold --fine_tune_min_steps steps.
+
+        A schedule's length in epochs means little across folder sizes: 2
+        epochs of 200 photos are 14 steps, too few to move a backbone, while 2
+        epochs of 20,000 are 1,250. So, like BiT's schedule rule, small
+        training sets get more epochs (never fewer than asked); 0 steps or an
+        unknown epoch length leaves the count as it is.
+        """
+        if self.fine_tune_epochs <= 0 or self.fine_tune_min_steps <= 0 or steps_per_epoch <= 0:
+            return self.fine_tune_epochs
+        return max(self.fine_tune_epochs, -(-self.fine_tune_min_steps // steps_per_epoch))
+
+    def fine_tune_stages(self, steps_per_epoch: int = 0) -> list[tuple[str, str, int]]:
         """(phase name, --unfreeze spec, epochs) of each stage of phase 2.
 
         One stage (no --unfreeze_schedule) is the phase "fine_tune"; a schedule
-        of n stages gives "fine_tune_1".."fine_tune_n", with --fine_tune_epochs
-        split evenly and any remainder going to the last stages.
+        of n stages gives "fine_tune_1".."fine_tune_n", with phase 2's epochs
+        (`fine_tune_epoch_count`) split evenly and any remainder going to the
+        last stages.
         """
+        epochs = self.fine_tune_epoch_count(steps_per_epoch)
         specs = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else [self.unfreeze]
         if len(specs) == 1:
-            return [(FINE_TUNE, specs[0], self.fine_tune_epochs)]
-        base, extra = divmod(self.fine_tune_epochs, len(specs))
+            return [(FINE_TUNE, specs[0], epochs)]
+        base, extra = divmod(epochs, len(specs))
         return [(f"{FINE_TUNE}_{i + 1}", spec, base + (1 if i >= len(specs) - extra else 0)) for i, spec in enumerate(specs)]
 
 

@@ -158,7 +158,7 @@ def train_two_phase(
         if frozen.weights_path:
             load_weights_quietly(trainer, frozen.weights_path)
     if settings.fine_tune_epochs > 0:
-        stages = settings.fine_tune_stages()
+        stages = settings.fine_tune_stages(steps)
         for index, (name, spec, stage_epochs) in enumerate(stages):
             if index > 0:
                 # A stage starts from the best weights so far, not from where the last one stopped
