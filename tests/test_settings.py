@@ -112,6 +112,7 @@ def test_a_small_training_set_gets_enough_fine_tuning_steps_and_a_large_one_its_
     assert plan.fine_tune_epoch_count(63) == 2  # 2,000 photos: 2 epochs already hold 126
     assert plan.fine_tune_epoch_count(0) == 2  # epoch length unknown: as asked
     assert TrainSettings(fine_tune_epochs=0, fine_tune_min_steps=56).fine_tune_epoch_count(7) == 0  # skipped stays skipped
-    assert TrainSettings(fine_tune_epochs=2).fine_tune_epoch_count(7) == 2  # off by default in TrainSettings' own field
+    assert TrainSettings(fine_tune_epochs=2, fine_tune_min_steps=0).fine_tune_epoch_count(7) == 2  # 0 is off
+    assert TrainSettings().fine_tune_epoch_count(7) == 8 and TrainSettings().fine_tune_epoch_count(63) == 1  # the default recipe's
     staged = TrainSettings(fine_tune_epochs=2, fine_tune_min_steps=56, unfreeze_schedule="20,all").fine_tune_stages(7)
     assert [(name, epochs) for name, _, epochs in staged] == [("fine_tune_1", 4), ("fine_tune_2", 4)]

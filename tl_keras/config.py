@@ -98,7 +98,7 @@ class RunConfig:
     # Augmentation: Keras preprocessing layers in the training model only.
     flip: str = _field("horizontal", "Random flips: none, horizontal, vertical or horizontal_and_vertical.")
     rotation_degrees: float = _field(10.0, "Random rotation of up to this many degrees either way.")
-    zoom: float = _field(0.0, "Random zoom in or out by up to this fraction of the image side.")
+    zoom: float = _field(0.1, "Random zoom in or out by up to this fraction of the image side.")
     translation: float = _field(0.0, "Random shift by up to this fraction of the image side.")
     contrast: float = _field(0.0, "Random contrast change by up to this factor (0.2: x0.8 to x1.2).")
     brightness: float = _field(0.0, "Random brightness shift by up to this fraction of the full range.")
@@ -145,15 +145,15 @@ class RunConfig:
         "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on "
         "validation): logistic or random.",
     )
-    fine_tune_epochs: int = _field(2, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
+    fine_tune_epochs: int = _field(1, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
     fine_tune_min_steps: int = _field(
-        0,
+        56,
         "Phase 2 runs at least this many training steps: a small training set gets more epochs than --fine_tune_epochs (never fewer); "
         "0 is off.",
     )
     learning_rate: float = _field(1e-3, "Learning rate of phase 1.")
     fine_tune_learning_rate: float = _field(
-        3e-5,
+        5e-5,
         "Peak learning rate of phase 2; keep it 10-100x below --learning_rate. 'auto' (stored as 0) runs an LR range test (100 steps) "
         "before each fine-tuning stage and takes its suggestion (lr_find.json, lr_find_<stage>.png).",
     )
@@ -165,7 +165,7 @@ class RunConfig:
     optimizer: str = _field("adam", "Optimizer of phase 1: adam, adamw, rmsprop or sgd.")
     fine_tune_optimizer: str = _field("adam", "Optimizer of phase 2: adam, adamw, rmsprop or sgd.")
     unfreeze: str = _field(
-        "from:100",
+        "all",
         "What phase 2 unfreezes: 'all', N (the top N layers) or 'from:K' (layers K and above, as in the Keras tutorial). BatchNorm stays "
         "frozen.",
     )
@@ -175,7 +175,7 @@ class RunConfig:
         "top 50, then all); --fine_tune_epochs is split evenly. Empty uses --unfreeze alone.",
     )
     layer_rate_bottom: float = _field(
-        1.0,
+        0.1,
         "Discriminative fine-tuning rates: the lowest trainable backbone layer learns at this multiple of --fine_tune_learning_rate, the "
         "top one at 1, geometric in between; 1 is off.",
     )

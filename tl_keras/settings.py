@@ -139,20 +139,20 @@ class TrainSettings:
     """
 
     frozen_epochs: int = 50
-    fine_tune_epochs: int = 2
-    fine_tune_min_steps: int = 0
+    fine_tune_epochs: int = 1
+    fine_tune_min_steps: int = 56
     batch_size: int = 32
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     fine_tune_optimizer: str = "adam"
-    fine_tune_learning_rate: float = 3e-5  # 0: an LR range test picks it per stage
+    fine_tune_learning_rate: float = 5e-5  # 0: an LR range test picks it per stage
     fine_tune_warmup: float = 0.2
     lr_schedule: str = "cosine"
     clipnorm: float = 0.0
     label_smoothing: float = 0.0
-    unfreeze: str = "from:100"
+    unfreeze: str = "all"
     unfreeze_schedule: str = ""
-    layer_rate_bottom: float = 1.0
+    layer_rate_bottom: float = 0.1
     monitor: str = "val_accuracy"
     early_stopping_patience: int = 5
     overfit_patience: int = 3
@@ -236,7 +236,7 @@ class AugmentSettings:
 
     flip: str = "horizontal"
     rotation_degrees: float = 10.0
-    zoom: float = 0.0
+    zoom: float = 0.1
     translation: float = 0.0
     contrast: float = 0.0
     brightness: float = 0.0
