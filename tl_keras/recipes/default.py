@@ -27,7 +27,11 @@ These are `RunConfig`'s own field defaults, so `SETTINGS` is empty.
 Measured (2 CPU cores, seed 42, the first command): cats_and_dogs_filtered,
 best validation accuracy 0.994 (900 images; the logistic fit, fine-tuning
 reached 0.989), test 0.980 (100 images), 206 s of training: 0.22x the TF
-tutorial recipe's 919 s on the same machine.
+tutorial recipe's 919 s on the same machine. On the bundled flowers at 40
+labels per class (`python benchmarks/recipes.py --recipes=default
+--datasets=flowers --seeds=0,1,2`): 0.853 +- 0.014 test against 0.837 +-
+0.016 for the converged linear probe and 0.868 +- 0.010 for `accurate`;
+164 s of training (the earlier default: 0.833 +- 0.018 in 62 s).
 """
 
 SETTINGS: dict = {}
