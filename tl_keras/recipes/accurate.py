@@ -18,7 +18,9 @@ Measured (2 CPU cores, seeds 0-2, the second command): test accuracy 0.868
 frozen features and split (+3.2 points; the fine-tune won its phase on every
 seed), and 0.853 +- 0.014 for the default recipe (164 s); 182 s of training per
 seed. Its cost grows with the folder: 8 epochs of every layer where the
-default runs one (or 56 steps).
+default runs one (or 56 steps): on cats_and_dogs_filtered (`--datasets=cats_vs_dogs
+--seeds=0`) it reached 0.990 test in 1,063 s, which the default matches
+(0.990 +- 0.004 over three seeds) in 215 s.
 """
 
 SETTINGS = {

@@ -13,7 +13,8 @@ Measured on cats_and_dogs_filtered (2 CPU cores, seed 0): 0.975 best validation,
 On the bundled flowers at 40 labels per class (`python benchmarks/recipes.py
 --recipes=tutorial --datasets=flowers --seeds=0,1,2`): 0.655 +- 0.025 test,
 against 0.842 +- 0.021 for a converged linear probe on the same features;
-129 s of training.
+129 s of training. Through `benchmarks/recipes.py --datasets=cats_vs_dogs
+--seeds=0` (a 200-image test split): 0.970 test, 573 s of training.
 """
 
 SETTINGS = {
