@@ -105,6 +105,9 @@ def main(argv):
             calibration = summary["calibration"]
             run = {
                 "seed": seed, "test_images": splits.size("test"), "temperature": calibration["temperature"],
+                "fitted_temperature": calibration.get("fitted_temperature", calibration["temperature"]),
+                "temperature_adopted": float(calibration.get("adopted", True)),
+                "likelihood_ratio": calibration.get("likelihood_ratio", float("nan")),
                 "ece_before": calibration["ece_before"], "ece_after": calibration["ece_after"],
                 **{f"accuracy_{mode}": value for mode, value in accuracies.items()},
                 **{f"tta_gain_{mode}": accuracies[mode] - accuracies["none"] for mode in TTA_MODES if mode != "none"},

@@ -11,7 +11,8 @@ scikit-learn's LogisticRegression (L-BFGS to convergence, C picked on
 validation), scored on the same test split.
 
   python benchmarks/recipes.py --recipes=embedded --datasets=flowers --seeds=0,1,2
-  python benchmarks/recipes.py --recipes=default,mobile,tutorial,accurate --datasets=cats_vs_dogs --seeds=0
+  python benchmarks/recipes.py --recipes=default,mobile --datasets=cats_vs_dogs --seeds=0,1,2
+  python benchmarks/recipes.py --recipes=tutorial,accurate --datasets=cats_vs_dogs --seeds=0   # 10 and 18 minutes a seed
 
 Prints a table (mean +- std over seeds) and writes benchmarks/results/recipes.json.
 """
@@ -33,43 +34,18 @@ from tl_keras import data as data_lib
 from tl_keras import features as features_lib
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import recipe_config
 from tl_keras.run import run_experiment
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe_runs import benchmark_config  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO.parent / "shared" / "assets"
-WEIGHTS_1_0 = ASSETS / "weights" / "mobilenet_v2_1.0_224_deq_no_top.weights.h5"
 
 flags.DEFINE_list("recipes", ["embedded"], "Recipes to run: embedded, default, mobile, tutorial, accurate.")
 flags.DEFINE_list("datasets", ["flowers"], "flowers (bundled) and/or cats_vs_dogs (../shared/assets).")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each changes the split, the initialisation and the batch order.")
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "recipes.json"), "JSON results file.")
 FLAGS = flags.FLAGS
-
-
-def _data_settings(dataset: str) -> dict:
-    if dataset == "flowers":
-        return {"dataset": "flowers"}
-    root = ASSETS / "cats_and_dogs_filtered"
-    if not root.is_dir():
-        sys.exit(f"error: {root} not found; the cats_vs_dogs rows need ../shared/assets")
-    return {"image_dir": str(root / "train"), "validation_dir": str(root / "validation"), "test_fraction": 0.2}
-
-
-def _config(recipe: str, dataset: str, seed: int, run_root: Path):
-    overrides = {
-        **_data_settings(dataset),
-        "seed": seed,
-        "verbose": 0,
-        "export": False,
-        "run_dir": str(run_root / f"{recipe}_{dataset}_{seed}"),
-        "overwrite": True,
-        "name": f"{recipe}_{dataset}",
-    }
-    config = recipe_config(recipe, **overrides)
-    if config.backbone == "mobilenet_v2" and config.alpha in (0.0, 1.0):  # alpha 1.0 is not bundled: the shared real weights file
-        config = recipe_config(recipe, **overrides, weights=str(WEIGHTS_1_0))
-    return config
 
 
 def linear_probe(config, run_dir: Path) -> float:
@@ -106,7 +82,7 @@ def main(argv):
             for recipe in FLAGS.recipes:
                 runs = []
                 for seed in map(int, FLAGS.seeds):
-                    config = _config(recipe, dataset, seed, run_root)
+                    config = benchmark_config(recipe, dataset, seed, run_root)
                     started = time.perf_counter()
                     summary = run_experiment(config)
                     total = time.perf_counter() - started
