@@ -251,7 +251,8 @@ def fit_logistic_head(
         model.fit(features, labels, sample_weight=weights)
         probabilities = np.zeros((len(val_y), num_classes))
         probabilities[:, model.classes_] = model.predict_proba(val_x)
-        loss = log_loss(val_y, np.clip(probabilities, 1e-7, 1.0), labels=list(range(num_classes)))
+        # Unclipped: log_loss clips at machine epsilon itself, and clipping here leaves rows that no longer sum to one.
+        loss = log_loss(val_y, probabilities, labels=list(range(num_classes)))
         if best is None or loss < best[0]:
             best, rises = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y))), 0
         else:
