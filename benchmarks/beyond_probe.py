@@ -14,16 +14,19 @@ embedded split:
   block_13, block_16 and the last layer, concatenated;
 - fine-tunes started from the probe's head, with photo augmentation
   (flip, 10 degrees, zoom 0.1), 20% warmup and cosine decay, BatchNorm
-  frozen, for 8 epochs (4x the default's 2): layers 100+ at Adam 3e-5 (the
-  default's settings), and every layer at 5e-5 with layer-wise rates from
+  frozen, for 8 epochs (4x the embedded recipe's 2): layers 100+ at Adam
+  3e-5 (the embedded recipe's fine-tune), and every layer at 5e-5 with layer-wise rates from
   0.1x at the bottom (the `accurate` recipe's, which gains 3 points over
   its probe with MobileNetV2 1.0 at 224 px; see the README's recipes table).
+  `--fine_tunes` names others (the second command: higher rates).
 
 For a fine-tune the table gives the test accuracy of the phase a run would
 keep (the probe, unless a fine-tuning epoch beats its validation accuracy)
 and after the last epoch.
 
   python benchmarks/beyond_probe.py --seeds=0,1,2      # about 6 minutes on 2 CPU cores
+  python benchmarks/beyond_probe.py --fine_tunes=all:1e-4:1.0,all:3e-4:1.0,all:1e-3:0.1 \
+      --output=benchmarks/results/beyond_probe_rates.json   # higher rates, every layer
 
 Prints a table (mean +- std over seeds) and writes benchmarks/results/beyond_probe.json.
 """
@@ -57,8 +60,24 @@ flags.DEFINE_integer("fine_tune_epochs", 8, "Epochs of each fine-tune variant (t
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "beyond_probe.json"), "JSON results file.")
 FLAGS = flags.FLAGS
 
-# name: (--unfreeze, peak rate, --layer_rate_bottom); the second is the `accurate` recipe's fine-tune.
-FINE_TUNES = {"fine-tune layers 100+, 3e-5": ("from:100", 3e-5, 1.0), "fine-tune all, 5e-5, layer-wise from 0.1x": ("all", 5e-5, 0.1)}
+flags.DEFINE_list(
+    "fine_tunes",
+    ["from:100:3e-5:1.0", "all:5e-5:0.1"],
+    "Fine-tunes to measure, each UNFREEZE:PEAK_RATE:LAYER_RATE_BOTTOM (--unfreeze, the Adam rate, --layer_rate_bottom); "
+    "the defaults are the embedded recipe's and the `accurate` recipe's.",
+)
+
+
+def _fine_tunes() -> dict[str, tuple[str, float, float]]:
+    """Table name -> (unfreeze, peak rate, bottom scale), parsed from --fine_tunes."""
+    parsed = {}
+    for spec in FLAGS.fine_tunes:
+        unfreeze, rate, bottom = spec.rsplit(":", 2)
+        layers = f"layers {unfreeze.split(':')[1]}+" if unfreeze.startswith("from:") else unfreeze
+        name = f"fine-tune {layers}, {float(rate):.0e}".replace("e-0", "e-")
+        parsed[name + (f", layer-wise from {float(bottom):g}x" if float(bottom) != 1.0 else "")] = (unfreeze, float(rate), float(bottom))
+    return parsed
+
 DEEPER_LAYERS = ("block_13_expand_relu", "block_16_expand_relu", "out_relu")
 
 
@@ -138,7 +157,7 @@ def one_seed(seed: int) -> dict:
         "probe + flip TTA": float(np.mean((plain + mirrored).argmax(1) == test_labels)),
         "deeper features probe": _deeper_probe(backbone, arrays),
     }
-    for name, (unfreeze, rate, bottom) in FINE_TUNES.items():
+    for name, (unfreeze, rate, bottom) in _fine_tunes().items():
         row[name] = _fine_tune(config, splits, arrays, seed, unfreeze, rate, bottom)
     print(json.dumps(row), flush=True)
     return row
@@ -152,7 +171,7 @@ def main(argv):
         return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": [float(v) for v in values]}
 
     table = {name: summary([r[name] for r in rows]) for name in ("probe", "probe + flip TTA", "deeper features probe")}
-    for name in FINE_TUNES:
+    for name in _fine_tunes():
         table[f"{name} (kept phase)"] = summary([r[name]["kept_test"] for r in rows])
         table[f"{name} (last epoch)"] = summary([r[name]["last_test"] for r in rows])
         table[f"{name} (last epoch)"]["fine_tune_won"] = sum(r[name]["fine_tune_won"] for r in rows)

@@ -131,3 +131,25 @@ def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(t
     best = max(probes, key=lambda p: p.score(cached["validation"].features, cached["validation"].labels))
     reference = best.score(cached["test"].features, cached["test"].labels)
     assert ours >= reference - 0.01, f"frozen phase {ours:.3f} vs converged logistic regression {reference:.3f}"
+
+
+def test_logistic_head_fit_on_float32_features_sets_the_head_without_warnings():
+    """The cache holds float32: its probabilities must reach log_loss as rows summing to one (no warning per strength)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+
+    def cache(n):
+        labels = rng.integers(0, 4, n)
+        features = (rng.normal(size=(n, 16)) + 0.5 * labels[:, None]).astype(np.float32)
+        return features_lib.FeatureCache(features, labels, n)
+
+    head = keras.layers.Dense(4, activation="softmax")
+    head.build((None, 16))
+    train, validation = cache(160), cache(80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = features_lib.fit_logistic_head(head, train, validation, seed=0)
+    assert np.isfinite(fit["validation_log_loss"])
+    predicted = np.asarray(head(validation.features)).argmax(1)
+    assert np.mean(predicted == validation.labels) == pytest.approx(fit["validation_accuracy"])

@@ -251,7 +251,9 @@ def fit_logistic_head(
         model.fit(features, labels, sample_weight=weights)
         probabilities = np.zeros((len(val_y), num_classes))
         probabilities[:, model.classes_] = model.predict_proba(val_x)
-        # Unclipped: log_loss clips at machine epsilon itself, and clipping here leaves rows that no longer sum to one.
+        # float32 features give float32 probabilities, whose rows miss 1 by more than float64's tolerance in log_loss
+        # (a warning per fit); renormalised in float64. Not clipped: log_loss clips at machine epsilon itself.
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
         loss = log_loss(val_y, probabilities, labels=list(range(num_classes)))
         if best is None or loss < best[0]:
             best, rises = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y))), 0
