@@ -114,7 +114,10 @@ def main(argv):
                                  "train_s": round(summary["timings"]["transfer_train_s"], 1), "job_s": round(total, 1)})
                     print(json.dumps({"recipe": recipe, "dataset": dataset, **runs[-1]}), flush=True)
                 rows.append(_row(recipe, dataset, config, _with_earlier_seeds(runs, previous["rows"], recipe, dataset)))
-    print(f"\n{'dataset':<13}{'recipe':<10}{'model':<22}{'test acc':>16}{'linear probe':>16}{'scratch':>16}{'train s':>9}{'job s':>8}{'seeds':>7}")
+    print(
+        f"\n{'dataset':<13}{'recipe':<10}{'model':<22}{'test acc':>16}{'linear probe':>16}{'scratch':>16}"
+        f"{'train s':>9}{'job s':>8}{'seeds':>7}"
+    )
     for r in rows:
         def fmt(key):
             mean, std = r[key]
