@@ -143,7 +143,7 @@ def _fine_tune(config, splits, arrays: dict, seed: int, unfreeze: str, rate: flo
             "epochs_validation_test": epochs, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def one_seed(seed: int) -> dict:
+def one_seed(seed: int, fine_tunes: dict[str, tuple[str, float, float]]) -> dict:
     config = recipe_config("embedded", seed=seed).resolved()
     splits = data_lib.load_data(settings_from(DataSettings, config))
     arrays = {k: _arrays(getattr(splits, k), config.image_size) for k in ("train", "validation", "test")}
@@ -157,7 +157,7 @@ def one_seed(seed: int) -> dict:
         "probe + flip TTA": float(np.mean((plain + mirrored).argmax(1) == test_labels)),
         "deeper features probe": _deeper_probe(backbone, arrays),
     }
-    for name, (unfreeze, rate, bottom) in _fine_tunes().items():
+    for name, (unfreeze, rate, bottom) in fine_tunes.items():
         row[name] = _fine_tune(config, splits, arrays, seed, unfreeze, rate, bottom)
     print(json.dumps(row), flush=True)
     return row
@@ -165,13 +165,14 @@ def one_seed(seed: int) -> dict:
 
 def main(argv):
     del argv
-    rows = [one_seed(int(seed)) for seed in FLAGS.seeds]
+    fine_tunes = _fine_tunes()
+    rows = [one_seed(int(seed), fine_tunes) for seed in FLAGS.seeds]
 
     def summary(values):
         return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": [float(v) for v in values]}
 
     table = {name: summary([r[name] for r in rows]) for name in ("probe", "probe + flip TTA", "deeper features probe")}
-    for name in _fine_tunes():
+    for name in fine_tunes:
         table[f"{name} (kept phase)"] = summary([r[name]["kept_test"] for r in rows])
         table[f"{name} (last epoch)"] = summary([r[name]["last_test"] for r in rows])
         table[f"{name} (last epoch)"]["fine_tune_won"] = sum(r[name]["fine_tune_won"] for r in rows)

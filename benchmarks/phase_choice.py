@@ -36,10 +36,11 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_runs import benchmark_config  # noqa: E402  (the recipes benchmark's settings, so the runs match its rows)
+from recipe_runs import benchmark_config, replace_rows  # noqa: E402  (the recipes benchmark's settings, so the runs match its rows)
 
 from tl_keras import data as data_lib  # noqa: E402
 from tl_keras.augment import build_augmentation, with_augmentation  # noqa: E402
+from tl_keras.calibration import negative_log_likelihood  # noqa: E402
 from tl_keras.reload import load_classifier  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.run_folder import RunFolder  # noqa: E402
@@ -63,7 +64,7 @@ def _score(model: keras.Model, batches) -> tuple[float, float]:
         probabilities.append(model(images, training=False).numpy())
         labels.append(batch_labels.numpy())
     p, y = np.concatenate(probabilities), np.concatenate(labels).astype(int)
-    return float((p.argmax(1) == y).mean()), float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-12)).mean())
+    return float((p.argmax(1) == y).mean()), negative_log_likelihood(p, y)
 
 
 def pick(phases: list[dict], rule: str) -> dict:
@@ -130,11 +131,9 @@ def main(argv):
         print(f"{r['dataset']:<10}{r['recipe']:<10}" + "".join(f"{r[rule][0]:>10.3f} +- {r[rule][1]:.3f}" for rule in RULES))
     out = Path(FLAGS.output)
     previous = json.loads(out.read_text()) if out.is_file() else {"rows": []}
-    done = {(x["recipe"], x["dataset"]) for x in rows}
-    keep = [r for r in previous["rows"] if (r["recipe"], r["dataset"]) not in done]
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores"
-    out.write_text(json.dumps({"machine": machine, "rows": keep + rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"machine": machine, "rows": replace_rows(previous["rows"], rows)}, indent=2) + "\n")
     print(f"wrote {out}")
 
 

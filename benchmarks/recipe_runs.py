@@ -41,3 +41,9 @@ def benchmark_config(recipe: str, dataset: str, seed: int, run_root: Path):
     if config.backbone == "mobilenet_v2" and config.alpha in (0.0, 1.0):  # alpha 1.0 is not bundled: the shared real weights file
         config = recipe_config(recipe, **overrides, weights=str(WEIGHTS_1_0))
     return config
+
+
+def replace_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
+    """A results file's rows after this call: earlier rows of other (recipe, dataset) pairs, then this call's rows."""
+    done = {(row["recipe"], row["dataset"]) for row in rows}
+    return [row for row in earlier if (row["recipe"], row["dataset"]) not in done] + rows

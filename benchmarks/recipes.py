@@ -39,7 +39,7 @@ from tl_keras.builders import build_classifier
 from tl_keras.run import run_experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_runs import benchmark_config  # noqa: E402
+from recipe_runs import benchmark_config, replace_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,14 +126,13 @@ def main(argv):
             f"{r['dataset']:<13}{r['recipe']:<10}{r['model']:<22}{fmt('test_accuracy'):>16}{fmt('probe_accuracy'):>16}{fmt('scratch_accuracy'):>16}"
             f"{r['train_s'][0]:>9.0f}{r['job_s'][0]:>8.0f}{len(r['runs']):>7}"
         )
-    keep = [r for r in previous["rows"] if (r["recipe"], r["dataset"]) not in {(x["recipe"], x["dataset"]) for x in rows}]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
             {
                 "machine": f"{platform.machine()}, {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads",
                 "tensorflow": tf.__version__,
-                "rows": keep + rows,
+                "rows": replace_rows(previous["rows"], rows),
             },
             indent=2,
         )
