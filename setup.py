@@ -18,6 +18,9 @@ setup(
         "keras>=3.3,<3.16",
         "tensorflow-hub>=0.16",
         "tensorflow-datasets>=4.9",
+        # tensorflow-datasets imports it to prepare any dataset (dataset_builder.code_path) but does not declare it:
+        # without it every --tfds download ends in ModuleNotFoundError before it starts.
+        "importlib_resources",
         "absl-py>=1.0",
         # Metrics, the logistic-regression head start, and the digits example's data.
         "scikit-learn>=1.3",

@@ -1,6 +1,7 @@
 """RunConfig: validation names the flag; JSON and flagfile round trips; flags mirror fields."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from absl import flags
@@ -74,3 +75,18 @@ def test_run_dir_reuse_needs_the_same_settings_or_overwrite(tmp_path):
     with pytest.raises(ConfigError, match=r"different settings \(--batch_size, --seed\)"):
         check_run_dir_reuse(dataclasses.replace(config, batch_size=8, seed=1))
     check_run_dir_reuse(dataclasses.replace(config, batch_size=8, overwrite=True))
+
+
+@pytest.mark.parametrize("split_folder", ["train", "training", "val", "Validation"])
+def test_a_split_folder_gives_its_parent_name_to_the_run_and_export(tmp_path, split_folder):
+    folder = tmp_path / "garden_photos" / split_folder
+    folder.mkdir(parents=True)
+    config = RunConfig(image_dir=str(folder)).resolved()
+    assert config.name == "garden_photos"
+    assert Path(config.run_dir) == Path("runs") / "garden_photos"
+
+
+def test_a_derived_name_never_holds_dots_the_export_refuses(tmp_path):
+    folder = tmp_path / "a..b"
+    folder.mkdir()
+    assert RunConfig(image_dir=str(folder)).resolved().name == "a_b"

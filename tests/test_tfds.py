@@ -101,3 +101,45 @@ def test_split_selection_decodes_only_the_images_it_keeps(tmp_path, monkeypatch)
     decoded.clear()
     assert len(list(splits.test.as_numpy_iterator())) == 6
     assert len(decoded) == 6, f"reading the 6-image test split decoded {len(decoded)} images"
+
+
+class OfflineDataset(tfds.core.GeneratorBasedBuilder):
+    """A dataset whose download fails the way it does without internet (a connection error inside the downloader)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(None, None, 3)), "label": tfds.features.ClassLabel(num_classes=2)}),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        try:
+            raise ConnectionError("Failed to resolve 'storage.example.org'")
+        except ConnectionError as error:
+            raise RuntimeError("download of https://storage.example.org/data.zip failed") from error
+
+    def _generate_examples(self):
+        yield from ()
+
+
+def test_a_failed_tfds_download_is_one_line_naming_the_flag_and_the_way_out(tmp_path):
+    from tl_keras.settings import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        data_lib.load_tfds("offline_dataset", str(tmp_path))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("--tfds=offline_dataset: the download failed")
+    assert "--tfds_data_dir" in message
+
+
+def test_tfds_preparation_imports_what_it_needs():
+    """tensorflow-datasets needs importlib_resources to prepare any dataset but does not declare it; setup.py must."""
+    from pathlib import Path
+
+    import importlib_resources  # noqa: F401 - the import itself is the check
+
+    assert '"importlib_resources"' in (Path(__file__).parents[1] / "setup.py").read_text()

@@ -481,12 +481,20 @@ def _check_backbone_and_weights(config: RunConfig) -> None:
         )
 
 
+# Folder names that say which split a folder holds, not what the data is: `photos/train` names its run `photos`.
+_SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing")
+
+
 def _derive_name(config: RunConfig) -> str:
+    """The run and export name a data source implies: its folder's name (its parent's, for a split folder), TFDS name or dataset."""
     if config.image_dir:
-        raw = Path(config.image_dir).resolve().name
+        folder = Path(config.image_dir).resolve()
+        if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
+            folder = folder.parent
+        raw = folder.name
     elif config.tfds:
         raw = config.tfds.split(":")[0].split("/")[0]
     else:
         raw = config.dataset
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).strip("._") or "model"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("._-") or "model"
     return name

@@ -34,7 +34,7 @@ def load_tfds(
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
+    prepare(builder, name)
     image_key, label_key = _feature_keys(builder, image_key, label_key)
     image_feature = builder.info.features[image_key]
     class_names = list(builder.info.features[label_key].names)
@@ -116,3 +116,35 @@ def _skip_images(builder) -> dict:
 def _labels(builder, split: str, label_key: str) -> np.ndarray:
     """Labels of a TFDS split, read without decoding a single image."""
     return np.array([int(example[label_key]) for example in _records(builder, split).as_numpy_iterator()], dtype=np.int32)
+
+
+def prepare(builder, name: str) -> None:
+    """`builder.download_and_prepare()`, with a failed download said in one line that names the way out.
+
+    Offline, TFDS retries and then raises from deep inside its downloader (a
+    `requests` connection error, wrapped or not); a user needs to know only
+    that the download failed and that a prepared copy can be pointed at.
+    """
+    from tl_keras.settings import ConfigError
+
+    try:
+        builder.download_and_prepare()
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a download failure
+        if not is_download_failure(error):
+            raise
+        raise ConfigError(
+            f"--tfds={name}: the download failed ({type(error).__name__}); without internet, prepare the dataset on a machine "
+            f"that has it and pass its folder as --tfds_data_dir"
+        ) from None
+
+
+def is_download_failure(error: BaseException) -> bool:
+    """Whether `error`, or any error it was raised from, is a network failure."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        kind = type(error).__name__
+        if isinstance(error, (ConnectionError, TimeoutError)) or "Connection" in kind or "Download" in kind or "NameResolution" in kind:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
