@@ -9,6 +9,7 @@ the same wall time; evaluated, and exported to saved_models/.
   python experiments/train.py --image_dir=/data/photos                 # the default recipe: MobileNetV2, ImageNet weights
   python experiments/train.py --image_dir=/data/photos --recipe=mobile  # for phones
   python experiments/train.py --tfds=tf_flowers --backbone=efficientnet_b0
+  python experiments/train.py --text_file=train.tsv --test_file=test.tsv --backbone=PATH/all-MiniLM-L6-v2   # texts
   python experiments/train.py --flagfile=runs/flowers/flags.txt
   python experiments/train.py --flagfile=runs/flowers/flags.txt --resume   # after a crash or kill
 """
@@ -49,9 +50,14 @@ def main(argv):
 def format_result_table(summary: dict, config) -> str:
     """The run's headline: transfer against scratch when both ran, with their training wall times."""
     timings = summary["timings"]
+    if summary.get("modality") == "text":
+        heading = (f"recipe {config.recipe}: {summary['backbone']}, {summary['pooling']} pooling, {summary['sequence_length']} tokens; "
+                   f"kept the {summary['kept_phase']} phase")
+    else:
+        heading = (f"recipe {config.recipe}: {summary['backbone']} ({summary['weights'] or 'random'} weights) at {summary['image_size']} px; "
+                   f"kept the {summary['kept_phase']} phase")
     lines = [
-        f"recipe {config.recipe}: {summary['backbone']} ({summary['weights'] or 'random'} weights) at {summary['image_size']} px; "
-        f"kept the {summary['kept_phase']} phase",
+        heading,
         f"{'':<44}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}",
         f"{'transfer':<44}{summary['transfer_accuracy']:>16.4f}{timings['transfer_train_s']:>9.0f}",
     ]
@@ -59,6 +65,8 @@ def format_result_table(summary: dict, config) -> str:
         budget = "same wall time" if summary.get("scratch_budget") == "time" else "same epochs"
         label = f"same network from scratch ({budget}, {summary['scratch_epochs']} epochs)"
         lines.append(f"{label:<44}{summary['scratch_accuracy']:>16.4f}{timings['scratch_train_s']:>9.0f}")
+    if "tfidf" in summary:
+        lines.append(f"{'TF-IDF + logistic regression, same split':<44}{summary['tfidf']['accuracy']:>16.4f}{summary['tfidf']['seconds']:>9.0f}")
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(

@@ -76,6 +76,17 @@ class RunConfig:
     )
     tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
+    text_dir: str = _field("", "Folder with one sub-folder of .txt files per class (one document per file): a text classifier.")
+    text_file: str = _field(
+        "", "CSV, TSV or JSON Lines file of labelled texts (header detected; see --text_column, --label_column): a text classifier."
+    )
+    validation_file: str = _field("", "Text runs: a separate file (or folder) of validation texts, instead of a share of the training file.")
+    test_file: str = _field("", "Text runs: a separate file (or folder) of test texts, instead of a share of the training file.")
+    text_column: str = _field("", "Column (or JSON key) holding the text; empty finds text, sentence, review, ... or the first column.")
+    label_column: str = _field("", "Column (or JSON key) holding the label; empty finds label, class, category, ... or the last column.")
+    max_sequence_length: int = _field(
+        0, "Text runs: tokens per text, [CLS] and [SEP] included; 0 covers 99% of the training texts (capped at the encoder's limit)."
+    )
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
     test_fraction: float = _field(0.1, "Share of labelled data held out for the final test when the source has no test split.")
     max_train_per_class: int = _field(0, "Train on at most this many labelled images per class (seeded); 0 uses all. For learning curves.")
@@ -108,7 +119,8 @@ class RunConfig:
     # Backbone and classifier.
     backbone: str = _field(
         DEFAULT_BACKBONE,
-        "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file.",
+        "Registered backbone name (see tl_keras.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file; "
+        "for texts, keras_hub:<preset> or a local BERT-family checkpoint folder (Hugging Face or keras-hub format).",
     )
     weights: str = _field(
         DEFAULT_WEIGHTS,
@@ -242,8 +254,12 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Raises ConfigError naming the offending flag; returns self."""
-        if self.image_dir and self.tfds:
-            raise ConfigError("--image_dir and --tfds are both set; give one data source.")
+        sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file") if getattr(self, flag)]
+        if len(sources) > 1:
+            raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
+        if self.is_text():
+            _check_text_source(self)
+            return self
         if self.image_dir and not Path(self.image_dir).is_dir():
             raise ConfigError(f"--image_dir: folder not found: {self.image_dir!r}; pass a folder with one sub-folder per class.")
         if self.validation_dir and not self.image_dir:
@@ -336,6 +352,10 @@ class RunConfig:
         if self.name and not _NAME_RE.match(self.name):
             raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
         return self
+
+    def is_text(self) -> bool:
+        """Whether the run classifies texts (--text_dir or --text_file) rather than images."""
+        return bool(self.text_dir or self.text_file)
 
     def resolved(self) -> "RunConfig":
         """Applies the recipe and fills the derived defaults (name, run_dir) so the saved JSON is complete.
@@ -485,10 +505,46 @@ def _check_backbone_and_weights(config: RunConfig) -> None:
 _SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing")
 
 
+def _check_text_source(config: RunConfig) -> None:
+    """What a text run needs: readable sources, a text encoder, sane numbers (image-only knobs are not read)."""
+    from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
+
+    source_flag = "text_dir" if config.text_dir else "text_file"
+    for flag in (source_flag, "validation_file", "test_file"):
+        path = getattr(config, flag)
+        if path and not Path(path).exists():
+            raise ConfigError(f"--{flag}: not found: {path!r}")
+    if config.text_dir and not Path(config.text_dir).is_dir():
+        raise ConfigError(f"--text_dir: {config.text_dir!r} is not a folder; pass a folder with one sub-folder of .txt files per class")
+    if not is_text_backbone(config.backbone):
+        raise ConfigError(
+            f"--backbone={config.backbone!r} is not a text encoder; pass {PRESET_PREFIX}<preset> (e.g. {PRESET_PREFIX}bert_base_en_uncased) "
+            "or a local checkpoint folder (Hugging Face or keras-hub format)"
+        )
+    if config.pooling not in TEXT_POOLINGS:
+        raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
+    for flag in ("validation_fraction", "test_fraction"):
+        if not 0.0 <= getattr(config, flag) < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
+    if config.max_sequence_length and config.max_sequence_length < 8:
+        raise ConfigError(f"--max_sequence_length must be 0 (cover 99% of the texts) or at least 8, got {config.max_sequence_length}")
+    if config.batch_size < 1 or not 0.0 <= config.dropout < 1.0:
+        raise ConfigError("--batch_size must be >= 1 and --dropout in [0, 1).")
+    if config.frozen_epochs < 0 or config.fine_tune_epochs < 0 or config.frozen_epochs + config.fine_tune_epochs == 0:
+        raise ConfigError("--frozen_epochs and --fine_tune_epochs must be >= 0, and not both 0.")
+    if config.resume and config.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
+    if config.name and not _NAME_RE.match(config.name):
+        raise ConfigError(f"--name {config.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
+
+
 def _derive_name(config: RunConfig) -> str:
     """The run and export name a data source implies: its folder's name (its parent's, for a split folder), TFDS name or dataset."""
-    if config.image_dir:
-        folder = Path(config.image_dir).resolve()
+    if config.image_dir or config.text_dir or config.text_file:
+        source = Path(config.image_dir or config.text_dir or config.text_file).resolve()
+        folder = source if source.is_dir() or not source.suffix else source.with_suffix("")
+        if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
+            folder = folder.parent
         if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         raw = folder.name

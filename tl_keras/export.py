@@ -8,6 +8,8 @@ are integers that only increase.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import platform
 import re
@@ -145,18 +147,7 @@ def export_saved_model(
         raise ValueError(f"{len(class_names)} class names for a model with {num_outputs} outputs")
     top_k = max(1, min(int(top_k), num_outputs))
     check_mode(tta)
-    model_dir = Path(export_dir) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_staging(model_dir)
-    if version is None:
-        version = next_version(model_dir)
-    elif version < 1:
-        raise ValueError(f"version={version} must be a positive integer (flag --version)")
-    final = model_dir / str(version)
-    if final.exists():
-        raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir))
-    try:
+    with versioned_folder(export_dir, name, version) as (staging, version):
         _write_saved_model(model, staging, list(class_names), top_k, tta)
         extra = staging / EXTRA_ASSETS
         extra.mkdir()
@@ -176,14 +167,7 @@ def export_saved_model(
             from tl_keras.warmup import write_warmup_requests
 
             write_warmup_requests(extra / WARMUP_FILE, name)
-        # rename(2) is atomic on one filesystem; a racing exporter that took
-        # the same number makes this fail instead of mixing two models.
-        os.rename(staging, final)
-        _record_issued(model_dir, version)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
+    return staging.parent / str(version)
 
 
 def _resize_front(model: keras.Model):
@@ -212,6 +196,36 @@ CARD_FIELDS = (
     "model_kind", "backbone", "weights", "input_size", "preprocessing", "metrics", "calibration", "config", "config_fingerprint",
     "provenance", "versions",
 )
+
+
+@contextlib.contextmanager
+def versioned_folder(export_dir: str | os.PathLike, name: str, version: int | None = None):
+    """Yields (staging folder, version) for one export of any modality; renamed to `<export_dir>/<name>/<version>` on success.
+
+    The staging folder is hidden from TF Serving (a dot name); rename(2) is
+    atomic on one filesystem, so a server sees the whole version or none of
+    it, and a racing exporter that took the same number fails instead of
+    mixing two models. On any error the staging folder is removed.
+    """
+    validate_model_name(name)
+    model_dir = Path(export_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_staging(model_dir)
+    if version is None:
+        version = next_version(model_dir)
+    elif version < 1:
+        raise ValueError(f"version={version} must be a positive integer (flag --version)")
+    final = model_dir / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir))
+    try:
+        yield staging, version
+        os.rename(staging, final)
+        _record_issued(model_dir, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def model_card(model: keras.Model, name: str, version: int, class_names: Sequence[str], top_k: int, metadata: dict | None) -> dict:

@@ -44,12 +44,14 @@ def _cell(value: object) -> str:
 
 
 def write_report(
-    path: str | os.PathLike, metrics: dict, pictures: dict[str, Path | None], *, title: str, notes: Sequence[str] = ()
+    path: str | os.PathLike, metrics: dict, pictures: dict[str, Path | None], *, title: str, notes: Sequence[str] = (),
+    errors_html: str | None = None,
 ) -> Path:
     """Writes the page.
 
     `pictures` maps section keys (curves, confusion_matrix, per_class,
-    errors, error_classes..., grad_cam, reliability) to PNGs.
+    errors, error_classes..., grad_cam, reliability) to PNGs; `errors_html`
+    replaces the mistakes pictures (a text model's mistakes are a table).
     """
     top_k = next((key for key in metrics if key.startswith("top_") and key.endswith("_accuracy")), None)
     summary_rows: list[tuple[str, object]] = [("images", metrics["examples"]), ("accuracy", metrics["accuracy"])]
@@ -76,7 +78,7 @@ def write_report(
                 [(name, row["precision"], row["recall"], row["f1"], row["support"]) for name, row in metrics["per_class"].items()],
             ),
         ),
-        ("errors", "Most confident mistakes", _errors_section(pictures)),
+        ("errors", "Most confident mistakes", _errors_section(pictures) if errors_html is None else errors_html),
         (
             "grad-cam",
             "Where the model looks (Grad-CAM)",

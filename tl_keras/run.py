@@ -50,6 +50,10 @@ def run_experiment(config: RunConfig) -> dict:
     under the `--mixed_precision` policy; on a cluster only the chief writes
     into the run folder and exports.
     """
+    if config.is_text():  # the text modality plugs its own steps into the same run environment
+        from tl_keras.text.run import run_text_experiment
+
+        return run_text_experiment(config)
     return in_run_environment(config, _train_and_evaluate, finish_run)
 
 

@@ -8,7 +8,8 @@ win, and the resolved config records the recipe's name and which settings
 were explicit, so `config.json` says where every value came from.
 
 `auto` (the default) picks `embedded` for the built-in photo set,
-`digits` for the built-in digits and `default` for a user's own images.
+`digits` for the built-in digits, `default` for a user's own images and
+`text` for labelled texts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Iterable, TypeVar
 
 from tl_keras.settings import ConfigError
 
-NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits")
+NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits", "text", "text_fast")
 AUTO = "auto"
 _PROVENANCE = ("recipe", "explicit")
 # Filled by `resolved()` from the data source when empty; no recipe sets them, so they are never recorded as explicit.
@@ -42,6 +43,8 @@ def settings(name: str, known: Iterable[str] | None = None) -> dict[str, Any]:
 
 def auto_recipe(config) -> str:
     """The recipe `--recipe=auto` means for this config's data source."""
+    if getattr(config, "text_dir", "") or getattr(config, "text_file", ""):
+        return "text"
     if config.image_dir or config.tfds:
         return "default"
     return "digits" if config.dataset.startswith("digits") else "embedded"

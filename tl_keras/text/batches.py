@@ -1,0 +1,79 @@
+"""Batches of token ids padded per batch, not to the longest text of the data set.
+
+A transformer's cost grows with the padded length, and most sentences are
+far shorter than the longest. Training batches are drawn from a seeded
+permutation, sorted by length inside windows of `WINDOW_BATCHES` batches,
+and the batches then shuffled: neighbours in a batch have similar lengths,
+yet each epoch's order is still a function of (seed, epoch) alone, so
+`--resume` replays exactly the batches an uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tl_keras.epochs import EpochBatches
+
+# Batches per sorting window: large enough that lengths inside a batch are close, small enough that an
+# epoch still mixes short and long texts across its steps.
+WINDOW_BATCHES = 50
+
+
+def pad_batch(rows: Sequence[np.ndarray], pad_id: int) -> np.ndarray:
+    """Rows of token ids as one (len(rows), longest) int32 array, padded with `pad_id`."""
+    width = max(len(r) for r in rows)
+    out = np.full((len(rows), width), pad_id, np.int32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket: bool = True) -> list[np.ndarray]:
+    """The batches (index arrays) of one epoch, a function of (seed, epoch, lengths) alone."""
+    rng = np.random.default_rng([seed, int(epoch)])
+    order = rng.permutation(len(lengths))
+    if not bucket:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = []
+    window = batch_size * WINDOW_BATCHES
+    for start in range(0, len(order), window):
+        part = order[start : start + window]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def training_batches(
+    ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, *, pad_id: int, seed: int, bucket: bool = True
+) -> EpochBatches:
+    """Seeded training epochs of (token ids padded per batch, labels)."""
+    lengths = np.array([len(r) for r in ids])
+    labels = np.asarray(labels, np.int32)
+
+    @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
+    def make_epoch(epoch):
+        def generate(epoch):
+            for index in epoch_order(lengths, batch_size, seed, int(epoch), bucket):
+                yield pad_batch([ids[i] for i in index], pad_id), labels[index]
+
+        return tf.data.Dataset.from_generator(generate, args=(epoch,), output_signature=_SIGNATURE)
+
+    return EpochBatches(make_epoch, math.ceil(len(ids) / batch_size))
+
+
+def ordered_batches(ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
+    """Batches in the split's own order (predictions line up with labels), each padded to its longest text."""
+    labels = np.asarray(labels, np.int32)
+
+    def generate():
+        for start in range(0, len(ids), batch_size):
+            yield pad_batch(ids[start : start + batch_size], pad_id), labels[start : start + batch_size]
+
+    return tf.data.Dataset.from_generator(generate, output_signature=_SIGNATURE).prefetch(tf.data.AUTOTUNE)
+
+
+_SIGNATURE = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))

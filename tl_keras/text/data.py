@@ -1,0 +1,135 @@
+"""Text splits with the image sources' contract: sorted class names, a seeded stratified split, split.json.
+
+A source file gives train (and validation and test, split off it by the
+same stratified rule as images) unless separate validation or test files
+are named. The data check reports what was skipped, warns about texts that
+appear in more than one split (a test score that measures memory), and,
+once a tokenizer is known, the length distribution and how many texts the
+sequence length truncates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+from absl import logging
+
+from tl_keras.data.splits import counts_by_class, stratified_split
+from tl_keras.settings import ConfigError
+from tl_keras.text.sources import LabelledTexts, read_text_source
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class TextSplits:
+    """Texts and int labels per split (test may be empty), class names in label order, and the record of how."""
+
+    class_names: list[str]
+    texts: dict[str, list[str]]
+    labels: dict[str, np.ndarray]
+    record: dict
+    problems: list[str]
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {s: {n: int(np.sum(self.labels[s] == i)) for i, n in enumerate(self.class_names)} for s in SPLITS if len(self.texts[s])}
+
+    def has(self, split: str) -> bool:
+        return len(self.texts[split]) > 0
+
+
+def load_text_splits(
+    train_source: str, *, validation_source: str = "", test_source: str = "", text_column: str = "", label_column: str = "",
+    validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42, min_per_class: int = 2,
+    max_train_per_class: int = 0,
+) -> TextSplits:
+    """Reads the sources and splits them; what a separate file provides is not carved from the training file.
+
+    Raises:
+        ConfigError: a class has fewer than `min_per_class` training texts
+            (named), or a validation/test file holds a label the training
+            data lacks.
+    """
+    read = {"train": read_text_source(train_source, text_column=text_column, label_column=label_column)}
+    for split, source in (("validation", validation_source), ("test", test_source)):
+        if source:
+            read[split] = read_text_source(source, text_column=text_column, label_column=label_column)
+    problems = [p for part in read.values() for p in part.problems]
+    for problem in problems[:20]:
+        logging.warning("text data: %s", problem)
+    if len(problems) > 20:
+        logging.warning("text data: %d more problems (data_report.json lists all)", len(problems) - 20)
+    class_names = sorted(set(read["train"].labels))
+    index = {name: i for i, name in enumerate(class_names)}
+    for split in ("validation", "test"):
+        unknown = sorted(set(read[split].labels) - set(index)) if split in read else []
+        if unknown:
+            raise ConfigError(f"{split} file {read[split].source}: labels {unknown} never occur in the training data")
+    labels = np.array([index[name] for name in read["train"].labels], np.int64)
+    fractions = (0.0 if "validation" in read else validation_fraction, 0.0 if "test" in read else test_fraction)
+    parts = stratified_split(labels, *fractions, seed)
+    parts["train"] = _limit_per_class(parts["train"], labels, max_train_per_class, seed)
+    _check_class_sizes(labels[parts["train"]], class_names, min_per_class)
+    texts = {split: [read["train"].texts[i] for i in parts[split]] for split in SPLITS}
+    ints = {split: labels[parts[split]].astype(np.int32) for split in SPLITS}
+    for split in ("validation", "test"):
+        if split in read:
+            texts[split] = list(read[split].texts)
+            ints[split] = np.array([index[name] for name in read[split].labels], np.int32)
+    record = {
+        "source": {s: r.source for s, r in read.items()}, "seed": seed, "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction, "max_train_per_class": max_train_per_class, "class_names": class_names,
+        "indices_into_train_source": {s: parts[s].tolist() for s in SPLITS if s not in read or s == "train"},
+        "data_sha256": _fingerprint(read["train"]), "counts": counts_by_class(labels, parts, class_names),
+    }
+    return TextSplits(class_names, texts, ints, record, problems)
+
+
+def duplicates_across_splits(splits: TextSplits) -> dict[str, int]:
+    """How many distinct texts of validation and of test also occur in train (exact match after stripping)."""
+    train = set(splits.texts["train"])
+    return {split: len(set(splits.texts[split]) & train) for split in ("validation", "test") if splits.has(split)}
+
+
+def length_report(lengths: list[int], sequence_length: int) -> dict:
+    """Token counts (with [CLS] and [SEP]) of a split: percentiles and how many exceed the sequence length."""
+    array = np.asarray(lengths)
+    return {
+        "texts": int(len(array)), "mean": round(float(array.mean()), 1) if len(array) else 0.0,
+        "percentiles": {str(p): int(np.percentile(array, p)) for p in (50, 90, 95, 99, 100)} if len(array) else {},
+        "sequence_length": int(sequence_length), "truncated": int(np.sum(array > sequence_length)),
+    }
+
+
+def covering_length(lengths: list[int], limit: int, share: float = 0.99) -> int:
+    """The sequence length that holds `share` of the texts whole, capped at the encoder's `limit` (at least 8)."""
+    return int(min(limit, max(8, int(np.ceil(np.percentile(np.asarray(lengths), share * 100))))))
+
+
+def _limit_per_class(indices: np.ndarray, labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    if per_class <= 0:
+        return indices
+    rng = np.random.default_rng(seed)
+    kept = [rng.permutation(indices[labels[indices] == c])[:per_class] for c in np.unique(labels[indices])]
+    return np.sort(np.concatenate(kept))
+
+
+def _check_class_sizes(train_labels: np.ndarray, class_names: list[str], minimum: int) -> None:
+    counts = np.bincount(train_labels, minlength=len(class_names))
+    small = {name: int(n) for name, n in zip(class_names, counts) if n < minimum}
+    if len(class_names) < 2:
+        raise ConfigError(f"the text data has {len(class_names)} class {class_names}; a classifier needs at least two")
+    if small:
+        raise ConfigError(
+            f"classes with fewer than {minimum} training texts: {small}; add texts, drop the class, or lower --min_images_per_class"
+        )
+
+
+def _fingerprint(texts: LabelledTexts) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts.texts, texts.labels):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()

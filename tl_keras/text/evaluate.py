@@ -1,0 +1,79 @@
+"""A text classifier scored on a split: the image evaluation's files, with the mistakes shown as text.
+
+metrics.json, per_class.csv, confusion_matrix.png, per_class.png,
+reliability.png and report.html, as for images; the report's mistakes
+section is a table of the most confident wrong predictions (true class,
+predicted class, probability, the text, HTML-escaped).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tl_keras.calibration import DEFAULT_BINS, apply_temperature, calibration_summary, expected_calibration_error, plot_reliability
+from tl_keras.evaluation import classification_metrics, plot_per_class, write_metrics
+from tl_keras.report import write_report
+
+MISTAKES_SHOWN = 20
+# Characters of a text shown in the mistakes table; the rest is cut with an ellipsis.
+TEXT_SHOWN = 300
+
+
+def evaluate_text_split(
+    probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str], out_dir: str | Path, *,
+    split: str, temperature: float | None = None, temperature_decision: dict | None = None, curves: Path | None = None,
+    title: str = "", extra: dict | None = None,
+) -> dict:
+    """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = classification_metrics(probabilities, labels, class_names)
+    metrics.update({"split": split, **(extra or {})})
+    shown = probabilities
+    if temperature:
+        calibration = {**calibration_summary(probabilities, labels, temperature, "validation", split), **(temperature_decision or {})}
+        calibration["ece"] = calibration["ece_after"]
+        curves_of = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels)}
+        if temperature != 1.0:
+            shown = apply_temperature(probabilities, temperature)
+            curves_of[f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})"] = (shown, labels)
+    else:
+        calibration = {"ece": expected_calibration_error(probabilities, labels), "bins": DEFAULT_BINS}
+        curves_of = {f"model (ECE {calibration['ece']:.3f})": (probabilities, labels)}
+    metrics["calibration"] = calibration
+    metrics["explained_with"] = "not available for text models"
+    pictures = {"curves": curves, "per_class": plot_per_class(metrics, out / "per_class.png")}
+    pictures["reliability"] = plot_reliability(curves_of, out / "reliability.png") if len(labels) else None
+    written = write_metrics(metrics, out)
+    pictures["confusion_matrix"] = written["confusion_matrix"]
+    notes = [f"{metrics['examples']} texts of the {split} split; {len(class_names)} classes."]
+    report = write_report(
+        out / "report.html", metrics, pictures, title=title or f"Evaluation on the {split} split", notes=notes,
+        errors_html=mistakes_table(shown, labels, texts, class_names),
+    )
+    metrics["report"] = str(report)
+    return metrics
+
+
+def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str]) -> str:
+    """The most confident mistakes as an HTML table (every text escaped)."""
+    predicted = probabilities.argmax(1)
+    wrong = np.flatnonzero(predicted != labels)
+    if not len(wrong):
+        return '<p class="note">No mistakes on this split.</p>'
+    order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:MISTAKES_SHOWN]
+    rows = []
+    for i in order:
+        text = texts[i] if len(texts[i]) <= TEXT_SHOWN else texts[i][:TEXT_SHOWN] + "..."
+        rows.append(
+            f"<tr><td>{html.escape(class_names[labels[i]])}</td><td>{html.escape(class_names[predicted[i]])}</td>"
+            f"<td>{probabilities[i, predicted[i]]:.3f}</td><td>{html.escape(text)}</td></tr>"
+        )
+    return (
+        f'<p class="note">{len(wrong)} mistakes; the {len(order)} most confident:</p>'
+        "<table><tr><th>true</th><th>predicted</th><th>probability</th><th>text</th></tr>" + "".join(rows) + "</table>"
+    )

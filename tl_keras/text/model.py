@@ -1,0 +1,72 @@
+"""The text classifier: token ids -> encoder -> pooled sentence vector -> dropout -> Dense softmax.
+
+The model takes one int32 tensor of token ids (batch, length) with any
+length, padded with the tokenizer's pad id; the padding mask and segment ids
+are derived inside it. One input keeps every core step (the feature cache,
+seeded epochs, evaluation, resume) the same as for images, and lets each
+batch be padded only to its own longest text. The head is the same
+dropout + Dense pair as an image classifier's, so `anatomy` finds it.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tl_keras.text.encoders import TextEncoder
+
+
+@keras.saving.register_keras_serializable(package="tl_keras")
+class MaskedMeanPooling(keras.layers.Layer):
+    """The mean of the hidden states over real tokens (sentence-transformers' mean pooling)."""
+
+    def call(self, sequence, mask):
+        weights = keras.ops.cast(mask, sequence.dtype)[..., None]
+        total = keras.ops.sum(sequence * weights, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), keras.ops.cast(1.0, sequence.dtype))
+
+
+@keras.saving.register_keras_serializable(package="tl_keras")
+class FirstTokenPooling(keras.layers.Layer):
+    """The hidden state at the first position ([CLS]), BERT's sentence vector."""
+
+    def call(self, sequence, mask=None):
+        return sequence[:, 0, :]
+
+
+@keras.saving.register_keras_serializable(package="tl_keras")
+class PaddingMask(keras.layers.Layer):
+    """1 where a token id is not the pad id; a layer (not an op) so the pad id is saved with the model."""
+
+    def __init__(self, pad_id: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.pad_id = int(pad_id)
+
+    def call(self, token_ids):
+        return keras.ops.cast(keras.ops.not_equal(token_ids, self.pad_id), "int32")
+
+    def get_config(self):
+        return {**super().get_config(), "pad_id": self.pad_id}
+
+
+def build_text_classifier(
+    encoder: TextEncoder, num_classes: int, *, pooling: str = "auto", dropout: float = 0.1, name: str = "text_classifier"
+) -> keras.Model:
+    """A classifier on `encoder`; `pooling` "auto" takes the checkpoint's own ("mean" or "cls").
+
+    Raises:
+        ValueError: pooling is not auto, mean or cls; fewer than two classes.
+    """
+    if pooling not in ("auto", "mean", "cls"):
+        raise ValueError(f"pooling={pooling!r}: a text encoder pools with auto (the checkpoint's own), mean or cls")
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: a classifier needs at least two classes")
+    pooling = encoder.pooling if pooling == "auto" else pooling
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    mask = PaddingMask(encoder.tokenizer.pad_id, name="padding_mask")(token_ids)
+    segments = keras.ops.zeros_like(token_ids)
+    sequence = encoder.model({"token_ids": token_ids, "segment_ids": segments, "padding_mask": mask})
+    pool = MaskedMeanPooling(name="mean_pool") if pooling == "mean" else FirstTokenPooling(name="cls_pool")
+    pooled = pool(sequence, mask)
+    features = keras.layers.Dropout(dropout, name="dropout")(pooled)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(features)
+    return keras.Model(token_ids, outputs, name=name)

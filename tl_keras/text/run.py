@@ -1,0 +1,212 @@
+"""One text-classification run from a `RunConfig`: texts -> encoder -> two phases -> evaluation -> export.
+
+The text counterpart of `tl_keras.run`, sharing its run environment
+(strategy scope, precision, chief-only writes), run folder, seeded start,
+both training phases (`train_two_phase`: the head on cached sentence
+vectors, then fine-tuning with layer-wise rates), calibration rule and
+summary. What differs is only what touches text: reading and splitting
+texts, the tokenizer (kept beside the model in the run folder and the
+export), batches padded per batch, the TF-IDF baseline and a text export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from absl import logging
+
+from tl_keras import atomic, distribute
+from tl_keras.calibration import choose_temperature, fold_temperature
+from tl_keras.callbacks import TimeBudget
+from tl_keras.config import RunConfig
+from tl_keras.data.splits import write_split
+from tl_keras.evaluation import plot_curves, predict_dataset
+from tl_keras.run import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings
+from tl_keras.run_folder import RunFolder
+from tl_keras.text import batches as batches_lib
+from tl_keras.text.baselines import tfidf_logistic
+from tl_keras.text.data import TextSplits, covering_length, duplicates_across_splits, length_report, load_text_splits
+from tl_keras.text.encoders import TextEncoder, load_text_encoder
+from tl_keras.text.evaluate import evaluate_text_split
+from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
+from tl_keras.text.model import build_text_classifier
+from tl_keras.training import train_from_scratch, train_two_phase
+
+
+@dataclasses.dataclass
+class TrainedTextRun:
+    """What the export and summary need from the training step (which runs inside the strategy scope)."""
+
+    config: RunConfig
+    folder: RunFolder
+    model: keras.Model
+    encoder: TextEncoder
+    class_names: list[str]
+    summary: dict
+    timings: dict[str, float]
+    started: float
+
+
+@dataclasses.dataclass
+class TokenizedSplits:
+    """Token ids and int labels of every split, and the texts they came from."""
+
+    ids: dict[str, list[np.ndarray]]
+    labels: dict[str, np.ndarray]
+    texts: dict[str, list[str]]
+
+
+def run_text_experiment(config: RunConfig) -> dict:
+    """Trains, evaluates and exports a text classifier per `config`; returns the run summary (also summary.json)."""
+    return in_run_environment(config, train_text_run, finish_text_run)
+
+
+def train_text_run(config: RunConfig) -> TrainedTextRun:
+    """Everything up to the export: texts, encoder, both phases, calibration, evaluation, the baselines."""
+    config, run_dir = start_run(config)
+    started = time.perf_counter()
+    folder = RunFolder(run_dir)
+    splits = read_splits(config)
+    encoder = load_text_encoder(config.backbone, sequence_length=10**6)
+    tokenized, data_report = tokenize_splits(config, splits, encoder)
+    atomic.write_json(folder.data_report, data_report)
+    write_split(folder.split, {**splits.record, "sequence_length": encoder.tokenizer.sequence_length})
+    encoder.tokenizer.save(folder.root / TOKENIZER_FOLDER)
+    logging.info("classes %s; counts %s; %d tokens per text", splits.class_names, splits.counts, encoder.tokenizer.sequence_length)
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_text_classifier(
+        encoder, len(splits.class_names), pooling=config.pooling, dropout=config.dropout, name=f"{config.name}_classifier"
+    )
+    plan = train_settings(config)
+    pad = encoder.tokenizer.pad_id
+    train = batches_lib.training_batches(tokenized.ids["train"], tokenized.labels["train"], config.batch_size, pad_id=pad, seed=config.seed)
+    held_split = "test" if splits.has("test") else "validation"
+
+    def ordered(split: str):
+        return batches_lib.ordered_batches(tokenized.ids[split], tokenized.labels[split], config.batch_size, pad_id=pad)
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    result = train_two_phase(model, encoder.model, train, ordered("validation"), plan, run_dir, train_examples=len(tokenized.ids["train"]))
+    timings["transfer_train_s"] = time.perf_counter() - t0
+    curves = plot_curves(result.to_dict(), folder.curves)
+    temperature, decision = None, None
+    if config.calibrate:
+        temperature, decision = choose_temperature(*predict_dataset(model, ordered("validation")), seed=config.seed)
+    probabilities, labels = predict_dataset(model, ordered(held_split))
+    metrics = evaluate_text_split(
+        probabilities, labels, tokenized.texts[held_split], splits.class_names, folder.evaluation, split=held_split,
+        temperature=temperature, temperature_decision=decision, curves=curves,
+        title=f"{config.name}: {encoder.name} on the {held_split} split",
+        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch},
+    )
+    if decision and decision["adopted"]:
+        fold_temperature(model, temperature)
+    model.save(folder.model)
+    summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves)
+    summary["tfidf"] = tfidf_logistic(
+        tokenized.texts["train"], tokenized.labels["train"], tokenized.texts["validation"], tokenized.labels["validation"],
+        tokenized.texts[held_split], tokenized.labels[held_split],
+    )
+    if config.compare_scratch:
+        summary.update(scratch_arm(config, model, encoder, train, ordered, held_split, plan, folder, timings))
+    return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
+
+
+def read_splits(config: RunConfig) -> TextSplits:
+    return load_text_splits(
+        config.text_dir or config.text_file, validation_source=config.validation_file, test_source=config.test_file,
+        text_column=config.text_column, label_column=config.label_column, validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction, seed=config.seed, min_per_class=config.min_images_per_class,
+        max_train_per_class=config.max_train_per_class,
+    )
+
+
+def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder) -> tuple[TokenizedSplits, dict]:
+    """Sets the sequence length (--max_sequence_length, or 99% coverage of the training texts) and tokenises every split.
+
+    Returns the token ids and the data report: what was skipped, texts
+    shared between splits, and per split the token-length distribution and
+    how many texts the sequence length truncates.
+    """
+    tokenizer = encoder.tokenizer
+    pieces = {split: tokenizer.word_pieces(splits.texts[split]) for split in ("train", "validation", "test")}
+    lengths = {split: [len(p) + 2 for p in rows] for split, rows in pieces.items()}
+    limit = encoder.max_positions
+    tokenizer.sequence_length = min(config.max_sequence_length, limit) if config.max_sequence_length else covering_length(
+        lengths["train"], limit
+    )
+    room = tokenizer.sequence_length - 2
+    ids = {
+        split: [np.concatenate([[tokenizer.cls_id], p[:room], [tokenizer.sep_id]]).astype(np.int32) for p in rows]
+        for split, rows in pieces.items()
+    }
+    duplicates = duplicates_across_splits(splits)
+    for split, count in duplicates.items():
+        if count:
+            logging.warning("text data: %d texts of the %s split also occur in train; its score partly measures memory", count, split)
+    report = {
+        "skipped": splits.problems, "duplicates_in_train": duplicates,
+        "lengths": {split: length_report(lengths[split], tokenizer.sequence_length) for split in lengths if lengths[split]},
+        "sequence_length_source": "--max_sequence_length" if config.max_sequence_length else "99% of the training texts",
+    }
+    return TokenizedSplits(ids, splits.labels, splits.texts), report
+
+
+def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves) -> dict:
+    """The run summary in the image runs' shape, with the text facts (sequence length, pooling) in place of pixels."""
+    return {
+        "modality": "text", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
+        "backbone": encoder.name, "sequence_length": encoder.tokenizer.sequence_length,
+        "pooling": encoder.pooling if config.pooling == "auto" else config.pooling,
+        "phases": {
+            p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
+                     "on_cached_features": p.on_cached_features}
+            for p in result.phases
+        },
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{config.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen, "evaluated_on": held_split, "transfer_accuracy": float(metrics["accuracy"]),
+        "macro_f1": metrics["macro"]["f1"],
+        "calibration": {k: v for k, v in metrics["calibration"].items() if not isinstance(v, (list, dict))},
+        "metrics_json": str(Path(metrics["report"]).parent / "metrics.json"), "curves_png": str(curves), "report_html": metrics["report"],
+    }
+
+
+def scratch_arm(config, model, encoder, train, ordered, held_split, plan, folder, timings) -> dict:
+    """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs."""
+    keras.utils.set_random_seed(config.seed)
+    scratch = keras.models.clone_model(model)  # same architecture, freshly initialised weights
+    budget = {}
+    if config.scratch_budget == "time":
+        budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
+    t0 = time.perf_counter()
+    result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, **budget)
+    timings["scratch_train_s"] = time.perf_counter() - t0
+    probabilities, labels = predict_dataset(scratch, ordered(held_split))
+    accuracy = float(np.mean(probabilities.argmax(-1) == labels))
+    return {"scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
+
+
+def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
+    """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
+    config, summary, timings = trained.config, trained.summary, trained.timings
+    if config.export:
+        metadata = card_metadata(config, None, {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}, summary["calibration"])
+        t0 = time.perf_counter()
+        exported = export_text_saved_model(
+            distribute.float32_copy(trained.model), trained.encoder.tokenizer, config.export_dir, config.name, trained.class_names,
+            metadata=metadata,
+        )
+        timings["export_s"] = time.perf_counter() - t0
+        summary["export"] = str(exported)
+    timings["total_s"] = time.perf_counter() - trained.started
+    summary["timings"] = timings
+    summary["model_keras"] = str(trained.folder.model)
+    summary.update(extra)
+    atomic.write_json(trained.folder.summary, summary)
+    return summary
