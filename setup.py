@@ -35,6 +35,13 @@ setup(
         "matplotlib>=3.6",
         # PredictionLog protos for TF Serving warmup requests.
         "tensorflow-serving-api>=2.16",
+        # Text classification (--text_file, --text_dir): BERT-family encoders and WordPiece tokenizers from keras-hub; it reads a
+        # Hugging Face checkpoint's safetensors weights only with safetensors installed, which it does not declare. In
+        # install_requires, not an extra: a text run is as much the product as an image run, and the README's one install
+        # command must serve both. tensorflow-text (keras-hub's tokenizer ops) must match TensorFlow's minor version.
+        "keras-hub>=0.20",
+        "safetensors",
+        "tensorflow-text>=2.16,<2.22",
     ],
     extras_require={
         # LiteRT, the maintained TFLite interpreter; used for parity checks when installed (else tf.lite.Interpreter).

@@ -51,11 +51,11 @@ def format_result_table(summary: dict, config) -> str:
     """The run's headline: transfer against scratch when both ran, with their training wall times."""
     timings = summary["timings"]
     if summary.get("modality") == "text":
-        heading = (f"recipe {config.recipe}: {summary['backbone']}, {summary['pooling']} pooling, {summary['sequence_length']} tokens; "
-                   f"kept the {summary['kept_phase']} phase")
+        heading = (f"recipe {config.recipe}: {summary['backbone']}, {summary['pooling']} pooling, "
+                   f"{summary['sequence_length']} tokens; kept the {summary['kept_phase']} phase")
     else:
-        heading = (f"recipe {config.recipe}: {summary['backbone']} ({summary['weights'] or 'random'} weights) at {summary['image_size']} px; "
-                   f"kept the {summary['kept_phase']} phase")
+        heading = (f"recipe {config.recipe}: {summary['backbone']} ({summary['weights'] or 'random'} weights) "
+                   f"at {summary['image_size']} px; kept the {summary['kept_phase']} phase")
     lines = [
         heading,
         f"{'':<44}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}",
@@ -66,7 +66,8 @@ def format_result_table(summary: dict, config) -> str:
         label = f"same network from scratch ({budget}, {summary['scratch_epochs']} epochs)"
         lines.append(f"{label:<44}{summary['scratch_accuracy']:>16.4f}{timings['scratch_train_s']:>9.0f}")
     if "tfidf" in summary:
-        lines.append(f"{'TF-IDF + logistic regression, same split':<44}{summary['tfidf']['accuracy']:>16.4f}{summary['tfidf']['seconds']:>9.0f}")
+        tfidf = summary["tfidf"]
+        lines.append(f"{'TF-IDF + logistic regression, same split':<44}{tfidf['accuracy']:>16.4f}{tfidf['seconds']:>9.0f}")
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(

@@ -51,11 +51,26 @@ def test_library_keywords_win_and_resolving_twice_changes_nothing():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_recipe_resolves_to_a_valid_config(name, tmp_path):
-    config = recipe_config(name, image_dir=str(tmp_path)) if name not in ("embedded", "digits") else recipe_config(name)
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("good\tpos\nbad\tneg\n")
+    if name in ("embedded", "digits"):
+        config = recipe_config(name)
+    elif name.startswith("text"):
+        config = recipe_config(name, text_file=str(texts))
+    else:
+        config = recipe_config(name, image_dir=str(tmp_path))
     config.validate()
     assert config.recipe == name
     for key, value in settings(name).items():
         assert getattr(config, key) == value
+
+
+def test_auto_picks_the_text_recipe_for_texts_and_refuses_an_image_backbone_for_them(tmp_path):
+    texts = tmp_path / "texts.tsv"
+    texts.write_text("good\tpos\nbad\tneg\n")
+    assert RunConfig(text_file=str(texts)).resolved().recipe == "text"
+    with pytest.raises(ConfigError, match="--backbone='mobilenet_v2' is not a text encoder"):
+        RunConfig(text_file=str(texts), backbone="mobilenet_v2", explicit="backbone").resolved().validate()
 
 
 def test_unknown_recipe_is_refused_by_name():

@@ -111,7 +111,9 @@ class OfflineDataset(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(None, None, 3)), "label": tfds.features.ClassLabel(num_classes=2)}),
+            features=tfds.features.FeaturesDict(
+                {"image": tfds.features.Image(shape=(None, None, 3)), "label": tfds.features.ClassLabel(num_classes=2)}
+            ),
             supervised_keys=("image", "label"),
         )
 

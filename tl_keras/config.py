@@ -80,7 +80,9 @@ class RunConfig:
     text_file: str = _field(
         "", "CSV, TSV or JSON Lines file of labelled texts (header detected; see --text_column, --label_column): a text classifier."
     )
-    validation_file: str = _field("", "Text runs: a separate file (or folder) of validation texts, instead of a share of the training file.")
+    validation_file: str = _field(
+        "", "Text runs: a separate file (or folder) of validation texts, instead of a share of the training file."
+    )
     test_file: str = _field("", "Text runs: a separate file (or folder) of test texts, instead of a share of the training file.")
     text_column: str = _field("", "Column (or JSON key) holding the text; empty finds text, sentence, review, ... or the first column.")
     label_column: str = _field("", "Column (or JSON key) holding the label; empty finds label, class, category, ... or the last column.")
@@ -518,8 +520,8 @@ def _check_text_source(config: RunConfig) -> None:
         raise ConfigError(f"--text_dir: {config.text_dir!r} is not a folder; pass a folder with one sub-folder of .txt files per class")
     if not is_text_backbone(config.backbone):
         raise ConfigError(
-            f"--backbone={config.backbone!r} is not a text encoder; pass {PRESET_PREFIX}<preset> (e.g. {PRESET_PREFIX}bert_base_en_uncased) "
-            "or a local checkpoint folder (Hugging Face or keras-hub format)"
+            f"--backbone={config.backbone!r} is not a text encoder; pass {PRESET_PREFIX}<preset> "
+            f"(e.g. {PRESET_PREFIX}bert_base_en_uncased) or a local checkpoint folder (Hugging Face or keras-hub format)"
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
@@ -533,7 +535,9 @@ def _check_text_source(config: RunConfig) -> None:
     if config.frozen_epochs < 0 or config.fine_tune_epochs < 0 or config.frozen_epochs + config.fine_tune_epochs == 0:
         raise ConfigError("--frozen_epochs and --fine_tune_epochs must be >= 0, and not both 0.")
     if config.resume and config.overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
+        raise ConfigError(
+            "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
+        )
     if config.name and not _NAME_RE.match(config.name):
         raise ConfigError(f"--name {config.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
 

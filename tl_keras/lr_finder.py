@@ -95,7 +95,7 @@ def lr_range_test(
     model.compile(optimizer=make_optimizer(optimizer, schedule), loss=SparseCrossentropy(label_smoothing=label_smoothing))
     recorder = _StepRecorder(smoothing, diverge)
     try:
-        model.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[recorder], class_weight=class_weight, verbose=0)
+        model.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[recorder], class_weight=class_weight, verbose=0, shuffle=False)
     finally:
         model.set_weights(saved)
     tried = rates[: len(recorder.losses)].tolist()

@@ -74,7 +74,7 @@ def pretrain_backbone(
     train = data_lib.make_batches(splits.train, size, batch_size, shuffle=True, seed=seed)
     validation = data_lib.make_batches(splits.validation, size, batch_size)
     logging.info("pretraining %s on source task %s for %d epochs", backbone, source, epochs)
-    history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0)
+    history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0, shuffle=False)
     _, accuracy = model.evaluate(validation, verbose=0)
     atomic.write_with(weights_path, lambda partial: net.layer.save_weights(str(partial)))
     atomic.write_json(out / f"{tag}.json", {

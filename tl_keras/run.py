@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -24,7 +23,10 @@ from tl_keras import pretrain
 from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
-from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
+from tl_keras.config import ConfigError, RunConfig
+from tl_keras.run_steps import (  # noqa: F401 - shared steps, importable from here as before
+    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings,
+)
 from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.calibration import choose_temperature, fold_temperature
 from tl_keras.evaluation import plot_curves, predict_dataset
@@ -32,13 +34,11 @@ from tl_keras.export import export_saved_model
 from tl_keras.inspection import inspect_split
 from tl_keras.reload import backbone_of, load_classifier
 from tl_keras.run_folder import RunFolder
-from tl_keras.settings import AugmentSettings, DataSettings, TrainSettings, settings_from
+from tl_keras.settings import AugmentSettings, DataSettings, settings_from
 from tl_keras.callbacks import TimeBudget
 from tl_keras.freezing import check_unfreeze_fits
 from tl_keras.training import train_from_scratch, train_two_phase
 
-# Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
-SCRATCH_MAX_EPOCHS = 1000
 
 
 def run_experiment(config: RunConfig) -> dict:
@@ -55,34 +55,6 @@ def run_experiment(config: RunConfig) -> dict:
 
         return run_text_experiment(config)
     return in_run_environment(config, _train_and_evaluate, finish_run)
-
-
-def in_run_environment(config: RunConfig, train: Callable[[RunConfig], Any], finish: Callable[[Any, dict], dict]) -> dict:
-    """Runs `train(config)` inside the --strategy scope under the --mixed_precision policy, then `finish(trained, extra)` outside.
-
-    Every run kind (transfer, distillation) goes through here, so each
-    honours --strategy and --mixed_precision the same way. On a cluster,
-    non-chief workers train in a scratch folder (continuing from the chief's
-    resume state under --resume) and never export; `extra` says how many
-    replicas took part and whether this process is the chief.
-    """
-    config = config.resolved().validate()
-    strategy = distribute.make_strategy(config.strategy)  # first: a cluster must form before other TF work
-    chief = distribute.is_chief(strategy)
-    previous_policy = keras.mixed_precision.global_policy().name
-    distribute.set_precision(config.mixed_precision)
-    try:
-        with distribute.writable_run_dir(Path(config.run_dir), chief) as run_dir:
-            if not chief:
-                if config.resume:  # continue from the chief's state: needs a run folder every worker can read
-                    distribute.copy_resume_state(Path(config.run_dir), run_dir)
-                config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
-            with strategy.scope(), distribute.keras_workarounds(strategy):
-                trained = train(config)
-            # Outside the scope: export creates variables, and no other worker takes part.
-            return finish(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
-    finally:
-        distribute.set_precision(previous_policy)
 
 
 @dataclasses.dataclass
@@ -260,39 +232,6 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
     return summary
 
 
-def card_metadata(config: RunConfig, weights: str | None, metrics: dict, calibration: dict | None = None, **provenance) -> dict:
-    """What a run adds to its export's model card (the export reads size and normalisation from the model itself).
-
-    The resolved config travels with the artifact, so the model can be reproduced.
-    """
-    return {
-        "backbone": config.backbone, "weights": weights, "metrics": metrics, "calibration": calibration, "config": config.to_dict(),
-        "config_fingerprint": config.fingerprint(), "provenance": provenance or None,
-    }
-
-
-def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
-    """Claims the run folder, records the settings, seeds everything.
-
-    `config` is resolved and validated already: `in_run_environment` does it
-    once, at the library's entry (a script also does it before any
-    TensorFlow work, to fail fast).
-    """
-    check_run_dir_reuse(config)
-    folder = RunFolder(config.run_dir)
-    run_dir = folder.root
-    run_dir.mkdir(parents=True, exist_ok=True)
-    folder.summary.unlink(missing_ok=True)  # its absence marks the run unfinished until the end
-    if config.overwrite:
-        folder.split.unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
-    atomic.write_text(folder.config, config.to_json())
-    atomic.write_text(folder.flags, config.to_flagfile())
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    return config, run_dir
-
-
 def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     """The run's data, checked against --num_classes and recorded in split.json."""
     splits = data_lib.limit_train_per_class(
@@ -308,11 +247,6 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
     logging.info("classes %s; counts %s", splits.class_names, splits.counts)
     return splits
-
-
-def train_settings(config: RunConfig) -> TrainSettings:
-    """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run)."""
-    return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings())
 
 
 def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float]) -> str | None:

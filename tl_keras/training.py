@@ -488,6 +488,7 @@ def run_phase(
             callbacks=callbacks,
             class_weight=class_weight,
             verbose=_fit_verbosity(settings.verbose),
+            shuffle=False,  # the data is a seeded tf.data stream already; Keras would only warn that it ignores shuffle=True
         )
     values = recorder.history
     seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)

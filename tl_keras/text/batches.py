@@ -73,7 +73,10 @@ def ordered_batches(ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: i
         for start in range(0, len(ids), batch_size):
             yield pad_batch(ids[start : start + batch_size], pad_id), labels[start : start + batch_size]
 
-    return tf.data.Dataset.from_generator(generate, output_signature=_SIGNATURE).prefetch(tf.data.AUTOTUNE)
+    # A generator's length is unknown to tf.data; stating it keeps Keras from treating the end of a pass as data running out.
+    count = math.ceil(len(ids) / batch_size)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=_SIGNATURE)
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
 
 
 _SIGNATURE = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))

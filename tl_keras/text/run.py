@@ -25,7 +25,7 @@ from tl_keras.callbacks import TimeBudget
 from tl_keras.config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation import plot_curves, predict_dataset
-from tl_keras.run import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings
+from tl_keras.run_steps import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings
 from tl_keras.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
 from tl_keras.text.baselines import tfidf_logistic
@@ -196,7 +196,8 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
     """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
-        metadata = card_metadata(config, None, {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}, summary["calibration"])
+        accuracy = {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}
+        metadata = card_metadata(config, None, accuracy, summary["calibration"])
         t0 = time.perf_counter()
         exported = export_text_saved_model(
             distribute.float32_copy(trained.model), trained.encoder.tokenizer, config.export_dir, config.name, trained.class_names,

@@ -1,0 +1,211 @@
+"""Text classification: sources and their problems, the tokenizer, per-batch padding, and a whole run on a tiny encoder.
+
+The quick tests build a tiny BERT (2 layers, width 16) as a keras-hub
+preset in tmp_path; the real all-MiniLM-L6-v2 checkpoint in the shared
+assets checks the loader against its published sentence similarities.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+keras_hub = pytest.importorskip("keras_hub")
+
+from tl_keras.settings import ConfigError  # noqa: E402
+from tl_keras.text import batches as batches_lib  # noqa: E402
+from tl_keras.text.data import load_text_splits  # noqa: E402
+from tl_keras.text.sources import read_text_file, read_text_folder  # noqa: E402
+from tl_keras.text.tokenizer import TextTokenizer  # noqa: E402
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "great", "fine", "bad", "awful", "poor", "movie", "the", "a", "was",
+         "plot", "acting", "and", "very", "not", "cafe", "naive", "##s", "!", ".", "'", "t", "don"]
+POSITIVE = ["good", "great", "fine"]
+NEGATIVE = ["bad", "awful", "poor"]
+
+
+def sentences(count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Tiny review sentences whose label is told by their adjectives."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(count):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = POSITIVE if label == "pos" else NEGATIVE
+        filler = ["the", "movie", "was", "very", "and", "the", "plot", "acting"]
+        body = [str(w) for w in rng.choice(filler, size=rng.integers(2, 9))] + [str(rng.choice(words)) for _ in range(2)]
+        rng.shuffle(body)
+        rows.append((" ".join(body) + " .", label))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer BERT saved as a keras-hub preset folder (random weights: the quick tests check wiring, not transfer)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(WORDS), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=64
+    )
+    backbone.save_to_preset(str(folder))
+    keras_hub.models.BertTokenizer(vocabulary=WORDS, lowercase=True).save_to_preset(str(folder))
+    return folder
+
+
+def test_a_table_file_reports_bad_lines_with_file_and_line_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(
+        b"text,label\n"
+        b"good movie,pos\n"
+        b"caf\xe9 latin-1 line,neg\n"  # Latin-1, not UTF-8
+        b",neg\n"  # empty text
+        b"no label here,\n"
+        b"\"bad, awful movie\",neg\n"
+    )
+    texts = read_text_file(path)
+    assert texts.texts == ["good movie", "bad, awful movie"]
+    assert texts.labels == ["pos", "neg"]
+    assert len(texts.problems) == 3
+    assert texts.problems[0].startswith(f"{path}:3: not UTF-8")
+    assert texts.problems[1] == f"{path}:4: empty text; skipped"
+    assert texts.problems[2] == f"{path}:5: missing label; skipped"
+
+
+def test_a_headerless_tsv_and_json_lines_read_the_same_rows(tmp_path):
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("good movie\t1\nbad movie\t0\n")
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"Sentence": "good movie", "label": 1}\n{"sentence": "bad movie", "label": 0}\nnot json\n')
+    from_tsv, from_json = read_text_file(tsv), read_text_file(jsonl)
+    assert (from_tsv.texts, from_tsv.labels) == (from_json.texts, from_json.labels) == (["good movie", "bad movie"], ["1", "0"])
+    assert len(from_json.problems) == 1 and ":3: not JSON" in from_json.problems[0]
+
+
+def test_a_text_folder_skips_binary_empty_and_latin1_files_naming_each(tmp_path):
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.txt").write_text(f"{label} text {i}")
+    (tmp_path / "pos" / "binary.txt").write_bytes(b"\x89PNG\x00\x00data")
+    (tmp_path / "pos" / "empty.txt").write_text("  \n")
+    (tmp_path / "neg" / "latin.txt").write_bytes("d\xe9j\xe0 vu".encode("latin-1"))
+    texts = read_text_folder(tmp_path)
+    assert sorted(texts.labels) == ["neg"] * 3 + ["pos"] * 3
+    assert sorted(p.split(":")[0].rsplit("/", 1)[-1] for p in texts.problems) == ["binary.txt", "empty.txt", "latin.txt"]
+
+
+def test_a_class_with_too_few_texts_stops_the_run_naming_it(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{t}\t{label}\n" for t, label in sentences(20)) + "lonely sentence\trare\n")
+    with pytest.raises(ConfigError, match=r"\{'rare': 1\}"):
+        load_text_splits(str(path), validation_fraction=0.2, test_fraction=0.0, seed=0, min_per_class=2)
+
+
+def test_splits_are_stratified_seeded_and_a_separate_test_file_is_not_carved_from_train(tmp_path):
+    train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    train.write_text("".join(f"{t}\t{label}\n" for t, label in sentences(40)))
+    test.write_text("".join(f"{t}\t{label}\n" for t, label in sentences(10, seed=1)))
+    splits = load_text_splits(str(train), test_source=str(test), validation_fraction=0.25, test_fraction=0.1, seed=3)
+    assert splits.class_names == ["neg", "pos"]
+    assert len(splits.texts["train"]) == 30 and len(splits.texts["validation"]) == 10 and len(splits.texts["test"]) == 10
+    assert splits.counts["validation"] == {"neg": 5, "pos": 5}
+    again = load_text_splits(str(train), test_source=str(test), validation_fraction=0.25, test_fraction=0.1, seed=3)
+    assert again.texts == splits.texts and again.record == splits.record
+
+
+def test_tokens_equal_the_tokenizers_library_reading_the_same_tokenizer_json(tmp_path):
+    """Our WordPiece (keras-hub) against Hugging Face's `tokenizers` on accents, emoji, CJK, URLs and contractions."""
+    tokenizers = pytest.importorskip("tokenizers")
+    vocab = WORDS + ["http", "##s", ":", "/", "x", "org", "東", "京", "##ie", "caf", "##e", "##é"]
+    vocab = list(dict.fromkeys(vocab))
+    model = tokenizers.models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]")
+    reference = tokenizers.Tokenizer(model)
+    reference.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
+    reference.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    reference.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    ours = TextTokenizer.from_folder(tmp_path, sequence_length=64)
+    assert ours.lowercase and ours.strip_accents  # Hugging Face strips accents whenever it lowercases, unless told otherwise
+    texts = ["Café naïve!", "Don't 😀 stop.", "東京 movie", "https://x.org/movie", "The MOVIE wasn't bad"]
+    expected = [reference.encode(t, add_special_tokens=False).ids for t in texts]
+    assert [row.tolist() for row in ours.word_pieces(texts)] == expected
+
+
+def test_the_vocabulary_is_written_into_the_run_folder_and_read_back(tmp_path):
+    tokenizer = TextTokenizer(WORDS, lowercase=True, strip_accents=True, sequence_length=12)
+    again = TextTokenizer.load(tokenizer.save(tmp_path / "tok"))
+    assert again == tokenizer and (tmp_path / "tok" / "vocab.txt").read_text().splitlines() == WORDS
+    encoded = again.encode(["the movie was very very very very very very very very very good"])[0]
+    assert len(encoded) == 12 and encoded[0] == again.cls_id and encoded[-1] == again.sep_id
+
+
+def test_an_epoch_is_a_function_of_seed_and_epoch_and_batches_are_padded_to_their_own_longest():
+    lengths = np.random.default_rng(0).integers(3, 40, size=103)
+    first = batches_lib.epoch_order(lengths, 8, seed=1, epoch=2)
+    assert [b.tolist() for b in first] == [b.tolist() for b in batches_lib.epoch_order(lengths, 8, seed=1, epoch=2)]
+    assert [b.tolist() for b in first] != [b.tolist() for b in batches_lib.epoch_order(lengths, 8, seed=1, epoch=3)]
+    assert sorted(np.concatenate(first).tolist()) == list(range(103)) and len(first) == 13
+    ids = [np.arange(1, n + 1, dtype=np.int32) for n in lengths]
+    stream = batches_lib.training_batches(ids, np.zeros(103), 8, pad_id=0, seed=1)
+    widths = [x.shape[1] for x, _ in stream.epoch(2).as_numpy_iterator()]
+    assert widths == [int(lengths[b].max()) for b in first]
+    padded_total = sum(w * len(b) for w, b in zip(widths, first))
+    assert padded_total < 0.75 * lengths.max() * len(lengths)  # sorting within windows pads far less than the global maximum
+
+
+@pytest.mark.slow
+def test_a_text_run_trains_both_phases_evaluates_and_exports_token_ids_that_serve_the_keras_probabilities(tmp_path, tiny_encoder):
+    import tensorflow as tf
+
+    from tl_keras.config import RunConfig
+    from tl_keras.run import run_experiment
+
+    train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    train.write_text("sentence\tlabel\n" + "".join(f"{t}\t{label}\n" for t, label in sentences(160)))
+    test.write_text("sentence\tlabel\n" + "".join(f"{t}\t{label}\n" for t, label in sentences(40, seed=5)))
+    config = RunConfig(
+        text_file=str(train), test_file=str(test), backbone=str(tiny_encoder),
+        run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "sm"),
+        fine_tune_epochs=1, frozen_epochs=5, batch_size=16, fine_tune_learning_rate=1e-3, verbose=0, calibrate=True,
+    )
+    summary = run_experiment(config)
+    assert summary["modality"] == "text" and summary["classes"] == ["neg", "pos"]
+    assert set(summary["phases"]) == {"frozen", "fine_tune"} and summary["phases"]["frozen"]["on_cached_features"]
+    assert summary["transfer_accuracy"] >= 0.75  # two adjectives tell the class; even random encoder features carry them
+    assert summary["tfidf"]["accuracy"] >= 0.9
+    report = (tmp_path / "run" / "evaluation" / "report.html").read_text()
+    assert "Most confident mistakes" in report
+    from pathlib import Path
+
+    assert Path(summary["export"]).parent.name == tmp_path.name  # a file named train.tsv names the run after its folder
+    card = json.loads((Path(summary["export"]) / "assets.extra" / "model_card.json").read_text())
+    assert card["tokenizer"]["lowercase"] is True and card["tokenizer"]["sequence_length"] == summary["sequence_length"]
+
+    import keras
+
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    tokenizer = TextTokenizer.load(tmp_path / "run" / "tokenizer")
+    ids = batches_lib.pad_batch(tokenizer.encode(["the movie was good", "awful plot", ""]), tokenizer.pad_id)
+    expected = model.predict(ids, verbose=0)
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"]
+    out = served(input_word_ids=tf.constant(ids), input_mask=tf.constant((ids != 0).astype(np.int32)), input_type_ids=tf.zeros_like(ids))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    assert out["classes"].numpy()[0, 0].decode() in ("neg", "pos")
+
+
+@pytest.mark.slow
+def test_the_shared_minilm_reproduces_its_published_sentence_similarities(shared_assets):
+    from tl_keras.text.encoders import load_text_encoder
+    from tl_keras.text.model import MaskedMeanPooling
+
+    encoder = load_text_encoder(str(shared_assets / "text_encoders" / "all-MiniLM-L6-v2"), sequence_length=64)
+    assert encoder.pooling == "mean" and encoder.tokenizer.strip_accents
+    texts = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+    ids = batches_lib.pad_batch(encoder.tokenizer.encode(texts), encoder.tokenizer.pad_id)
+    mask = (ids != encoder.tokenizer.pad_id).astype(np.int32)
+    sequence = encoder.model({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask})
+    vectors = np.array(MaskedMeanPooling()(sequence, mask))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    similarity = vectors @ vectors.T
+    np.testing.assert_allclose([similarity[0, 1], similarity[0, 2], similarity[1, 2]], [0.6660, 0.1046, 0.1411], atol=2e-3)
