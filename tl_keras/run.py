@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tl_keras import atomic
 from tl_keras import data as data_lib
 from tl_keras import distribute
 from tl_keras import pretrain
@@ -25,7 +24,7 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
 from tl_keras.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings,
+    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, write_summary,
 )
 from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.calibration import choose_temperature, fold_temperature
@@ -224,12 +223,7 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
-    timings["total_s"] = time.perf_counter() - trained.started
-    summary["timings"] = timings
-    summary["model_keras"] = str(trained.folder.model)
-    summary.update(extra)
-    atomic.write_json(trained.folder.summary, summary)  # written last: its presence marks the run finished
-    return summary
+    return write_summary(trained.folder, summary, timings, trained.started, extra)
 
 
 def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:

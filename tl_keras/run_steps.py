@@ -88,3 +88,18 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
 def train_settings(config: RunConfig) -> TrainSettings:
     """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run)."""
     return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings())
+
+
+def write_summary(folder: RunFolder, summary: dict, timings: dict, started: float, extra: dict) -> dict:
+    """Adds the timings (with the whole job's), the model's path and `extra`, and writes summary.json; returns the summary.
+
+    Written last by every kind of run: its presence marks the run finished.
+    """
+    import time
+
+    timings["total_s"] = time.perf_counter() - started
+    summary["timings"] = timings
+    summary["model_keras"] = str(folder.model)
+    summary.update(extra)
+    atomic.write_json(folder.summary, summary)
+    return summary

@@ -25,7 +25,7 @@ from tl_keras.callbacks import TimeBudget
 from tl_keras.config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation import plot_curves, predict_dataset
-from tl_keras.run_steps import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings
+from tl_keras.run_steps import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, write_summary
 from tl_keras.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
 from tl_keras.text.baselines import tfidf_logistic
@@ -205,9 +205,4 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
-    timings["total_s"] = time.perf_counter() - trained.started
-    summary["timings"] = timings
-    summary["model_keras"] = str(trained.folder.model)
-    summary.update(extra)
-    atomic.write_json(trained.folder.summary, summary)
-    return summary
+    return write_summary(trained.folder, summary, timings, trained.started, extra)
