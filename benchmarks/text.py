@@ -11,6 +11,7 @@ by size, seed and arm, so slow rows can be run a seed per call).
 
   python benchmarks/text.py --sizes=2000 --seeds=0
   python benchmarks/text.py --sizes=2000,8529 --seeds=0,1,2
+  python benchmarks/text.py --sizes=2000 --arms=text --set=fine_tune_learning_rate=1e-4,fine_tune_epochs=3 --label=text_lr1e-4_e3
 """
 
 import json
@@ -36,12 +37,14 @@ flags.DEFINE_list("sizes", ["2000"], "Training-file sentences per row (the first
 flags.DEFINE_list("seeds", ["0"], "Seeds.")
 flags.DEFINE_list("arms", ["probe", "text"], "probe (frozen phase only) and/or text (the text recipe).")
 flags.DEFINE_string("recipe", "text", "Recipe of the 'text' arm.")
+flags.DEFINE_list("set", [], "Settings the 'text' arm overrides (name=value), to try a recipe change.")
+flags.DEFINE_string("label", "", "The arm's name in the results for a --set row (default: 'text').")
 flags.DEFINE_string("out", str(REPO / "benchmarks" / "results" / "text.json"), "Results file.")
 FLAGS = flags.FLAGS
 
 
 def run_row(train_file: Path, test_file: Path, size: int, seed: int, arm: str, work: Path) -> dict:
-    overrides = {"fine_tune_epochs": 0} if arm == "probe" else {}
+    overrides = {"fine_tune_epochs": 0} if arm == "probe" else parse_settings(FLAGS.set)
     config = recipe_config(
         FLAGS.recipe, text_file=str(train_file), test_file=str(test_file), backbone=FLAGS.backbone, seed=seed, export=False,
         run_dir=str(work / f"{arm}_{size}_{seed}"), overwrite=True, verbose=0, **overrides,
@@ -55,6 +58,18 @@ def run_row(train_file: Path, test_file: Path, size: int, seed: int, arm: str, w
         "fine_tune_s": fine.get("seconds"), "sequence_length": summary["sequence_length"],
         "ece": summary["calibration"].get("ece"), "job_s": round(time.perf_counter() - started, 1),
     }
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """`name=value` pairs to RunConfig overrides, numbers as numbers."""
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            out[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            out[name] = value
+    return out
 
 
 def main(argv):
@@ -75,17 +90,20 @@ def main(argv):
             for seed in map(int, FLAGS.seeds):
                 for arm in FLAGS.arms:
                     row = run_row(train_file, split / "test.tsv", size, seed, arm, work)
+                    if arm == "text" and FLAGS.set:
+                        row.update(arm=FLAGS.label or "text", settings=parse_settings(FLAGS.set))
+                        arm = row["arm"]
                     row["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
                     results["rows"] = [r for r in results["rows"] if (r["arm"], r["size"], r["seed"]) != (arm, size, seed)] + [row]
                     print(json.dumps(row), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"{'arm':<8}{'size':>6}{'seeds':>7}{'test accuracy':>22}{'TF-IDF':>10}{'train s':>9}")
+    print(f"{'arm':<16}{'size':>6}{'seeds':>7}{'test accuracy':>22}{'TF-IDF':>10}{'train s':>9}")
     keys = sorted({(r["arm"], r["size"]) for r in results["rows"]}, key=lambda k: (k[1], k[0]))
     for arm, size in keys:
         rows = [r for r in results["rows"] if (r["arm"], r["size"]) == (arm, size)]
         acc = np.array([r["test_accuracy"] for r in rows])
-        print(f"{arm:<8}{size:>6}{len(rows):>7}{acc.mean():>14.3f} +- {acc.std():.3f}"
+        print(f"{arm:<16}{size:>6}{len(rows):>7}{acc.mean():>14.3f} +- {acc.std():.3f}"
               f"{np.mean([r['tfidf_accuracy'] for r in rows]):>10.3f}{np.mean([r['train_s'] for r in rows]):>9.0f}")
 
 

@@ -3,6 +3,11 @@
   python experiments/export_tflite.py --run_dir=runs/digits_5_9
   python experiments/export_tflite.py --saved_model=saved_models/pets --image_dir=/data/pets_holdout \
       --representative_dir=/data/pets_train --int8_io=int8
+  python experiments/export_tflite.py --run_dir=runs/reviews      # a text run: string-in and ids-in files
+
+A text export gets two forms (`--text_forms`): string in, with the tokenizer
+inside (TensorFlow Text custom ops), and token ids in (builtin ops; vocab.txt
+beside it), each float32, float16 and dynamic-range.
 
 With --run_dir, the run's own test split (or validation) is the held-out set
 and its training split calibrates int8. Fails when a variant's top-1
@@ -26,6 +31,8 @@ flags.DEFINE_enum("int8_io", "uint8", ["uint8", "int8"], "Input/output type of t
 flags.DEFINE_integer("representative_count", 200, "Calibration images, drawn evenly across classes (100-500 is typical).")
 flags.DEFINE_integer("max_images", 1000, "Held-out images to check on, at most.")
 flags.DEFINE_float("min_agreement", 0.0, "Minimum top-1 agreement with Keras for every variant; 0 uses each variant's default.")
+flags.DEFINE_list("text_forms", ["string", "ids"], "Text exports: string (tokenizer inside) and/or ids (token ids in).")
+flags.DEFINE_string("text_file", "", "Text exports: held-out labelled texts (CSV/TSV/JSON Lines) instead of the run's test split.")
 flags.DEFINE_string("output_dir", "", "Where the .tflite files go (default: <run_dir>/tflite or beside the export).")
 FLAGS = flags.FLAGS
 
@@ -72,6 +79,12 @@ def main(argv):
     except ValueError as error:
         cli.fail(f"--saved_model: {error}")
     class_names = read_labels(version_dir)
+    out_dir = FLAGS.output_dir or (
+        str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}")
+    )
+    if _is_text_export(version_dir):
+        _export_text(version_dir, out_dir, class_names, config)
+        return
     size = anatomy(load_classifier(version_dir)).input_size or 224  # fusion and ensembles: their largest input
     try:
         run_splits = data_lib.load_recorded(config, FLAGS.run_dir) if config is not None else None
@@ -93,15 +106,55 @@ def main(argv):
             print("warning: calibrating int8 on the held-out images; pass --representative_dir to keep them apart", file=sys.stderr)
     except ValueError as error:
         cli.fail(f"{error}")
-    out_dir = FLAGS.output_dir or (
-        str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}")
-    )
     minimum = {v: FLAGS.min_agreement for v in tflite.VARIANTS} if FLAGS.min_agreement else None
     report = tflite.export_tflite(
         version_dir, out_dir, images, labels, class_names, representative=representative,
         variants=FLAGS.variants, int8_io=FLAGS.int8_io, min_agreement=minimum,
     )
     print(tflite.format_report(report))
+    print(f"report: {out_dir}/tflite_report.json")
+    if report["failures"]:
+        cli.fail("below --min_agreement: " + "; ".join(report["failures"]))
+
+
+def _is_text_export(version_dir) -> bool:
+    import json
+
+    card = Path(version_dir) / "assets.extra" / "model_card.json"
+    return card.is_file() and json.loads(card.read_text()).get("model_kind") == "text"
+
+
+def _export_text(version_dir, out_dir, class_names, config):
+    """A text export's two TFLite forms, checked on the run's held-out texts or --text_file."""
+    import numpy as np
+
+    from tl_keras.classes import align
+    from tl_keras.text import tflite as text_tflite
+    from tl_keras.text.data import load_text_splits
+    from tl_keras.text.run import read_splits
+    from tl_keras.tflite import format_report
+
+    unknown = [f for f in FLAGS.text_forms if f not in text_tflite.FORMS]
+    if unknown:
+        cli.fail(f"--text_forms: unknown {unknown}; known: {', '.join(text_tflite.FORMS)}")
+    variants = [v for v in FLAGS.variants if v in text_tflite.TEXT_VARIANTS]
+    if FLAGS.text_file:
+        splits, split, where = load_text_splits(FLAGS.text_file, validation_fraction=0.0, test_fraction=0.0), "train", "--text_file"
+    elif config is not None:
+        splits = read_splits(config)
+        split = "test" if splits.has("test") else "validation"
+        where = f"the run's {split} split"
+    else:
+        cli.fail("pass --text_file (held-out labelled texts) or --run_dir")
+    texts, labels = list(splits.texts[split]), np.asarray(splits.labels[split])
+    labels = align(class_names, splits.class_names, data=where)[labels]
+    keep = np.linspace(0, len(texts) - 1, min(FLAGS.max_images, len(texts))).astype(int)
+    minimum = {v: FLAGS.min_agreement for v in variants} if FLAGS.min_agreement else None
+    report = text_tflite.export_text_tflite(
+        version_dir, out_dir, [texts[i] for i in keep], labels[keep], class_names, forms=FLAGS.text_forms, variants=variants,
+        min_agreement=minimum,
+    )
+    print(format_report(report))
     print(f"report: {out_dir}/tflite_report.json")
     if report["failures"]:
         cli.fail("below --min_agreement: " + "; ".join(report["failures"]))

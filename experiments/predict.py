@@ -1,7 +1,12 @@
-"""Classify images with a running TF Serving (REST) or, without --url, the SavedModel itself.
+"""Classify images or texts with a running TF Serving (REST) or, without --url, the SavedModel itself.
 
   python experiments/predict.py --url=http://localhost:8501/v1/models/digits_5_9:predict --image=cat.jpg
   python experiments/predict.py --saved_model=saved_models/digits_5_9 --image=cat.jpg --image=dog.png
+  python experiments/predict.py --saved_model=saved_models/reviews --text="A quietly moving film."
+  python experiments/predict.py --saved_model=saved_models/reviews --text_file=reviews.txt   # one text per line
+
+A text SavedModel needs TensorFlow Text's ops, so this script imports
+tensorflow_text before loading it (TF Serving needs them built in).
 """
 
 import json
@@ -14,6 +19,8 @@ from absl import app, flags
 from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_multi_string("image", [], "Image file(s) to classify.")
+flags.DEFINE_multi_string("text", [], "Text(s) to classify (repeat the flag for several).")
+flags.DEFINE_string("text_file", "", "A UTF-8 file with one text per line to classify.")
 flags.DEFINE_string("url", "", "TF Serving REST predict URL; empty runs --saved_model locally.")
 flags.DEFINE_string("saved_model", "", "A model folder (latest version is used) or a version folder.")
 flags.DEFINE_float("timeout", 30.0, "Seconds to wait for the server.")
@@ -23,16 +30,11 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    if not FLAGS.image:
-        cli.fail("--image is required (repeat it for several images)")
-    missing = [p for p in FLAGS.image if not Path(p).is_file()]
-    if missing:
-        cli.fail(f"--image: file not found: {missing[0]}")
-    encoded = [Path(p).read_bytes() for p in FLAGS.image]
+    names, inputs, is_text = _inputs()
     from tl_keras.export import latest_version_dir, rest_request
 
     if FLAGS.url:
-        body = json.dumps(rest_request(encoded)).encode()
+        body = json.dumps({"instances": [{"text": t} for t in inputs]} if is_text else rest_request(inputs)).encode()
         request = urllib.request.Request(FLAGS.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=FLAGS.timeout) as response:
@@ -50,15 +52,43 @@ def main(argv):
             version = latest_version_dir(FLAGS.saved_model)
         except ValueError as error:
             cli.fail(f"--saved_model: {error}")
-        outputs = tf.saved_model.load(str(version)).signatures["serving_default"](image_bytes=tf.constant(encoded))
+        if is_text:
+            import tensorflow_text  # noqa: F401 - registers the tokenizer ops the text SavedModel calls
+        served = tf.saved_model.load(str(version)).signatures["serving_default"]
+        outputs = served(text=tf.constant(inputs)) if is_text else served(image_bytes=tf.constant(inputs))
         predictions = [
             {"classes": [c.decode() for c in classes], "scores": scores.tolist()}
             for classes, scores in zip(outputs["classes"].numpy(), outputs["scores"].numpy())
         ]
-    for path, prediction in zip(FLAGS.image, predictions):
+    for path, prediction in zip(names, predictions):
         classes = [c if isinstance(c, str) else c.decode() for c in prediction["classes"]]
         ranked = ", ".join(f"{c} {s:.3f}" for c, s in zip(classes, prediction["scores"]))
         print(f"{path}: {ranked}")
+
+
+def _inputs() -> tuple[list[str], list, bool]:
+    """(what each result line is called, the inputs, whether they are texts), from --image, --text or --text_file."""
+    if (FLAGS.text or FLAGS.text_file) and FLAGS.image:
+        cli.fail("pass --image or --text/--text_file, not both")
+    if FLAGS.text_file:
+        path = Path(FLAGS.text_file)
+        if not path.is_file():
+            cli.fail(f"--text_file: file not found: {path}")
+        try:
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as error:
+            cli.fail(f"--text_file {path}: not UTF-8 ({error.reason} at byte {error.start})")
+        texts = list(FLAGS.text) + lines
+    else:
+        texts = list(FLAGS.text)
+    if texts:
+        return [t if len(t) <= 60 else t[:57] + "..." for t in texts], texts, True
+    if not FLAGS.image:
+        cli.fail("pass --image (repeat it for several images), --text or --text_file")
+    missing = [p for p in FLAGS.image if not Path(p).is_file()]
+    if missing:
+        cli.fail(f"--image: file not found: {missing[0]}")
+    return list(FLAGS.image), [Path(p).read_bytes() for p in FLAGS.image], False
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def test_an_epoch_is_a_function_of_seed_and_epoch_and_batches_are_padded_to_thei
 
 
 @pytest.mark.slow
-def test_a_text_run_trains_both_phases_evaluates_and_exports_token_ids_that_serve_the_keras_probabilities(tmp_path, tiny_encoder):
+def test_a_text_run_trains_both_phases_evaluates_and_exports_a_model_that_serves_the_keras_probabilities(tmp_path, tiny_encoder):
     import tensorflow as tf
 
     from tl_keras.config import RunConfig
@@ -188,9 +188,12 @@ def test_a_text_run_trains_both_phases_evaluates_and_exports_token_ids_that_serv
     tokenizer = TextTokenizer.load(tmp_path / "run" / "tokenizer")
     ids = batches_lib.pad_batch(tokenizer.encode(["the movie was good", "awful plot", ""]), tokenizer.pad_id)
     expected = model.predict(ids, verbose=0)
-    served = tf.saved_model.load(summary["export"]).signatures["serving_default"]
+    loaded = tf.saved_model.load(summary["export"])
+    served = loaded.signatures["token_ids"]
     out = served(input_word_ids=tf.constant(ids), input_mask=tf.constant((ids != 0).astype(np.int32)), input_type_ids=tf.zeros_like(ids))
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    strings = loaded.signatures["serving_default"](text=tf.constant(["the movie was good", "awful plot", ""]))
+    np.testing.assert_allclose(strings["probabilities"].numpy(), expected, atol=1e-5)
     assert out["classes"].numpy()[0, 0].decode() in ("neg", "pos")
 
 

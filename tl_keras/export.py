@@ -340,7 +340,7 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
         return outputs(bytes_to_probabilities(image_bytes, tta))
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # Not archive.track(model): the endpoints track the variables and resources they use; track() would store every weight twice.
     archive.add_endpoint(SERVING_SIGNATURE, serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
     archive.add_endpoint(
         PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)]

@@ -204,11 +204,11 @@ def parity(
         "quantization": runner.quantization(),
         "images": int(len(labels)),
     }
-    row.update(_collapse_check(tflite_top1, keras_top1, labels, class_names))
+    row.update(collapse_check(tflite_top1, keras_top1, labels, class_names))
     return row
 
 
-def _collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
+def collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
     shares = np.bincount(tflite_top1, minlength=len(class_names)) / max(len(tflite_top1), 1)
     dominant = int(shares.argmax())
     recalls = {}
