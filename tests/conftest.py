@@ -47,3 +47,21 @@ def image_folder(tmp_path) -> Path:
 @pytest.fixture
 def tiny_batch() -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, size=(2, 40, 48, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer BERT saved as a keras-hub preset folder (random weights: the quick tests check wiring, not transfer)."""
+    import keras
+    import keras_hub
+
+    from text_fixtures import WORDS
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(WORDS), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=64
+    )
+    backbone.save_to_preset(str(folder))
+    keras_hub.models.BertTokenizer(vocabulary=WORDS, lowercase=True).save_to_preset(str(folder))
+    return folder

@@ -17,41 +17,7 @@ from tl_keras.text import batches as batches_lib  # noqa: E402
 from tl_keras.text.data import load_text_splits  # noqa: E402
 from tl_keras.text.sources import read_text_file, read_text_folder  # noqa: E402
 from tl_keras.text.tokenizer import TextTokenizer  # noqa: E402
-
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "great", "fine", "bad", "awful", "poor", "movie", "the", "a", "was",
-         "plot", "acting", "and", "very", "not", "cafe", "naive", "##s", "!", ".", "'", "t", "don"]
-POSITIVE = ["good", "great", "fine"]
-NEGATIVE = ["bad", "awful", "poor"]
-
-
-def sentences(count: int, seed: int = 0) -> list[tuple[str, str]]:
-    """Tiny review sentences whose label is told by their adjectives."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(count):
-        label = "pos" if i % 2 == 0 else "neg"
-        words = POSITIVE if label == "pos" else NEGATIVE
-        filler = ["the", "movie", "was", "very", "and", "the", "plot", "acting"]
-        body = [str(w) for w in rng.choice(filler, size=rng.integers(2, 9))] + [str(rng.choice(words)) for _ in range(2)]
-        rng.shuffle(body)
-        rows.append((" ".join(body) + " .", label))
-    return rows
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    """A 2-layer BERT saved as a keras-hub preset folder (random weights: the quick tests check wiring, not transfer)."""
-    import keras
-
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(WORDS), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=64
-    )
-    backbone.save_to_preset(str(folder))
-    keras_hub.models.BertTokenizer(vocabulary=WORDS, lowercase=True).save_to_preset(str(folder))
-    return folder
-
+from text_fixtures import NEGATIVE, POSITIVE, WORDS, sentences  # noqa: E402, F401
 
 def test_a_table_file_reports_bad_lines_with_file_and_line_and_keeps_the_rest(tmp_path):
     path = tmp_path / "reviews.csv"

@@ -16,7 +16,7 @@ import pytest
 keras_hub = pytest.importorskip("keras_hub")
 tf_text = pytest.importorskip("tensorflow_text")
 
-from test_text import WORDS  # noqa: E402
+from text_fixtures import WORDS  # noqa: E402
 
 from tl_keras.text.tokenizer import TextTokenizer  # noqa: E402
 

@@ -89,6 +89,10 @@ class RunConfig:
     max_sequence_length: int = _field(
         0, "Text runs: tokens per text, [CLS] and [SEP] included; 0 covers 99% of the training texts (capped at the encoder's limit)."
     )
+    text_preprocessor: str = _field(
+        "", "Text runs with a TF Hub-format --backbone (an encoder SavedModel): its BERT preprocessing SavedModel (vocabulary, casing)."
+    )
+    hub_encoder_dir: str = _field("", "Text runs: also write the fine-tuned encoder and its preprocessor in TF Hub format here.")
     validation_fraction: float = _field(0.2, "Share of labelled data held out for validation when the source has no validation split.")
     test_fraction: float = _field(0.1, "Share of labelled data held out for the final test when the source has no test split.")
     max_train_per_class: int = _field(0, "Train on at most this many labelled images per class (seeded); 0 uses all. For learning curves.")
@@ -518,7 +522,12 @@ def _check_text_source(config: RunConfig) -> None:
             raise ConfigError(f"--{flag}: not found: {path!r}")
     if config.text_dir and not Path(config.text_dir).is_dir():
         raise ConfigError(f"--text_dir: {config.text_dir!r} is not a folder; pass a folder with one sub-folder of .txt files per class")
-    if not is_text_backbone(config.backbone):
+    if config.text_preprocessor:
+        for flag in ("backbone", "text_preprocessor"):
+            if not (Path(getattr(config, flag)) / "saved_model.pb").is_file():
+                raise ConfigError(f"--{flag}={getattr(config, flag)!r}: not a SavedModel folder (with --text_preprocessor, "
+                                  "--backbone is a TF Hub-format encoder and --text_preprocessor its preprocessing model)")
+    elif not is_text_backbone(config.backbone):
         raise ConfigError(
             f"--backbone={config.backbone!r} is not a text encoder; pass {PRESET_PREFIX}<preset> "
             f"(e.g. {PRESET_PREFIX}bert_base_en_uncased) or a local checkpoint folder (Hugging Face or keras-hub format)"

@@ -214,8 +214,9 @@ class HubLayer(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
+        batch = next(iter(input_shape.values()))[0] if isinstance(input_shape, dict) else input_shape[0]  # dict: a text encoder's ids
         if self._declared_output_shape is not None:
-            return (input_shape[0], *self._declared_output_shape)
+            return (batch, *self._declared_output_shape)
         probe_shape = [1 if d is None else d for d in input_shape]
         probe = tf.zeros(probe_shape, dtype=self.compute_dtype)
         out = self.call(probe, training=False)

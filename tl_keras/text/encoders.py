@@ -44,17 +44,22 @@ def is_text_backbone(spec: str) -> bool:
     return folder.is_dir() and (folder / "config.json").is_file() and not (folder / "saved_model.pb").is_file()
 
 
-def load_text_encoder(spec: str, sequence_length: int = 128) -> TextEncoder:
+def load_text_encoder(spec: str, sequence_length: int = 128, preprocessor: str = "") -> TextEncoder:
     """The encoder `spec` names, with its tokenizer set to `sequence_length` (capped at the encoder's positions).
 
     Args:
-        spec: `keras_hub:<preset>` (downloaded when online) or a local folder
-            in keras-hub preset or Hugging Face format.
+        spec: `keras_hub:<preset>` (downloaded when online), a local folder
+            in keras-hub preset or Hugging Face format, or (with
+            `preprocessor`) a TF Hub-format encoder SavedModel.
+        preprocessor: the TF Hub-format BERT preprocessing SavedModel that
+            goes with a Hub encoder; its tokenizer becomes the run's.
 
     Raises:
         ConfigError: the preset cannot be downloaded, or the folder is not a
             checkpoint keras-hub can read (`backbone=...` in the message).
     """
+    if preprocessor:
+        return _hub_encoder(spec, sequence_length, preprocessor)
     import keras_hub
 
     source = spec[len(PRESET_PREFIX):] if spec.startswith(PRESET_PREFIX) else spec
@@ -77,6 +82,19 @@ def load_text_encoder(spec: str, sequence_length: int = 128) -> TextEncoder:
     else:
         tokenizer = _preset_tokenizer(source, min(sequence_length, max_positions))
     return TextEncoder(spec, model, tokenizer, checkpoint_pooling(folder) if folder.is_dir() else DEFAULT_POOLING, max_positions)
+
+
+def _hub_encoder(spec: str, sequence_length: int, preprocessor: str) -> TextEncoder:
+    from tl_keras.text.hub_format import load_hub_encoder, preprocessor_tokenizer
+
+    try:
+        model, facts = load_hub_encoder(spec)
+        tokenizer = preprocessor_tokenizer(preprocessor)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"backbone={spec!r}, text_preprocessor={preprocessor!r}: {_first_line(error)}") from None
+    length = min(sequence_length, facts["max_positions"])
+    tokenizer = TextTokenizer(tokenizer.vocabulary, tokenizer.lowercase, tokenizer.strip_accents, length)
+    return TextEncoder(spec, model, tokenizer, facts["pooling"], facts["max_positions"])
 
 
 def checkpoint_pooling(folder: Path) -> str:

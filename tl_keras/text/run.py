@@ -33,6 +33,7 @@ from tl_keras.text.data import TextSplits, covering_length, duplicates_across_sp
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
+from tl_keras.text.hub_format import encoder_of, export_hub_encoder
 from tl_keras.text.model import build_text_classifier
 from tl_keras.training import train_from_scratch, train_two_phase
 
@@ -71,7 +72,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     started = time.perf_counter()
     folder = RunFolder(run_dir)
     splits = read_splits(config)
-    encoder = load_text_encoder(config.backbone, sequence_length=10**6)
+    encoder = load_text_encoder(config.backbone, sequence_length=10**6, preprocessor=config.text_preprocessor)
     tokenized, data_report = tokenize_splits(config, splits, encoder)
     atomic.write_json(folder.data_report, data_report)
     write_split(folder.split, {**splits.record, "sequence_length": encoder.tokenizer.sequence_length})
@@ -205,4 +206,9 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
+    if config.hub_encoder_dir:
+        pooling = trained.encoder.pooling if config.pooling == "auto" else config.pooling
+        model = distribute.float32_copy(trained.model)
+        encoder_dir, preprocessor_dir = export_hub_encoder(encoder_of(model), trained.encoder.tokenizer, pooling, config.hub_encoder_dir)
+        summary["hub_encoder"] = {"encoder": str(encoder_dir), "preprocessor": str(preprocessor_dir)}
     return write_summary(trained.folder, summary, timings, trained.started, extra)
