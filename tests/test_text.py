@@ -178,3 +178,80 @@ def test_the_shared_minilm_reproduces_its_published_sentence_similarities(shared
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     similarity = vectors @ vectors.T
     np.testing.assert_allclose([similarity[0, 1], similarity[0, 2], similarity[1, 2]], [0.6660, 0.1046, 0.1411], atol=2e-3)
+
+
+@pytest.mark.slow
+def test_the_frozen_phase_on_cached_sentence_vectors_is_as_good_as_scikit_learns_logistic_regression(shared_assets, tmp_path):
+    """An independent fit (LogisticRegressionCV on the same pooled vectors) bounds what the frozen phase should reach."""
+    import keras
+    from sklearn.linear_model import LogisticRegressionCV
+
+    from tl_keras.config import RunConfig
+    from tl_keras.run import run_experiment
+    from tl_keras.text.run import read_splits
+
+    split = shared_assets / "text" / "sentence_polarity" / "split"
+    train, test = tmp_path / "mr" / "train.tsv", tmp_path / "mr" / "test.tsv"
+    train.parent.mkdir()
+    train.write_text("\n".join(split.joinpath("train.tsv").read_text(encoding="utf-8").splitlines()[:600]) + "\n", encoding="utf-8")
+    test.write_text("\n".join(split.joinpath("test.tsv").read_text(encoding="utf-8").splitlines()[:500]) + "\n", encoding="utf-8")
+    config = RunConfig(
+        text_file=str(train), test_file=str(test), backbone=str(shared_assets / "text_encoders" / "all-MiniLM-L6-v2"),
+        fine_tune_epochs=0, run_dir=str(tmp_path / "run"), export=False, verbose=0,
+    ).resolved()
+    summary = run_experiment(config)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    extractor = keras.Model(model.input, model.get_layer("mean_pool").output)
+    tokenizer = TextTokenizer.load(tmp_path / "run" / "tokenizer")
+    splits = read_splits(config)
+
+    def vectors(split_name):
+        ids = batches_lib.pad_batch(tokenizer.encode(list(splits.texts[split_name])), tokenizer.pad_id)
+        return extractor.predict(ids, batch_size=64, verbose=0), splits.labels[split_name]
+
+    (train_x, train_y), (test_x, test_y) = vectors("train"), vectors("test")
+    reference = LogisticRegressionCV(Cs=10, cv=5, max_iter=2000).fit(train_x, train_y).score(test_x, test_y)
+    assert summary["transfer_accuracy"] >= reference - 0.01, (summary["transfer_accuracy"], reference)
+
+
+@pytest.mark.slow
+def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tmp_path, tiny_encoder):
+    import dataclasses
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import keras
+
+    from tl_keras.config import RunConfig
+
+    repo = Path(__file__).resolve().parents[1]
+    train = tmp_path / "reviews.tsv"
+    train.write_text("".join(f"{t}\t{label}\n" for t, label in sentences(160)))
+    base = RunConfig(
+        text_file=str(train), backbone=str(tiny_encoder), frozen_epochs=2, fine_tune_epochs=2, early_stopping_patience=0,
+        batch_size=16, fine_tune_learning_rate=1e-3, dropout=0.2, export=False, verbose=0, seed=3,
+    )
+
+    def drive(name, config, *kill):
+        path = tmp_path / f"{name}.json"
+        path.write_text(config.to_json())
+        env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        return subprocess.run([sys.executable, str(repo / "tests" / "resume_driver.py"), str(path), *kill],
+                              capture_output=True, text=True, timeout=900, env=env)
+
+    straight = drive("straight", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    history = json.loads((tmp_path / "straight" / "history.json").read_text())
+    fine = next(p for p in history["phases"] if p["name"] == "fine_tune")
+    killed = drive("killed", dataclasses.replace(base, run_dir=str(tmp_path / "killed")), f"phase:fine_tune:{fine['first_epoch']}:2")  # history counts epochs from 1: the second fine-tune epoch
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = drive("resumed", dataclasses.replace(base, run_dir=str(tmp_path / "killed"), resume=True))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    one = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
+    two = keras.saving.load_model(tmp_path / "killed" / "model.keras", compile=False)
+    for a, b in zip(one.weights, two.weights, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    assert json.loads((tmp_path / "killed" / "history.json").read_text())["kept_phase"] == history["kept_phase"]

@@ -27,6 +27,7 @@ from tl_keras.hub_layer import HubLayer  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.freezing import unfreeze_backbone  # noqa: E402
 from tl_keras.training import train_from_scratch, train_two_phase  # noqa: E402
+from tl_keras.text.model import build_text_classifier  # noqa: E402 - also registers the layers a saved text model holds
 
 __all__ = [
     "BACKBONES",
@@ -35,6 +36,7 @@ __all__ = [
     "HubLayer",
     "RunConfig",
     "build_classifier",
+    "build_text_classifier",
     "compile_classifier",
     "export_saved_model",
     "load_backbone",
