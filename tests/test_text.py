@@ -246,7 +246,8 @@ def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tm
     assert straight.returncode == 0, straight.stderr[-3000:]
     history = json.loads((tmp_path / "straight" / "history.json").read_text())
     fine = next(p for p in history["phases"] if p["name"] == "fine_tune")
-    killed = drive("killed", dataclasses.replace(base, run_dir=str(tmp_path / "killed")), f"phase:fine_tune:{fine['first_epoch']}:2")  # history counts epochs from 1: the second fine-tune epoch
+    second_fine_tune_epoch = fine["first_epoch"]  # history counts epochs from 1, the kill point from 0
+    killed = drive("killed", dataclasses.replace(base, run_dir=str(tmp_path / "killed")), f"phase:fine_tune:{second_fine_tune_epoch}:2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     resumed = drive("resumed", dataclasses.replace(base, run_dir=str(tmp_path / "killed"), resume=True))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
