@@ -256,3 +256,29 @@ def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tm
     for a, b in zip(one.weights, two.weights, strict=True):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
     assert json.loads((tmp_path / "killed" / "history.json").read_text())["kept_phase"] == history["kept_phase"]
+
+
+def test_python_lists_become_jsonl_files_and_bad_lists_are_refused(tmp_path):
+    from tl_keras.text.tables import lists_to_files
+
+    files = lists_to_files(tmp_path, (["good movie", "bad plot"], np.array([1, 0])), test=(["fine"], ["1"]))
+    assert sorted(files) == ["test", "train"]
+    assert read_text_file(files["train"]).texts == ["good movie", "bad plot"] and read_text_file(files["train"]).labels == ["1", "0"]
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        lists_to_files(tmp_path, (["a", "b"], [1]))
+    with pytest.raises(ValueError, match="text 1 is a bytes"):
+        lists_to_files(tmp_path, (["a", b"b"], [1, 0]))
+
+
+@pytest.mark.slow
+def test_a_text_run_from_python_lists(tmp_path, tiny_encoder):
+    from tl_keras.text.run import run_on_texts
+
+    rows = sentences(100)
+    summary = run_on_texts(
+        ([t for t, _ in rows], [label for _, label in rows]), test=([t for t, _ in sentences(20, 9)], [lab for _, lab in sentences(20, 9)]),
+        run_dir=str(tmp_path / "reviews"), backbone=str(tiny_encoder), fine_tune_epochs=1, frozen_epochs=2, batch_size=16,
+        export=False, verbose=0,
+    )
+    assert summary["classes"] == ["neg", "pos"] and summary["evaluated_on"] == "test"
+    assert (tmp_path / "reviews-texts" / "train.jsonl").is_file() and (tmp_path / "reviews" / "split.json").is_file()

@@ -145,3 +145,69 @@ def test_tfds_preparation_imports_what_it_needs():
     import importlib_resources  # noqa: F401 - the import itself is the check
 
     assert '"importlib_resources"' in (Path(__file__).parents[1] / "setup.py").read_text()
+
+
+class LocalReviews(tfds.core.GeneratorBasedBuilder):
+    """A tiny text-classification dataset laid out like glue/sst2: train and validation, a test split without labels (-1)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({
+                "sentence": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["negative", "positive"]),
+                "idx": tfds.features.Scalar(np.int32),
+            }),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 40, True), "validation": self._generate_examples(40, 50, True),
+                "test": self._generate_examples(50, 60, False)}
+
+    def _generate_examples(self, start, stop, labelled):
+        for i in range(start, stop):
+            yield i, {"sentence": f"{'a good' if i % 2 else 'an awful'} film, café {i}", "label": (i % 2) if labelled else -1, "idx": i}
+
+
+def test_a_tfds_text_dataset_becomes_the_runs_files_without_its_unlabelled_split(tmp_path):
+    import json
+
+    from tl_keras.text.data import load_text_splits
+    from tl_keras.text.tables import tfds_to_files
+
+    files = tfds_to_files("local_reviews", tmp_path / "texts", str(tmp_path / "tfds"))
+    assert sorted(files) == ["train", "validation"]  # the test split's labels are all -1: absent, carved from train instead
+    first = json.loads(open(files["train"], encoding="utf-8").readline())
+    assert first["label"] in ("negative", "positive") and "café" in first["text"]
+    splits = load_text_splits(files["train"], validation_source=files["validation"], text_column="text", label_column="label",
+                              test_fraction=0.25, seed=1)
+    assert splits.class_names == ["negative", "positive"] and len(splits.texts["validation"]) == 10
+    assert len(splits.texts["test"]) == 10 and len(splits.texts["train"]) == 30
+    assert tfds_to_files("local_reviews", tmp_path / "texts", str(tmp_path / "tfds")) == files  # written once
+
+
+def test_text_features_are_found_or_named(tmp_path):
+    from tl_keras.settings import ConfigError
+    from tl_keras.text.tables import text_feature_keys
+
+    assert text_feature_keys(LocalReviews(data_dir=str(tmp_path))) == ("sentence", "label")
+    assert text_feature_keys(LocalTiles(data_dir=str(tmp_path))) == ("id", "kind")
+    with pytest.raises(ConfigError, match="no feature 'review'"):
+        text_feature_keys(LocalReviews(data_dir=str(tmp_path)), text_key="review")
+    with pytest.raises(ConfigError, match="0 text features"):
+        text_feature_keys(LocalShapes(data_dir=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_a_text_run_on_a_tfds_dataset(tmp_path, tiny_encoder):
+    from tl_keras.config import RunConfig
+    from tl_keras.run import run_experiment
+
+    config = RunConfig(
+        text_tfds="local_reviews", tfds_data_dir=str(tmp_path / "tfds"), backbone=str(tiny_encoder), run_dir=str(tmp_path / "run"),
+        fine_tune_epochs=1, frozen_epochs=2, batch_size=8, export=False, verbose=0, min_images_per_class=2,
+    )
+    summary = run_experiment(config)
+    assert summary["classes"] == ["negative", "positive"] and summary["evaluated_on"] == "test"
+    assert config.resolved().name == "local_reviews" and (tmp_path / "run" / "tfds_texts" / "validation.jsonl").is_file()

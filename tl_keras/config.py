@@ -80,6 +80,10 @@ class RunConfig:
     text_file: str = _field(
         "", "CSV, TSV or JSON Lines file of labelled texts (header detected; see --text_column, --label_column): a text classifier."
     )
+    text_tfds: str = _field(
+        "", "A TFDS text-classification dataset by name (imdb_reviews, ag_news_subset, glue/sst2, ...): a text classifier; "
+        "--text_column/--label_column name its features when they are not the supervised keys."
+    )
     validation_file: str = _field(
         "", "Text runs: a separate file (or folder) of validation texts, instead of a share of the training file."
     )
@@ -361,7 +365,7 @@ class RunConfig:
 
     def is_text(self) -> bool:
         """Whether the run classifies texts (--text_dir or --text_file) rather than images."""
-        return bool(self.text_dir or self.text_file)
+        return bool(self.text_dir or self.text_file or self.text_tfds)
 
     def resolved(self) -> "RunConfig":
         """Applies the recipe and fills the derived defaults (name, run_dir) so the saved JSON is complete.
@@ -515,8 +519,12 @@ def _check_text_source(config: RunConfig) -> None:
     """What a text run needs: readable sources, a text encoder, sane numbers (image-only knobs are not read)."""
     from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
 
-    source_flag = "text_dir" if config.text_dir else "text_file"
-    for flag in (source_flag, "validation_file", "test_file"):
+    sources = [f for f in ("text_dir", "text_file", "text_tfds") if getattr(config, f)]
+    if len(sources) > 1:
+        raise ConfigError(f"pass one text source, not {' and '.join('--' + f for f in sources)}")
+    if config.text_tfds and (config.validation_file or config.test_file):
+        raise ConfigError("--text_tfds brings its own splits; --validation_file and --test_file go with --text_file or --text_dir")
+    for flag in [f for f in sources if f != "text_tfds"] + ["validation_file", "test_file"]:
         path = getattr(config, flag)
         if path and not Path(path).exists():
             raise ConfigError(f"--{flag}: not found: {path!r}")
@@ -561,8 +569,8 @@ def _derive_name(config: RunConfig) -> str:
         if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         raw = folder.name
-    elif config.tfds:
-        raw = config.tfds.split(":")[0].split("/")[0]
+    elif config.tfds or config.text_tfds:
+        raw = (config.tfds or config.text_tfds).split(":")[0].replace("/", "_")
     else:
         raw = config.dataset
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("._-") or "model"

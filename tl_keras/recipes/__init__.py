@@ -43,7 +43,7 @@ def settings(name: str, known: Iterable[str] | None = None) -> dict[str, Any]:
 
 def auto_recipe(config) -> str:
     """The recipe `--recipe=auto` means for this config's data source."""
-    if getattr(config, "text_dir", "") or getattr(config, "text_file", ""):
+    if config.is_text():
         return "text"
     if config.image_dir or config.tfds:
         return "default"

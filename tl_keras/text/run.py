@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -34,6 +35,7 @@ from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
 from tl_keras.text.hub_format import encoder_of, export_hub_encoder
+from tl_keras.text.tables import lists_to_files, tfds_to_files
 from tl_keras.text.model import build_text_classifier
 from tl_keras.training import train_from_scratch, train_two_phase
 
@@ -120,9 +122,18 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
 
 
 def read_splits(config: RunConfig) -> TextSplits:
+    """The run's texts by split, from its files or (written once into the run folder) its TFDS dataset."""
+    source, validation, test = config.text_dir or config.text_file, config.validation_file, config.test_file
+    columns = {"text_column": config.text_column, "label_column": config.label_column}
+    if config.text_tfds:
+        files = tfds_to_files(
+            config.text_tfds, Path(config.run_dir) / "tfds_texts", config.tfds_data_dir or None,
+            text_key=config.text_column, label_key=config.label_column,
+        )
+        source, validation, test = files["train"], files.get("validation", ""), files.get("test", "")
+        columns = {"text_column": "text", "label_column": "label"}
     return load_text_splits(
-        config.text_dir or config.text_file, validation_source=config.validation_file, test_source=config.test_file,
-        text_column=config.text_column, label_column=config.label_column, validation_fraction=config.validation_fraction,
+        source, validation_source=validation, test_source=test, **columns, validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction, seed=config.seed, min_per_class=config.min_images_per_class,
         max_train_per_class=config.max_train_per_class,
     )
@@ -212,3 +223,22 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
         encoder_dir, preprocessor_dir = export_hub_encoder(encoder_of(model), trained.encoder.tokenizer, pooling, config.hub_encoder_dir)
         summary["hub_encoder"] = {"encoder": str(encoder_dir), "preprocessor": str(preprocessor_dir)}
     return write_summary(trained.folder, summary, timings, trained.started, extra)
+
+
+def run_on_texts(
+    train: tuple[Sequence[str], Sequence], validation: tuple[Sequence[str], Sequence] | None = None,
+    test: tuple[Sequence[str], Sequence] | None = None, **settings,
+) -> dict:
+    """A text run on (texts, labels) from Python (lists or arrays); `settings` are RunConfig fields. Returns the summary.
+
+    The texts are written as JSON Lines beside the run folder (`<run_dir>-texts/`),
+    so split.json, resume and later checks read them like any --text_file.
+    """
+    name = settings.pop("name", "") or Path(settings.get("run_dir") or "texts").name
+    run_dir = settings.pop("run_dir", "") or str(Path("runs") / name)
+    files = lists_to_files(f"{run_dir}-texts", train, validation, test)
+    config = RunConfig(
+        text_file=files["train"], validation_file=files.get("validation", ""), test_file=files.get("test", ""), name=name,
+        run_dir=run_dir, **settings,
+    )
+    return run_text_experiment(config)
