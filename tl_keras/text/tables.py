@@ -110,7 +110,8 @@ def text_feature_keys(builder, text_key: str = "", label_key: str = "") -> tuple
 
     features = builder.info.features
     supervised = builder.info.supervised_keys or ()
-    if len(supervised) == 2 and not (text_key or label_key) and supervised[0] in features and isinstance(features[supervised[0]], tfds.features.Text):
+    text_supervised = len(supervised) == 2 and supervised[0] in features and isinstance(features[supervised[0]], tfds.features.Text)
+    if text_supervised and not (text_key or label_key):
         return supervised[0], supervised[1]
     found = {}
     for kind, given, wanted in (("text", text_key, tfds.features.Text), ("label", label_key, tfds.features.ClassLabel)):
