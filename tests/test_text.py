@@ -282,3 +282,28 @@ def test_a_text_run_from_python_lists(tmp_path, tiny_encoder):
     )
     assert summary["classes"] == ["neg", "pos"] and summary["evaluated_on"] == "test"
     assert (tmp_path / "reviews-texts" / "train.jsonl").is_file() and (tmp_path / "reviews" / "split.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [{"compare_scratch": True, "scratch_budget": "epochs"}, {"mixed_precision": "mixed_bfloat16"},
+                                      {"strategy": "mirrored"}], ids=["scratch", "mixed_bfloat16", "mirrored"])
+def test_a_text_run_with_the_scratch_arm_mixed_precision_or_a_strategy(tmp_path, tiny_encoder, settings):
+    import keras
+
+    from tl_keras.config import RunConfig
+    from tl_keras.run import run_experiment
+
+    train = tmp_path / "reviews.tsv"
+    train.write_text("".join(f"{t}\t{label}\n" for t, label in sentences(120)))
+    config = RunConfig(
+        text_file=str(train), backbone=str(tiny_encoder), run_dir=str(tmp_path / "run"), fine_tune_epochs=1, frozen_epochs=2,
+        batch_size=16, export=False, verbose=0, **settings,
+    )
+    summary = run_experiment(config)
+    assert set(summary["phases"]) == {"frozen", "fine_tune"} and 0.0 < summary["transfer_accuracy"]
+    if "compare_scratch" in settings:
+        assert summary["scratch_epochs"] >= 1 and 0.0 <= summary["scratch_accuracy"] <= 1.0
+        assert summary["transfer_minus_scratch"] == pytest.approx(summary["transfer_accuracy"] - summary["scratch_accuracy"])
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert model.get_layer("head").dtype_policy.name == "float32"  # the saved model is float32 whatever trained it
+    assert keras.config.dtype_policy().name == "float32"  # the run restored the global policy

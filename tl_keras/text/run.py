@@ -117,7 +117,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         tokenized.texts[held_split], tokenized.labels[held_split],
     )
     if config.compare_scratch:
-        summary.update(scratch_arm(config, model, encoder, train, ordered, held_split, plan, folder, timings))
+        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, summary["transfer_accuracy"]))
     return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
 
 
@@ -189,7 +189,7 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
     }
 
 
-def scratch_arm(config, model, encoder, train, ordered, held_split, plan, folder, timings) -> dict:
+def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer_accuracy) -> dict:
     """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs."""
     keras.utils.set_random_seed(config.seed)
     scratch = keras.models.clone_model(model)  # same architecture, freshly initialised weights
@@ -201,7 +201,10 @@ def scratch_arm(config, model, encoder, train, ordered, held_split, plan, folder
     timings["scratch_train_s"] = time.perf_counter() - t0
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
     accuracy = float(np.mean(probabilities.argmax(-1) == labels))
-    return {"scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
+    return {
+        "scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget,
+        "transfer_minus_scratch": float(transfer_accuracy - accuracy),
+    }
 
 
 def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
