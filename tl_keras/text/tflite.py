@@ -160,24 +160,40 @@ def write_text_sidecar(path: Path, form: str, variant: str, tokenizer: TextToken
     })
 
 
+def export_tokenizer(version_dir: str | os.PathLike) -> TextTokenizer:
+    """The tokenizer a text export was trained with (its `assets.extra/tokenizer/`)."""
+    from tl_keras.signatures import EXTRA_ASSETS
+    from tl_keras.text.export import TOKENIZER_FOLDER
+
+    return TextTokenizer.load(Path(version_dir) / EXTRA_ASSETS / TOKENIZER_FOLDER)
+
+
+def keras_probabilities_of(version_dir: str | os.PathLike, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """The export's Keras copy on `texts`, tokenised by its own tokenizer: the reference every served form is held to."""
+    import keras
+
+    from tl_keras.signatures import EXTRA_ASSETS, KERAS_COPY
+    from tl_keras.text import batches as batches_lib
+
+    tokenizer = export_tokenizer(version_dir)
+    model = keras.saving.load_model(Path(version_dir) / EXTRA_ASSETS / KERAS_COPY, compile=False)
+    ids = tokenizer.encode(list(texts))
+    return np.concatenate([
+        model.predict(batches_lib.pad_batch(ids[i : i + batch_size], tokenizer.pad_id), verbose=0) for i in range(0, len(ids), batch_size)
+    ])
+
+
 def export_text_tflite(
     version_dir: str | os.PathLike, out_dir: str | os.PathLike, texts: Sequence[str], labels: np.ndarray, class_names: Sequence[str], *,
     forms: Sequence[str] = FORMS, variants: Sequence[str] = TEXT_VARIANTS, min_agreement: dict[str, float] | None = None,
 ) -> dict:
     """Converts a text export to each form and variant, checks each on `texts`, writes the files and `tflite_report.json`."""
-    import keras
-
-    from tl_keras.export import KERAS_COPY, EXTRA_ASSETS
-    from tl_keras.text import batches as batches_lib
-    from tl_keras.text.export import TOKENIZER_FOLDER
-
     version_dir, out = Path(version_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = TextTokenizer.load(version_dir / EXTRA_ASSETS / TOKENIZER_FOLDER)
+    tokenizer = export_tokenizer(version_dir)
     tokenizer.save(out)  # vocab.txt and tokenizer_settings.json beside the files, for the ids form
     atomic.write_text(out / "labels.txt", "".join(f"{c}\n" for c in class_names))
-    model = keras.saving.load_model(version_dir / EXTRA_ASSETS / KERAS_COPY, compile=False)
-    keras_probabilities = model.predict(batches_lib.pad_batch(tokenizer.encode(list(texts)), tokenizer.pad_id), verbose=0)
+    keras_probabilities = keras_probabilities_of(version_dir, texts)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     rows, failures = [], []
     for form in forms:
