@@ -1,5 +1,6 @@
 """Data sources and splits: stratified, seeded, recorded, and robust to unreadable files."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -148,3 +149,25 @@ def test_separate_validation_tree_trains_on_all_of_image_dir(image_folder, tmp_p
     shutil.copy(next((held / "red").glob("held_*")), held / "purple" / "x.png")
     with pytest.raises(ValueError, match="--validation_dir .* has class folders"):
         data_lib.load_image_folder(image_folder, 0.5, 0.2, seed=0, validation_dir=held)
+
+
+@pytest.mark.slow
+def test_a_rerun_with_overwrite_after_the_folder_changed_trains_on_the_new_images(image_folder, tmp_path):
+    """The disk image cache was reused by settings alone: a changed folder trained and tested on the old arrays."""
+    from tl_keras.config import recipe_config
+    from tl_keras.run import run_experiment
+
+    config = recipe_config("digits",
+        image_dir=str(image_folder), backbone="small_cnn", weights="none", image_size=16, frozen_epochs=1, fine_tune_epochs=1,
+        batch_size=4, validation_fraction=0.25, test_fraction=0.0, cache="disk", compare_scratch=False, export=False, verbose=0,
+        run_dir=str(tmp_path / "run"),
+    )
+    first = run_experiment(config)
+    for path in sorted((image_folder / "red").iterdir())[:6]:
+        path.unlink()
+    second = run_experiment(dataclasses.replace(config, overwrite=True))
+    assert second["counts"]["train"]["red"] < first["counts"]["train"]["red"]
+    labels_files = sorted((tmp_path / "run" / "cache").glob("train_*.labels.npy"))
+    assert len(labels_files) == 1  # the first run's arrays went with --overwrite
+    cached = np.load(labels_files[0])
+    assert np.bincount(cached, minlength=3).tolist() == [second["counts"]["train"][c] for c in second["classes"]]

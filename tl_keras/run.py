@@ -8,6 +8,8 @@ Everything the run decides or measures lands in its run folder
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -292,11 +294,15 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     """Seeded training epochs (mixed if asked), validation and held-out batches at `size` pixels."""
     num_classes = len(splits.class_names)
 
+    # The disk cache is keyed to the settings and to which files went where: adding, removing or moving an image
+    # changes the split record, so a rerun never trains on arrays decoded from the folder as it was.
+    content = hashlib.sha256(json.dumps(splits.split_record, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
     def cached(split: str) -> dict:
         return {
             "num_examples": splits.size(split),
             "cache": config.cache,
-            "cache_path": RunFolder(run_dir).image_cache(split, size, config.fingerprint()),
+            "cache_path": RunFolder(run_dir).image_cache(split, size, f"{config.fingerprint()}_{content}"),
         }
 
     def batches(split: str):

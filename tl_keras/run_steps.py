@@ -8,6 +8,7 @@ the resume fingerprint behave the same for both.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,6 +78,7 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     folder.summary.unlink(missing_ok=True)  # its absence marks the run unfinished until the end
     if config.overwrite:
         folder.split.unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
+        shutil.rmtree(run_dir / "cache", ignore_errors=True)  # and decodes its own images
     atomic.write_text(folder.config, config.to_json())
     atomic.write_text(folder.flags, config.to_flagfile())
     keras.utils.set_random_seed(config.seed)
