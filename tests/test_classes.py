@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error, model_classes
+from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error, model_classes, require_same_classes
 
 
 def test_align_maps_by_name_whatever_the_folder_holds():
     model = ["cat", "dog", "fox"]
     np.testing.assert_array_equal(align(model, ["cat", "dog", "fox"]), [0, 1, 2])
-    np.testing.assert_array_equal(align(model, ["cat", "fox"]), [0, 2]), "a missing class must not shift the next one"
+    np.testing.assert_array_equal(align(model, ["cat", "fox"]), [0, 2], err_msg="a missing class must not shift the next one")
     np.testing.assert_array_equal(align(model, ["fox", "cat"]), [2, 0])
     assert absent_classes(model, ["cat", "fox"]) == ["dog"]
     refusal = r"--image_dir /x has classes the model does not predict: owl \(the model's classes: cat, dog, fox\)"
@@ -37,3 +37,15 @@ def test_model_classes_come_from_what_the_model_was_saved_with(tmp_path):
     lone.write_bytes(b"")
     with pytest.raises(ClassMismatchError, match="--model: cannot tell which classes .* write labels.txt"):
         classes_or_error(lone, "--model")
+
+
+def test_a_teacher_or_init_model_must_have_the_datas_classes_not_just_their_count(tmp_path):
+    """A 5-class flower model was accepted for any 5-class folder (--teacher, --init_from), and a reordered head silently."""
+    (tmp_path / "labels.txt").write_text("daisy\ndandelion\nroses\nsunflowers\ntulips\n")
+    flowers = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+    require_same_classes(tmp_path / "model.keras", flowers, "--teacher")
+    both_lists = r"^--teacher: .* predicts \[daisy, dandelion, .*\] but the data's classes are \[a, b, c, d, e\]"
+    with pytest.raises(ClassMismatchError, match=both_lists):
+        require_same_classes(tmp_path / "model.keras", ["a", "b", "c", "d", "e"], "--teacher")
+    with pytest.raises(ClassMismatchError, match="same classes in the same order"):
+        require_same_classes(tmp_path / "model.keras", flowers[::-1], "--init_from")

@@ -89,3 +89,21 @@ def classes_or_error(path: str | os.PathLike, flag: str) -> list[str]:
             "pass its run folder or export folder, or write labels.txt (one class per line, in output order) beside the file"
         )
     return names
+
+
+def require_same_classes(path: str | os.PathLike, data_names: list[str], flag: str) -> None:
+    """Refuses a model (--init_from, --teacher) whose outputs are not the data's classes in the data's order.
+
+    Equal counts are not enough: a 5-class flower model would otherwise
+    continue or teach on any 5-class folder, and a model with the same
+    classes in another order from a permuted head.
+
+    Raises:
+        ClassMismatchError: naming both lists.
+    """
+    model_names = classes_or_error(path, flag)
+    if list(model_names) != list(data_names):
+        raise ClassMismatchError(
+            f"{flag}: {path} predicts [{', '.join(model_names)}] but the data's classes are [{', '.join(data_names)}]; "
+            "they must be the same classes in the same order"
+        )

@@ -138,11 +138,12 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     import time
 
     from tl_keras import run as run_lib
+    from tl_keras.classes import require_same_classes
     from tl_keras.augment import build_augmentation
     from tl_keras.evaluation import classification_metrics, predict_dataset
     from tl_keras.inspection import inspect_split
     from tl_keras.reload import load_classifier
-    from tl_keras.settings import AugmentSettings, ConfigError, settings_from
+    from tl_keras.settings import AugmentSettings, settings_from
     from tl_keras.training import train_two_phase
 
     config, run_dir = run_lib.start_run(config)
@@ -151,9 +152,8 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     atomic.write_json(run_dir / "distill_flags.json", settings)
     splits = run_lib.load_splits(config, run_dir)
     num_classes = len(splits.class_names)
+    require_same_classes(teacher_path, splits.class_names, "--teacher")
     teacher = load_classifier(teacher_path, "--teacher")
-    if int(teacher.outputs[0].shape[-1]) != num_classes:
-        raise ConfigError(f"--teacher: {teacher_path} predicts {teacher.outputs[0].shape[-1]} classes but the data has {num_classes}")
     weights = run_lib.resolve_weights(config, run_dir, {})
     plan = run_lib.train_settings(config)
 

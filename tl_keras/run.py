@@ -21,6 +21,7 @@ from absl import logging
 from tl_keras import data as data_lib
 from tl_keras import distribute
 from tl_keras import pretrain
+from tl_keras.classes import require_same_classes
 from tl_keras.augment import build_augmentation, mix_batches
 from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
@@ -88,12 +89,8 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     weights = None if config.init_from else resolve_weights(config, run_dir, timings)
 
     if config.init_from:
+        require_same_classes(config.init_from, splits.class_names, "--init_from")
         model = load_classifier(config.init_from)
-        outputs = int(model.outputs[0].shape[-1])
-        if outputs != num_classes:
-            raise ConfigError(
-                f"--init_from: {config.init_from} predicts {outputs} classes but the data has {num_classes}; start a new model instead"
-            )
         backbone = backbone_of(model)
         if backbone.input_size == 0:
             backbone.input_size = config.image_size or 224
