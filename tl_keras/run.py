@@ -27,7 +27,7 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
 from tl_keras.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.calibration import choose_temperature, fold_temperature
@@ -116,7 +116,7 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         model, backbone.layer, train, validation, plan, run_dir,
         augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
-    timings["transfer_train_s"] = time.perf_counter() - t0
+    timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
     temperature, decision = None, None
     if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head

@@ -105,3 +105,12 @@ def write_summary(folder: RunFolder, summary: dict, timings: dict, started: floa
     summary.update(extra)
     atomic.write_json(folder.summary, summary)
     return summary
+
+
+def training_seconds(process_seconds: float, result) -> float:
+    """The transfer run's training wall time across processes: a resumed run's phases carry the time spent before the kill.
+
+    The time-budgeted scratch arm gets this, so a resume does not shrink it to
+    what the last process spent reloading finished phases.
+    """
+    return max(process_seconds, sum(phase.seconds for phase in result.phases))

@@ -26,7 +26,9 @@ from tl_keras.callbacks import TimeBudget
 from tl_keras.config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation import plot_curves, predict_dataset
-from tl_keras.run_steps import SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, write_summary
+from tl_keras.run_steps import (
+    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, training_seconds, write_summary,
+)
 from tl_keras.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
 from tl_keras.text.baselines import tfidf_logistic
@@ -96,7 +98,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     result = train_two_phase(model, encoder.model, train, ordered("validation"), plan, run_dir, train_examples=len(tokenized.ids["train"]))
-    timings["transfer_train_s"] = time.perf_counter() - t0
+    timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
     temperature, decision = None, None
     if config.calibrate:
