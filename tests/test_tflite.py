@@ -122,3 +122,20 @@ def test_representative_sample_covers_every_class():
     picked = tflite.representative_sample(images, labels, 30)
     # As even as the classes allow: the small classes give all they have, the large one fills the rest.
     assert np.bincount(labels[picked]).tolist() == [15, 10, 5]
+
+
+@pytest.mark.slow
+def test_a_photo_resized_as_the_sidecar_says_gives_the_served_models_answer(report, trained_export):
+    """The sidecar claimed the resize was inside the file; at a fixed S x S input it is not, so it states how to resize."""
+    import tensorflow as tf
+
+    model, version, *_ = trained_export
+    out, _ = report
+    contract = json.loads((out / "colours_float32.json").read_text())["resize_contract"]
+    assert contract["size"] == [SIZE, SIZE] and contract["method"] == "bilinear" and "no crop" in contract["geometry"]
+    rng = np.random.default_rng(3)
+    photo = np.clip(np.array([40, 40, 200]) + rng.integers(-60, 60, (37, 23, 3)), 0, 255).astype(np.uint8)  # not square
+    fed = tf.image.resize(photo, contract["size"], method=contract["method"], antialias=contract["antialias"]).numpy()
+    runner = tflite.TFLiteClassifier((out / "colours_float32.tflite").read_bytes())
+    served = tf.saved_model.load(str(version)).signatures["serving_default"](image_bytes=tf.constant([tf.io.encode_png(photo).numpy()]))
+    np.testing.assert_allclose(runner.predict(fed[None])[0], served["probabilities"].numpy()[0], atol=1e-4)

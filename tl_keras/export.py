@@ -170,7 +170,7 @@ def export_saved_model(
     return staging.parent / str(version)
 
 
-def _resize_front(model: keras.Model):
+def resize_front(model: keras.Model):
     """The model's leading Resizing layer and the rest of the model as a float-input model.
 
     Serving decodes images of different sizes; resizing each in the graph
@@ -298,7 +298,7 @@ def _carry_hub_modules(model: keras.Model, folder: Path) -> None:
 
 
 def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int, tta: str = "none") -> None:
-    resize, tail = _resize_front(model)
+    resize, tail = resize_front(model)
     names = tf.constant(class_names)
 
     def outputs(probabilities):

@@ -1,9 +1,12 @@
 """TFLite conversion (float32, float16, dynamic-range, full int8) and proof that each file agrees with Keras.
 
 Files are converted from the exported SavedModel's `predict_pixels`
-signature with a fixed [1, S, S, 3] input, so the resize and the backbone's
-normalisation are inside the file and an app feeds raw RGB pixels (float
-0-255, or uint8/int8 for the full-integer variant). Every file is then run
+signature with a fixed [1, S, S, 3] input: the backbone's normalisation is
+inside the file, the resize is not (at S x S it is an identity). An app
+resizes each photo to S x S the way training did, which the sidecar states
+exactly (`resize_contract`: bilinear, no antialiasing, the whole frame
+squashed, no crop), and feeds RGB pixels (float 0-255, or uint8/int8 for
+the full-integer variant). Every file is then run
 on held-out images next to the Keras model: agreement, accuracy, error,
 size and latency go into one report, and int8 files are checked for the
 class collapse full-integer quantisation is known for.
@@ -233,7 +236,23 @@ def collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
     }
 
 
-def write_sidecar(path: Path, variant: str, image_size: int, class_names: Sequence[str], row: dict, preprocessing: str) -> None:
+def resize_contract(model, image_size: int) -> dict:
+    """How an app must bring a photo to the file's S x S input: what the model's own Resizing layer (and training) does."""
+    from tl_keras.export import resize_front
+
+    resize, _ = resize_front(model) if model is not None else (None, None)
+    method = getattr(resize, "interpolation", "bilinear")
+    antialias = bool(getattr(resize, "antialias", False))
+    return {
+        "size": [image_size, image_size], "method": method, "antialias": antialias,
+        "geometry": "squash the whole frame to S x S: no crop, no padding, the aspect ratio is not kept",
+        "example": f"tf.image.resize(rgb, ({image_size}, {image_size}), method='{method}', antialias={antialias})",
+    }
+
+
+def write_sidecar(
+    path: Path, variant: str, image_size: int, class_names: Sequence[str], row: dict, preprocessing: str, resize: dict | None = None
+) -> None:
     """Labels and what an app must know to feed the file, beside it (see README for why not inside)."""
     sidecar = {
         "file": path.name,
@@ -241,8 +260,9 @@ def write_sidecar(path: Path, variant: str, image_size: int, class_names: Sequen
         "input": {
             "shape": [1, image_size, image_size, 3],
             "dtype": row["input_dtype"],
-            "pixels": "RGB, 0-255 (resize and normalisation are inside the model)",
+            "pixels": "RGB, 0-255, already resized to S x S as resize_contract says (the normalisation is inside the model)",
         },
+        "resize_contract": resize or resize_contract(None, image_size),
         "output": {"name": PROBABILITIES, "dtype": row["output_dtype"]},
         "normalisation_inside_model": preprocessing,
         "quantization": row["quantization"],
@@ -298,7 +318,7 @@ def export_tflite(
         row = parity(variant, content, keras_probabilities, images, labels, class_names)
         row.update({"file": str(path), "convert_seconds": round(seconds, 2), "min_agreement": thresholds[variant]})
         row["size_on_disk_bytes"] = path.stat().st_size
-        write_sidecar(path, variant, size, class_names, row, preprocessing)
+        write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size))
         if row["agreement"] < thresholds[variant]:
             failures.append(f"{variant}: agreement {row['agreement']:.4f} < {thresholds[variant]}")
         rows.append(row)
