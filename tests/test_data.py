@@ -171,3 +171,22 @@ def test_a_rerun_with_overwrite_after_the_folder_changed_trains_on_the_new_image
     assert len(labels_files) == 1  # the first run's arrays went with --overwrite
     cached = np.load(labels_files[0])
     assert np.bincount(cached, minlength=3).tolist() == [second["counts"]["train"][c] for c in second["classes"]]
+
+
+def test_files_added_after_the_split_was_recorded_are_named_not_silently_dropped(image_folder, tmp_path, caplog):
+    split_file = tmp_path / "run" / "split.json"
+    data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
+    (image_folder / "red" / "red_new.png").write_bytes((image_folder / "green" / "green_1.png").read_bytes())
+    with caplog.at_level("WARNING"):
+        again = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
+    assert sum(again.counts["train"].values()) == 18  # the recorded split, as before
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("1 usable file(s)" in m and "red_new.png" in m and "--overwrite" in m for m in messages), messages
+
+
+def test_byte_identical_images_in_two_splits_are_warned_about_in_the_log(image_folder, tmp_path, caplog):
+    for i in range(12):
+        (image_folder / "blue" / f"copy_{i}.png").write_bytes((image_folder / "blue" / f"blue_{i}.png").read_bytes())
+    with caplog.at_level("WARNING"):
+        data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, report_file=tmp_path / "data_report.json")
+    assert any("byte-identical images sit in more than one split" in r.getMessage() for r in caplog.records)

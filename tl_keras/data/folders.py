@@ -153,4 +153,10 @@ def load_image_folder(
     if report is not None and report_file is not None:
         split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
         report.write(report_file, split_of)
+        leaks = [group for group in report.duplicates(split_of) if group["across_splits"]]
+        if leaks:
+            logging.warning(
+                "%d group(s) of byte-identical images sit in more than one split (e.g. %s): the held-out score counts them as "
+                "unseen; remove the copies (see %s)", len(leaks), " = ".join(leaks[0]["paths"][:2]), report_file,
+            )
     return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record)

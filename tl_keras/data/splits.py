@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from absl import logging
 import tensorflow as tf
 
 from tl_keras import atomic
@@ -147,6 +148,13 @@ def recorded_split(split_file: Path | None, settings: dict, class_names: list[st
     gone = [p for split in ("train", "validation", "test") for p in record[split] if p not in index]
     if gone:
         raise SplitMismatchError(f"{split_file} lists {len(gone)} files no longer usable, e.g. {gone[0]}; pass --overwrite for a new split")
+    recorded = {p for split in ("train", "validation", "test") for p in record[split]}
+    new = [p for p in paths if p not in recorded]
+    if new:
+        logging.warning(
+            "%s predates %d usable file(s) now in the folder (e.g. %s); they are not used: pass --overwrite to split again",
+            split_file, len(new), new[0],
+        )
     return {k: np.array([index[p] for p in record[k]], dtype=np.int64) for k in ("train", "validation", "test")}
 
 
