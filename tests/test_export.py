@@ -157,9 +157,14 @@ def test_a_killed_exports_staging_is_cleaned_and_deleted_versions_are_not_reissu
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "a..b"])
-def test_bad_model_names_are_refused(classifier, tmp_path, name):
-    with pytest.raises(ValueError, match="invalid model name"):
+def test_bad_model_names_are_refused_by_the_export_and_before_training_alike(classifier, tmp_path, name):
+    from tl_keras.config import RunConfig
+
+    with pytest.raises(ValueError, match="^--name .*no '..'"):
         export_lib.export_saved_model(classifier, tmp_path, name, LABELS)
+    if name:  # an empty --name means "derive it from the data"
+        with pytest.raises(ValueError, match="^--name .*no '..'"):
+            RunConfig(name=name).validate()  # refused at the start, not after training (a..b passed here before)
 
 
 def test_label_count_must_match_outputs(classifier, tmp_path):

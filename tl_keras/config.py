@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tl_keras.settings import (  # noqa: F401 - the vocabularies and parsers are re-exported for callers of this module
-    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, NAME_PATTERN, OPTIMIZERS, POOLINGS, PRECISIONS,
+    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, check_model_name, OPTIMIZERS, POOLINGS, PRECISIONS,
     SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, backbone_source, parse_unfreeze, unfreeze_stages,
 )
 from tl_keras.settings import check_choice as _check_choice
@@ -33,7 +33,6 @@ DEFAULT_DATASET = "flowers"
 DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_WEIGHTS = "imagenet"
 
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 # Settings that change how a run reports or where it writes, not what it computes: a run folder that
@@ -359,8 +358,8 @@ class RunConfig:
             raise ConfigError(
                 "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
             )
-        if self.name and not _NAME_RE.match(self.name):
-            raise ConfigError(f"--name {self.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
+        if self.name:
+            check_model_name(self.name)
         return self
 
     def is_text(self) -> bool:
@@ -555,8 +554,8 @@ def _check_text_source(config: RunConfig) -> None:
         raise ConfigError(
             "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
         )
-    if config.name and not _NAME_RE.match(config.name):
-        raise ConfigError(f"--name {config.name!r} may hold only letters, digits, '_', '-' and '.', and must not start with '.'.")
+    if config.name:
+        check_model_name(config.name)
 
 
 def _derive_name(config: RunConfig) -> str:

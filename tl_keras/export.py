@@ -12,7 +12,6 @@ import contextlib
 
 import os
 import platform
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ import tensorflow as tf
 
 from tl_keras import atomic
 from tl_keras.anatomy import SINGLE, anatomy
-from tl_keras.settings import NAME_PATTERN
+from tl_keras.settings import check_model_name
 from tl_keras.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
     BYTES_INPUT, CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
     PROBABILITIES, SCORES, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE,
@@ -32,17 +31,11 @@ from tl_keras.tta import check_mode, tta_views, view_count
 
 DEFAULT_TOP_K = 5
 
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 def validate_model_name(name: str) -> str:
-    """Refuses names that could escape the export folder or confuse TF Serving."""
-    if not name or not _NAME_RE.match(name) or ".." in name:
-        raise ValueError(
-            f"invalid model name {name!r}: use letters, digits, '_', '-' and '.', "
-            "no path separators, no '..', not starting with '.' (flag --name)"
-        )
-    return name
+    """Refuses names that could escape the export folder or confuse TF Serving (settings.check_model_name)."""
+    return check_model_name(name)
 
 
 def existing_versions(model_dir: str | os.PathLike) -> list[int]:

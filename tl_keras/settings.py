@@ -41,6 +41,21 @@ TTA_MODES = ("none", "flip", "crops", "flip_crops")
 MEMORY_BUDGET_BYTES = 2 << 30
 # A model name becomes a folder and a TF Serving model name.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def check_model_name(name: str) -> str:
+    """The one rule for run and export names: it becomes a folder TF Serving polls, so no path tricks.
+
+    Raises:
+        ConfigError: the name is empty, has other characters, starts with '.' or holds '..'.
+    """
+    import re
+
+    if not name or not re.match(NAME_PATTERN, name) or ".." in name:
+        raise ConfigError(
+            f"--name {name!r}: use letters, digits, '_', '-' and '.', no path separators, no '..', not starting with '.'"
+        )
+    return name
 # Prefixes of a TF Hub / Kaggle Models handle (loaded with hub.load).
 HUB_PREFIXES = ("http://", "https://", "gs://", "tfhub:", "kaggle:")
 
