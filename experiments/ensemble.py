@@ -35,7 +35,7 @@ def main(argv):
     from tl_keras.classes import align, classes_or_error
     from tl_keras.ensemble import build_ensemble, member_report
     from tl_keras.export import export_saved_model
-    from tl_keras.anatomy import anatomy
+    from tl_keras.anatomy import input_size_of
     from tl_keras.reload import load_classifier
     from tl_keras.run_folder import RunFolder
 
@@ -60,7 +60,7 @@ def main(argv):
         to_model = tf.constant(align(class_names, splits.class_names, data=where))
     except ValueError as error:
         cli.fail(f"{error}")
-    size = max(anatomy(m).input_size or 224 for m in members)
+    size = max(input_size_of(m) for m in members)
     batches = data_lib.make_batches(dataset, size, FLAGS.batch_size, cache="none").map(lambda x, y: (x, tf.gather(to_model, y)))
     report = member_report(members, ensemble, batches)
     for row, path in zip(report["members"], FLAGS.models):

@@ -34,7 +34,8 @@ def main(argv):
     from tl_keras import data as data_lib
     from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error
     from tl_keras.inspection import inspect_split
-    from tl_keras.reload import backbone_of, classifier_file, load_classifier
+    from tl_keras.anatomy import input_size_of
+    from tl_keras.reload import classifier_file, load_classifier
 
     if not FLAGS.model:
         cli.fail("--model is required: a run folder, a .keras file or an export folder")
@@ -45,7 +46,7 @@ def main(argv):
         cli.fail(f"{error}")
     if len(class_names) != int(model.output_shape[-1]):
         cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
-    size = backbone_of(model).input_size or 224
+    size = input_size_of(model)  # fusion and ensembles included: their largest input
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
     try:
         dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, run_dir, FLAGS.split)

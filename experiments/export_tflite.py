@@ -54,7 +54,7 @@ def main(argv):
     from tl_keras import tflite
     from tl_keras.config import RunConfig
     from tl_keras.export import latest_version_dir, read_labels
-    from tl_keras.anatomy import anatomy
+    from tl_keras.anatomy import input_size_of
     from tl_keras.reload import load_classifier
     from tl_keras.run_folder import RunFolder
 
@@ -85,7 +85,7 @@ def main(argv):
     if _is_text_export(version_dir):
         _export_text(version_dir, out_dir, class_names, config)
         return
-    size = anatomy(load_classifier(version_dir)).input_size or 224  # fusion and ensembles: their largest input
+    size = input_size_of(load_classifier(version_dir))  # fusion and ensembles: their largest input
     try:
         run_splits = data_lib.load_recorded(config, FLAGS.run_dir) if config is not None else None
         if FLAGS.image_dir:

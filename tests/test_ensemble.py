@@ -49,3 +49,26 @@ def test_ensemble_refuses_mismatched_members():
         build_ensemble([small])
     with pytest.raises(ValueError, match="non-negative"):
         build_ensemble([small, small], weights=[1, -1])
+
+
+@pytest.mark.slow
+def test_evaluate_script_scores_an_ensemble(tmp_path, image_folder):
+    """evaluate.py asked the model for its backbone, which an ensemble or a fusion model does not have, and refused it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    ensemble = build_ensemble(_members())
+    ensemble.save(tmp_path / "ensemble.keras")
+    (tmp_path / "labels.txt").write_text("blue\ngreen\nred\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "evaluate.py"), f"--model={tmp_path / 'ensemble.keras'}",
+         f"--image_dir={image_folder}", f"--output_dir={tmp_path / 'evaluation'}"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
+    assert metrics["examples"] == 36 and f"accuracy {metrics['accuracy']:.4f}" in result.stdout

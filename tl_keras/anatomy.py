@@ -67,6 +67,15 @@ class Anatomy:
         return own + [mode for member in self.members for mode in anatomy(member).preprocessing_modes()]
 
 
+# The side a model without a resize layer of its own is fed at: Keras Applications' ImageNet size.
+DEFAULT_INPUT_SIZE = 224
+
+
+def input_size_of(model: keras.Model) -> int:
+    """The side images are fed at: the model's own resize (the largest, for fusion and ensembles), else 224."""
+    return anatomy(model).input_size or DEFAULT_INPUT_SIZE
+
+
 def producer(tensor) -> keras.layers.Layer:
     """The layer whose call produced a symbolic tensor of a functional model."""
     return tensor._keras_history.operation
