@@ -11,6 +11,8 @@ training would make with the same --seed and fractions.
 
 import json
 
+import sys
+
 from absl import app, flags
 
 from tl_keras import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
@@ -32,6 +34,8 @@ def main(argv):
 
     def progress(done, total):
         nonlocal bar
+        if not sys.stdout.isatty():  # a bar's control codes would garble a log file
+            return
         if bar is None:
             bar = keras.utils.Progbar(total, unit_name="file")
         bar.update(done)

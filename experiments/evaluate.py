@@ -72,7 +72,7 @@ def main(argv):
     if "tta" in metrics:
         tta = metrics["tta"]
         print(f"TTA {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
-    print(f"report: {metrics['report']}  metrics: {Path(out) / 'metrics.json'}")
+    print(f"report: {metrics['report']} (metrics.json beside it)")
 
 if __name__ == "__main__":
     app.run(cli.clean_errors(main))

@@ -14,9 +14,9 @@ the same wall time; evaluated, and exported to saved_models/.
   python experiments/train.py --flagfile=runs/flowers/flags.txt --resume   # after a crash or kill
 """
 
-import json
+from pathlib import Path
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from tl_keras import cli
 from tl_keras.config import ConfigError, check_run_dir_reuse
@@ -34,14 +34,12 @@ def main(argv):
         check_run_dir_reuse(config)
     except ConfigError as error:
         cli.fail(f"{error}")
-    logging.info("run directory %s", config.run_dir)
     try:
         summary = run_experiment(config)
     except ConfigError as error:  # e.g. an unreadable resume state, named in the message
         cli.fail(f"{error}")
-    print(json.dumps(summary, indent=2))
     print(format_result_table(summary, config))
-    print(f"run folder: {summary['run_dir']} (metrics: {summary['metrics_json']})")
+    print(f"run folder: {summary['run_dir']} (summary.json; metrics in evaluation/)")
     print(f"report (open in a browser): {summary['report_html']}")
     if "export" in summary:
         print(f"SavedModel: {summary['export']}")
@@ -54,20 +52,20 @@ def format_result_table(summary: dict, config) -> str:
         heading = (f"recipe {config.recipe}: {summary['backbone']}, {summary['pooling']} pooling, "
                    f"{summary['sequence_length']} tokens; kept the {summary['kept_phase']} phase")
     else:
-        heading = (f"recipe {config.recipe}: {summary['backbone']} ({summary['weights'] or 'random'} weights) "
+        weights = Path(summary["weights"]).name if summary["weights"] and "/" in summary["weights"] else summary["weights"] or "random"
+        heading = (f"recipe {config.recipe}: {summary['backbone']} ({weights} weights) "
                    f"at {summary['image_size']} px; kept the {summary['kept_phase']} phase")
-    lines = [
-        heading,
-        f"{'':<44}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}",
-        f"{'transfer':<44}{summary['transfer_accuracy']:>16.4f}{timings['transfer_train_s']:>9.0f}",
-    ]
+    rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
     if "scratch_accuracy" in summary:
         budget = "same wall time" if summary.get("scratch_budget") == "time" else "same epochs"
-        label = f"same network from scratch ({budget}, {summary['scratch_epochs']} epochs)"
-        lines.append(f"{label:<44}{summary['scratch_accuracy']:>16.4f}{timings['scratch_train_s']:>9.0f}")
+        epochs = summary["scratch_epochs"]
+        label = f"same network from scratch ({budget}, {epochs} epoch{'' if epochs == 1 else 's'})"
+        rows.append((label, summary["scratch_accuracy"], timings["scratch_train_s"]))
     if "tfidf" in summary:
-        tfidf = summary["tfidf"]
-        lines.append(f"{'TF-IDF + logistic regression, same split':<44}{tfidf['accuracy']:>16.4f}{tfidf['seconds']:>9.0f}")
+        rows.append(("TF-IDF + logistic regression, same split", summary["tfidf"]["accuracy"], summary["tfidf"]["seconds"]))
+    width = max(len(label) for label, _, _ in rows) + 2
+    lines = [heading, f"{'':<{width}}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}"]
+    lines += [f"{label:<{width}}{accuracy:>16.4f}{seconds:>9.0f}" for label, accuracy, seconds in rows]
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(

@@ -16,8 +16,58 @@ def _asks_for_native_logs(argv: list[str]) -> bool:
 
 # TensorFlow's C++ INFO and WARNING lines (CUDA probes, the TFLite converter's per-tensor notes) drown a
 # run's own log; errors still show. Read once, when TensorFlow loads: a value the user set is kept.
-if not _asks_for_native_logs(_sys.argv):
+_QUIET = not _asks_for_native_logs(_sys.argv)
+if _QUIET:
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _load_tensorflow_quietly() -> None:
+    """Imports TensorFlow and probes its devices with file descriptor 2 pointed at /dev/null, then restores it.
+
+    TensorFlow 2.21 writes its start-up lines (absl's "before InitializeLog",
+    oneDNN, CUDA stubs, a failed cuInit on machines without a GPU) from C++
+    before TF_CPP_MIN_LOG_LEVEL is read, twice; only the descriptor can hold
+    them back. A failing import still raises its Python error. TensorFlow's
+    Python INFO lines (signature renaming, "Assets written", sharding) are
+    kept to WARNING. `--verbosity=1` shows everything.
+    """
+    import logging as std_logging
+
+    try:
+        _sys.stderr.flush()
+        saved = _os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        saved = None
+    if saved is not None:
+        devnull = _os.open(_os.devnull, _os.O_WRONLY)
+        _os.dup2(devnull, 2)
+        _os.close(devnull)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        if saved is not None:
+            _os.dup2(saved, 2)
+            _os.close(saved)
+    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+    for name in ("absl", "tensorflow"):  # TensorFlow's SavedModel code logs INFO through absl directly
+        std_logging.getLogger(name).addFilter(_libraries_info_filter)
+
+
+def _libraries_info_filter(record) -> bool:
+    """Drops INFO and DEBUG records logged from TensorFlow, Keras or their kin; ours and every warning pass."""
+    import logging as std_logging
+
+    path = record.pathname.replace("\\", "/")
+    return record.levelno >= std_logging.WARNING or not any(f"/{lib}/" in path for lib in _CHATTY_LIBRARIES)
+
+
+_CHATTY_LIBRARIES = ("tensorflow", "keras", "keras_hub", "tensorflow_datasets", "tensorflow_hub", "tf_keras")
+
+
+if _QUIET and "tensorflow" not in _sys.modules:
+    _load_tensorflow_quietly()
 
 from tl_keras.backbones import BACKBONES, Backbone, load_backbone  # noqa: E402
 from tl_keras.builders import build_classifier, compile_classifier  # noqa: E402

@@ -89,6 +89,8 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
     """
     names = [f.name for f in dataclasses.fields(RunConfig) if f.name in flag_values]
     values = {name: flag_values[name].value for name in names}
+    if "verbose" in values and not flag_values["verbose"].present and not sys.stdout.isatty():
+        values["verbose"] = 0  # Keras's per-epoch lines are for a terminal; a log file gets the run's own summary lines
     if "explicit" in flag_values and not flag_values["explicit"].present:
         given = {name for name in names if flag_values[name].present and name not in ("recipe", "explicit")}
         values["explicit"] = ",".join(sorted(given))

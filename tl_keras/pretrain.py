@@ -81,5 +81,5 @@ def pretrain_backbone(
         "backbone": backbone, "source": source, "image_size": size, "epochs": epochs, "source_validation_accuracy": float(accuracy),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     })
-    logging.info("source task %s: validation accuracy %.4f; weights in %s", source, accuracy, weights_path)
+    logging.info("source task %s: validation accuracy %.4f; weights in %s/%s", source, accuracy, out.name, Path(weights_path).name)
     return weights_path

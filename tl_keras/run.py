@@ -27,7 +27,7 @@ from tl_keras.backbones import load_backbone
 from tl_keras.builders import build_classifier
 from tl_keras.config import ConfigError, RunConfig
 from tl_keras.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, training_seconds, write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.epochs import EpochBatches, epoch_seed
 from tl_keras.calibration import choose_temperature, fold_temperature
@@ -238,7 +238,7 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
-    logging.info("classes %s; counts %s", splits.class_names, splits.counts)
+    logging.info("%s", describe_counts(splits.class_names, splits.counts))
     return splits
 
 

@@ -114,3 +114,10 @@ def training_seconds(process_seconds: float, result) -> float:
     what the last process spent reloading finished phases.
     """
     return max(process_seconds, sum(phase.seconds for phase in result.phases))
+
+
+def describe_counts(class_names: list[str], counts: dict[str, dict[str, int]]) -> str:
+    """One short log line for a split's sizes: "5 classes (daisy, dandelion, ...); train 200, validation 100, test 200"."""
+    shown = ", ".join(class_names[:4]) + (", ..." if len(class_names) > 4 else "")
+    sizes = ", ".join(f"{split} {sum(per_class.values())}" for split, per_class in counts.items())
+    return f"{len(class_names)} classes ({shown}); {sizes} (split.json has every count)"

@@ -27,7 +27,7 @@ from tl_keras.config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation import plot_curves, predict_dataset
 from tl_keras.run_steps import (
-    SCRATCH_MAX_EPOCHS, card_metadata, in_run_environment, start_run, train_settings, training_seconds, write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
@@ -81,7 +81,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     atomic.write_json(folder.data_report, data_report)
     write_split(folder.split, {**splits.record, "sequence_length": encoder.tokenizer.sequence_length})
     encoder.tokenizer.save(folder.root / TOKENIZER_FOLDER)
-    logging.info("classes %s; counts %s; %d tokens per text", splits.class_names, splits.counts, encoder.tokenizer.sequence_length)
+    logging.info("%s; %d tokens per text", describe_counts(splits.class_names, splits.counts), encoder.tokenizer.sequence_length)
 
     keras.utils.set_random_seed(config.seed)
     model = build_text_classifier(
