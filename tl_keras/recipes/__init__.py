@@ -23,8 +23,9 @@ from tl_keras.settings import ConfigError
 NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits", "text", "text_fast")
 AUTO = "auto"
 _PROVENANCE = ("recipe", "explicit")
-# Filled by `resolved()` from the data source when empty; no recipe sets them, so they are never recorded as explicit.
-_DERIVED = ("name", "run_dir")
+# Filled by `resolved()` from the data source (name, run_dir) or by the CLI from the terminal (verbose) when not given;
+# no recipe sets them, so they are never recorded as explicit.
+_DERIVED = ("name", "run_dir", "verbose")
 # A `RunConfig`; this package does not import config.py (config.py applies recipes).
 RunConfigT = TypeVar("RunConfigT")
 
