@@ -206,3 +206,31 @@ def test_predict_script_classifies_texts_with_the_saved_model(text_export, tmp_p
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )
     assert result.returncode == 2 and "not UTF-8" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_kill_mid_export_leaves_no_visible_version_and_the_next_export_clears_it(text_export, tmp_path):
+    import os
+    import signal
+
+    version, model, tokenizer = text_export
+    model.save(tmp_path / "model.keras")
+    tokenizer.save(tmp_path / "tokenizer")
+    script = (
+        "import os, signal, sys, keras, tl_keras\n"
+        "from tl_keras.text import export\n"
+        "from tl_keras.text.tokenizer import TextTokenizer\n"
+        "export.write_text_warmup = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # dies after the SavedModel is written\n"
+        "model = keras.saving.load_model(sys.argv[1], compile=False)\n"
+        "export.export_text_saved_model(model, TextTokenizer.load(sys.argv[2]), sys.argv[3], 'reviews', ['neg', 'neutral', 'pos'])\n"
+    )
+    arguments = [str(tmp_path / "model.keras"), str(tmp_path / "tokenizer"), str(tmp_path / "sm")]
+    killed = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    left = [p.name for p in (tmp_path / "sm" / "reviews").iterdir()]
+    assert left and all(name.startswith(".") for name in left)  # only the hidden staging folder: TF Serving sees no version
+    from tl_keras.text.export import export_text_saved_model
+
+    again = export_text_saved_model(model, tokenizer, tmp_path / "sm", "reviews", ["neg", "neutral", "pos"])
+    assert [p.name for p in (tmp_path / "sm" / "reviews").iterdir() if not p.name.startswith(".last")] == [again.name]
