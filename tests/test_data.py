@@ -98,6 +98,18 @@ def test_arrays_and_npz_become_uint8_rgb_splits(tmp_path):
         data_lib.load_npz(tmp_path / "bad.npz")
 
 
+def test_float_arrays_keep_their_whole_range():
+    """[-1, 1] arrays (already normalised for a backbone) were clipped at 0, losing half their range."""
+    from tl_keras.data.arrays import _to_uint8
+
+    ramp = np.linspace(-1.0, 1.0, 5, dtype=np.float32).reshape(1, 1, 5, 1)
+    assert _to_uint8(ramp).ravel().tolist() == [0, 64, 128, 191, 255]
+    assert _to_uint8(np.array([[[[0.0, 0.5, 1.0]]]])).ravel().tolist() == [0, 128, 255]
+    assert _to_uint8(np.array([[[[0.0, 127.4, 255.0]]]])).ravel().tolist() == [0, 127, 255]
+    with pytest.raises(ValueError, match="run from -3 to 300"):
+        _to_uint8(np.array([[[[-3.0, 300.0]]]]))
+
+
 def test_balanced_class_weights():
     weights = data_lib.balanced_class_weights({"a": 30, "b": 10}, ["a", "b"])
     assert weights == pytest.approx({0: 40 / 60, 1: 40 / 20})

@@ -36,8 +36,7 @@ def load_arrays(
         images = np.repeat(images, 3, axis=-1)
     images = images[..., :3]
     if images.dtype != np.uint8:
-        scale = 255.0 if images.size and float(np.nanmax(images)) <= 1.0 else 1.0
-        images = np.clip(np.round(images.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+        images = _to_uint8(images)
     num_classes = int(labels.max()) + 1 if labels.size else 0
     if labels.size and labels.min() < 0:
         raise ValueError("labels must be integers from 0")
@@ -67,3 +66,27 @@ def in_memory_splits(
     return splits_by_index(
         IndexedSplit.from_arrays(images, labels), parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}}
     )
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    """Pixels as uint8 0-255 from 0-255, 0-1 or -1-1 floats (the range told by the values); anything else refused.
+
+    The models normalise raw 0-255 pixels themselves, so an array already
+    normalised for a backbone is mapped back rather than clipped: clipping
+    [-1, 1] at 0 silently dropped half its range.
+    """
+    if not images.size:
+        return images.astype(np.uint8)
+    low, high = float(np.nanmin(images)), float(np.nanmax(images))
+    if low >= 0.0 and high <= 1.0:
+        scaled = images.astype(np.float64) * 255.0
+    elif low >= -1.0 and high <= 1.0:
+        scaled = (images.astype(np.float64) + 1.0) * 127.5
+    elif low >= 0.0 and high <= 255.0:
+        scaled = images.astype(np.float64)
+    else:
+        raise ValueError(
+            f"image values run from {low:g} to {high:g}; pass pixels as uint8 or floats in 0-255, 0-1 or -1-1 "
+            "(the model normalises them itself)"
+        )
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
