@@ -88,6 +88,19 @@ def test_keras_file_cut_at_a_named_layer(tmp_path, tiny_batch):
         load_backbone(str(path), cut_layer="nope")
 
 
+@pytest.mark.parametrize("scales_itself", [True, False], ids=["with_rescaling", "without"])
+def test_a_keras_file_that_scales_its_own_pixels_is_fed_raw_pixels(tmp_path, scales_itself, caplog):
+    """Every .keras backbone without a resize layer was normalised as 'tf', on top of its own Rescaling if it had one."""
+    inputs = keras.Input((20, 20, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs) if scales_itself else inputs
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(tmp_path / "m.keras")
+    with caplog.at_level("WARNING"):
+        loaded = load_backbone(str(tmp_path / "m.keras"))
+    assert loaded.preprocessing == ("none" if scales_itself else "tf") and loaded.input_size == 20
+    assert any("--preprocessing" in r.getMessage() for r in caplog.records) != scales_itself  # only the guess is announced
+
+
 def test_leaf_layers_flattens_nested_models():
     inner = small_cnn(input_shape=(16, 16, 3))
     inputs = keras.Input((16, 16, 3))

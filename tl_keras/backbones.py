@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+from absl import logging
 
 from tl_keras.hub_layer import HubLayer
 from tl_keras.layers import PREPROCESSING_MODES
@@ -245,6 +246,8 @@ def _short_name(handle: str) -> str:
     return parts[-1] if parts else "hub"
 
 
+# Layers that mean a saved model scales its own pixels.
+_NORMALISING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
 _HEAD_LAYER_TYPES = (
     keras.layers.Dense,
     keras.layers.Dropout,
@@ -287,6 +290,14 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
         # pixels, so nothing is resized twice or normalised twice.
         return Backbone(extractor.name, extractor, inner_size, "none", owns_input=True)
     size = image_size or _fixed_input_size(model) or 224
+    normalisers = [layer.name for layer in model._flatten_layers(include_self=False) if isinstance(layer, _NORMALISING_LAYERS)]
+    if normalisers:
+        # It scales its own pixels (Rescaling, Normalization, e.g. EfficientNet's built-in preprocessing): feed raw 0-255.
+        return Backbone(extractor.name, extractor, size, "none")
+    logging.warning(
+        "backbone %s has no normalisation layer of its own; feeding it pixels scaled to [-1, 1] ('tf'). "
+        "If it was trained on another scale, pass --preprocessing (torch, caffe, zero_one or none)", path,
+    )
     return Backbone(extractor.name, extractor, size, "tf")
 
 
