@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras.export import export_saved_model
+    from tl_keras.export import export_saved_model, read_labels_file
     from tl_keras.reload import classifier_file, load_classifier
 
     if not FLAGS.model:
@@ -39,12 +39,11 @@ def main(argv):
     summary = run.read_summary() if run and run.is_finished() else {}
     config = run.read_config() if run and run.is_run() else {}
     if FLAGS.labels:
-        labels = Path(FLAGS.labels).read_text().split("\n")
-        labels = [line for line in labels if line]
+        labels = read_labels_file(FLAGS.labels)
     elif summary.get("classes"):
         labels = summary["classes"]
     elif (source.parent / "labels.txt").is_file():
-        labels = (source.parent / "labels.txt").read_text().splitlines()
+        labels = read_labels_file(source.parent / "labels.txt")
     else:
         cli.fail(f"no class names found beside {source}; pass --labels")
     name = FLAGS.name or summary.get("name") or source.stem

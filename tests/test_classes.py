@@ -49,3 +49,14 @@ def test_a_teacher_or_init_model_must_have_the_datas_classes_not_just_their_coun
         require_same_classes(tmp_path / "model.keras", ["a", "b", "c", "d", "e"], "--teacher")
     with pytest.raises(ClassMismatchError, match="same classes in the same order"):
         require_same_classes(tmp_path / "model.keras", flowers[::-1], "--init_from")
+
+
+def test_labels_files_are_read_one_way_everywhere(tmp_path):
+    """labels.txt was read four ways (blank lines kept by one reader, dropped by another)."""
+    from tl_keras.export import read_labels
+
+    version = tmp_path / "pets" / "1"
+    (version / "assets.extra").mkdir(parents=True)
+    (version / "assets.extra" / "labels.txt").write_text("cat\r\n\ndog \n")
+    (version / "saved_model.pb").write_bytes(b"")
+    assert read_labels(version) == model_classes(tmp_path / "pets") == ["cat", "dog"]

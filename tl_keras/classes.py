@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tl_keras.run_folder import RunFolder
-
-LABELS_FILE = "labels.txt"
+from tl_keras.signatures import LABELS_FILE
 
 
 class ClassMismatchError(ValueError):
@@ -32,7 +31,7 @@ def model_classes(path: str | os.PathLike) -> list[str] | None:
     means its latest version), a run folder's `summary.json` then
     `split.json`, and a `labels.txt` beside a `.keras` file or in its folder.
     """
-    from tl_keras.export import EXTRA_ASSETS, latest_version_dir
+    from tl_keras.export import EXTRA_ASSETS, latest_version_dir, read_labels_file
 
     path = Path(path)
     folder = path.parent if path.is_file() or path.suffix == ".keras" else path
@@ -47,7 +46,7 @@ def model_classes(path: str | os.PathLike) -> list[str] | None:
     for place in candidates:
         for labels in (place / EXTRA_ASSETS / LABELS_FILE, place / LABELS_FILE):
             if labels.is_file():
-                return [line for line in labels.read_text().splitlines() if line]
+                return read_labels_file(labels)
         names = RunFolder(place).class_names()
         if names:
             return names

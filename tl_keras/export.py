@@ -411,4 +411,9 @@ def latest_version_dir(path: str | os.PathLike) -> Path:
 
 def read_labels(version_dir: str | os.PathLike) -> list[str]:
     """Class names of an export, in output order."""
-    return Path(version_dir, EXTRA_ASSETS, LABELS_FILE).read_text().splitlines()
+    return read_labels_file(Path(version_dir, EXTRA_ASSETS, LABELS_FILE))
+
+
+def read_labels_file(path: str | os.PathLike) -> list[str]:
+    """Class names from a labels.txt, one per line in output order; blank lines and line-end whitespace ignored."""
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
