@@ -22,7 +22,7 @@ from absl import app, flags
 
 from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
-flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, export.txt).")
+flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, summary.json naming its export).")
 flags.DEFINE_string("saved_model", "", "Export to convert: a model folder (latest version) or a version folder. Default: the run's export.")
 flags.DEFINE_string("image_dir", "", "Held-out images, one sub-folder per class (instead of the run's test split).")
 flags.DEFINE_string("representative_dir", "", "Images to calibrate int8 on (instead of the run's training split).")

@@ -39,7 +39,7 @@ DEFAULT_WEIGHTS = "imagenet"
 # moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
-                        "run_dir", "name", "cache", "tfds_data_dir", "tta")
+                        "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
