@@ -87,6 +87,7 @@ def test_distillation_run_reports_three_rows(tmp_path):
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
     compile_classifier(teacher, "adam", 1e-3)
     teacher.save(tmp_path / "teacher.keras")
+    (tmp_path / "labels.txt").write_text("5\n6\n7\n8\n9\n")  # the teacher's classes: those of the data it distils on
     config = recipe_config("digits", weights="none", alpha=0.5, frozen_epochs=1, fine_tune_epochs=1, verbose=0, seed=2,
                        run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "saved_models"), name="student")
     report = run_distillation(config, str(tmp_path / "teacher.keras"), temperature=2.0, alpha=0.2)
@@ -112,6 +113,7 @@ def test_distillation_interrupted_in_the_distilled_arm_resumes_to_the_same_stude
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
     compile_classifier(teacher, "adam", 1e-3)
     teacher.save(tmp_path / "teacher.keras")
+    (tmp_path / "labels.txt").write_text("5\n6\n7\n8\n9\n")  # the teacher's classes: those of the data it distils on
     base = recipe_config("digits", weights="none", alpha=0.5, frozen_epochs=2, fine_tune_epochs=2, verbose=0, seed=2, export=False,
                          early_stopping_patience=0, name="student")
 
