@@ -253,15 +253,13 @@ def test_a_resumed_runs_time_budgeted_scratch_arm_gets_the_whole_transfer_time(t
         weights="none", frozen_epochs=2, fine_tune_epochs=4, early_stopping_patience=0, compare_scratch=True, scratch_budget="time",
         export=False, verbose=0, seed=4, calibrate=False,
     )
-    straight = _write_config(tmp_path / "straight.json", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
     killed = _write_config(tmp_path / "killed.json", dataclasses.replace(base, run_dir=str(tmp_path / "killed")))
     resumed = _write_config(tmp_path / "resumed.json", dataclasses.replace(base, run_dir=str(tmp_path / "killed"), resume=True))
-    code, err = _finish(_drive(straight))
-    assert code == 0, err[-3000:]
     code, err = _finish(_drive(killed, "phase:fine_tune:5"))  # the last fine-tune epoch: the resumed process trains one epoch
     assert code == -signal.SIGKILL, err[-3000:]
     code, err = _finish(_drive(resumed))
     assert code == 0, err[-3000:]
-    one, two = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("straight", "killed"))
-    assert two["timings"]["transfer_train_s"] >= 0.6 * one["timings"]["transfer_train_s"], (one["timings"], two["timings"])
-    assert two["scratch_epochs"] >= 0.5 * one["scratch_epochs"]
+    summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    phases = json.loads((tmp_path / "killed" / "history.json").read_text())["phases"]
+    across_processes = sum(phase["seconds"] for phase in phases)  # each phase's time, the killed process's part included
+    assert summary["timings"]["transfer_train_s"] >= across_processes > 0, (summary["timings"], across_processes)
