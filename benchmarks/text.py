@@ -12,6 +12,7 @@ by size, seed and arm, so slow rows can be run a seed per call).
   python benchmarks/text.py --sizes=2000 --seeds=0
   python benchmarks/text.py --sizes=2000,8529 --seeds=0,1,2
   python benchmarks/text.py --sizes=2000 --arms=text --set=fine_tune_learning_rate=1e-4,fine_tune_epochs=3 --label=text_lr1e-4_e3
+  python benchmarks/text.py --sizes=2000 --arms=text --set=compare_scratch=true --label=text+scratch   # scratch, same wall time
 """
 
 import json
@@ -57,6 +58,8 @@ def run_row(train_file: Path, test_file: Path, size: int, seed: int, arm: str, w
         "tfidf_accuracy": summary["tfidf"]["accuracy"], "train_s": round(summary["timings"]["transfer_train_s"], 1),
         "fine_tune_s": fine.get("seconds"), "sequence_length": summary["sequence_length"],
         "ece": summary["calibration"].get("ece"), "job_s": round(time.perf_counter() - started, 1),
+        **({"scratch_accuracy": summary["scratch_accuracy"], "scratch_epochs": summary["scratch_epochs"],
+            "scratch_train_s": round(summary["timings"]["scratch_train_s"], 1)} if "scratch_accuracy" in summary else {}),
     }
 
 
@@ -65,6 +68,9 @@ def parse_settings(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
+        if value.lower() in ("true", "false"):
+            out[name] = value.lower() == "true"
+            continue
         try:
             out[name] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:

@@ -104,3 +104,6 @@ def test_the_shared_minilm_round_trips_through_tf_hub_format(shared_assets, tmp_
     pair = pooled_outputs(encoder_dir, ["It's so sunny outside!", "He drove to the stadium."], preprocessor_dir)
     pair = pair / np.linalg.norm(pair, axis=1, keepdims=True)
     np.testing.assert_allclose(unit[0] @ pair.T, [0.6660, 0.1046], atol=2e-3)  # the checkpoint's published similarities
+    as_backbone = load_text_encoder(str(encoder_dir), sequence_length=32, preprocessor=str(preprocessor_dir))
+    assert as_backbone.tokenizer == encoder.tokenizer and as_backbone.pooling == "mean"
+    np.testing.assert_allclose(keras_pooled(as_backbone, TEXTS), keras_pooled(encoder, TEXTS), atol=1e-4)  # through HubLayer
