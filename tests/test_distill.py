@@ -190,3 +190,19 @@ def test_distiller_honours_sample_weights_and_soft_labels():
     one_hot = np.eye(3, dtype=np.float32)[labels]
     for a, b in zip(_one_step(None, images, labels), _one_step(None, images, one_hot)):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-7)
+
+
+def test_resuming_a_distillation_with_another_teacher_or_temperature_is_refused(tmp_path):
+    """The teacher, T and alpha are outside the run's fingerprint: --resume with other ones continued silently."""
+    import json
+
+    from tl_keras.distill import check_distillation_resume
+    from tl_keras.settings import ConfigError
+
+    flags_file = tmp_path / "distill_flags.json"
+    recorded = {"teacher": "runs/flowers", "temperature": 4.0, "distill_alpha": 0.1}
+    flags_file.write_text(json.dumps(recorded))
+    check_distillation_resume(flags_file, recorded, resuming=True)
+    check_distillation_resume(flags_file, {**recorded, "temperature": 2.0}, resuming=False)  # a new run may change them
+    with pytest.raises(ConfigError, match=r"temperature: recorded 4.0, now 2.0"):
+        check_distillation_resume(flags_file, {**recorded, "temperature": 2.0}, resuming=True)

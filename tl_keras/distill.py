@@ -14,6 +14,8 @@ is a plain classifier with no trace of the teacher.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 
@@ -133,6 +135,29 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     )
 
 
+def check_distillation_resume(flags_file: Path, settings: dict, resuming: bool) -> None:
+    """Refuses --resume with another teacher, temperature or alpha than the interrupted run had.
+
+    These settings live beside the run config (not in its fingerprint), so
+    the resume state alone would not notice the change.
+
+    Raises:
+        ConfigError: naming the settings that differ.
+    """
+    import json
+
+    from tl_keras.settings import ConfigError
+
+    if not resuming or not flags_file.is_file():
+        return
+    recorded = json.loads(flags_file.read_text())
+    differ = [f"{key}: recorded {recorded.get(key)!r}, now {value!r}" for key, value in settings.items() if recorded.get(key) != value]
+    if differ:
+        raise ConfigError(
+            f"--resume: the interrupted distillation used other settings ({'; '.join(differ)}); pass them again or --overwrite"
+        )
+
+
 def _train_students(config, teacher_path: str, temperature: float, alpha: float) -> dict:
     """Both students trained and scored, inside the strategy scope; the export waits for `_finish_distillation`."""
     import time
@@ -149,6 +174,7 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     config, run_dir = run_lib.start_run(config)
     folder = RunFolder(run_dir)
     settings = {"teacher": str(teacher_path), "temperature": temperature, "distill_alpha": alpha}
+    check_distillation_resume(run_dir / "distill_flags.json", settings, config.resume)
     atomic.write_json(run_dir / "distill_flags.json", settings)
     splits = run_lib.load_splits(config, run_dir)
     num_classes = len(splits.class_names)
