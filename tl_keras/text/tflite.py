@@ -84,10 +84,17 @@ class TextTFLiteClassifier:
 
     def __init__(self, content: bytes, form: str, tokenizer: TextTokenizer, num_threads: int | None = None):
         import tensorflow_text as tf_text
-        from ai_edge_litert.interpreter import InterpreterWithCustomOps
 
+        try:
+            from ai_edge_litert.interpreter import InterpreterWithCustomOps
+
+            runtime = "ai_edge_litert"
+        except ImportError:  # LiteRT is the [litert] extra; TensorFlow's own interpreter takes the same custom-op registrars
+            from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+            runtime = "tf.lite"
         self.form, self.tokenizer = form, tokenizer
-        self.interpreter_name = "ai_edge_litert.InterpreterWithCustomOps" if form == "string" else "ai_edge_litert.Interpreter"
+        self.interpreter_name = f"{runtime}.InterpreterWithCustomOps" if form == "string" else f"{runtime}.Interpreter"
         registerers = tf_text.tflite_registrar.SELECT_TFTEXT_OPS if form == "string" else []
         interpreter = InterpreterWithCustomOps(
             custom_op_registerers=registerers, model_content=content, num_threads=num_threads or os.cpu_count()
