@@ -15,6 +15,7 @@ from absl import app, flags
 
 from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
+from tl_keras.config import RunConfig
 from tl_keras.run_folder import RunFolder
 from tl_keras.tta import TTA_MODES
 
@@ -46,8 +47,11 @@ def main(argv):
         cli.fail(f"{error}")
     if len(class_names) != int(model.output_shape[-1]):
         cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
-    size = input_size_of(model)  # fusion and ensembles included: their largest input
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
+    if run_dir is not None and RunConfig.from_dict(RunFolder(run_dir).read_config()).is_text():
+        _evaluate_text_run(model, class_names, run_dir)
+        return
+    size = input_size_of(model)  # fusion and ensembles included: their largest input
     try:
         dataset, split_name, splits = data_lib.load_evaluation_data(FLAGS.image_dir, run_dir, FLAGS.split)
         # Folder labels are positions in the folder's own class list; the model's are positions in its list.
@@ -73,6 +77,35 @@ def main(argv):
         tta = metrics["tta"]
         print(f"TTA {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
     print(f"report: {metrics['report']} (metrics.json beside it)")
+
+def _evaluate_text_run(model, class_names, run_dir: Path) -> None:
+    """A text run's split scored again: the run's own texts and tokenizer, the text evaluation files."""
+    import numpy as np
+
+    from tl_keras.text import batches as batches_lib
+    from tl_keras.text.evaluate import evaluate_text_split
+    from tl_keras.text.export import TOKENIZER_FOLDER
+    from tl_keras.text.run import read_splits
+    from tl_keras.text.tokenizer import TextTokenizer
+
+    if FLAGS.image_dir or FLAGS.tta != "none":
+        cli.fail(f"--model={FLAGS.model} is a text run: --image_dir and --tta do not apply")
+    splits = read_splits(RunConfig.from_dict(RunFolder(run_dir).read_config()))
+    if not splits.has(FLAGS.split):
+        cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} texts")
+    tokenizer = TextTokenizer.load(run_dir / TOKENIZER_FOLDER)
+    texts, labels = list(splits.texts[FLAGS.split]), np.asarray(splits.labels[FLAGS.split])
+    ids = tokenizer.encode(texts)
+    probabilities = np.concatenate([
+        model.predict(batches_lib.pad_batch(ids[i : i + FLAGS.batch_size], tokenizer.pad_id), verbose=0)
+        for i in range(0, len(ids), FLAGS.batch_size)
+    ])
+    out = FLAGS.output_dir or str(run_dir / f"evaluation_{FLAGS.split}")
+    metrics = evaluate_text_split(probabilities, labels, texts, class_names, out, split=FLAGS.split,
+                                  title=f"{run_dir.name} on the {FLAGS.split} split")
+    print(f"{FLAGS.split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {len(texts)} texts")
+    print(f"report: {Path(out) / 'report.html'} (metrics.json beside it)")
+
 
 if __name__ == "__main__":
     app.run(cli.clean_errors(main))

@@ -160,6 +160,18 @@ def test_a_text_run_trains_both_phases_evaluates_and_exports_a_model_that_serves
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
     strings = loaded.signatures["serving_default"](text=tf.constant(["the movie was good", "awful plot", ""]))
     np.testing.assert_allclose(strings["probabilities"].numpy(), expected, atol=1e-5)
+
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    evaluated = subprocess.run(  # evaluate.py scored a text run on the default flower photos before
+        [sys.executable, str(repo / "experiments" / "evaluate.py"), f"--model={tmp_path / 'run'}"], capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert f"test: accuracy {summary['transfer_accuracy']:.4f}" in evaluated.stdout and "Skipping variable" not in evaluated.stderr
     assert out["classes"].numpy()[0, 0].decode() in ("neg", "pos")
 
 

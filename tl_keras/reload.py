@@ -46,7 +46,9 @@ def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras
 
     file = classifier_file(path, flag)
     with module_search_path(file.parent / HUB_MODULES):
-        return keras.models.load_model(file, safe_mode=True)
+        # Not compiled: every caller predicts or recompiles, and restoring the saved optimizer only warns that its
+        # variables do not match the layer-wise optimizer's.
+        return keras.models.load_model(file, safe_mode=True, compile=False)
 
 
 def backbone_of(classifier: keras.Model) -> Backbone:
