@@ -155,6 +155,26 @@ def calibration_summary(probabilities: np.ndarray, labels: np.ndarray, temperatu
     }
 
 
+def calibration_report(
+    probabilities: np.ndarray, labels: np.ndarray, temperature: float | None, decision: dict | None, fitted_on: str, split: str
+) -> tuple[dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """metrics.json's calibration entry and the reliability diagram's curves, for any modality's evaluation.
+
+    With a temperature: before and after (the "after" curve only when T != 1,
+    a declined fit changing nothing), the fit's decision merged in; without
+    one: the model's own ECE.
+    """
+    if not temperature:
+        calibration = {"ece": expected_calibration_error(probabilities, labels), "bins": DEFAULT_BINS}
+        return calibration, {f"model (ECE {calibration['ece']:.3f})": (probabilities, labels)}
+    calibration = {**calibration_summary(probabilities, labels, temperature, fitted_on, split), **(decision or {})}
+    calibration["ece"] = calibration["ece_after"]
+    curves = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels)}
+    if temperature != 1.0:
+        curves[f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})"] = (apply_temperature(probabilities, temperature), labels)
+    return calibration, curves
+
+
 def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike) -> Path:
     """Reliability diagram: accuracy per confidence bin against the diagonal, one line per named set of probabilities.
 

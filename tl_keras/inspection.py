@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from absl import logging
 
-from tl_keras.calibration import DEFAULT_BINS, apply_temperature, calibration_summary, expected_calibration_error, plot_reliability
+from tl_keras.calibration import apply_temperature, calibration_report, plot_reliability
 from tl_keras.evaluation import classification_metrics, inference_function, plot_per_class, write_metrics
 from tl_keras.gallery import ExampleKeeper, plot_examples
 from tl_keras.report import write_report
@@ -87,17 +87,9 @@ def inspect_split(
 
     metrics = classification_metrics(probabilities, labels, class_names)
     metrics.update({"split": split, **(extra or {})})
-    if temperature:
-        calibration = {**calibration_summary(probabilities, labels, temperature, fitted_on, split), **(temperature_decision or {})}
-        calibration["ece"] = calibration["ece_after"]
-        reliability_curves = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels)}
-        if scaled:
-            after = apply_temperature(probabilities, temperature)
-            reliability_curves[f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})"] = (after, labels)
-    else:
-        calibration = {"ece": expected_calibration_error(probabilities, labels), "bins": DEFAULT_BINS}
-        reliability_curves = {f"model (ECE {calibration['ece']:.3f})": (probabilities, labels)}
-    metrics["calibration"] = calibration
+    metrics["calibration"], reliability_curves = calibration_report(
+        probabilities, labels, temperature, temperature_decision, fitted_on, split
+    )
     if tta != "none" and len(labels):
         tta_accuracy = float(np.mean(np.concatenate(tta_probabilities).argmax(1) == labels))
         metrics["tta"] = {"mode": tta, "views": view_count(tta), "accuracy": tta_accuracy, "gain": tta_accuracy - metrics["accuracy"]}

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tl_keras.calibration import DEFAULT_BINS, apply_temperature, calibration_summary, expected_calibration_error, plot_reliability
+from tl_keras.calibration import apply_temperature, calibration_report, plot_reliability
 from tl_keras.evaluation import classification_metrics, plot_per_class, write_metrics
 from tl_keras.report import write_report
 
@@ -33,18 +33,8 @@ def evaluate_text_split(
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probabilities, labels, class_names)
     metrics.update({"split": split, **(extra or {})})
-    shown = probabilities
-    if temperature:
-        calibration = {**calibration_summary(probabilities, labels, temperature, "validation", split), **(temperature_decision or {})}
-        calibration["ece"] = calibration["ece_after"]
-        curves_of = {f"before (ECE {calibration['ece_before']:.3f})": (probabilities, labels)}
-        if temperature != 1.0:
-            shown = apply_temperature(probabilities, temperature)
-            curves_of[f"after T={temperature:.2f} (ECE {calibration['ece_after']:.3f})"] = (shown, labels)
-    else:
-        calibration = {"ece": expected_calibration_error(probabilities, labels), "bins": DEFAULT_BINS}
-        curves_of = {f"model (ECE {calibration['ece']:.3f})": (probabilities, labels)}
-    metrics["calibration"] = calibration
+    metrics["calibration"], curves_of = calibration_report(probabilities, labels, temperature, temperature_decision, "validation", split)
+    shown = apply_temperature(probabilities, temperature) if temperature and temperature != 1.0 else probabilities
     metrics["explained_with"] = "not available for text models"
     pictures = {"curves": curves, "per_class": plot_per_class(metrics, out / "per_class.png")}
     pictures["reliability"] = plot_reliability(curves_of, out / "reliability.png") if len(labels) else None
