@@ -162,13 +162,18 @@ class TFLiteClassifier:
         return np.stack([self.predict_one(image) for image in images])
 
     def median_latency_ms(self, image: np.ndarray, runs: int = 30) -> float:
-        self.predict_one(image)
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            self.predict_one(image)
-            times.append((time.perf_counter() - started) * 1000)
-        return statistics.median(times)
+        return median_latency_ms(self.predict_one, image, runs)
+
+
+def median_latency_ms(predict_one, example, runs: int = 30) -> float:
+    """Median milliseconds of `predict_one(example)` over `runs` calls, after one untimed call (any file, any input)."""
+    predict_one(example)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        predict_one(example)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def representative_sample(images: np.ndarray, labels: np.ndarray, count: int = 200, seed: int = 0) -> np.ndarray:

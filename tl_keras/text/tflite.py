@@ -32,7 +32,7 @@ from tl_keras.signatures import PROBABILITIES
 from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
-from tl_keras.tflite import DEFAULT_MIN_AGREEMENT, collapse_check
+from tl_keras.tflite import DEFAULT_MIN_AGREEMENT, collapse_check, median_latency_ms
 
 FORMS = ("string", "ids")
 TEXT_VARIANTS = ("float32", "float16", "dynamic_range")
@@ -112,13 +112,7 @@ class TextTFLiteClassifier:
         return np.stack([self.predict_one(t) for t in texts])
 
     def median_latency_ms(self, text: str, runs: int = 30) -> float:
-        self.predict_one(text)
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            self.predict_one(text)
-            times.append((time.perf_counter() - started) * 1000)
-        return float(np.median(times))
+        return median_latency_ms(self.predict_one, text, runs)
 
 
 def ids_row(tokenizer: TextTokenizer, text: str) -> np.ndarray:
