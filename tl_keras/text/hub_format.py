@@ -43,15 +43,15 @@ def _encoder_module(encoder: keras.Model, pooling: str) -> tf.train.Checkpoint:
     variables.
     """
 
+    from tl_keras.text.layers import FirstTokenPooling, MaskedMeanPooling
+
+    pool = MaskedMeanPooling() if pooling == "mean" else FirstTokenPooling()  # the classifier's own pooling layers
+
     def call(inputs, training=False):
         mask = inputs["input_mask"]
         features = {"token_ids": inputs["input_word_ids"], "segment_ids": inputs["input_type_ids"], "padding_mask": mask}
         sequence = encoder(features, training=training)
-        if pooling == "mean":
-            weights = tf.cast(mask, sequence.dtype)[..., None]
-            pooled = tf.reduce_sum(sequence * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
-        else:
-            pooled = sequence[:, 0, :]
+        pooled = pool(sequence, mask)
         return {"pooled_output": pooled, "sequence_output": sequence, "default": pooled}
 
     module = tf.train.Checkpoint()
