@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import tensorflow as tf
 
 from tl_keras import atomic
+from tl_keras.orientation import decode_upright, exif_orientation
 
 # Reasons a file is dropped.
 EMPTY = "empty_file"
@@ -37,6 +38,7 @@ ALPHA = "alpha"
 PALETTE = "palette"
 ANIMATED = "animated_first_frame_used"
 LARGE = "large"
+ROTATED = "exif_orientation_applied"  # a phone photo stored sideways with a tag saying how to turn it
 LARGE_SIDE = 4096
 
 
@@ -111,8 +113,9 @@ def check_file(path: str, label: int) -> FileCheck:
         return FileCheck(path, label, ok=False, reason=EMPTY, sha256=digest)
     header = _describe_header(data)
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = decode_upright(data)  # as training and serving decode it: upright
         shape = tuple(int(d) for d in image.shape[:2])
+        orientation = int(exif_orientation(data))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError):
         if header is None:
             signature = _signature(data)
@@ -130,6 +133,8 @@ def check_file(path: str, label: int) -> FileCheck:
     notes = list(header.get("notes", ())) if header else []
     if max(shape) >= LARGE_SIDE:
         notes.append(LARGE)
+    if orientation != 1:
+        notes.append(ROTATED)
     return FileCheck(path, label, ok=True, notes=tuple(notes), sha256=digest, size=shape)
 
 

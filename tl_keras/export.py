@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tl_keras import atomic
 from tl_keras.anatomy import SINGLE, anatomy
+from tl_keras.orientation import decode_upright
 from tl_keras.settings import check_model_name
 from tl_keras.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
     BYTES_INPUT, CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
@@ -344,7 +345,7 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
 
 
 def _decode(data):
-    return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    return decode_upright(data)  # the training pipeline's decode: the EXIF orientation applied, as viewers show the photo
 
 
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")

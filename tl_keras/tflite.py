@@ -251,6 +251,8 @@ def resize_contract(model, image_size: int) -> dict:
     return {
         "size": [image_size, image_size], "method": method, "antialias": antialias,
         "geometry": "squash the whole frame to S x S: no crop, no padding, the aspect ratio is not kept",
+        "orientation": "upright, as a viewer shows the photo: apply the JPEG's EXIF orientation before resizing (training and the "
+                       "SavedModel's bytes signature do)",
         "example": f"tf.image.resize(rgb, ({image_size}, {image_size}), method='{method}', antialias={antialias})",
     }
 

@@ -126,6 +126,10 @@ def load_image_folder(
         labels = np.array([c.label for c in usable], dtype=np.int32)
         sizes = [c.size for c in usable] if all(c.size for c in usable) else None
         held_out = np.array([p in held_paths for p in paths], dtype=bool)
+        turned = [c.path for c in usable if datacheck.ROTATED in c.notes]
+        if turned:
+            logging.info("%d photo(s) carry an EXIF orientation (e.g. %s): trained, evaluated and served turned upright, as viewers show "
+                         "them", len(turned), turned[0])
     counts = np.bincount(labels, minlength=len(class_names))
     for name, count in zip(class_names, counts):
         if count < max(1, min_images_per_class):
