@@ -44,15 +44,15 @@ import tensorflow as tf
 from absl import app, flags
 
 from tl_keras import data as data_lib
-from tl_keras import features as features_lib
-from tl_keras.anatomy import anatomy
-from tl_keras.augment import build_augmentation, with_augmentation
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier, compile_classifier, layer_rate_scales
-from tl_keras.config import recipe_config
-from tl_keras.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
-from tl_keras.layers import ImagePreprocessing
-from tl_keras.settings import AugmentSettings, DataSettings, settings_from
+from tl_keras.training import features as features_lib
+from tl_keras.models.anatomy import anatomy
+from tl_keras.vision.augment import build_augmentation, with_augmentation
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier, compile_classifier, layer_rate_scales
+from tl_keras.config.run_config import recipe_config
+from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
+from tl_keras.vision.layers import ImagePreprocessing
+from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
 
 REPO = Path(__file__).resolve().parents[1]
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each changes the split, the initialisation and the batch order.")

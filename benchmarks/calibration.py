@@ -39,16 +39,16 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from tl_keras import calibration
-from tl_keras import features as features_lib
-from tl_keras.augment import build_augmentation, with_augmentation
-from tl_keras.config import recipe_config
-from tl_keras.evaluation import predict_dataset
-from tl_keras.reload import load_classifier
+from tl_keras.evaluation import calibration
+from tl_keras.training import features as features_lib
+from tl_keras.vision.augment import build_augmentation, with_augmentation
+from tl_keras.config.run_config import recipe_config
+from tl_keras.evaluation.metrics import predict_dataset
+from tl_keras.export.reload import load_classifier
 from tl_keras.run import load_splits, prepare_batches, run_experiment
-from tl_keras.run_folder import RunFolder
-from tl_keras.settings import AugmentSettings, settings_from
-from tl_keras.training import FROZEN, load_weights_quietly
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.config.settings import AugmentSettings, settings_from
+from tl_keras.training.two_phase import FROZEN, load_weights_quietly
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

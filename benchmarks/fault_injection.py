@@ -64,7 +64,7 @@ def draw_points(trials: int, seed: int) -> list[str]:
 
 
 def base_config(root: Path):
-    from tl_keras.config import recipe_config
+    from tl_keras.config.run_config import recipe_config
 
     return recipe_config(
         "digits", weights="none", frozen_epochs=3, fine_tune_epochs=4, unfreeze_schedule="3,all", early_stopping_patience=0,
@@ -89,7 +89,7 @@ def _final(run_dir: Path):
 
 
 def trial(point: str, root: Path, reference) -> dict:
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
 
     base = RunConfig.from_json(root / "reference.json")
     run_dir, export_dir = root / f"run_{point.replace(':', '_')}", root / f"exports_{point.replace(':', '_')}"
@@ -132,7 +132,7 @@ def trial(point: str, root: Path, reference) -> dict:
 
 
 def main(argv):
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
 
     points = FLAGS.points or draw_points(FLAGS.trials, FLAGS.seed)
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,11 +22,11 @@ from absl import app, flags, logging
 
 from tl_keras.run import train_settings
 from tl_keras import data as data_lib
-from tl_keras import features as features_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier, compile_classifier
-from tl_keras.config import RunConfig
-from tl_keras.training import train_two_phase
+from tl_keras.training import features as features_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.config.run_config import RunConfig
+from tl_keras.training.two_phase import train_two_phase
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

@@ -27,12 +27,12 @@ import tensorflow as tf
 from absl import app, flags
 
 from tl_keras import data as data_lib
-from tl_keras.evaluation import inference_function
-from tl_keras.explain import grad_cam
-from tl_keras.config import recipe_config
-from tl_keras.reload import load_classifier
+from tl_keras.evaluation.metrics import inference_function
+from tl_keras.evaluation.explain import grad_cam
+from tl_keras.config.run_config import recipe_config
+from tl_keras.export.reload import load_classifier
 from tl_keras.run import run_experiment
-from tl_keras.tta import TTA_MODES, tta_views
+from tl_keras.vision.tta import TTA_MODES, tta_views
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

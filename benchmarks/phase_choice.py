@@ -39,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_runs import benchmark_config, replace_rows  # noqa: E402  (the recipes benchmark's settings, so the runs match its rows)
 
 from tl_keras import data as data_lib  # noqa: E402
-from tl_keras.augment import build_augmentation, with_augmentation  # noqa: E402
-from tl_keras.calibration import negative_log_likelihood  # noqa: E402
-from tl_keras.reload import load_classifier  # noqa: E402
+from tl_keras.vision.augment import build_augmentation, with_augmentation  # noqa: E402
+from tl_keras.evaluation.calibration import negative_log_likelihood  # noqa: E402
+from tl_keras.export.reload import load_classifier  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
-from tl_keras.run_folder import RunFolder  # noqa: E402
-from tl_keras.settings import AugmentSettings, settings_from  # noqa: E402
-from tl_keras.training import load_weights_quietly  # noqa: E402
+from tl_keras.io.run_folder import RunFolder  # noqa: E402
+from tl_keras.config.settings import AugmentSettings, settings_from  # noqa: E402
+from tl_keras.training.two_phase import load_weights_quietly  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("accuracy", "acc+loss", "loss", "fine_tune")

@@ -33,9 +33,9 @@ import tensorflow as tf
 from absl import app, flags
 
 from tl_keras import data as data_lib
-from tl_keras import features as features_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
+from tl_keras.training import features as features_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
 from tl_keras.run import run_experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

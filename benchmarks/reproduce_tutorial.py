@@ -39,14 +39,14 @@ from absl import app, flags, logging
 
 from tl_keras.run import train_settings
 from tl_keras import data as data_lib
-from tl_keras.augment import build_augmentation
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.config import RunConfig
-from tl_keras.config import recipe_config
+from tl_keras.vision.augment import build_augmentation
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.config.run_config import RunConfig
+from tl_keras.config.run_config import recipe_config
 from tl_keras.run import run_experiment
-from tl_keras.callbacks import TimeBudget
-from tl_keras.training import train_from_scratch
+from tl_keras.training.callbacks import TimeBudget
+from tl_keras.training.two_phase import train_from_scratch
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

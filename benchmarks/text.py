@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from tl_keras.config import recipe_config
+from tl_keras.config.run_config import recipe_config
 from tl_keras.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]

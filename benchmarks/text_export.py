@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from tl_keras import cli  # noqa: F401 - quiets TensorFlow's C++ logs before TensorFlow loads
+from tl_keras.config import cli  # noqa: F401 - quiets TensorFlow's C++ logs before TensorFlow loads
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(os.environ.get("TL_KERAS_ASSETS", REPO.parent / "shared" / "assets"))
@@ -63,7 +63,7 @@ def saved_model_row(version_dir: Path, texts: list[str], keras_probabilities: np
 
 def main(argv):
     del argv
-    from tl_keras.export import latest_version_dir, read_labels
+    from tl_keras.export.saved_model import latest_version_dir, read_labels
     from tl_keras.text import tflite as text_tflite
     from tl_keras.text.sources import read_text_file
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from tl_keras import cli  # noqa: F401 - quiets TensorFlow's C++ logs before TensorFlow loads
+from tl_keras.config import cli  # noqa: F401 - quiets TensorFlow's C++ logs before TensorFlow loads
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(os.environ.get("TL_KERAS_ASSETS", REPO.parent / "shared" / "assets"))

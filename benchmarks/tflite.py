@@ -19,8 +19,8 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from tl_keras import data as data_lib
-from tl_keras import tflite
-from tl_keras.config import RunConfig
+from tl_keras.export import tflite
+from tl_keras.config.run_config import RunConfig
 from tl_keras.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]

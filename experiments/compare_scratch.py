@@ -11,9 +11,9 @@ Takes every training flag of experiments/train.py; each budget runs in
 
 from absl import app, flags
 
-from tl_keras import cli
+from tl_keras.config import cli
 from tl_keras.compare import compare_transfer_scratch, format_table
-from tl_keras.config import ConfigError
+from tl_keras.config.run_config import ConfigError
 
 cli.define_config_flags()
 flags.DEFINE_list("labels_per_class", ["5", "10", "20"], "Label budgets to compare.")

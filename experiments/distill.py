@@ -14,8 +14,8 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli
-from tl_keras.config import ConfigError
+from tl_keras.config import cli
+from tl_keras.config.run_config import ConfigError
 from tl_keras.distill import format_distillation, run_distillation
 
 cli.define_config_flags()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_list("models", None, "Two or more classifiers: run folders, .keras files or export folders.")
 flags.DEFINE_list("weights", [], "One weight per model (normalised); empty averages uniformly.")
@@ -30,14 +30,14 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     import tensorflow as tf
 
-    from tl_keras import atomic
+    from tl_keras.io import atomic
     from tl_keras import data as data_lib
-    from tl_keras.classes import align, classes_or_error
-    from tl_keras.ensemble import build_ensemble, member_report
-    from tl_keras.export import export_saved_model
-    from tl_keras.anatomy import input_size_of
-    from tl_keras.reload import load_classifier
-    from tl_keras.run_folder import RunFolder
+    from tl_keras.export.classes import align, classes_or_error
+    from tl_keras.models.ensemble import build_ensemble, member_report
+    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.models.anatomy import input_size_of
+    from tl_keras.export.reload import load_classifier
+    from tl_keras.io.run_folder import RunFolder
 
     if not FLAGS.models or len(FLAGS.models) < 2:
         cli.fail("--models needs two or more classifiers, comma-separated")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
-from tl_keras.config import RunConfig
-from tl_keras.run_folder import RunFolder
-from tl_keras.tta import TTA_MODES
+from tl_keras.config.run_config import RunConfig
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.vision.tta import TTA_MODES
 
 flags.DEFINE_string("model", None, "A run folder, a .keras file, or an export folder.")
 flags.DEFINE_string("image_dir", "", "Images to evaluate on, one sub-folder per class (default: the run's test split).")
@@ -33,10 +33,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
-    from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error
-    from tl_keras.inspection import inspect_split
-    from tl_keras.anatomy import input_size_of
-    from tl_keras.reload import classifier_file, load_classifier
+    from tl_keras.export.classes import ClassMismatchError, absent_classes, align, classes_or_error
+    from tl_keras.evaluation.inspection import inspect_split
+    from tl_keras.models.anatomy import input_size_of
+    from tl_keras.export.reload import classifier_file, load_classifier
 
     if not FLAGS.model:
         cli.fail("--model is required: a run folder, a .keras file or an export folder")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
-from tl_keras.run_folder import RunFolder
-from tl_keras.tta import TTA_MODES
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.vision.tta import TTA_MODES
 
 flags.DEFINE_string("model", None, "A run folder (model.keras + summary.json), a .keras file, or an export to re-export.")
 flags.DEFINE_string("labels", "", "Class names, one per line (taken from the run folder when empty).")
@@ -26,8 +26,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras.export import export_saved_model, read_labels_file
-    from tl_keras.reload import classifier_file, load_classifier
+    from tl_keras.export.saved_model import export_saved_model, read_labels_file
+    from tl_keras.export.reload import classifier_file, load_classifier
 
     if not FLAGS.model:
         cli.fail("--model is required: a run folder, a .keras file or an export folder")

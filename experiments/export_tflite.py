@@ -20,7 +20,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_string("run_dir", "", "A training run folder (config.json, split.json, summary.json naming its export).")
 flags.DEFINE_string("saved_model", "", "Export to convert: a model folder (latest version) or a version folder. Default: the run's export.")
@@ -40,7 +40,7 @@ FLAGS = flags.FLAGS
 def _scored_arrays(splits, split, size, limit, class_names, where):
     """Up to `limit` images of a split (evenly across classes), labels mapped onto the model's classes by name."""
     from tl_keras import data as data_lib
-    from tl_keras.classes import align
+    from tl_keras.export.classes import align
 
     to_model = align(class_names, splits.class_names, data=where)
     images, labels = data_lib.sample_arrays(splits, split, size, limit)
@@ -51,12 +51,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
-    from tl_keras import tflite
-    from tl_keras.config import RunConfig
-    from tl_keras.export import latest_version_dir, read_labels
-    from tl_keras.anatomy import input_size_of
-    from tl_keras.reload import load_classifier
-    from tl_keras.run_folder import RunFolder
+    from tl_keras.export import tflite
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.export.saved_model import latest_version_dir, read_labels
+    from tl_keras.models.anatomy import input_size_of
+    from tl_keras.export.reload import load_classifier
+    from tl_keras.io.run_folder import RunFolder
 
     unknown = [v for v in FLAGS.variants if v not in tflite.VARIANTS]
     if unknown:
@@ -128,11 +128,11 @@ def _export_text(version_dir, out_dir, class_names, config):
     """A text export's two TFLite forms, checked on the run's held-out texts or --text_file."""
     import numpy as np
 
-    from tl_keras.classes import align
+    from tl_keras.export.classes import align
     from tl_keras.text import tflite as text_tflite
     from tl_keras.text.data import load_text_splits
     from tl_keras.text.run import read_splits
-    from tl_keras.tflite import format_report
+    from tl_keras.export.tflite import format_report
 
     unknown = [f for f in FLAGS.text_forms if f not in text_tflite.FORMS]
     if unknown:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli
+from tl_keras.config import cli
 
 cli.define_config_flags()
 flags.DEFINE_integer("lr_find_steps", 0, "Training steps per range test (one rate each); 0 uses the library's default (100).")
@@ -32,13 +32,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tl_keras import data as data_lib
-    from tl_keras import features as features_lib
-    from tl_keras import lr_finder
-    from tl_keras.augment import build_augmentation, with_augmentation
-    from tl_keras.builders import HEAD_NAME
-    from tl_keras.config import ConfigError
+    from tl_keras.training import features as features_lib
+    from tl_keras.training import lr_finder
+    from tl_keras.vision.augment import build_augmentation, with_augmentation
+    from tl_keras.models.builders import HEAD_NAME
+    from tl_keras.config.run_config import ConfigError
     from tl_keras.run import build_model, prepare_batches, resolve_weights
-    from tl_keras.freezing import freeze_backbone, unfreeze_backbone
+    from tl_keras.training.freezing import freeze_backbone, unfreeze_backbone
 
     try:
         config = cli.config_from_flags(FLAGS).resolved().validate()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
 flags.DEFINE_multi_string("image", [], "Image file(s) to classify.")
 flags.DEFINE_multi_string("text", [], "Text(s) to classify (repeat the flag for several).")
@@ -31,7 +31,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     names, inputs, is_text = _inputs()
-    from tl_keras.export import latest_version_dir, rest_request
+    from tl_keras.export.saved_model import latest_version_dir, rest_request
 
     if FLAGS.url:
         body = json.dumps({"instances": [{"text": t} for t in inputs]} if is_text else rest_request(inputs)).encode()

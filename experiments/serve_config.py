@@ -9,9 +9,9 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
+from tl_keras.config import cli  # first of the tl_keras imports: it quiets TensorFlow's C++ logs before TF loads
 
-from tl_keras.export import existing_versions, serving_config
+from tl_keras.export.saved_model import existing_versions, serving_config
 
 flags.DEFINE_string("export_dir", "saved_models", "Root holding <name>/<version>/ folders.")
 flags.DEFINE_list("names", [], "Models to serve; empty serves every model folder with a version.")

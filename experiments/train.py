@@ -18,8 +18,8 @@ from pathlib import Path
 
 from absl import app, flags
 
-from tl_keras import cli
-from tl_keras.config import ConfigError, check_run_dir_reuse
+from tl_keras.config import cli
+from tl_keras.config.run_config import ConfigError, check_run_dir_reuse
 from tl_keras.run import run_experiment
 
 cli.define_config_flags()

@@ -36,7 +36,7 @@ def main(argv):
     if mode == "compare":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
 
     config = RunConfig.from_json(config_path)

@@ -42,10 +42,10 @@ class _KillMidEpoch(keras.callbacks.Callback):
 
 def install(point: str) -> None:
     """Arms the kill at `point` in this process."""
-    from tl_keras import export as export_lib
-    from tl_keras import features as features_lib
+    from tl_keras.export import saved_model as export_lib
+    from tl_keras.training import features as features_lib
     from tl_keras import run as run_lib
-    from tl_keras import training
+    from tl_keras.training import two_phase as training
 
     kind, _, rest = point.partition(":")
     if kind == "phase":
@@ -101,7 +101,7 @@ def _kill_at(index, after, batch):
 
 
 def main(argv):
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
 
     config = RunConfig.from_json(argv[1])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tl_keras import atomic
+from tl_keras.io import atomic
 
 
 def test_write_json_replaces_whole_file_and_leaves_no_partial(tmp_path):

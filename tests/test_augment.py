@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.config import recipe_config
-from tl_keras.augment import build_augmentation, mix_batches, with_augmentation
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
+from tl_keras.config.run_config import recipe_config
+from tl_keras.vision.augment import build_augmentation, mix_batches, with_augmentation
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
 
 BASE = recipe_config("digits")
 
@@ -108,7 +108,7 @@ def test_cutmix_label_weight_is_the_pasted_share():
 
 
 def test_invalid_augmentation_flags_are_refused():
-    from tl_keras.config import ConfigError
+    from tl_keras.config.run_config import ConfigError
 
     with pytest.raises(ConfigError, match="--rotation_degrees"):
         dataclasses.replace(BASE, rotation_degrees=200).validate()

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.backbones import Backbone, small_cnn
-from tl_keras.builders import build_classifier
-from tl_keras.calibration import (
+from tl_keras.models.backbones import Backbone, small_cnn
+from tl_keras.models.builders import build_classifier
+from tl_keras.evaluation.calibration import (
     apply_temperature,
     calibration_summary,
     choose_temperature,
@@ -102,8 +102,8 @@ def test_reliability_plot_is_written(tmp_path):
 def test_served_and_tflite_probabilities_carry_the_folded_temperature(tmp_path):
     import tensorflow as tf
 
-    from tl_keras.export import export_saved_model
-    from tl_keras.tflite import TFLiteClassifier, convert
+    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.export.tflite import TFLiteClassifier, convert
 
     keras.utils.set_random_seed(1)
     model = build_classifier(Backbone("cnn", small_cnn(input_shape=(16, 16, 3), alpha=0.25), 16, "zero_one"), 3, dropout=0.0)
@@ -119,7 +119,7 @@ def test_served_and_tflite_probabilities_carry_the_folded_temperature(tmp_path):
 
 
 def test_the_report_says_why_a_fitted_temperature_was_not_adopted():
-    from tl_keras.report import _calibration_text
+    from tl_keras.evaluation.report import _calibration_text
 
     probabilities, labels = over_confident(100, seed=11, temperature=1.0)
     temperature, decision = choose_temperature(probabilities, labels)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tl_keras.classes import ClassMismatchError, absent_classes, align, classes_or_error, model_classes, require_same_classes
+from tl_keras.export.classes import ClassMismatchError, absent_classes, align, classes_or_error, model_classes, require_same_classes
 
 
 def test_align_maps_by_name_whatever_the_folder_holds():
@@ -53,7 +53,7 @@ def test_a_teacher_or_init_model_must_have_the_datas_classes_not_just_their_coun
 
 def test_labels_files_are_read_one_way_everywhere(tmp_path):
     """labels.txt was read four ways (blank lines kept by one reader, dropped by another)."""
-    from tl_keras.export import read_labels
+    from tl_keras.export.saved_model import read_labels
 
     version = tmp_path / "pets" / "1"
     (version / "assets.extra").mkdir(parents=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from absl import flags
 
-from tl_keras.config import recipe_config
-from tl_keras import cli
-from tl_keras.config import ConfigError, RunConfig, parse_unfreeze
+from tl_keras.config.run_config import recipe_config
+from tl_keras.config import cli
+from tl_keras.config.run_config import ConfigError, RunConfig, parse_unfreeze
 
 
 def test_defaults_validate_and_resolve():
@@ -66,7 +66,7 @@ def test_parse_unfreeze():
 
 
 def test_run_dir_reuse_needs_the_same_settings_or_overwrite(tmp_path):
-    from tl_keras.config import check_run_dir_reuse
+    from tl_keras.config.run_config import check_run_dir_reuse
 
     config = dataclasses.replace(recipe_config("digits"), run_dir=str(tmp_path)).resolved()
     check_run_dir_reuse(config)  # empty folder

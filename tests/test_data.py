@@ -166,7 +166,7 @@ def test_separate_validation_tree_trains_on_all_of_image_dir(image_folder, tmp_p
 @pytest.mark.slow
 def test_a_rerun_with_overwrite_after_the_folder_changed_trains_on_the_new_images(image_folder, tmp_path):
     """The disk image cache was reused by settings alone: a changed folder trained and tested on the old arrays."""
-    from tl_keras.config import recipe_config
+    from tl_keras.config.run_config import recipe_config
     from tl_keras.run import run_experiment
 
     config = recipe_config("digits",

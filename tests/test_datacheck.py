@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tl_keras.config import recipe_config
-from tl_keras import datacheck
+from tl_keras.config.run_config import recipe_config
+from tl_keras.vision import datacheck
 from tl_keras import data as data_lib
 from tl_keras.run import run_experiment
 

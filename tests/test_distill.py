@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.config import recipe_config
-from tl_keras import export as export_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier, compile_classifier
+from tl_keras.config.run_config import recipe_config
+from tl_keras.export import saved_model as export_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier, compile_classifier
 from tl_keras.distill import Distiller, distillation_loss, format_distillation, run_distillation
-from tl_keras.freezing import unfreeze_backbone
-from tl_keras.training import train_two_phase
+from tl_keras.training.freezing import unfreeze_backbone
+from tl_keras.training.two_phase import train_two_phase
 
 
 def test_distillation_loss_equals_a_hand_computed_value():
@@ -107,7 +107,7 @@ def test_distillation_interrupted_in_the_distilled_arm_resumes_to_the_same_stude
     """Each arm keeps its own per-epoch state: a crash mid fine-tune of the distilled student, then --resume, loses nothing."""
     import dataclasses
 
-    from tl_keras import training
+    from tl_keras.training import two_phase as training
 
     keras.utils.set_random_seed(1)
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")
@@ -197,7 +197,7 @@ def test_resuming_a_distillation_with_another_teacher_or_temperature_is_refused(
     import json
 
     from tl_keras.distill import check_distillation_resume
-    from tl_keras.settings import ConfigError
+    from tl_keras.config.settings import ConfigError
 
     flags_file = tmp_path / "distill_flags.json"
     recorded = {"teacher": "runs/flowers", "temperature": 4.0, "distill_alpha": 0.1}

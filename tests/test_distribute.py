@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from tl_keras.config import recipe_config
-from tl_keras import distribute
+from tl_keras.config.run_config import recipe_config
+from tl_keras.training import distribute
 from tl_keras.run import run_experiment
 
 DRIVER = REPO / "tests" / "distribute_driver.py"
@@ -136,8 +136,8 @@ def test_bfloat16_training_exports_float32_probabilities(tmp_path):
 def test_float32_copy_keeps_the_weights_and_computes_in_float32():
     import keras
 
-    from tl_keras.backbones import load_backbone
-    from tl_keras.builders import build_classifier
+    from tl_keras.models.backbones import load_backbone
+    from tl_keras.models.builders import build_classifier
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

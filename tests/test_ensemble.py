@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras import export as export_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.ensemble import build_ensemble, member_report
+from tl_keras.export import saved_model as export_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.models.ensemble import build_ensemble, member_report
 
 
 def _members():

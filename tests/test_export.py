@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras import export as export_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.reload import backbone_of, load_classifier
-from tl_keras.warmup import read_warmup_requests
+from tl_keras.export import saved_model as export_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.export.reload import backbone_of, load_classifier
+from tl_keras.export.warmup import read_warmup_requests
 
 LABELS = ["a", "b", "c"]
 
@@ -158,7 +158,7 @@ def test_a_killed_exports_staging_is_cleaned_and_deleted_versions_are_not_reissu
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "a..b"])
 def test_bad_model_names_are_refused_by_the_export_and_before_training_alike(classifier, tmp_path, name):
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
 
     with pytest.raises(ValueError, match="^--name .*no '..'"):
         export_lib.export_saved_model(classifier, tmp_path, name, LABELS)
@@ -224,7 +224,7 @@ def test_real_tensorflow_model_server_answers_a_rest_request(classifier, exporte
 
 
 def test_missing_classifier_error_names_the_flag_it_came_from(tmp_path):
-    from tl_keras.reload import classifier_file
+    from tl_keras.export.reload import classifier_file
 
     with pytest.raises(ValueError, match="^--init_from: no classifier at"):
         classifier_file(tmp_path)

@@ -8,12 +8,12 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.config import recipe_config
-from tl_keras import features as features_lib
-from tl_keras.augment import build_augmentation
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.training import train_two_phase
+from tl_keras.config.run_config import recipe_config
+from tl_keras.training import features as features_lib
+from tl_keras.vision.augment import build_augmentation
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.training.two_phase import train_two_phase
 
 
 def _setup(n=24):

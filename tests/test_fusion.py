@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.config import recipe_config
-from tl_keras import tflite
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_fusion_classifier
-from tl_keras.export import export_saved_model
-from tl_keras.layers import ImagePreprocessing
-from tl_keras.training import train_two_phase
+from tl_keras.config.run_config import recipe_config
+from tl_keras.export import tflite
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_fusion_classifier
+from tl_keras.export.saved_model import export_saved_model
+from tl_keras.vision.layers import ImagePreprocessing
+from tl_keras.training.two_phase import train_two_phase
 
 CONFIG = recipe_config(
     "digits",

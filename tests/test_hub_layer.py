@@ -5,9 +5,9 @@ import pytest
 import keras
 import tensorflow as tf
 
-from tl_keras.backbones import Backbone, load_backbone
-from tl_keras.builders import build_classifier, compile_classifier
-from tl_keras.hub_layer import HubLayer
+from tl_keras.models.backbones import Backbone, load_backbone
+from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.models.hub_layer import HubLayer
 
 
 class _HubStyleModule(tf.train.Checkpoint):
@@ -169,9 +169,9 @@ def test_hub_batch_norm_can_be_left_to_train(batch_norm_hub_dir):
 
 @pytest.mark.slow
 def test_hub_classifier_exports_converts_and_reloads_without_its_handle(batch_norm_hub_dir, tmp_path):
-    from tl_keras import tflite
-    from tl_keras.export import export_saved_model
-    from tl_keras.reload import load_classifier
+    from tl_keras.export import tflite
+    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.export.reload import load_classifier
 
     images, labels = _labelled()
     backbone = load_backbone(str(batch_norm_hub_dir), None, image_size=24)

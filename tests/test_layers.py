@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.layers import ImagePreprocessing
-from tl_keras.losses import SparseCrossentropy
+from tl_keras.vision.layers import ImagePreprocessing
+from tl_keras.models.losses import SparseCrossentropy
 
 PIXELS = np.random.default_rng(0).integers(0, 256, size=(2, 5, 5, 3)).astype("float32")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras import lr_finder
+from tl_keras.training import lr_finder
 
 
 def _problem(seed=0):
@@ -50,7 +50,7 @@ def test_suggestion_needs_enough_steps():
 
 @pytest.mark.slow
 def test_auto_fine_tune_rate_is_found_recorded_and_reused(tmp_path):
-    from tl_keras.config import recipe_config
+    from tl_keras.config.run_config import recipe_config
     from tl_keras.run import run_experiment
 
     config = recipe_config("digits", weights="none", frozen_epochs=1, fine_tune_epochs=1, fine_tune_learning_rate=0.0,

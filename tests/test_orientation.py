@@ -8,13 +8,13 @@ import tensorflow as tf
 from absl import logging as absl_logging
 from PIL import Image, ImageOps
 
-from tl_keras import datacheck
-from tl_keras import export as export_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
+from tl_keras.vision import datacheck
+from tl_keras.export import saved_model as export_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
 from tl_keras.data import folders
 from tl_keras.data.pipeline import decode_file
-from tl_keras.orientation import decode_upright, exif_orientation
+from tl_keras.vision.orientation import decode_upright, exif_orientation
 
 
 def _pixels(height=24, width=40):

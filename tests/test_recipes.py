@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 from absl import flags
 
-from tl_keras import cli
-from tl_keras.backbones import bundled_imagenet_weights
-from tl_keras.config import ConfigError, RunConfig
-from tl_keras.config import recipe_config
-from tl_keras.recipes import NAMES, apply_recipe, settings
+from tl_keras.config import cli
+from tl_keras.models.backbones import bundled_imagenet_weights
+from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.config.run_config import recipe_config
+from tl_keras.config.recipes import NAMES, apply_recipe, settings
 
 
 def test_auto_recipe_follows_the_data_source(tmp_path):
@@ -98,7 +98,7 @@ def test_fine_tune_rate_auto_reads_from_flags_flagfiles_and_recipes(tmp_path, mo
     cli.define_config_flags(again)
     again(["prog", *config.to_flagfile().split()])
     assert cli.config_from_flags(again).fine_tune_learning_rate == 0.0
-    from tl_keras.recipes import mobile
+    from tl_keras.config.recipes import mobile
 
     monkeypatch.setitem(mobile.SETTINGS, "fine_tune_learning_rate", "auto")
     assert settings("mobile")["fine_tune_learning_rate"] == 0.0

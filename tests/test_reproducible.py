@@ -22,7 +22,7 @@ def _train(*flags, cwd):
 
 
 def _outcome(run_dir):
-    from tl_keras.reload import load_classifier
+    from tl_keras.export.reload import load_classifier
 
     summary = json.loads((run_dir / "summary.json").read_text())
     weights = load_classifier(run_dir).get_weights()

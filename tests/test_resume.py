@@ -13,11 +13,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from tl_keras import atomic
-from tl_keras.config import recipe_config
+from tl_keras.io import atomic
+from tl_keras.config.run_config import recipe_config
 from tl_keras import data as data_lib
-from tl_keras import resume as resume_lib
-from tl_keras.config import ConfigError, RunConfig, check_run_dir_reuse
+from tl_keras.training import resume as resume_lib
+from tl_keras.config.run_config import ConfigError, RunConfig, check_run_dir_reuse
 
 DRIVER = REPO / "tests" / "resume_driver.py"
 
@@ -203,10 +203,10 @@ class _Crash(RuntimeError):
 @pytest.mark.slow
 def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
     """Review M5: the counters that stop a phase or cut its rate come back with the state, so a resumed phase stops where it would have."""
-    from tl_keras.backbones import load_backbone
-    from tl_keras.builders import build_classifier
-    from tl_keras.settings import TrainSettings
-    from tl_keras.training import train_two_phase
+    from tl_keras.models.backbones import load_backbone
+    from tl_keras.models.builders import build_classifier
+    from tl_keras.config.settings import TrainSettings
+    from tl_keras.training.two_phase import train_two_phase
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8)

@@ -2,7 +2,7 @@
 
 import json
 
-from tl_keras.run_folder import RunFolder
+from tl_keras.io.run_folder import RunFolder
 
 
 def test_layout_and_run_states(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 keras_hub = pytest.importorskip("keras_hub")
 
-from tl_keras.settings import ConfigError  # noqa: E402
+from tl_keras.config.settings import ConfigError  # noqa: E402
 from tl_keras.text import batches as batches_lib  # noqa: E402
 from tl_keras.text.data import load_text_splits  # noqa: E402
 from tl_keras.text.sources import read_text_file, read_text_folder  # noqa: E402
@@ -124,7 +124,7 @@ def test_an_epoch_is_a_function_of_seed_and_epoch_and_batches_are_padded_to_thei
 def test_a_text_run_trains_both_phases_evaluates_and_exports_a_model_that_serves_the_keras_probabilities(tmp_path, tiny_encoder):
     import tensorflow as tf
 
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
 
     train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
@@ -198,7 +198,7 @@ def test_the_frozen_phase_on_cached_sentence_vectors_is_as_good_as_scikit_learns
     import keras
     from sklearn.linear_model import LogisticRegressionCV
 
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
     from tl_keras.text.run import read_splits
 
@@ -237,7 +237,7 @@ def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tm
 
     import keras
 
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
 
     repo = Path(__file__).resolve().parents[1]
     train = tmp_path / "reviews.tsv"
@@ -302,7 +302,7 @@ def test_a_text_run_from_python_lists(tmp_path, tiny_encoder):
 def test_a_text_run_with_the_scratch_arm_mixed_precision_or_a_strategy(tmp_path, tiny_encoder, settings):
     import keras
 
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
 
     train = tmp_path / "reviews.tsv"

@@ -96,7 +96,7 @@ def test_the_token_id_signature_and_the_files_beside_the_model(text_export):
     import tensorflow as tf
 
     from tl_keras.text.batches import pad_batch
-    from tl_keras.warmup import read_warmup_requests
+    from tl_keras.export.warmup import read_warmup_requests
 
     version, model, tokenizer = text_export
     ids = pad_batch(tokenizer.encode(HARD_TEXTS), tokenizer.pad_id)

@@ -64,7 +64,7 @@ def test_another_publishers_preprocessor_gives_its_casing_by_probing(tiny_encode
 def test_a_text_run_fine_tunes_a_hub_format_encoder_and_writes_its_own(tiny_encoder, tmp_path):
     import tensorflow as tf
 
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
     from tl_keras.text.encoders import load_text_encoder
     from tl_keras.text.hub_format import export_hub_encoder

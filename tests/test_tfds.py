@@ -128,7 +128,7 @@ class OfflineDataset(tfds.core.GeneratorBasedBuilder):
 
 
 def test_a_failed_tfds_download_is_one_line_naming_the_flag_and_the_way_out(tmp_path):
-    from tl_keras.settings import ConfigError
+    from tl_keras.config.settings import ConfigError
 
     with pytest.raises(ConfigError) as raised:
         data_lib.load_tfds("offline_dataset", str(tmp_path))
@@ -188,7 +188,7 @@ def test_a_tfds_text_dataset_becomes_the_runs_files_without_its_unlabelled_split
 
 
 def test_text_features_are_found_or_named(tmp_path):
-    from tl_keras.settings import ConfigError
+    from tl_keras.config.settings import ConfigError
     from tl_keras.text.tables import text_feature_keys
 
     assert text_feature_keys(LocalReviews(data_dir=str(tmp_path))) == ("sentence", "label")
@@ -201,7 +201,7 @@ def test_text_features_are_found_or_named(tmp_path):
 
 @pytest.mark.slow
 def test_a_text_run_on_a_tfds_dataset(tmp_path, tiny_encoder):
-    from tl_keras.config import RunConfig
+    from tl_keras.config.run_config import RunConfig
     from tl_keras.run import run_experiment
 
     config = RunConfig(

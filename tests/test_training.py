@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.run import train_settings
-from tl_keras.config import recipe_config
-from tl_keras.backbones import leaf_layers, load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.training import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
+from tl_keras.config.run_config import recipe_config
+from tl_keras.models.backbones import leaf_layers, load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.training.two_phase import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
 
 CONFIG = recipe_config("digits", frozen_epochs=2, fine_tune_epochs=2, batch_size=8, verbose=0, early_stopping_patience=0,
                    learning_rate=1e-2, fine_tune_learning_rate=1e-3)
@@ -126,7 +126,7 @@ def test_scratch_training_trains_batchnorm_and_every_layer(tmp_path):
 
 @pytest.mark.slow
 def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(tmp_path):
-    from tl_keras.augment import build_augmentation
+    from tl_keras.vision.augment import build_augmentation
 
     keras.utils.set_random_seed(0)
     model = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, freeze_batch_norm=False)
@@ -154,8 +154,8 @@ def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path
 
 
 def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
-    from tl_keras.config import ConfigError
-    from tl_keras.training import check_unfreeze_fits
+    from tl_keras.config.run_config import ConfigError
+    from tl_keras.training.two_phase import check_unfreeze_fits
 
     backbone, _ = _classifier()
     check_unfreeze_fits(backbone.layer, train_settings(dataclasses.replace(CONFIG, unfreeze="from:3")))
@@ -166,7 +166,7 @@ def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
 
 @pytest.mark.slow
 def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, monkeypatch):
-    from tl_keras import training
+    from tl_keras.training import two_phase as training
 
     backbone, model = _classifier()
     train, val = _data()
@@ -190,7 +190,7 @@ def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, mon
 
 
 def test_layer_rates_make_lower_layers_move_less_on_the_same_step():
-    from tl_keras.builders import compile_classifier, is_layerwise, layer_rate_scales
+    from tl_keras.models.builders import compile_classifier, is_layerwise, layer_rate_scales
 
     backbone, model = _classifier()
     unfreeze_backbone(backbone.layer, "all")

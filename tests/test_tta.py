@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras import export as export_lib
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.tta import predict_views, tta_views, view_count
+from tl_keras.export import saved_model as export_lib
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.vision.tta import predict_views, tta_views, view_count
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from tl_keras.run_folder import RunFolder
-from tl_keras import atomic
-from tl_keras.config import RunConfig
-from tl_keras.evaluation import _pyplot
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.io import atomic
+from tl_keras.config.run_config import RunConfig
+from tl_keras.evaluation.metrics import _pyplot
 from tl_keras.run import run_experiment
 
 

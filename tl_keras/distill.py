@@ -19,8 +19,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tl_keras.run_folder import RunFolder
-from tl_keras import atomic
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.io import atomic
 
 _EPSILON = 1e-7
 
@@ -146,7 +146,7 @@ def check_distillation_resume(flags_file: Path, settings: dict, resuming: bool) 
     """
     import json
 
-    from tl_keras.settings import ConfigError
+    from tl_keras.config.settings import ConfigError
 
     if not resuming or not flags_file.is_file():
         return
@@ -163,13 +163,13 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     import time
 
     from tl_keras import run as run_lib
-    from tl_keras.classes import require_same_classes
-    from tl_keras.augment import build_augmentation
-    from tl_keras.evaluation import classification_metrics, predict_dataset
-    from tl_keras.inspection import inspect_split
-    from tl_keras.reload import load_classifier
-    from tl_keras.settings import AugmentSettings, settings_from
-    from tl_keras.training import train_two_phase
+    from tl_keras.export.classes import require_same_classes
+    from tl_keras.vision.augment import build_augmentation
+    from tl_keras.evaluation.metrics import classification_metrics, predict_dataset
+    from tl_keras.evaluation.inspection import inspect_split
+    from tl_keras.export.reload import load_classifier
+    from tl_keras.config.settings import AugmentSettings, settings_from
+    from tl_keras.training.two_phase import train_two_phase
 
     config, run_dir = run_lib.start_run(config)
     folder = RunFolder(run_dir)
@@ -221,8 +221,8 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
 
 def _finish_distillation(done: dict, extra: dict) -> dict:
     """Outside the strategy scope: the export (chief only) and distillation.json."""
-    from tl_keras import distribute
-    from tl_keras.export import export_saved_model
+    from tl_keras.training import distribute
+    from tl_keras.export.saved_model import export_saved_model
 
     config, report = done["config"], done["report"]
     if config.export:

@@ -19,27 +19,27 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras import data as data_lib
-from tl_keras import distribute
-from tl_keras import pretrain
-from tl_keras.classes import require_same_classes
-from tl_keras.augment import build_augmentation, mix_batches
-from tl_keras.backbones import load_backbone
-from tl_keras.builders import build_classifier
-from tl_keras.config import ConfigError, RunConfig
-from tl_keras.run_steps import (  # noqa: F401 - shared steps, importable from here as before
+from tl_keras.training import distribute
+from tl_keras.training import pretrain
+from tl_keras.export.classes import require_same_classes
+from tl_keras.vision.augment import build_augmentation, mix_batches
+from tl_keras.models.backbones import load_backbone
+from tl_keras.models.builders import build_classifier
+from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
     SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
-from tl_keras.epochs import EpochBatches, epoch_seed
-from tl_keras.calibration import choose_temperature, fold_temperature
-from tl_keras.evaluation import plot_curves, predict_dataset
-from tl_keras.export import export_saved_model
-from tl_keras.inspection import inspect_split
-from tl_keras.reload import backbone_of, load_classifier
-from tl_keras.run_folder import RunFolder
-from tl_keras.settings import AugmentSettings, DataSettings, settings_from
-from tl_keras.callbacks import TimeBudget
-from tl_keras.freezing import check_unfreeze_fits
-from tl_keras.training import train_from_scratch, train_two_phase
+from tl_keras.data.epochs import EpochBatches, epoch_seed
+from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
+from tl_keras.evaluation.metrics import plot_curves, predict_dataset
+from tl_keras.export.saved_model import export_saved_model
+from tl_keras.evaluation.inspection import inspect_split
+from tl_keras.export.reload import backbone_of, load_classifier
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
+from tl_keras.training.callbacks import TimeBudget
+from tl_keras.training.freezing import check_unfreeze_fits
+from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
 
 

@@ -1,9 +1,13 @@
-"""Lists import cycles between tl_keras modules, counting imports inside functions too.
+"""Checks tl_keras's imports: no cycle between modules, and no folder importing a folder above it in `LAYERS`.
 
-A deferred import hides a cycle from Python but not from a reader: the two
-modules still depend on each other. Exit status 1 when a cycle exists.
+Imports inside functions count too: a deferred import hides a cycle or an
+upward dependency from Python but not from a reader. Modules directly in
+`tl_keras/` (`run.py`, `compare.py`, `distill.py`) are the top: they may
+import anything, and nothing below may import them or the package root.
+Exit status 1 on any finding, each printed on its own line.
 
     python tools/import_cycles.py
+    python tools/import_cycles.py --package=/path/to/a/copy/of/tl_keras
 """
 
 from __future__ import annotations
@@ -13,11 +17,28 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tl_keras"
+# Bottom to top: a module may import its own folder and the folders before it.
+LAYERS = ("io", "config", "vision", "data", "models", "training", "evaluation", "export", "text")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> int:
+    """The module's position in `LAYERS`; the package root and the modules directly in it are above them all."""
+    parts = module.split(".")
+    if len(parts) > 2 and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    if len(parts) == 2 and parts[1] in LAYERS:  # a layer folder's own __init__
+        return LAYERS.index(parts[1])
+    return len(LAYERS)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where a lower layer imports a higher one."""
+    return sorted((source, target) for source, targets in graph.items() for target in targets if layer_of(target) > layer_of(source))
 
 
 def imports_of(path: Path, modules: set[str]) -> set[str]:
@@ -64,8 +85,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def main() -> int:
-    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+def main(argv: list[str]) -> int:
+    package = Path(next((a.split("=", 1)[1] for a in argv if a.startswith("--package=")), PACKAGE))
+    files = {module_name(p, package): p for p in package.rglob("*.py")}
     # A package's __init__ re-exporting its submodules is not a cycle between them.
     graph = {name: {t for t in imports_of(path, set(files)) if not (path.name == "__init__.py" and t.startswith(name + "."))}
              for name, path in files.items()}
@@ -75,10 +97,19 @@ def main() -> int:
     found = cycles(graph)
     for component in found:
         print("cycle:", " <-> ".join(component))
-    if not found:
-        print(f"no import cycle among {len(files)} modules")
-    return 1 if found else 0
+    upward = upward_imports(graph)
+    for source, target in upward:
+        order = " < ".join(LAYERS)
+        print(f"upward import: {source} ({_layer_name(source)}) imports {target} ({_layer_name(target)}); order: {order} < top")
+    if not found and not upward:
+        print(f"no import cycle and no upward import among {len(files)} modules ({' < '.join(LAYERS)} < top)")
+    return 1 if found or upward else 0
+
+
+def _layer_name(module: str) -> str:
+    layer = layer_of(module)
+    return LAYERS[layer] if layer < len(LAYERS) else "top"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

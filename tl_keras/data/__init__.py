@@ -31,9 +31,9 @@ from tl_keras.data.pipeline import (
 )
 from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indices, per_class_split, stratified_split, write_split
 from tl_keras.data.tfds_source import load_tfds
-from tl_keras.epochs import EpochBatches
-from tl_keras.run_folder import RunFolder
-from tl_keras.settings import DataSettings, settings_from
+from tl_keras.data.epochs import EpochBatches
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.config.settings import DataSettings, settings_from
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -110,7 +110,7 @@ def load_evaluation_data(
 
     The labels of an `image_dir` are positions in *its* sorted class
     folders; map them onto the model's classes by name
-    (`tl_keras.classes.align`) before scoring.
+    (`tl_keras.export.classes.align`) before scoring.
 
     Args:
         split: the run's split; empty takes test, or validation when the run has no test split.

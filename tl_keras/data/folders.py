@@ -115,7 +115,7 @@ def load_image_folder(
         scan.ignored_files = [*scan.ignored_files, *held.ignored_files]
     report, sizes = None, None
     if check:
-        from tl_keras import datacheck
+        from tl_keras.vision import datacheck
 
         report = datacheck.check_files(paths, labels, class_names, progress=progress)
         report.empty_class_folders = scan.empty_class_folders

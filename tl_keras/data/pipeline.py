@@ -37,9 +37,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tl_keras.orientation import decode_upright
-from tl_keras.epochs import EpochBatches, epoch_seed, seeded_shuffle
-from tl_keras.settings import MEMORY_BUDGET_BYTES  # a resized split is kept in RAM up to this (about 14k images at 224 px)
+from tl_keras.vision.orientation import decode_upright
+from tl_keras.data.epochs import EpochBatches, epoch_seed, seeded_shuffle
+from tl_keras.config.settings import MEMORY_BUDGET_BYTES  # a resized split is kept in RAM up to this (about 14k images at 224 px)
 
 # Images resized and written per step while a store is filled.
 _FILL_BATCH = 256

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 import tensorflow as tf
 
-from tl_keras import atomic
+from tl_keras.io import atomic
 from tl_keras.data.pipeline import IndexedSplit
 
 # What a split depends on besides the files themselves; recorded in split.json and compared on reuse.

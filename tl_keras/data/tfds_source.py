@@ -125,7 +125,7 @@ def prepare(builder, name: str) -> None:
     `requests` connection error, wrapped or not); a user needs to know only
     that the download failed and that a prepared copy can be pointed at.
     """
-    from tl_keras.settings import ConfigError
+    from tl_keras.config.settings import ConfigError
 
     try:
         builder.download_and_prepare()

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tl_keras.epochs import EpochBatches
+from tl_keras.data.epochs import EpochBatches
 
 # Batches per sorting window: large enough that lengths inside a batch are close, small enough that an
 # epoch still mixes short and long texts across its steps.

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.data.splits import counts_by_class, stratified_split
-from tl_keras.settings import ConfigError
+from tl_keras.config.settings import ConfigError
 from tl_keras.text.sources import LabelledTexts, read_text_source
 
 SPLITS = ("train", "validation", "test")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from tl_keras.settings import ConfigError
+from tl_keras.config.settings import ConfigError
 from tl_keras.text.tokenizer import TextTokenizer
 
 PRESET_PREFIX = "keras_hub:"

@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from tl_keras.calibration import apply_temperature, calibration_report, plot_reliability
-from tl_keras.evaluation import classification_metrics, plot_per_class, write_metrics
-from tl_keras.report import write_report
+from tl_keras.evaluation.calibration import apply_temperature, calibration_report, plot_reliability
+from tl_keras.evaluation.metrics import classification_metrics, plot_per_class, write_metrics
+from tl_keras.evaluation.report import write_report
 
 MISTAKES_SHOWN = 20
 # Characters of a text shown in the mistakes table; the rest is cut with an ellipsis.

@@ -22,9 +22,9 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras import atomic
-from tl_keras.export import model_card, versioned_folder
-from tl_keras.signatures import (
+from tl_keras.io import atomic
+from tl_keras.export.saved_model import model_card, versioned_folder
+from tl_keras.export.signatures import (
     CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE, WARMUP_FILE,
 )
 from tl_keras.text.graph_tokenizer import GraphTokenizer, assert_utf8

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tl_keras import atomic
+from tl_keras.io import atomic
 from tl_keras.text.graph_tokenizer import GraphTokenizer
 from tl_keras.text.tokenizer import TextTokenizer
 
@@ -173,7 +173,7 @@ def load_hub_encoder(encoder_dir: str | os.PathLike) -> tuple[keras.Model, dict]
     The module runs inside our `HubLayer` (its own variables, trainable), so
     fine-tuning trains the module's weights.
     """
-    from tl_keras.hub_layer import HubLayer
+    from tl_keras.models.hub_layer import HubLayer
 
     encoder_dir = Path(encoder_dir)
     facts_file = encoder_dir / "assets.extra" / ENCODER_FACTS

@@ -20,16 +20,17 @@ import keras
 import numpy as np
 from absl import logging
 
-from tl_keras import atomic, distribute
-from tl_keras.calibration import choose_temperature, fold_temperature
-from tl_keras.callbacks import TimeBudget
-from tl_keras.config import RunConfig
+from tl_keras.io import atomic
+from tl_keras.training import distribute
+from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
+from tl_keras.training.callbacks import TimeBudget
+from tl_keras.config.run_config import RunConfig
 from tl_keras.data.splits import write_split
-from tl_keras.evaluation import plot_curves, predict_dataset
-from tl_keras.run_steps import (
+from tl_keras.evaluation.metrics import plot_curves, predict_dataset
+from tl_keras.training.run_steps import (
     SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
-from tl_keras.run_folder import RunFolder
+from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
 from tl_keras.text.baselines import tfidf_logistic
 from tl_keras.text.data import TextSplits, covering_length, duplicates_across_splits, length_report, load_text_splits
@@ -39,7 +40,7 @@ from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
 from tl_keras.text.hub_format import encoder_of, export_hub_encoder
 from tl_keras.text.tables import lists_to_files, tfds_to_files
 from tl_keras.text.model import build_text_classifier
-from tl_keras.training import train_from_scratch, train_two_phase
+from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
 
 @dataclasses.dataclass

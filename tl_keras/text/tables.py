@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tl_keras import atomic
-from tl_keras.settings import ConfigError
+from tl_keras.io import atomic
+from tl_keras.config.settings import ConfigError
 
 SPLIT_FILES = ("train", "validation", "test")
 

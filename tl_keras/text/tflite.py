@@ -27,12 +27,12 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tl_keras import atomic
-from tl_keras.signatures import PROBABILITIES
+from tl_keras.io import atomic
+from tl_keras.export.signatures import PROBABILITIES
 from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
-from tl_keras.tflite import DEFAULT_MIN_AGREEMENT, collapse_check, median_latency_ms
+from tl_keras.export.tflite import DEFAULT_MIN_AGREEMENT, collapse_check, median_latency_ms
 
 FORMS = ("string", "ids")
 TEXT_VARIANTS = ("float32", "float16", "dynamic_range")
@@ -163,7 +163,7 @@ def write_text_sidecar(path: Path, form: str, variant: str, tokenizer: TextToken
 
 def export_tokenizer(version_dir: str | os.PathLike) -> TextTokenizer:
     """The tokenizer a text export was trained with (its `assets.extra/tokenizer/`)."""
-    from tl_keras.signatures import EXTRA_ASSETS
+    from tl_keras.export.signatures import EXTRA_ASSETS
     from tl_keras.text.export import TOKENIZER_FOLDER
 
     return TextTokenizer.load(Path(version_dir) / EXTRA_ASSETS / TOKENIZER_FOLDER)
@@ -173,7 +173,7 @@ def keras_probabilities_of(version_dir: str | os.PathLike, texts: Sequence[str],
     """The export's Keras copy on `texts`, tokenised by its own tokenizer: the reference every served form is held to."""
     import keras
 
-    from tl_keras.signatures import EXTRA_ASSETS, KERAS_COPY
+    from tl_keras.export.signatures import EXTRA_ASSETS, KERAS_COPY
     from tl_keras.text import batches as batches_lib
 
     tokenizer = export_tokenizer(version_dir)

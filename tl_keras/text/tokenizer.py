@@ -83,7 +83,7 @@ class TextTokenizer:
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Writes `vocab.txt` (one token per line, in id order) and the settings; returns the folder."""
-        from tl_keras import atomic
+        from tl_keras.io import atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

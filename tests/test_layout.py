@@ -1,0 +1,82 @@
+"""The package's layout holds: layer folders imported only downward, old module paths still importable for one release."""
+
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "import_cycles.py"
+
+
+def _check(package: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), f"--package={package}"], capture_output=True, text=True, timeout=60)
+
+
+def test_no_cycle_and_no_upward_import_in_the_package():
+    """Deferred imports included: a cycle or an upward import hidden inside a function is still a dependency."""
+    done = _check(ROOT / "tl_keras")
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("module, wrong_import, expected", [
+    ("io/atomic.py", "from tl_keras.run import run_experiment", "tl_keras.io.atomic (io) imports tl_keras.run (top)"),
+    ("data/splits.py", "    from tl_keras.training import two_phase", "tl_keras.data.splits (data) imports tl_keras.training.two_phase"),
+    ("config/settings.py", "from tl_keras.models.backbones import BACKBONES", "tl_keras.config.settings (config) imports tl_keras.models"),
+])
+def test_a_deliberately_wrong_import_is_caught_and_named(tmp_path, module, wrong_import, expected):
+    copy = tmp_path / "tl_keras"
+    shutil.copytree(ROOT / "tl_keras", copy, ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    target = copy / module
+    if wrong_import.startswith("    "):  # inside a function: deferred imports count too
+        target.write_text(target.read_text() + "\n\ndef _late():\n" + wrong_import + "\n")
+    else:
+        target.write_text(wrong_import + "\n" + target.read_text())
+    done = _check(copy)
+    assert done.returncode == 1
+    assert expected in done.stdout
+
+
+def test_a_cycle_inside_one_layer_is_caught(tmp_path):
+    copy = tmp_path / "tl_keras"
+    shutil.copytree(ROOT / "tl_keras", copy, ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    (copy / "io" / "run_folder.py").write_text("from tl_keras.io import atomic\n" + (copy / "io" / "run_folder.py").read_text())
+    (copy / "io" / "atomic.py").write_text("from tl_keras.io import run_folder\n" + (copy / "io" / "atomic.py").read_text())
+    done = _check(copy)
+    assert done.returncode == 1 and "cycle: tl_keras.io.atomic <-> tl_keras.io.run_folder" in done.stdout
+
+
+def test_old_module_paths_import_the_moved_module_with_a_warning():
+    import tl_keras  # noqa: F401 - installs the finder
+    from tl_keras.models import backbones
+
+    sys.modules.pop("tl_keras.backbones", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import tl_keras.backbones as old
+    assert old is backbones
+    assert any("tl_keras.backbones moved to tl_keras.models.backbones" in str(w.message) for w in caught)
+    from tl_keras.recipes import embedded  # a module inside a moved folder
+    from tl_keras.config.recipes import embedded as new
+
+    assert embedded is new
+
+
+def test_old_module_paths_that_became_folders_still_give_their_names():
+    from tl_keras.config import RunConfig, recipe_config
+    from tl_keras.evaluation import predict_dataset
+    from tl_keras.export import export_saved_model
+    from tl_keras.training import train_two_phase
+
+    from tl_keras.config.run_config import RunConfig as moved_config
+    from tl_keras.evaluation.metrics import predict_dataset as moved_predict
+    from tl_keras.export.saved_model import export_saved_model as moved_export
+    from tl_keras.training.two_phase import train_two_phase as moved_train
+
+    assert (RunConfig, predict_dataset, export_saved_model, train_two_phase) == (moved_config, moved_predict, moved_export, moved_train)
+    assert callable(recipe_config)
+    with pytest.raises(ImportError):
+        from tl_keras.export import no_such_name  # noqa: F401

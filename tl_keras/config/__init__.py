@@ -1,0 +1,17 @@
+"""What a run is: settings groups, the run config and its validation, recipes, the command line's flags.
+
+Above `io/`; imports nothing else of tl_keras (the model and text layers add their own checks with
+`run_config.register_check`).
+
+`from tl_keras.config import X` still finds every public name of `tl_keras.config.run_config` (the module this import named
+before the layers became folders); new code imports the module itself.
+"""
+
+import importlib as _importlib
+
+
+def __getattr__(name: str):
+    # Lazy, so importing one module of this folder does not import the others (and their dependencies) first.
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_importlib.import_module("tl_keras.config.run_config"), name)

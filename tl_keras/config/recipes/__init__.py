@@ -1,0 +1,78 @@
+"""Named recipes: each a module whose `SETTINGS` fill every setting the user did not give.
+
+A recipe is data, one file each, with the command that measures it and the
+result it reached in its docstring (`benchmarks/recipes.py` measures them
+all). `RunConfig.resolved()` applies the recipe (and `config.recipe_config`
+builds a resolved config from one): explicit settings always
+win, and the resolved config records the recipe's name and which settings
+were explicit, so `config.json` says where every value came from.
+
+`auto` (the default) picks `embedded` for the built-in photo set,
+`digits` for the built-in digits, `default` for a user's own images and
+`text` for labelled texts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Iterable, TypeVar
+
+from tl_keras.config.settings import ConfigError
+
+NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits", "text", "text_fast")
+AUTO = "auto"
+_PROVENANCE = ("recipe", "explicit")
+# Filled by `resolved()` from the data source (name, run_dir) or by the CLI from the terminal (verbose) when not given;
+# no recipe sets them, so they are never recorded as explicit.
+_DERIVED = ("name", "run_dir", "verbose")
+# A `RunConfig`; this package does not import config.py (config.py applies recipes).
+RunConfigT = TypeVar("RunConfigT")
+
+
+def settings(name: str, known: Iterable[str] | None = None) -> dict[str, Any]:
+    """The settings recipe `name` sets (a copy), checked against the `known` setting names when given."""
+    if name not in NAMES:
+        raise ConfigError(f"--recipe: unknown recipe {name!r}; known: {', '.join(NAMES)} (or auto)")
+    values = dict(importlib.import_module(f"tl_keras.config.recipes.{name}").SETTINGS)
+    unknown = sorted(set(values) - set(known)) if known is not None else []
+    if unknown:
+        raise ConfigError(f"recipe {name!r} sets unknown settings {unknown}")
+    # A rate the run finds itself is written "auto", as on the command line; RunConfig stores it as 0.
+    return {key: 0.0 if key == "fine_tune_learning_rate" and value == "auto" else value for key, value in values.items()}
+
+
+def auto_recipe(config) -> str:
+    """The recipe `--recipe=auto` means for this config's data source."""
+    if config.is_text():
+        return "text"
+    if config.image_dir or config.tfds:
+        return "default"
+    return "digits" if config.dataset.startswith("digits") else "embedded"
+
+
+def apply_recipe(config: RunConfigT) -> RunConfigT:
+    """`config` with its recipe's settings in every field not given explicitly.
+
+    A field counts as explicit when it is listed in `config.explicit` (the
+    command line lists every flag it was given) or holds a value other than
+    both the `RunConfig` default and the recipe's, which is how a library
+    caller's keyword arguments are told apart. Applying twice changes nothing.
+    A library caller who wants a `RunConfig` default value under a recipe
+    that sets another one must say so: `recipe_config(name, field=value)`
+    lists it in `explicit`.
+    """
+    name = auto_recipe(config) if config.recipe == AUTO else config.recipe
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    values = settings(name, defaults)
+    given = {key for key in config.explicit.split(",") if key}
+    unknown = sorted(given - set(defaults))
+    if unknown:
+        raise ConfigError(f"--explicit names unknown settings {unknown}")
+    current = config.to_dict()
+    for key, value in current.items():
+        if key not in _PROVENANCE + _DERIVED and value != defaults[key] and not (key in values and value == values[key]):
+            given.add(key)
+    given -= set(_PROVENANCE + _DERIVED)
+    updates = {key: value for key, value in values.items() if key not in given}
+    return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))

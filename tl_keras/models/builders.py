@@ -1,0 +1,248 @@
+"""Functional-API classifiers: raw uint8 pixels in, class probabilities out."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from tl_keras.models.backbones import Backbone
+from tl_keras.vision.layers import ImagePreprocessing
+from tl_keras.models.losses import Accuracy, SparseCrossentropy
+
+INPUT_NAME = "image"
+HEAD_NAME = "head"
+
+
+def build_classifier(
+    backbone: Backbone,
+    num_classes: int,
+    *,
+    dropout: float = 0.2,
+    head_l2: float = 0.0,
+    pooling: str = "avg",
+    freeze_batch_norm: bool = True,
+    name: str | None = None,
+) -> keras.Model:
+    """Builds image -> resize -> normalise -> backbone -> pool -> dropout -> softmax.
+
+    The input is uint8 RGB of any height and width, so a server or phone
+    feeds decoded pixels as they are; resizing and the backbone's own
+    normalisation are layers of the model.
+
+    Args:
+        backbone: from `load_backbone`.
+        num_classes: classes of the new head (at least 2).
+        dropout: rate of the dropout before the head.
+        head_l2: L2 penalty on the head kernel.
+        pooling: "avg" or "max" global pooling of a 4-D feature map.
+        freeze_batch_norm: call the backbone with training=False, stating
+            that its BatchNorm layers use their moving statistics in every
+            phase; only a network trained from random weights should pass
+            False. Keras 3 overrides that argument with the outer model's
+            `training` during `fit`, so what actually holds BatchNorm in
+            inference mode is that fine-tuning never makes a BatchNorm layer
+            trainable (`tl_keras.training.freezing`; HubLayer decides for itself).
+            Dropout inside a backbone (EfficientNet's blocks) is active while
+            fine-tuning.
+        name: model name.
+
+    Returns:
+        An uncompiled `keras.Model` with output "probabilities" of shape
+        (batch, num_classes) in float32 (also under mixed precision).
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
+    if pooling not in ("avg", "max"):
+        raise ValueError(f"pooling={pooling!r} must be 'avg' or 'max' (flag --pooling)")
+    inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
+    x = inputs
+    if not backbone.owns_input:
+        x = keras.layers.Resizing(backbone.input_size, backbone.input_size, name="resize")(x)
+        x = ImagePreprocessing(backbone.preprocessing, name="preprocess")(x)
+    x = backbone.layer(x, training=False) if freeze_batch_norm else backbone.layer(x)
+    if len(x.shape) == 4:
+        pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
+        x = pool(name="pool")(x)
+    elif len(x.shape) != 2:
+        raise ValueError(f"backbone {backbone.name!r} outputs shape {x.shape}; expected a 4-D feature map or 2-D features")
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    regularizer = keras.regularizers.L2(head_l2) if head_l2 else None
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32", name=HEAD_NAME
+    )(x)
+    return keras.Model(inputs, outputs, name=name or f"{backbone.name}_classifier")
+
+
+FUSIONS = ("concat", "sum", "product")
+
+
+def build_fusion_classifier(
+    backbones: Sequence[Backbone],
+    num_classes: int,
+    *,
+    combine: str = "concat",
+    projection_width: int = 256,
+    dropout: float = 0.2,
+    head_l2: float = 0.0,
+    name: str = "fusion_classifier",
+) -> keras.Model:
+    """Feature fusion: several backbones see the same image; their pooled features meet before one head.
+
+    Each backbone keeps its own resize and normalisation (one may want
+    [-1, 1] at 224 px, another caffe-style BGR at 160), so the model's input
+    stays raw uint8 pixels of any size and exports like any classifier.
+    "concat" joins the pooled vectors as they are; "sum" and "product" first
+    project each to `projection_width` with a learned Dense layer, since the
+    vectors differ in width and meaning.
+
+    Train it with `train_two_phase(model, [b.layer for b in backbones], ...)`:
+    both phases freeze and unfreeze every backbone.
+    """
+    if len(backbones) < 2:
+        raise ValueError(f"feature fusion needs at least two backbones, got {len(backbones)}")
+    if combine not in FUSIONS:
+        raise ValueError(f"combine must be one of {', '.join(FUSIONS)}, got {combine!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
+    inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
+    branches = []
+    for index, backbone in enumerate(backbones):
+        x = inputs
+        if not backbone.owns_input:
+            x = keras.layers.Resizing(backbone.input_size, backbone.input_size, name=f"resize_{index}")(x)
+            x = ImagePreprocessing(backbone.preprocessing, name=f"preprocess_{index}")(x)
+        x = backbone.layer(x, training=False)
+        if len(x.shape) == 4:
+            x = keras.layers.GlobalAveragePooling2D(name=f"pool_{index}")(x)
+        if combine != "concat":
+            x = keras.layers.Dense(projection_width, name=f"project_{index}")(x)
+        branches.append(x)
+    if combine == "concat":
+        fused = keras.layers.Concatenate(name="fuse")(branches)
+    elif combine == "sum":
+        fused = keras.layers.Add(name="fuse")(branches)
+    else:
+        fused = keras.layers.Multiply(name="fuse")(branches)
+    x = keras.layers.Dropout(dropout, name="dropout")(fused)
+    regularizer = keras.regularizers.L2(head_l2) if head_l2 else None
+    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32", name=HEAD_NAME)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def make_optimizer(
+    name: str, learning_rate: float, *, clipnorm: float = 0.0, decay_steps: int = 0, rate_scale: dict[int, float] | None = None,
+    warmup_steps: int = 0, total_steps: int = 0,
+) -> keras.optimizers.Optimizer:
+    """A fresh optimizer by flag name; each phase gets its own (fresh slots).
+
+    `decay_steps` > 0 makes the rate a cosine decay to zero over that many steps.
+    `warmup_steps` > 0 raises the rate linearly from 0 over those first steps
+    (of `total_steps`, or of `decay_steps` when decaying), then decays or holds it.
+    `rate_scale` maps `id(variable)` to a multiplier of the rate for that
+    variable (layer-wise rates, `layer_rate_scales`); others use 1.
+    """
+    table = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+        "sgd": keras.optimizers.SGD,
+    }
+    if name not in table:
+        raise ValueError(f"optimizer={name!r} is unknown; known: {', '.join(table)} (flags --optimizer, --fine_tune_optimizer)")
+    rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps > 0 else learning_rate
+    if warmup_steps > 0:
+        span = decay_steps or total_steps
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, span - warmup_steps), alpha=0.0 if decay_steps > 0 else 1.0, warmup_target=learning_rate, warmup_steps=warmup_steps
+        )
+    kwargs = {"clipnorm": clipnorm} if clipnorm else {}
+    if name == "sgd":
+        kwargs["momentum"] = 0.9
+    cls = table[name]
+    if rate_scale:
+        return _with_rate_scale(cls)(rate_scale, learning_rate=rate, **kwargs)
+    return cls(learning_rate=rate, **kwargs)
+
+
+_SCALED_CLASSES: dict[type, type] = {}
+
+
+def _with_rate_scale(cls: type) -> type:
+    """`cls` with a per-variable multiplier on the rate each update step receives.
+
+    Keras 3 optimizers hand every variable's step the current rate
+    (schedule included) through `update_step`, so scaling it there gives
+    exact layer-wise rates for any optimizer, Adam included, where scaling
+    gradients instead would cancel out in the normalisation.
+    """
+    if cls not in _SCALED_CLASSES:
+
+        class LayerwiseRates(cls):
+            def __init__(self, rate_scale: dict[int, float], **kwargs):
+                super().__init__(**kwargs)
+                self._rate_scale_by_id = dict(rate_scale)
+                self._rate_scale: list[float] = []
+
+            def build(self, variables):
+                super().build(variables)
+                self._rate_scale = [float(self._rate_scale_by_id.get(id(v), 1.0)) for v in variables]
+
+            def update_step(self, gradient, variable, learning_rate):
+                scale = self._rate_scale[self._get_variable_index(variable)]
+                if scale != 1.0:
+                    learning_rate = learning_rate * scale
+                return super().update_step(gradient, variable, learning_rate)
+
+        LayerwiseRates.__name__ = f"LayerwiseRates{cls.__name__}"
+        _SCALED_CLASSES[cls] = LayerwiseRates
+    return _SCALED_CLASSES[cls]
+
+
+def is_layerwise(optimizer) -> bool:
+    """Whether `optimizer` came from `make_optimizer(..., rate_scale=...)`."""
+    return type(optimizer) in _SCALED_CLASSES.values()
+
+
+def layer_rate_scales(layers: Sequence[keras.layers.Layer], bottom_scale: float) -> dict[int, float]:
+    """Discriminative rates: the top layer at 1, the bottom one at `bottom_scale`, geometric in between.
+
+    Lower layers hold general features (edges, textures) that need the
+    least change; the top ones are the most task-specific. Only layers with
+    trainable weights count, so frozen ones do not stretch the ladder.
+
+    Args:
+        layers: the backbone's layers in order, input side first.
+        bottom_scale: multiplier of the lowest trainable layer, in (0, 1].
+    """
+    if not 0.0 < bottom_scale <= 1.0:
+        raise ValueError(f"bottom_scale={bottom_scale} must be in (0, 1] (flag --layer_rate_bottom)")
+    trainable = [layer for layer in layers if layer.trainable_weights]
+    scales: dict[int, float] = {}
+    steps = max(len(trainable) - 1, 1)
+    for position, layer in enumerate(trainable):
+        scale = bottom_scale ** ((len(trainable) - 1 - position) / steps)
+        for variable in layer.trainable_weights:
+            scales[id(variable)] = scale
+    return scales
+
+
+def compile_classifier(
+    model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0, *, clipnorm: float = 0.0, decay_steps: int = 0,
+    rate_scale: dict[int, float] | None = None, warmup_steps: int = 0, total_steps: int = 0,
+) -> keras.Model:
+    """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
+    model.compile(
+        optimizer=make_optimizer(
+            optimizer,
+            learning_rate,
+            clipnorm=clipnorm,
+            decay_steps=decay_steps,
+            rate_scale=rate_scale,
+            warmup_steps=warmup_steps,
+            total_steps=total_steps,
+        ),
+        loss=SparseCrossentropy(label_smoothing=label_smoothing),
+        metrics=[Accuracy()],
+    )
+    return model

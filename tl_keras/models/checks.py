@@ -1,0 +1,46 @@
+"""What `RunConfig.validate` asks of an image run's backbone and weights, checked against the registry that builds them.
+
+Here rather than in `config/` so that the settings layer does not import the
+models layer: the package root registers this check with
+`run_config.register_check("backbone", ...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tl_keras.config.settings import ConfigError, backbone_source
+from tl_keras.data import BUILTIN_DATASETS
+from tl_keras.models.backbones import BACKBONES
+
+
+def check_backbone_and_weights(config) -> None:
+    """Catches a mistyped backbone or a missing weights file before any training starts."""
+    name = config.backbone
+    source = backbone_source(name)
+    if source == "keras_file" and not Path(name).is_file():
+        raise ConfigError(f"--backbone: .keras file not found: {name!r}")
+    if source == "name" and name not in BACKBONES:
+        raise ConfigError(
+            f"--backbone: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}; "
+            "or pass a TF Hub URL, a SavedModel folder or a .keras file"
+        )
+    weights = config.weights
+    if name == "small_cnn" and weights == "imagenet":
+        raise ConfigError(
+            "--backbone=small_cnn has no ImageNet weights; pass --weights=none, a weights file, or --weights=pretrain:digits_0_4"
+        )
+    if weights.startswith("pretrain:"):
+        source = weights[len("pretrain:"):]
+        if source not in BUILTIN_DATASETS:
+            raise ConfigError(f"--weights: unknown source dataset {source!r}; known: {', '.join(BUILTIN_DATASETS)}")
+        if name not in BACKBONES:
+            raise ConfigError(f"--weights={weights} pretrains a registered backbone; {name!r} is not one (pass --weights=none)")
+    elif weights.lower() not in ("", "none", "imagenet") and not Path(weights).is_file():
+        raise ConfigError(
+            f"--weights: file not found: {weights!r}; pass 'imagenet', 'none', 'pretrain:digits_0_4' or an existing weights file"
+        )
+    if not config.image_dir and not config.tfds and config.dataset not in BUILTIN_DATASETS:
+        raise ConfigError(
+            f"--dataset: unknown built-in dataset {config.dataset!r}; known: {', '.join(BUILTIN_DATASETS)}; or pass --image_dir or --tfds"
+        )

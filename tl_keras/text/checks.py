@@ -1,0 +1,55 @@
+"""What `RunConfig.validate` asks of a text run: one readable source, a text encoder, sane numbers.
+
+Here rather than in `config/` so that the settings layer does not import the
+text encoders: the package root registers this check with
+`run_config.register_check("text_source", ...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tl_keras.config.settings import ConfigError, check_model_name
+from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
+
+
+def check_text_source(config) -> None:
+    """What a text run needs: readable sources, a text encoder, sane numbers (image-only knobs are not read)."""
+    sources = [f for f in ("text_dir", "text_file", "text_tfds") if getattr(config, f)]
+    if len(sources) > 1:
+        raise ConfigError(f"pass one text source, not {' and '.join('--' + f for f in sources)}")
+    if config.text_tfds and (config.validation_file or config.test_file):
+        raise ConfigError("--text_tfds brings its own splits; --validation_file and --test_file go with --text_file or --text_dir")
+    for flag in [f for f in sources if f != "text_tfds"] + ["validation_file", "test_file"]:
+        path = getattr(config, flag)
+        if path and not Path(path).exists():
+            raise ConfigError(f"--{flag}: not found: {path!r}")
+    if config.text_dir and not Path(config.text_dir).is_dir():
+        raise ConfigError(f"--text_dir: {config.text_dir!r} is not a folder; pass a folder with one sub-folder of .txt files per class")
+    if config.text_preprocessor:
+        for flag in ("backbone", "text_preprocessor"):
+            if not (Path(getattr(config, flag)) / "saved_model.pb").is_file():
+                raise ConfigError(f"--{flag}={getattr(config, flag)!r}: not a SavedModel folder (with --text_preprocessor, "
+                                  "--backbone is a TF Hub-format encoder and --text_preprocessor its preprocessing model)")
+    elif not is_text_backbone(config.backbone):
+        raise ConfigError(
+            f"--backbone={config.backbone!r} is not a text encoder; pass {PRESET_PREFIX}<preset> "
+            f"(e.g. {PRESET_PREFIX}bert_base_en_uncased) or a local checkpoint folder (Hugging Face or keras-hub format)"
+        )
+    if config.pooling not in TEXT_POOLINGS:
+        raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
+    for flag in ("validation_fraction", "test_fraction"):
+        if not 0.0 <= getattr(config, flag) < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
+    if config.max_sequence_length and config.max_sequence_length < 8:
+        raise ConfigError(f"--max_sequence_length must be 0 (cover 99% of the texts) or at least 8, got {config.max_sequence_length}")
+    if config.batch_size < 1 or not 0.0 <= config.dropout < 1.0:
+        raise ConfigError("--batch_size must be >= 1 and --dropout in [0, 1).")
+    if config.frozen_epochs < 0 or config.fine_tune_epochs < 0 or config.frozen_epochs + config.fine_tune_epochs == 0:
+        raise ConfigError("--frozen_epochs and --fine_tune_epochs must be >= 0, and not both 0.")
+    if config.resume and config.overwrite:
+        raise ConfigError(
+            "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
+        )
+    if config.name:
+        check_model_name(config.name)

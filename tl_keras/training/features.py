@@ -1,0 +1,277 @@
+"""Frozen-phase training on cached backbone features.
+
+While the backbone is frozen, every epoch of plain `fit` recomputes the same
+backbone outputs. Running the backbone once (or K times over augmented
+images) and training the head on the stored pooled features gives the same
+head at a fraction of the cost. The head model built here *shares* the
+classifier's dropout and Dense layers, so what it learns is already inside
+the full model: no copy, identical predictions.
+
+With augmentation, the cache holds a clean view and K augmented views of
+every training image, and each epoch draws one view per image (seeded by
+epoch), so every image appears once per epoch, as in training on images.
+Because an epoch on features costs milliseconds, the head can also be
+started from the converged logistic regression on those features
+(`fit_logistic_head`): Keras training then polishes a head that is already
+at the optimum of the convex problem, instead of stopping short of it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tl_keras.models.anatomy import anatomy
+from tl_keras.data.epochs import EpochBatches
+from tl_keras.config.settings import MEMORY_BUDGET_BYTES
+
+
+def feature_extractor(classifier: keras.Model) -> keras.Model:
+    """image -> pooled features (the input of the classifier's dropout; every fusion branch joined)."""
+    return keras.Model(classifier.input, anatomy(classifier).features, name="feature_extractor")
+
+
+def head_on_features(classifier: keras.Model) -> keras.Model:
+    """features -> dropout -> head, with the classifier's own layers (shared weights)."""
+    parts = anatomy(classifier)
+    inputs = keras.Input(shape=(int(parts.features.shape[-1]),), name="features")
+    outputs = parts.head(parts.dropout(inputs))
+    return keras.Model(inputs, outputs, name="head_on_features")
+
+
+def _encoder(extractor: keras.Model, augmentation, image_spec: tf.TensorSpec):
+    """One traced function per (extractor, augmentation), shared by every split.
+
+    The batch dimension is left open so the last, smaller batch does not
+    trigger a second trace (seconds, for a large backbone).
+    """
+    key = (id(extractor), id(augmentation))
+    cached = _ENCODERS.get(key)
+    if cached is not None:
+        return cached
+    if any(k[0] != id(extractor) for k in _ENCODERS):
+        _ENCODERS.clear()  # hold only the latest extractor's, so finished models can be freed
+    spec = tf.TensorSpec([None, *image_spec.shape[1:]], image_spec.dtype)
+
+    @tf.function(input_signature=[spec])
+    def encode(images):
+        if augmentation is not None:
+            images = augmentation(images, training=True)
+        return extractor(images, training=False)
+
+    _ENCODERS[key] = encode
+    return encode
+
+
+_ENCODERS: dict = {}
+
+
+class FeatureCache:
+    """Pooled features and labels, in memory or in `.npy` files mapped from disk."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, examples_per_pass: int):
+        self.features = features
+        self.labels = labels
+        self.examples_per_pass = examples_per_pass
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.features.nbytes)
+
+    def dataset(self, batch_size: int) -> tf.data.Dataset:
+        """Batches of (features, labels) in cache order, one pass (for validation)."""
+        if isinstance(self.features, np.memmap):
+            return self._from_disk(lambda _: np.arange(len(self.labels)), batch_size, 0).prefetch(tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def clean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of the first (un-augmented) view."""
+        count = self.examples_per_pass
+        return np.asarray(self.features[:count]), np.asarray(self.labels[:count])
+
+    @property
+    def views(self) -> int:
+        return max(1, len(self.labels) // max(self.examples_per_pass, 1))
+
+    def epoch_rows(self, seed: int, epoch: int) -> np.ndarray:
+        """Rows of epoch `epoch`: one view of every image, shuffled; a function of (seed, epoch) alone.
+
+        Rows are stored view-major (view v of image i is row v * N + i).
+        """
+        count = self.examples_per_pass
+        rng = np.random.default_rng([seed, int(epoch)])
+        view = rng.integers(self.views, size=count) if self.views > 1 else np.zeros(count, np.int64)
+        return (view * count + np.arange(count))[rng.permutation(count)]
+
+    def epochs(self, batch_size: int, seed: int) -> EpochBatches:
+        """Shuffled training batches; each epoch holds every image once, in one of its cached views."""
+
+        def make_epoch(epoch):
+            return self._from_disk(lambda e: self.epoch_rows(seed, e), batch_size, epoch)
+
+        return EpochBatches(make_epoch, self.steps_per_epoch(batch_size))
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, math.ceil(self.examples_per_pass / batch_size))
+
+    @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
+    def _from_disk(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
+        """Batches read from the (in-memory or memory-mapped) array in the row order `order_of_epoch(epoch)` gives."""
+        features, labels = self.features, self.labels
+
+        def batches(epoch):
+            order = order_of_epoch(epoch)
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                rows = np.sort(index)  # sorted: sequential disk reads; the batch is put back in epoch order below
+                back = np.argsort(np.argsort(index))
+                yield np.asarray(features[rows])[back], labels[rows][back]
+
+        signature = (
+            tf.TensorSpec((None, features.shape[1]), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        )
+        return tf.data.Dataset.from_generator(batches, args=(epoch,), output_signature=signature)
+
+
+def cache_features(
+    extractor: keras.Model,
+    batches: tf.data.Dataset,
+    *,
+    passes: int = 1,
+    augmentation: keras.Sequential | None = None,
+    storage: str = "auto",
+    directory: str | os.PathLike | None = None,
+    num_examples: int = -1,
+    name: str = "train",
+) -> FeatureCache:
+    """Runs the frozen extractor over `batches` `passes` times and keeps the features.
+
+    Args:
+        extractor: from `feature_extractor`.
+        batches: batched (uint8 images, int labels), not shuffled.
+        passes: augmented passes to cache, each with fresh augmentation; with
+            `augmentation`, a clean pass comes first (view 0), so 1 + passes
+            views are stored, view-major.
+        augmentation: applied (in training mode) before the extractor.
+        storage: "memory", "disk", or "auto" (memory when it fits in 2 GiB).
+        directory: where "disk" puts `<name>_features.npy` / `<name>_labels.npy`.
+        num_examples: examples per pass if known (sizes the disk files).
+        name: file prefix for disk storage.
+    """
+    width = int(extractor.output.shape[-1])
+    if num_examples < 0:
+        num_examples = int(batches.unbatch().cardinality())
+    encoders = [_encoder(extractor, None, batches.element_spec[0])]
+    if augmentation is not None:
+        encoders += [_encoder(extractor, augmentation, batches.element_spec[0])] * passes
+    passes = len(encoders)
+    total = num_examples * passes if num_examples >= 0 else -1
+    on_disk = storage == "disk" or (storage == "auto" and total * width * 4 > MEMORY_BUDGET_BYTES)
+    if on_disk and directory is None:
+        raise ValueError("disk feature cache needs a directory")
+
+    if on_disk and total >= 0:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        feature_path = directory / f"{name}_features.npy"
+        features = np.lib.format.open_memmap(feature_path, mode="w+", dtype=np.float32, shape=(total, width))
+        labels = np.zeros((total,), np.int32)
+        row = 0
+        for encode in encoders:
+            for images, batch_labels in batches:
+                encoded = encode(images).numpy()
+                features[row : row + len(encoded)] = encoded
+                labels[row : row + len(encoded)] = batch_labels.numpy()
+                row += len(encoded)
+        features.flush()
+        # Fewer rows than expected when files failed to decode since they were counted.
+        features = np.load(feature_path, mmap_mode="r")[:row]
+        logging.info("feature cache %s on disk: %s (%d x %d)", name, feature_path, row, width)
+        return FeatureCache(features, labels[:row], row // max(passes, 1))
+    chunks, label_chunks = [], []
+    for encode in encoders:
+        for images, batch_labels in batches:
+            chunks.append(encode(images).numpy().astype(np.float32))
+            label_chunks.append(batch_labels.numpy().astype(np.int32))
+    features = np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+    labels = np.concatenate(label_chunks) if label_chunks else np.zeros((0,), np.int32)
+    if on_disk:  # asked for disk, but the size was unknown up front
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / f"{name}_features.npy", features)
+        features = np.load(directory / f"{name}_features.npy", mmap_mode="r")
+    return FeatureCache(features, labels, len(labels) // max(passes, 1))
+
+
+# Rows the logistic-regression head start is fitted on at most: beyond this it is a start, not the answer,
+# and L-BFGS time grows with rows; Keras training then goes on over every row.
+_LOGISTIC_MAX_ROWS = 20_000
+# Inverse L2 strengths tried, strongest first (half-decade steps): with a few hundred rows and 1000+
+# features the best is often near 0.01, so the grid reaches well below it.
+_LOGISTIC_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def fit_logistic_head(
+    head: keras.layers.Dense, train: FeatureCache, validation: FeatureCache, *, class_weight: dict[int, float] | None = None, seed: int = 0
+) -> dict:
+    """Sets the softmax head to scikit-learn's multinomial logistic regression on the cached features.
+
+    The regression is convex and L-BFGS solves it to convergence in seconds;
+    its L2 strength is picked by validation log-loss. Training rows are
+    every cached view (subsampled, seeded, above `_LOGISTIC_MAX_ROWS`).
+
+    Returns:
+        {"C": the picked inverse L2 strength, "validation_accuracy", "validation_log_loss", "rows", "seconds"}.
+    """
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    started = time.perf_counter()
+    features, labels = np.asarray(train.features), np.asarray(train.labels)
+    if len(labels) > _LOGISTIC_MAX_ROWS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), _LOGISTIC_MAX_ROWS, replace=False))
+        features, labels = features[keep], labels[keep]
+    val_x, val_y = validation.clean()
+    num_classes = int(head.units)
+    weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
+    best, rises = None, 0
+    for strength in _LOGISTIC_STRENGTHS:
+        # A fresh model per strength (warm starts would make the answer depend on the path taken).
+        model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4)
+        model.fit(features, labels, sample_weight=weights)
+        probabilities = np.zeros((len(val_y), num_classes))
+        probabilities[:, model.classes_] = model.predict_proba(val_x)
+        # float32 features give float32 probabilities, whose rows miss 1 by more than float64's tolerance in log_loss
+        # (a warning per fit); renormalised in float64. Not clipped: log_loss clips at machine epsilon itself.
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        loss = log_loss(val_y, probabilities, labels=list(range(num_classes)))
+        if best is None or loss < best[0]:
+            best, rises = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y))), 0
+        else:
+            rises += 1
+            if rises == 2:  # validation log-loss is unimodal in C in practice: two rises past the best end the search
+                break
+    loss, strength, model, accuracy = best
+    kernel = np.zeros((features.shape[1], num_classes), np.float32)
+    bias = np.full((num_classes,), -30.0, np.float32)  # a class absent from training stays improbable
+    if len(model.classes_) == 2:  # binary: one logit w.x + b; softmax over (-z/2, z/2) gives the same probabilities
+        coef, intercept = model.coef_[0] / 2, model.intercept_[0] / 2
+        kernel[:, model.classes_[0]], kernel[:, model.classes_[1]] = -coef, coef
+        bias[model.classes_[0]], bias[model.classes_[1]] = -intercept, intercept
+    else:
+        kernel[:, model.classes_] = model.coef_.T
+        bias[model.classes_] = model.intercept_
+    head.kernel.assign(kernel)
+    head.bias.assign(bias)
+    return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
+            "seconds": round(time.perf_counter() - started, 2)}

@@ -1,0 +1,123 @@
+"""The steps every kind of run shares, whatever its modality: the run environment, the run folder's start, the settings.
+
+`tl_keras.run` (images) and `tl_keras.text.run` (texts) both call these, so
+--strategy, --mixed_precision, the seeded start, the recorded config and
+the resume fingerprint behave the same for both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+from tl_keras.io import atomic
+from tl_keras.training import distribute
+from tl_keras.config.run_config import RunConfig, check_run_dir_reuse
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.config.settings import TrainSettings, settings_from
+
+# Cap of a time-budgeted scratch arm's epochs; the budget ends it long before.
+SCRATCH_MAX_EPOCHS = 1000
+
+
+def in_run_environment(config: RunConfig, train: Callable[[RunConfig], Any], finish: Callable[[Any, dict], dict]) -> dict:
+    """Runs `train(config)` inside the --strategy scope under the --mixed_precision policy, then `finish(trained, extra)` outside.
+
+    Every run kind (transfer, distillation) goes through here, so each
+    honours --strategy and --mixed_precision the same way. On a cluster,
+    non-chief workers train in a scratch folder (continuing from the chief's
+    resume state under --resume) and never export; `extra` says how many
+    replicas took part and whether this process is the chief.
+    """
+    config = config.resolved().validate()
+    strategy = distribute.make_strategy(config.strategy)  # first: a cluster must form before other TF work
+    chief = distribute.is_chief(strategy)
+    previous_policy = keras.mixed_precision.global_policy().name
+    distribute.set_precision(config.mixed_precision)
+    try:
+        with distribute.writable_run_dir(Path(config.run_dir), chief) as run_dir:
+            if not chief:
+                if config.resume:  # continue from the chief's state: needs a run folder every worker can read
+                    distribute.copy_resume_state(Path(config.run_dir), run_dir)
+                config = dataclasses.replace(config, run_dir=str(run_dir), export=False, overwrite=not config.resume)
+            with strategy.scope(), distribute.keras_workarounds(strategy):
+                trained = train(config)
+            # Outside the scope: export creates variables, and no other worker takes part.
+            return finish(trained, {"replicas": strategy.num_replicas_in_sync, "chief": chief})
+    finally:
+        distribute.set_precision(previous_policy)
+
+
+def card_metadata(config: RunConfig, weights: str | None, metrics: dict, calibration: dict | None = None, **provenance) -> dict:
+    """What a run adds to its export's model card (the export reads size and normalisation from the model itself).
+
+    The resolved config travels with the artifact, so the model can be reproduced.
+    """
+    return {
+        "backbone": config.backbone, "weights": weights, "metrics": metrics, "calibration": calibration, "config": config.to_dict(),
+        "config_fingerprint": config.fingerprint(), "provenance": provenance or None,
+    }
+
+
+def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
+    """Claims the run folder, records the settings, seeds everything.
+
+    `config` is resolved and validated already: `in_run_environment` does it
+    once, at the library's entry (a script also does it before any
+    TensorFlow work, to fail fast).
+    """
+    check_run_dir_reuse(config)
+    folder = RunFolder(config.run_dir)
+    run_dir = folder.root
+    run_dir.mkdir(parents=True, exist_ok=True)
+    folder.summary.unlink(missing_ok=True)  # its absence marks the run unfinished until the end
+    if config.overwrite:
+        folder.split.unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
+        shutil.rmtree(run_dir / "cache", ignore_errors=True)  # and decodes its own images
+    atomic.write_text(folder.config, config.to_json())
+    atomic.write_text(folder.flags, config.to_flagfile())
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return config, run_dir
+
+
+def train_settings(config: RunConfig) -> TrainSettings:
+    """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run)."""
+    return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings())
+
+
+def write_summary(folder: RunFolder, summary: dict, timings: dict, started: float, extra: dict) -> dict:
+    """Adds the timings (with the whole job's), the model's path and `extra`, and writes summary.json; returns the summary.
+
+    Written last by every kind of run: its presence marks the run finished.
+    """
+    import time
+
+    timings["total_s"] = time.perf_counter() - started
+    summary["timings"] = timings
+    summary["model_keras"] = str(folder.model)
+    summary.update(extra)
+    atomic.write_json(folder.summary, summary)
+    return summary
+
+
+def training_seconds(process_seconds: float, result) -> float:
+    """The transfer run's training wall time across processes: a resumed run's phases carry the time spent before the kill.
+
+    The time-budgeted scratch arm gets this, so a resume does not shrink it to
+    what the last process spent reloading finished phases.
+    """
+    return max(process_seconds, sum(phase.seconds for phase in result.phases))
+
+
+def describe_counts(class_names: list[str], counts: dict[str, dict[str, int]]) -> str:
+    """One short log line for a split's sizes: "5 classes (daisy, dandelion, ...); train 200, validation 100, test 200"."""
+    shown = ", ".join(class_names[:4]) + (", ..." if len(class_names) > 4 else "")
+    sizes = ", ".join(f"{split} {sum(per_class.values())}" for split, per_class in counts.items())
+    return f"{len(class_names)} classes ({shown}); {sizes} (split.json has every count)"
