@@ -1,18 +1,18 @@
-"""Which temperature rule helps on held-out photos, and whether the frozen phase's Keras epochs after the logistic fit help.
+"""Which temperature rule helps on held-out photos: never, always, the checks alone and together, and the library's rule.
 
 Trains the embedded recipe's settings (MobileNetV2 0.35 at 160 px; the
 frozen phase on cached features, then 2 epochs of layers 100+) once per
-seed and data set with calibration off, then scores on each run's test
-photos:
+seed and data set with calibration off, then scores each rule for choosing
+the head's temperature from the validation probabilities on the run's test
+photos: expected calibration error and negative log-likelihood, mean +-
+std, and on how many runs each rule made them worse than T = 1. The rule
+`RunConfig(calibrate=True)` applies is `calibration.choose_temperature`
+("default" below).
 
-- each rule for choosing the head's temperature from the validation
-  probabilities (never, always the validation fit, the halves check, the
-  likelihood-ratio test, both checks together): expected calibration error
-  and negative log-likelihood, mean +- std, and on how many runs each rule
-  made them worse than T = 1;
-- the frozen head as the converged logistic regression left it, against
-  the frozen head the phase kept after its Keras epochs (test accuracy and
-  NLL), and how often the phase kept an epoch over the fit.
+(At commit dae7f72 this script also compared the frozen phase's logistic
+fit with the head its Keras epochs kept after it; those epochs are gone
+since, and that run's results are in
+benchmarks/results/calibration_before_fit_only.json.)
 
 Data sets (`DATASETS`): `embedded` (the bundled flowers: 40 labels per class
 train, 20 validate, 40 test), `cats_vs_dogs` (../shared/assets: 100 photos
@@ -40,15 +40,10 @@ import numpy as np
 from absl import app, flags
 
 from tl_keras.evaluation import calibration
-from tl_keras.training import features as features_lib
-from tl_keras.vision.augment import build_augmentation, with_augmentation
 from tl_keras.config.run_config import recipe_config
 from tl_keras.evaluation.metrics import predict_dataset
 from tl_keras.export.reload import load_classifier
 from tl_keras.run import load_splits, prepare_batches, run_experiment
-from tl_keras.io.run_folder import RunFolder
-from tl_keras.config.settings import AugmentSettings, settings_from
-from tl_keras.training.two_phase import FROZEN, load_weights_quietly
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
@@ -68,12 +63,13 @@ FLAGS = flags.FLAGS
 
 def rules(validation: tuple[np.ndarray, np.ndarray], seed: int) -> dict[str, float]:
     """The temperature each rule picks from the validation probabilities."""
-    _, decision = calibration.choose_temperature(*validation, seed=seed)
+    chosen, decision = calibration.choose_temperature(*validation, seed=seed)
     fitted = decision["fitted_temperature"]
     passes_ratio = decision["likelihood_ratio"] > decision["critical_value"]
     halves = all(decision["halves_improved"])
     return {"never (T = 1)": 1.0, "always (validation fit)": fitted, "halves check": fitted if halves else 1.0,
-            "likelihood ratio": fitted if passes_ratio else 1.0, "ratio and halves": fitted if passes_ratio and halves else 1.0}
+            "likelihood ratio": fitted if passes_ratio else 1.0, "ratio and halves": fitted if passes_ratio and halves else 1.0,
+            f"default (>= {calibration.MIN_CALIBRATION_EXAMPLES}, both)": chosen}
 
 
 def dataset_settings(dataset: str) -> dict:
@@ -94,18 +90,6 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
             "ece": calibration.expected_calibration_error(probabilities, labels)}
 
 
-def frozen_heads(model_path: str, run_dir: Path, config, test_batches) -> dict:
-    """Test scores of the frozen phase's kept head and of the logistic fit it started from."""
-    folder = RunFolder(run_dir)
-    model = load_classifier(model_path)
-    # The phase's checkpoint holds the weights of the model `fit` ran: the classifier behind the run's augmentation.
-    trainer = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))
-    load_weights_quietly(trainer, str(folder.checkpoint(FROZEN)))
-    kept = scores(*predict_dataset(model, test_batches))
-    load_weights_quietly(features_lib.head_on_features(model), str(folder.checkpoint("frozen_head.logistic")))
-    return {"kept_frozen": kept, "logistic_fit": scores(*predict_dataset(model, test_batches))}
-
-
 def one_run(dataset: str, seed: int, root: Path) -> dict:
     config = recipe_config("embedded", **dataset_settings(dataset), seed=seed, verbose=0, export=False, compare_scratch=False,
                            calibrate=False, run_dir=str(root / f"{dataset}_{seed}"), overwrite=True, name=f"calibration_{dataset}")
@@ -117,11 +101,8 @@ def one_run(dataset: str, seed: int, root: Path) -> dict:
     batches = prepare_batches(config.resolved(), splits, int(summary["image_size"]), run_dir)
     validation = predict_dataset(model, batches.validation)
     test = predict_dataset(model, batches.held_out)
-    frozen = summary["phases"].get("frozen", {})
     row = {"dataset": dataset, "seed": seed, "validation_images": int(len(validation[1])), "test_images": int(len(test[1])),
-           "kept_phase": summary["kept_phase"], "frozen_kept_epoch_over_fit": int(frozen.get("best_epoch") or 0) > 0,
-           **scores(*test), "seconds": round(time.perf_counter() - started, 1), "rules": {},
-           "frozen_heads": frozen_heads(summary["model_keras"], run_dir, config.resolved(), batches.held_out)}
+           "kept_phase": summary["kept_phase"], **scores(*test), "seconds": round(time.perf_counter() - started, 1), "rules": {}}
     for name, temperature in rules(validation, seed).items():
         scaled = calibration.apply_temperature(test[0], temperature)
         row["rules"][name] = {"temperature": float(temperature), "test_ece": calibration.expected_calibration_error(scaled, test[1]),
@@ -144,28 +125,15 @@ def rule_table(rows: list[dict]) -> dict:
     return table
 
 
-def frozen_table(rows: list[dict]) -> dict:
-    out = {"runs_phase_kept_an_epoch_over_the_fit": int(sum(row["frozen_kept_epoch_over_fit"] for row in rows))}
-    for head in ("logistic_fit", "kept_frozen"):
-        for key in ("accuracy", "nll"):
-            values = np.array([row["frozen_heads"][head][key] for row in rows])
-            out[f"{head}_{key}_mean"], out[f"{head}_{key}_std"] = float(values.mean()), float(values.std())
-    return out
-
-
-def print_tables(dataset: str, rows: list[dict], table: dict, frozen: dict) -> None:
+def print_tables(dataset: str, rows: list[dict], table: dict) -> None:
     accuracy = [r["accuracy"] for r in rows]
     print(f"\n{dataset}: {len(rows)} seeds, {rows[0]['validation_images']} validation / {rows[0]['test_images']} test images; "
           f"test accuracy {np.mean(accuracy):.3f} +- {np.std(accuracy):.3f}")
-    print(f"{'rule':<26}{'T':>14}{'test ECE':>18}{'test NLL':>18}{'NLL worse':>11}{'ECE worse':>11}")
+    print(f"{'rule':<30}{'T':>14}{'test ECE':>18}{'test NLL':>18}{'NLL worse':>11}{'ECE worse':>11}")
     for name, t in table.items():
-        print(f"{name:<26}{t['temperature_mean']:>8.2f} +- {t['temperature_std']:.2f}{t['test_ece_mean']:>11.4f} +- {t['test_ece_std']:.4f}"
+        print(f"{name:<30}{t['temperature_mean']:>8.2f} +- {t['temperature_std']:.2f}{t['test_ece_mean']:>11.4f} +- {t['test_ece_std']:.4f}"
               f"{t['test_nll_mean']:>11.4f} +- {t['test_nll_std']:.4f}{t['runs_nll_worse_than_never']:>8}/{len(rows)}"
               f"{t['runs_ece_worse_than_never']:>8}/{len(rows)}")
-    print(f"frozen head on test: logistic fit {frozen['logistic_fit_accuracy_mean']:.3f} +- {frozen['logistic_fit_accuracy_std']:.3f} "
-          f"(NLL {frozen['logistic_fit_nll_mean']:.3f}), after the Keras epochs {frozen['kept_frozen_accuracy_mean']:.3f} +- "
-          f"{frozen['kept_frozen_accuracy_std']:.3f} (NLL {frozen['kept_frozen_nll_mean']:.3f}); an epoch kept over the fit on "
-          f"{frozen['runs_phase_kept_an_epoch_over_the_fit']}/{len(rows)} runs")
 
 
 def main(argv):
@@ -179,9 +147,9 @@ def main(argv):
     with tempfile.TemporaryDirectory() as scratch:
         for dataset in FLAGS.datasets:
             rows = [one_run(dataset, int(seed), Path(scratch)) for seed in FLAGS.seeds]
-            table, frozen = rule_table(rows), frozen_table(rows)
-            print_tables(dataset, rows, table, frozen)
-            results[dataset] = {"seeds": [int(s) for s in FLAGS.seeds], "rules": table, "frozen_phase": frozen, "runs": rows}
+            table = rule_table(rows)
+            print_tables(dataset, rows, table)
+            results[dataset] = {"seeds": [int(s) for s in FLAGS.seeds], "rules": table, "runs": rows}
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps({"recipe": "embedded", "datasets": results, "machine": platform.platform()}, indent=2))
     print(f"wrote {output}")

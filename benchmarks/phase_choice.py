@@ -45,7 +45,7 @@ from tl_keras.export.reload import load_classifier  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.io.run_folder import RunFolder  # noqa: E402
 from tl_keras.config.settings import AugmentSettings, settings_from  # noqa: E402
-from tl_keras.training.two_phase import load_weights_quietly  # noqa: E402
+from tl_keras.training.phase import load_weights_quietly  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("accuracy", "acc+loss", "loss", "fine_tune")

@@ -20,6 +20,7 @@ from absl import app, flags
 
 from tl_keras.config import cli
 from tl_keras.config.run_config import ConfigError, check_run_dir_reuse
+from tl_keras.evaluation.calibration import why_not_adopted
 from tl_keras.run import run_experiment
 
 cli.define_config_flags()
@@ -69,9 +70,8 @@ def format_result_table(summary: dict, config) -> str:
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(
-            f"calibration: a temperature of {calibration['fitted_temperature']:.2f} fitted on validation is not clearly better than 1 "
-            f"(likelihood ratio {calibration['likelihood_ratio']:.2f} <= {calibration['critical_value']:.2f}), so the head keeps T = 1 "
-            f"(ECE {calibration['ece_before']:.3f})"
+            f"calibration: the head keeps T = 1 (ECE {calibration['ece_before']:.3f}); a temperature of "
+            f"{calibration['fitted_temperature']:.2f} was fitted on validation, but {why_not_adopted(calibration)}"
         )
     elif "temperature" in calibration:
         lines.append(

@@ -45,7 +45,7 @@ def install(point: str) -> None:
     from tl_keras.export import saved_model as export_lib
     from tl_keras.training import features as features_lib
     from tl_keras import run as run_lib
-    from tl_keras.training import two_phase as training
+    from tl_keras.training import phase as training
 
     kind, _, rest = point.partition(":")
     if kind == "phase":

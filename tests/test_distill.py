@@ -107,7 +107,7 @@ def test_distillation_interrupted_in_the_distilled_arm_resumes_to_the_same_stude
     """Each arm keeps its own per-epoch state: a crash mid fine-tune of the distilled student, then --resume, loses nothing."""
     import dataclasses
 
-    from tl_keras.training import two_phase as training
+    from tl_keras.training import phase as training
 
     keras.utils.set_random_seed(1)
     teacher = build_classifier(load_backbone("small_cnn", None, image_size=16), 5, name="teacher")

@@ -10,7 +10,7 @@ import pytest
 from tl_keras.config.run_config import recipe_config
 from tl_keras.evaluation.metrics import classification_metrics, plot_curves, write_metrics
 from tl_keras.run import run_experiment
-from tl_keras.training.two_phase import OverfitWarning
+from tl_keras.training.callbacks import OverfitWarning
 
 # 3 classes, 8 examples. True:      0 0 0 1 1 2 2 2
 #                        Predicted: 0 0 1 1 2 2 2 0

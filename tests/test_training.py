@@ -155,7 +155,7 @@ def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path
 
 def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
     from tl_keras.config.run_config import ConfigError
-    from tl_keras.training.two_phase import check_unfreeze_fits
+    from tl_keras.training.freezing import check_unfreeze_fits
 
     backbone, _ = _classifier()
     check_unfreeze_fits(backbone.layer, train_settings(dataclasses.replace(CONFIG, unfreeze="from:3")))
@@ -166,7 +166,7 @@ def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
 
 @pytest.mark.slow
 def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, monkeypatch):
-    from tl_keras.training import two_phase as training
+    from tl_keras.training import phase as training
 
     backbone, model = _classifier()
     train, val = _data()

@@ -30,7 +30,7 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
     SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.data.epochs import EpochBatches, epoch_seed
-from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
+from tl_keras.evaluation.calibration import choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
 from tl_keras.export.saved_model import export_saved_model
 from tl_keras.evaluation.inspection import inspect_split
@@ -132,9 +132,8 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, evaluation_split,
                      metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
     elif decision:
-        logging.info("temperature %.3f fitted on validation: too little evidence against T = 1 (likelihood ratio %.2f <= %.2f on %d "
-                     "images); the head keeps T = 1", decision["fitted_temperature"], decision["likelihood_ratio"],
-                     decision["critical_value"], decision["validation_examples"])
+        logging.info("temperature %.3f fitted on validation not adopted (%s); the head keeps T = 1", decision["fitted_temperature"],
+                     why_not_adopted(decision))
     if config.tensorboard:
         _log_evaluation_to_tensorboard(folder.tensorboard, metrics, evaluation_dir / "confusion_matrix.png")
     transfer_accuracy = metrics["accuracy"]
@@ -169,6 +168,7 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
             k: metrics["calibration"][k]
             for k in (
                 "temperature", "adopted", "fitted_temperature", "likelihood_ratio", "critical_value", "ece_before", "ece_after", "ece",
+                "validation_examples", "min_examples", "halves_improved",
             )
             if k in metrics["calibration"]
         },

@@ -160,11 +160,15 @@ class RunConfig:
 
     # Two-phase training.
     batch_size: int = _field(32, "Images per training step.")
-    frozen_epochs: int = _field(50, "Most epochs of phase 1 (frozen backbone, head only); early stopping ends it sooner. 0 skips it.")
+    frozen_epochs: int = _field(
+        50,
+        "Most epochs of phase 1 (frozen backbone, head only) when it trains with Keras epochs (--head_init=random, or images that cannot "
+        "be cached); early stopping ends it sooner. 0 skips phase 1.",
+    )
     head_init: str = _field(
         "logistic",
-        "On cached features, start the head from a logistic regression fitted to convergence on them (L-BFGS, its L2 strength picked on "
-        "validation): logistic or random.",
+        "Phase 1 on cached features: 'logistic' is one logistic regression fitted to convergence on them (L-BFGS, its L2 strength "
+        "picked on validation), no epochs; 'random' trains the head from random weights for up to --frozen_epochs epochs.",
     )
     fine_tune_epochs: int = _field(1, "Epochs of phase 2 (backbone partly or fully unfrozen); 0 skips it.")
     fine_tune_min_steps: int = _field(

@@ -151,17 +151,22 @@ def plot_curves(history: dict, path: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for metric, ax in zip(("loss", "accuracy"), axes):
         for phase in history["phases"]:
-            epochs = np.arange(phase["first_epoch"], phase["first_epoch"] + phase["epochs_run"])
+            if phase["epochs_run"]:
+                epochs = np.arange(phase["first_epoch"], phase["first_epoch"] + phase["epochs_run"])
+            else:  # a phase that is one fit (the logistic frozen head): one point at "epoch 0"
+                epochs = np.array([phase["first_epoch"] - 1])
             for prefix, style in (("", "-"), ("val_", "--")):
                 values = phase["history"].get(prefix + metric)
                 if values:
-                    ax.plot(epochs[: len(values)], values, style, label=f"{phase['name']} {prefix or 'train_'}{metric}")
+                    marker = "o" if not phase["epochs_run"] else None
+                    label = f"{phase['name']} {prefix or 'train_'}{metric}"
+                    ax.plot(epochs[: len(values)], values[: len(epochs)], style, marker=marker, label=label)
         for phase in history["phases"][1:]:
             ax.axvline(phase["first_epoch"] - 0.5, color="grey", linestyle=":")
             ax.annotate(
                 f"{phase['name']} starts", (phase["first_epoch"] - 0.5, ax.get_ylim()[1]), fontsize=8, va="top", ha="right", rotation=90
             )
-        if history.get("kept_epoch") and metric in history.get("monitor", ""):
+        if history.get("kept_epoch") is not None and metric in history.get("monitor", ""):
             ax.axvline(history["kept_epoch"], color="green", alpha=0.4)
         ax.set_xlabel("epoch")
         ax.set_title(metric)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tl_keras.io import atomic
+from tl_keras.evaluation.calibration import why_not_adopted
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; background: #fff; }
@@ -125,9 +126,8 @@ def _calibration_text(calibration: dict) -> str:
             ["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]
         ) + (
             f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]} '
-            f'({calibration["validation_examples"]} images), but its likelihood ratio against T = 1, '
-            f'{calibration["likelihood_ratio"]:.2f}, is below {calibration["critical_value"]:.2f} (chance would reach that one '
-            "time in twenty), so the head keeps T = 1.</p>"
+            f'({calibration["validation_examples"]} images), but {html.escape(why_not_adopted(calibration))}, so the head keeps '
+            "T = 1.</p>"
         )
     return (
         _table(

@@ -84,7 +84,12 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     counter-clockwise.
     """
     def transposed():
-        return tf.transpose(image, (1, 0, 2))
+        # Pixels gathered in transposed order (output row i, column j is input pixel j * width + i), built by broadcasting:
+        # tf.transpose makes oneDNN print an error line into every run's output on CPUs without AVX-512.
+        shape = tf.shape(image)
+        height, width, channels = shape[0], shape[1], shape[2]
+        order = tf.reshape(tf.range(height)[None, :] * width + tf.range(width)[:, None], [-1])
+        return tf.reshape(tf.gather(tf.reshape(image, (-1, channels)), order), (width, height, channels))
 
     # tf.reverse rather than [::-1] slices: Grappler's remapper logs an error for negative strides on shapes it cannot see.
     branches = [
