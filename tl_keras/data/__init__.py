@@ -120,7 +120,8 @@ def load_evaluation_data(
         (dataset, its name: "image_dir" or the split, the loaded splits).
     """
     if image_dir:
-        splits = load_image_folder(image_dir, 0.0, 0.0)
+        # Nothing is held out and nothing trains: the whole folder lands in the "train" slot, and one image per class can be scored.
+        splits = load_image_folder(image_dir, 0.0, 0.0, min_images_per_class=1)
         return splits.train, "image_dir", splits
     if run_dir is None or not RunFolder(run_dir).is_run():
         raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from tl_keras.data.pipeline import IndexedSplit
 from tl_keras.data.splits import DataSplits, splits_by_index, stratified_split
+from tl_keras.vision.pixels import to_uint8_array
 
 
 def load_arrays(
@@ -89,4 +90,4 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
             f"image values run from {low:g} to {high:g}; pass pixels as uint8 or floats in 0-255, 0-1 or -1-1 "
             "(the model normalises them itself)"
         )
-    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+    return to_uint8_array(scaled)

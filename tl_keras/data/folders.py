@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from tl_keras.config.settings import DataSettings
 from tl_keras.data.pipeline import IndexedSplit
 from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, stratified_split, write_split
 
@@ -75,7 +76,7 @@ def load_image_folder(
     split_file: Path | None = None,
     *,
     check: bool = True,
-    min_images_per_class: int = 1,
+    min_images_per_class: int = DataSettings.min_images_per_class,
     report_file: Path | None = None,
     progress=None,
     validation_dir: str | os.PathLike | None = None,

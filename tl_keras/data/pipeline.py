@@ -38,6 +38,7 @@ import tensorflow as tf
 from absl import logging
 
 from tl_keras.vision.orientation import decode_upright
+from tl_keras.vision.pixels import to_uint8
 from tl_keras.data.epochs import EpochBatches, epoch_seed, seeded_shuffle
 from tl_keras.config.settings import MEMORY_BUDGET_BYTES  # a resized split is kept in RAM up to this (about 14k images at 224 px)
 
@@ -191,7 +192,7 @@ def resize_uint8(image, label, image_size: int, needed: bool | None = None):
     """
     def resized():
         scaled = tf.image.resize(image, (image_size, image_size), method="bilinear")
-        return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
+        return to_uint8(scaled)
 
     if needed:
         out = resized()

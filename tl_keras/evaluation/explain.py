@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tl_keras.evaluation.metrics import for_latest_model
 from tl_keras.models.anatomy import anatomy
+from tl_keras.vision.pixels import to_uint8_array
 
 GRAD_CAM = "grad_cam"
 INPUT_GRADIENT = "gradient_x_input"
@@ -130,4 +131,4 @@ def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> np.nd
 
     colours = colormaps["jet"](np.clip(heat, 0.0, 1.0))[..., :3] * 255.0
     blended = (1.0 - opacity) * np.asarray(image, np.float32) + opacity * colours
-    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    return to_uint8_array(blended)

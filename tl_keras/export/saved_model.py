@@ -23,6 +23,7 @@ import tensorflow as tf
 from tl_keras.io import atomic
 from tl_keras.models.anatomy import SINGLE, anatomy
 from tl_keras.vision.orientation import decode_upright
+from tl_keras.vision.pixels import IMAGE_SIGNATURES, WEBP_RIFF, WEBP_TAG, to_uint8
 from tl_keras.config.settings import check_model_name
 from tl_keras.export.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
     BYTES_INPUT, CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
@@ -308,9 +309,6 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
         size = (int(resize.height), int(resize.width))
         return tf.image.resize(tf.cast(image, tf.float32), size, method=resize.interpolation, antialias=resize.antialias)
 
-    def to_uint8(images):
-        return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
-
     def serve_pixels(images):
         if tail is not None:
             return outputs(tail(resize_like_model(images), training=False))
@@ -353,9 +351,6 @@ def _decode(data):
     return decode_upright(data)  # the training pipeline's decode: the EXIF orientation applied, as viewers show the photo
 
 
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
-
-
 def _assert_images(image_bytes):
     """Returns `image_bytes` once each entry looks like an image; fails the request with a readable message for empty or non-image entries.
 
@@ -365,9 +360,9 @@ def _assert_images(image_bytes):
     padded = image_bytes + b"\x00" * 12  # substr must not run past a short entry
     head = tf.strings.substr(padded, 0, 4)
     known = tf.zeros_like(image_bytes, dtype=tf.bool)
-    for magic in _MAGIC:
-        known = tf.logical_or(known, tf.strings.substr(head, 0, len(magic)) == magic)
-    webp = tf.logical_and(head == b"RIFF", tf.strings.substr(padded, 8, 4) == b"WEBP")
+    for magic in IMAGE_SIGNATURES:
+        known = tf.logical_or(known, tf.strings.substr(padded, 0, len(magic)) == magic)
+    webp = tf.logical_and(head == WEBP_RIFF, tf.strings.substr(padded, 8, 4) == WEBP_TAG)
     known = tf.logical_or(known, webp)
     check = tf.debugging.Assert(
         tf.reduce_all(known),

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from tl_keras.vision.layers import ToPixels
+from tl_keras.vision.pixels import to_uint8
 from tl_keras.config.settings import AugmentSettings, settings_from
 
 
@@ -117,6 +118,6 @@ def mix_batches(
             mixed, soft = mixup()
         else:
             mixed, soft = cutmix()
-        return tf.cast(tf.clip_by_value(tf.round(mixed), 0, 255), tf.uint8), soft
+        return to_uint8(mixed), soft
 
     return dataset.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tl_keras.io import atomic
 from tl_keras.vision.orientation import decode_upright, exif_orientation
+from tl_keras.vision.pixels import format_of
 
 # Reasons a file is dropped.
 EMPTY = "empty_file"
@@ -118,12 +119,12 @@ def check_file(path: str, label: int) -> FileCheck:
         orientation = int(exif_orientation(data))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError):
         if header is None:
-            signature = _signature(data)
+            signature = format_of(data)
             if signature is None:
                 reason = NOT_IMAGE
             else:
                 reason = TRUNCATED if not _has_end_marker(signature, data) else CORRUPT
-        elif header["truncated"] or not _has_end_marker(_signature(data), data):
+        elif header["truncated"] or not _has_end_marker(format_of(data), data):
             reason = TRUNCATED
         elif header["loads"]:
             reason = UNSUPPORTED  # Pillow reads it (e.g. TIFF); TensorFlow cannot
@@ -136,25 +137,6 @@ def check_file(path: str, label: int) -> FileCheck:
     if orientation != 1:
         notes.append(ROTATED)
     return FileCheck(path, label, ok=True, notes=tuple(notes), sha256=digest, size=shape)
-
-
-_SIGNATURES = {
-    b"\xff\xd8\xff": "jpeg",
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"GIF87a": "gif",
-    b"GIF89a": "gif",
-    b"BM": "bmp",
-}
-
-
-def _signature(data: bytes) -> str | None:
-    """The image format the first bytes claim, whatever the file name says."""
-    for magic, name in _SIGNATURES.items():
-        if data.startswith(magic):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def _has_end_marker(signature: str | None, data: bytes) -> bool:

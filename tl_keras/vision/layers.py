@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tl_keras.vision.pixels import to_uint8
+
 # Per-channel constants of the ImageNet-trained Keras Applications.
 _IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 _IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -68,7 +70,7 @@ class ToPixels(keras.layers.Layer):
     """
 
     def call(self, images):
-        return ops.cast(ops.clip(ops.round(images), 0, 255), "uint8")
+        return to_uint8(images)
 
     def compute_output_shape(self, input_shape):
         return input_shape
