@@ -8,7 +8,8 @@ from absl import flags
 
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config import cli
-from tl_keras.config.run_config import ConfigError, RunConfig, parse_unfreeze
+from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.config.settings import parse_unfreeze
 
 
 def test_defaults_validate_and_resolve():

@@ -60,11 +60,11 @@ def test_cli_accepts_the_hub_handles_the_loader_accepts():
 
 
 def test_one_definition_per_vocabulary():
-    from tl_keras.config import run_config as config
+    from tl_keras.config import validation
     from tl_keras.training import distribute
     from tl_keras.vision import tta
 
-    assert config.OPTIMIZERS is settings_lib.OPTIMIZERS and distribute.PRECISIONS is settings_lib.PRECISIONS
+    assert validation._CHOICES["optimizer"] is settings_lib.OPTIMIZERS and distribute.PRECISIONS is settings_lib.PRECISIONS
     assert tta.TTA_MODES is settings_lib.TTA_MODES
 
 

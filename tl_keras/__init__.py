@@ -82,13 +82,13 @@ from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.training.freezing import unfreeze_backbone  # noqa: E402
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase  # noqa: E402
 from tl_keras.text.model import build_text_classifier  # noqa: E402 - also registers the layers a saved text model holds
-from tl_keras.config import run_config as _run_config  # noqa: E402
+from tl_keras.config.validation import register_check as _register_check  # noqa: E402
 from tl_keras.models.checks import check_backbone_and_weights as _check_backbone_and_weights  # noqa: E402
 from tl_keras.text.checks import check_text_source as _check_text_source  # noqa: E402
 
 # RunConfig.validate's checks that need the layers above config/ (the backbone registry, the text encoders).
-_run_config.register_check("backbone", _check_backbone_and_weights)
-_run_config.register_check("text_source", _check_text_source)
+_register_check("backbone", _check_backbone_and_weights)
+_register_check("text_source", _check_text_source)
 
 __all__ = [
     "BACKBONES",

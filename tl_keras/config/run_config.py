@@ -14,15 +14,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from tl_keras.config.settings import (  # noqa: F401 - the vocabularies and parsers are re-exported for callers of this module
-    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, check_model_name, OPTIMIZERS, POOLINGS, PRECISIONS,
-    SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, backbone_source, parse_unfreeze, unfreeze_stages,
-)
-from tl_keras.config.settings import check_choice as _check_choice
+from tl_keras.config.settings import ConfigError
 from tl_keras.config.recipes import apply_recipe
 from tl_keras.io.run_folder import RESUME_STATE, RunFolder
+from tl_keras.config.validation import validate_run_config
 
 # The field defaults below are the `default` recipe: what a user's own photos
 # get (a real backbone with ImageNet weights at its pretraining resolution,
@@ -266,104 +263,8 @@ class RunConfig:
     # ---------------------------------------------------------------- helpers
 
     def validate(self) -> "RunConfig":
-        """Raises ConfigError naming the offending flag; returns self."""
-        sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file") if getattr(self, flag)]
-        if len(sources) > 1:
-            raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
-        if self.is_text():
-            _run_check("text_source", self)
-            return self
-        if self.image_dir and not Path(self.image_dir).is_dir():
-            raise ConfigError(f"--image_dir: folder not found: {self.image_dir!r}; pass a folder with one sub-folder per class.")
-        if self.validation_dir and not self.image_dir:
-            raise ConfigError("--validation_dir needs --image_dir: it is the validation tree beside a training tree.")
-        if self.validation_dir and not Path(self.validation_dir).is_dir():
-            raise ConfigError(f"--validation_dir: folder not found: {self.validation_dir!r}; pass a folder with one sub-folder per class.")
-        if self.tfds_data_dir and not self.tfds:
-            raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")
-        for flag in ("validation_fraction", "test_fraction"):
-            value = getattr(self, flag)
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"--{flag} must be in [0, 1), got {value}.")
-        if self.validation_fraction + self.test_fraction >= 1.0:
-            raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
-        if self.num_classes == 1 or self.num_classes < 0:
-            raise ConfigError(
-                f"--num_classes must be 0 (take it from the data) or at least 2, got {self.num_classes}; "
-                "a classifier needs two classes or more."
-            )
-        non_negative = (
-            "frozen_epochs", "fine_tune_epochs", "fine_tune_min_steps", "early_stopping_patience", "alpha", "image_size", "head_l2",
-            "label_smoothing", "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast",
-            "brightness", "mixup_alpha", "cutmix_alpha",
-        )
-        for flag in non_negative:
-            if getattr(self, flag) < 0:
-                raise ConfigError(f"--{flag} must be >= 0, got {getattr(self, flag)}; use 0 to skip or keep the default.")
-        if self.frozen_epochs == 0 and self.fine_tune_epochs == 0:
-            raise ConfigError("--frozen_epochs and --fine_tune_epochs are both 0; nothing would be trained.")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if self.label_smoothing >= 1.0:
-            raise ConfigError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}.")
-        if self.image_size and self.image_size < 8:
-            raise ConfigError(f"--image_size must be at least 8 pixels (or 0 for the backbone's default), got {self.image_size}.")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}.")
-        if self.fine_tune_learning_rate < 0:
-            raise ConfigError(f"--fine_tune_learning_rate must be > 0, or auto (0), got {self.fine_tune_learning_rate}.")
-        for flag in ("optimizer", "fine_tune_optimizer"):
-            if getattr(self, flag) not in OPTIMIZERS:
-                raise ConfigError(f"--{flag}: unknown optimizer {getattr(self, flag)!r}; known: {', '.join(OPTIMIZERS)}.")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}.")
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}.")
-        parse_unfreeze(self.unfreeze)
-        stages = unfreeze_stages(self.unfreeze_schedule) if self.unfreeze_schedule else []
-        if len(stages) > max(self.fine_tune_epochs, 1):
-            raise ConfigError(
-                f"--unfreeze_schedule has {len(stages)} stages but --fine_tune_epochs={self.fine_tune_epochs}; "
-                "give each stage an epoch at least."
-            )
-        if not 0.0 < self.layer_rate_bottom <= 1.0:
-            raise ConfigError(f"--layer_rate_bottom must be in (0, 1], got {self.layer_rate_bottom}; 1 turns layer-wise rates off.")
-        _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
-        _check_choice("head_init", self.head_init, HEAD_INITS)
-        _check_choice("scratch_budget", self.scratch_budget, SCRATCH_BUDGETS)
-        if not 0.0 <= self.fine_tune_warmup < 1.0:
-            raise ConfigError(f"--fine_tune_warmup is a share of phase 2 and must be in [0, 1), got {self.fine_tune_warmup}.")
-        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if self.clipnorm < 0 or self.overfit_patience < 0:
-            raise ConfigError("--clipnorm and --overfit_patience must be >= 0.")
-        _check_choice("strategy", self.strategy, STRATEGIES)
-        _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
-        _check_choice("cache", self.cache, CACHES)
-        _check_choice("feature_cache", self.feature_cache, FEATURE_CACHES)
-        _check_choice("flip", self.flip, FLIPS)
-        _check_choice("tta", self.tta, TTA_MODES)
-        if self.feature_cache_augment_passes < 0:
-            raise ConfigError(
-                f"--feature_cache_augment_passes must be >= 0 (0 caches the clean view only), got {self.feature_cache_augment_passes}."
-            )
-        if self.rotation_degrees > 180:
-            raise ConfigError(f"--rotation_degrees must be at most 180, got {self.rotation_degrees}.")
-        for flag in ("zoom", "translation", "contrast", "brightness"):
-            if getattr(self, flag) >= 1.0:
-                raise ConfigError(f"--{flag} is a fraction and must be below 1, got {getattr(self, flag)}.")
-        if self.init_from:
-            if not Path(self.init_from).exists():
-                raise ConfigError(f"--init_from: not found: {self.init_from!r}; pass a .keras file, a run folder or an export folder")
-        else:
-            _run_check("backbone", self)
-        if self.resume and self.overwrite:
-            raise ConfigError(
-                "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
-            )
-        if self.name:
-            check_model_name(self.name)
+        """Raises ConfigError naming the offending flag; returns self (the rules: `tl_keras.config.validation`)."""
+        validate_run_config(self)
         return self
 
     def is_text(self) -> bool:
@@ -436,22 +337,6 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-# Checks that need a layer above this one (the backbone registry, the text encoders), by kind. The package root
-# registers them (tl_keras/__init__.py), so every entry point validates alike without this layer importing those.
-_CHECKS: dict[str, Callable[[RunConfig], None]] = {}
-
-
-def register_check(kind: str, check: Callable[[RunConfig], None]) -> None:
-    """Makes `check(config)` part of `RunConfig.validate` for `kind`: "backbone" (image runs) or "text_source" (text runs)."""
-    _CHECKS[kind] = check
-
-
-def _run_check(kind: str, config: RunConfig) -> None:
-    if kind not in _CHECKS:
-        raise RuntimeError(f"no {kind!r} check registered: import tl_keras (its __init__ registers them) before validating")
-    _CHECKS[kind](config)
 
 
 def recipe_config(recipe: str, /, **overrides: Any) -> RunConfig:

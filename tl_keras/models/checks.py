@@ -2,7 +2,7 @@
 
 Here rather than in `config/` so that the settings layer does not import the
 models layer: the package root registers this check with
-`run_config.register_check("backbone", ...)`.
+`validation.register_check("backbone", ...)`.
 """
 
 from __future__ import annotations

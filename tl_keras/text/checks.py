@@ -2,7 +2,7 @@
 
 Here rather than in `config/` so that the settings layer does not import the
 text encoders: the package root registers this check with
-`run_config.register_check("text_source", ...)`.
+`validation.register_check("text_source", ...)`.
 """
 
 from __future__ import annotations

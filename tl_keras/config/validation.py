@@ -1,0 +1,127 @@
+"""What makes a RunConfig valid: every rule, each raising ConfigError that names the flag and says what would do.
+
+Checks that need a layer above `config/` (a backbone name against the
+registry, a text encoder) are registered by the package root
+(`tl_keras/__init__.py`) with `register_check`, so this layer imports
+nothing above it and every entry point validates alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from tl_keras.config.settings import (
+    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, SCRATCH_BUDGETS,
+    STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
+)
+
+_CHECKS: dict[str, Callable] = {}
+
+# Settings that are counts, sizes or strengths: 0 skips or keeps a default, below 0 means nothing.
+_NON_NEGATIVE = (
+    "frozen_epochs", "fine_tune_epochs", "fine_tune_min_steps", "early_stopping_patience", "alpha", "image_size", "head_l2",
+    "label_smoothing", "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast",
+    "brightness", "mixup_alpha", "cutmix_alpha", "clipnorm", "overfit_patience", "feature_cache_augment_passes",
+)
+# Settings that take one of a vocabulary.
+_CHOICES = {
+    "class_weights": CLASS_WEIGHTS, "head_init": HEAD_INITS, "scratch_budget": SCRATCH_BUDGETS, "lr_schedule": LR_SCHEDULES,
+    "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "cache": CACHES, "feature_cache": FEATURE_CACHES, "flip": FLIPS,
+    "tta": TTA_MODES, "optimizer": OPTIMIZERS, "fine_tune_optimizer": OPTIMIZERS, "pooling": POOLINGS, "monitor": MONITORS,
+}
+
+
+def register_check(kind: str, check: Callable) -> None:
+    """Makes `check(config)` part of validation for `kind`: "backbone" (image runs) or "text_source" (text runs)."""
+    _CHECKS[kind] = check
+
+
+def validate_run_config(config) -> None:
+    """Every rule for `config` (a RunConfig), the data source first; a text run has its own registered check."""
+    sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file") if getattr(config, flag)]
+    if len(sources) > 1:
+        raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
+    if config.is_text():
+        _run_check("text_source", config)
+        return
+    _check_image_sources(config)
+    _check_numbers(config)
+    _check_training(config)
+    for flag, choices in _CHOICES.items():
+        check_choice(flag, getattr(config, flag), choices)
+    if config.init_from:
+        if not Path(config.init_from).exists():
+            raise ConfigError(f"--init_from: not found: {config.init_from!r}; pass a .keras file, a run folder or an export folder")
+    else:
+        _run_check("backbone", config)
+    if config.resume and config.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
+    if config.name:
+        check_model_name(config.name)
+
+
+def _run_check(kind: str, config) -> None:
+    if kind not in _CHECKS:
+        raise RuntimeError(f"no {kind!r} check registered: import tl_keras (its __init__ registers them) before validating")
+    _CHECKS[kind](config)
+
+
+def _check_image_sources(config) -> None:
+    if config.image_dir and not Path(config.image_dir).is_dir():
+        raise ConfigError(f"--image_dir: folder not found: {config.image_dir!r}; pass a folder with one sub-folder per class.")
+    if config.validation_dir and not config.image_dir:
+        raise ConfigError("--validation_dir needs --image_dir: it is the validation tree beside a training tree.")
+    if config.validation_dir and not Path(config.validation_dir).is_dir():
+        raise ConfigError(f"--validation_dir: folder not found: {config.validation_dir!r}; pass a folder with one sub-folder per class.")
+    if config.tfds_data_dir and not config.tfds:
+        raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")
+    for flag in ("validation_fraction", "test_fraction"):
+        value = getattr(config, flag)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {value}.")
+    if config.validation_fraction + config.test_fraction >= 1.0:
+        raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
+    if config.num_classes == 1 or config.num_classes < 0:
+        raise ConfigError(
+            f"--num_classes must be 0 (take it from the data) or at least 2, got {config.num_classes}; "
+            "a classifier needs two classes or more."
+        )
+
+
+def _check_numbers(config) -> None:
+    for flag in _NON_NEGATIVE:
+        if getattr(config, flag) < 0:
+            raise ConfigError(f"--{flag} must be >= 0, got {getattr(config, flag)}; use 0 to skip or keep the default.")
+    if config.batch_size < 1:
+        raise ConfigError(f"--batch_size must be >= 1, got {config.batch_size}.")
+    for flag in ("dropout", "label_smoothing"):
+        if not 0.0 <= getattr(config, flag) < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
+    if config.image_size and config.image_size < 8:
+        raise ConfigError(f"--image_size must be at least 8 pixels (or 0 for the backbone's default), got {config.image_size}.")
+    if config.rotation_degrees > 180:
+        raise ConfigError(f"--rotation_degrees must be at most 180, got {config.rotation_degrees}.")
+    for flag in ("zoom", "translation", "contrast", "brightness"):
+        if getattr(config, flag) >= 1.0:
+            raise ConfigError(f"--{flag} is a fraction and must be below 1, got {getattr(config, flag)}.")
+
+
+def _check_training(config) -> None:
+    if config.frozen_epochs == 0 and config.fine_tune_epochs == 0:
+        raise ConfigError("--frozen_epochs and --fine_tune_epochs are both 0; nothing would be trained.")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"--learning_rate must be > 0, got {config.learning_rate}.")
+    if config.fine_tune_learning_rate < 0:
+        raise ConfigError(f"--fine_tune_learning_rate must be > 0, or auto (0), got {config.fine_tune_learning_rate}.")
+    parse_unfreeze(config.unfreeze)
+    stages = unfreeze_stages(config.unfreeze_schedule) if config.unfreeze_schedule else []
+    if len(stages) > max(config.fine_tune_epochs, 1):
+        raise ConfigError(
+            f"--unfreeze_schedule has {len(stages)} stages but --fine_tune_epochs={config.fine_tune_epochs}; "
+            "give each stage an epoch at least."
+        )
+    if not 0.0 < config.layer_rate_bottom <= 1.0:
+        raise ConfigError(f"--layer_rate_bottom must be in (0, 1], got {config.layer_rate_bottom}; 1 turns layer-wise rates off.")
+    if not 0.0 <= config.fine_tune_warmup < 1.0:
+        raise ConfigError(f"--fine_tune_warmup is a share of phase 2 and must be in [0, 1), got {config.fine_tune_warmup}.")
