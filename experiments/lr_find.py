@@ -34,7 +34,8 @@ def main(argv):
     from tl_keras import data as data_lib
     from tl_keras.training import features as features_lib
     from tl_keras.training import lr_finder
-    from tl_keras.vision.augment import build_augmentation, with_augmentation
+    from tl_keras.models.builders import with_augmentation
+    from tl_keras.vision.augment import build_augmentation
     from tl_keras.models.builders import HEAD_NAME
     from tl_keras.config.run_config import ConfigError
     from tl_keras.run import build_model, prepare_batches, resolve_weights

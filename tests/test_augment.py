@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.config.run_config import recipe_config
-from tl_keras.vision.augment import build_augmentation, mix_batches, with_augmentation
+from tl_keras.models.builders import with_augmentation
+from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.models.backbones import load_backbone
 from tl_keras.models.builders import build_classifier
 

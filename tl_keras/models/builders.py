@@ -246,3 +246,17 @@ def compile_classifier(
         metrics=[Accuracy()],
     )
     return model
+
+
+def with_augmentation(classifier: keras.Model, augmentation: keras.Sequential | None) -> keras.Model:
+    """A training model: the classifier's input -> augmentation -> the classifier (weights shared); the classifier itself without one.
+
+    The input keeps the classifier's own shape and dtype (uint8 pixels for an
+    image classifier), so `fit` feeds it what it feeds the classifier.
+    """
+    if augmentation is None:
+        return classifier
+    spec = classifier.inputs[0]
+    inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name=spec.name.split(":")[0])
+    outputs = classifier(augmentation(inputs))
+    return keras.Model(inputs, outputs, name=f"{classifier.name}_training")

@@ -1,9 +1,8 @@
-"""A text classifier scored on a split: the image evaluation's files, with the mistakes shown as text.
+"""A text classifier scored on a split: `evaluation.predictions` writes the files, with the mistakes shown as text.
 
-metrics.json, per_class.csv, confusion_matrix.png, per_class.png,
-reliability.png and report.html, as for images; the report's mistakes
-section is a table of the most confident wrong predictions (true class,
-predicted class, probability, the text, HTML-escaped).
+The report's mistakes section is a table of the most confident wrong
+predictions (true class, predicted class, probability, the text,
+HTML-escaped).
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tl_keras.evaluation.calibration import apply_temperature, calibration_report, plot_reliability
-from tl_keras.evaluation.metrics import classification_metrics, plot_per_class, write_metrics
-from tl_keras.evaluation.report import write_report
+from tl_keras.evaluation.calibration import apply_temperature
+from tl_keras.evaluation.predictions import evaluate_predictions
 
 MISTAKES_SHOWN = 20
 # Characters of a text shown in the mistakes table; the rest is cut with an ellipsis.
@@ -29,24 +27,12 @@ def evaluate_text_split(
     title: str = "", extra: dict | None = None,
 ) -> dict:
     """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = classification_metrics(probabilities, labels, class_names)
-    metrics.update({"split": split, **(extra or {})})
-    metrics["calibration"], curves_of = calibration_report(probabilities, labels, temperature, temperature_decision, "validation", split)
     shown = apply_temperature(probabilities, temperature) if temperature and temperature != 1.0 else probabilities
-    metrics["explained_with"] = "not available for text models"
-    pictures = {"curves": curves, "per_class": plot_per_class(metrics, out / "per_class.png")}
-    pictures["reliability"] = plot_reliability(curves_of, out / "reliability.png") if len(labels) else None
-    written = write_metrics(metrics, out)
-    pictures["confusion_matrix"] = written["confusion_matrix"]
-    notes = [f"{metrics['examples']} texts of the {split} split; {len(class_names)} classes."]
-    report = write_report(
-        out / "report.html", metrics, pictures, title=title or f"Evaluation on the {split} split", notes=notes,
-        errors_html=mistakes_table(shown, labels, texts, class_names),
+    return evaluate_predictions(
+        probabilities, labels, class_names, out_dir, split=split, temperature=temperature, temperature_decision=temperature_decision,
+        curves=curves, title=title, extra=extra, noun="texts", mistakes_html=mistakes_table(shown, labels, texts, class_names),
+        explained_with="not available for text models",
     )
-    metrics["report"] = str(report)
-    return metrics
 
 
 def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str]) -> str:

@@ -22,11 +22,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.io import atomic
-from tl_keras.export.saved_model import model_card, versioned_folder
-from tl_keras.export.signatures import (
-    CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE, WARMUP_FILE,
-)
+from tl_keras.export.endpoints import Endpoint, export_classifier
+from tl_keras.export.signatures import EXTRA_ASSETS, SERVING_SIGNATURE, WARMUP_FILE
 from tl_keras.text.graph_tokenizer import GraphTokenizer, assert_utf8
 from tl_keras.text.tokenizer import TextTokenizer
 
@@ -42,55 +39,40 @@ def export_text_saved_model(
     metadata: dict | None = None, top_k: int = 5, version: int | None = None,
 ) -> Path:
     """Exports `model` (token ids -> probabilities) as `<export_dir>/<name>/<version>/`, atomically; returns that folder."""
-    top_k = max(1, min(int(top_k), len(class_names)))
-    archive = _archive(model, tokenizer, class_names, top_k)
-    with versioned_folder(export_dir, name, version) as (staging, version):
-        archive.write_out(str(staging), verbose=False)
-        extra = staging / EXTRA_ASSETS
-        extra.mkdir(exist_ok=True)
-        (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        tokenizer.save(extra / TOKENIZER_FOLDER)
-        card = model_card(model, name, version, class_names, top_k, metadata)
-        card["model_kind"] = "text"
-        card["input_size"] = card["preprocessing"] = None
-        card["tokenizer"] = {
+    card = {
+        "model_kind": "text", "input_size": None, "preprocessing": None,
+        "tokenizer": {
             **tokenizer.facts(), "files": f"{EXTRA_ASSETS}/{TOKENIZER_FOLDER}/",
             "in_graph": "tensorflow_text.FastBertTokenizer; longer texts are cut to sequence_length tokens ([CLS] and [SEP] included)",
-        }
-        card["signatures"] = {
-            SERVING_SIGNATURE: {"inputs": {TEXT_INPUT: "string [N] UTF-8"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-            IDS_SIGNATURE: {"inputs": {n: "int32 [N, L]" for n in ID_INPUTS}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-        }
-        card["serving_needs"] = "import tensorflow_text (its ops); TF Serving built with the TensorFlow Text ops, or use token_ids"
-        atomic.write_json(extra / MODEL_CARD, card)
+        },
+        "serving_needs": "import tensorflow_text (its ops); TF Serving built with the TensorFlow Text ops, or use token_ids",
+    }
+
+    def add_files(extra: Path) -> None:
+        tokenizer.save(extra / TOKENIZER_FOLDER)
         write_text_warmup(extra / WARMUP_FILE, name, tokenizer)
-        model.save(extra / KERAS_COPY)
-    return staging.parent / str(version)
+
+    return export_classifier(
+        model, export_dir, name, class_names, text_endpoints(tokenizer), metadata=metadata, card=card, top_k=top_k, version=version,
+        add_files=add_files,
+    )
 
 
-def _archive(model: keras.Model, tokenizer: TextTokenizer, class_names: Sequence[str], top_k: int) -> keras.export.ExportArchive:
-    names = tf.constant(list(class_names))
-    pad_id = tokenizer.pad_id
+def text_endpoints(tokenizer: TextTokenizer) -> list[Endpoint]:
+    """`serving_default`: raw strings, tokenised in the graph; `token_ids`: BERT encoder inputs for callers who tokenise."""
     graph_tokenizer = GraphTokenizer(tokenizer)
+    pad_id = tokenizer.pad_id
 
-    def outputs(ids):
-        probabilities = model(ids, training=False)
-        scores, indices = tf.math.top_k(probabilities, k=top_k)
-        return {PROBABILITIES: probabilities, CLASSES: tf.gather(names, indices), SCORES: scores}
-
-    def serve_text(text):
-        return outputs(graph_tokenizer(assert_utf8(text)))
-
-    def serve_ids(input_word_ids, input_mask, input_type_ids):
+    def from_ids(input_word_ids, input_mask, input_type_ids):
         del input_type_ids  # single-segment classification: the model's segment ids are all 0
-        return outputs(tf.where(tf.cast(input_mask, tf.bool), input_word_ids, tf.fill(tf.shape(input_word_ids), pad_id)))
+        return tf.where(tf.cast(input_mask, tf.bool), input_word_ids, tf.fill(tf.shape(input_word_ids), pad_id))
 
-    archive = keras.export.ExportArchive()
-    # Not archive.track(model): the endpoints track the variables they use, and track() would store each weight a second time.
-    archive.add_endpoint(SERVING_SIGNATURE, serve_text, input_signature=[tf.TensorSpec([None], tf.string, name=TEXT_INPUT)])
-    spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ID_INPUTS]
-    archive.add_endpoint(IDS_SIGNATURE, serve_ids, input_signature=spec)
-    return archive
+    return [
+        Endpoint(SERVING_SIGNATURE, [tf.TensorSpec([None], tf.string, name=TEXT_INPUT)], lambda text: graph_tokenizer(assert_utf8(text)),
+                 {TEXT_INPUT: "string [N] UTF-8"}),
+        Endpoint(IDS_SIGNATURE, [tf.TensorSpec([None, None], tf.int32, name=n) for n in ID_INPUTS], from_ids,
+                 {n: "int32 [N, L]" for n in ID_INPUTS}),
+    ]
 
 
 def write_text_warmup(path: Path, model_name: str, tokenizer: TextTokenizer) -> None:

@@ -30,7 +30,7 @@ from tl_keras.training import phase as phase_lib
 from tl_keras.training import resume as resume_lib
 from tl_keras.training.frozen_features import frozen_phase_on_features, uses_feature_cache
 from tl_keras.training.phase import PhaseRecording, PhaseResult
-from tl_keras.vision.augment import with_augmentation
+from tl_keras.models.builders import with_augmentation
 from tl_keras.models.builders import compile_classifier, is_layerwise, layer_rate_scales
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import FINE_TUNE, FROZEN, SCRATCH, TrainSettings
@@ -103,6 +103,7 @@ def train_two_phase(
     )
     phases: list[PhaseResult] = []
     if settings.frozen_epochs > 0:
+        freeze_backbone(backbone)  # before asking whether everything below the head is frozen
         # A custom trainer sees images (a distiller needs the teacher's view of them), so it cannot train on cached features.
         cached = uses_feature_cache(settings) and not custom_trainer and not features_lib.feature_extractor(model).trainable_weights
         phases.append(_frozen_phase(run, cached, augmentation, train_examples))
@@ -136,8 +137,7 @@ class _PhaseRun:
 
 
 def _frozen_phase(run: _PhaseRun, cached: bool, augmentation, train_examples: int) -> PhaseResult:
-    """Phase 1 on a frozen backbone (on cached features when `cached`), or its record when a resumed run had finished it."""
-    freeze_backbone(run.backbone)
+    """Phase 1 on the frozen backbone (on cached features when `cached`), or its record when a resumed run had finished it."""
     start = run.ledger.restore(FROZEN, run.trainer)
     frozen = phase_lib.finished(start)
     if frozen is None:

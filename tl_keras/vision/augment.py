@@ -51,15 +51,6 @@ def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> ke
     return keras.Sequential([*layers, ToPixels(name="to_pixels")], name="augmentation")
 
 
-def with_augmentation(classifier: keras.Model, augmentation: keras.Sequential | None) -> keras.Model:
-    """A training model: uint8 image -> augmentation -> the classifier (weights shared)."""
-    if augmentation is None:
-        return classifier
-    inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name="image")
-    outputs = classifier(augmentation(inputs))
-    return keras.Model(inputs, outputs, name=f"{classifier.name}_training")
-
-
 def _beta(alpha: float, shape, seed) -> tf.Tensor:
     a = tf.random.stateless_gamma(shape, seed=seed, alpha=alpha)
     b = tf.random.stateless_gamma(shape, seed=seed + tf.constant([0, 1], tf.int64), alpha=alpha)
