@@ -84,128 +84,121 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         logging.warning("%s", warning)
     started = time.perf_counter()
     splits = load_splits(config, run_dir)
-    num_classes = len(splits.class_names)
     timings: dict[str, float] = {}
     weights = None if config.init_from else resolve_weights(config, run_dir, timings)
-
-    if config.init_from:
-        require_same_classes(config.init_from, splits.class_names, "--init_from")
-        model = load_classifier(config.init_from)
-        backbone = backbone_of(model)
-        if backbone.input_size == 0:
-            backbone.input_size = config.image_size or 224
-    else:
-        backbone, model = build_model(config, weights, num_classes)
+    backbone, model = _model_for_run(config, splits, weights)
     plan = train_settings(config)
     check_unfreeze_fits(backbone.layer, plan)
-    size = backbone.input_size
-
-    data = prepare_batches(config, splits, size, run_dir)
-    train, validation, held_out, evaluation_split = data.train, data.validation, data.held_out, data.evaluation_split
-    augment = settings_from(AugmentSettings, config)
-    augmentation = build_augmentation(augment)
-    class_weight = data.class_weight
-    if class_weight:
-        logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
-
+    data = prepare_batches(config, splits, backbone.input_size, run_dir)
+    augmentation = build_augmentation(settings_from(AugmentSettings, config))
+    if data.class_weight:
+        logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in data.class_weight.items()})
     folder = RunFolder(run_dir)
     callbacks = [keras.callbacks.TensorBoard(log_dir=str(folder.tensorboard))] if config.tensorboard else []
     keras.utils.set_random_seed(config.seed)  # training's own draws (dropout, augmentation) start from the seed too
     t0 = time.perf_counter()
     result = train_two_phase(
-        model, backbone.layer, train, validation, plan, run_dir,
-        augmentation=augmentation, class_weight=class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
+        model, backbone.layer, data.train, data.validation, plan, run_dir,
+        augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
+    metrics = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name)
+    model.save(folder.model)
+    summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
+    if config.compare_scratch and config.init_from:
+        logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
+    elif config.compare_scratch:
+        summary.update(_scratch_arm(config, len(splits.class_names), data, plan, folder, timings))
+        summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
+    return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
+
+
+def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str | None):
+    """(backbone, classifier): reloaded from --init_from (its classes must be the data's), or built on --backbone."""
+    if not config.init_from:
+        return build_model(config, weights, len(splits.class_names))
+    require_same_classes(config.init_from, splits.class_names, "--init_from")
+    model = load_classifier(config.init_from)
+    backbone = backbone_of(model)
+    if backbone.input_size == 0:
+        backbone.input_size = config.image_size or 224
+    return backbone, model
+
+
+def _calibrate_and_inspect(config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str) -> dict:
+    """The temperature choice (on validation), the held-out evaluation with its report, then the temperature folded in if adopted."""
     temperature, decision = None, None
     if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head
-        temperature, decision = choose_temperature(*predict_dataset(model, validation), seed=config.seed)
-    evaluation_dir = folder.evaluation
+        temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
+    split = data.evaluation_split
     metrics = inspect_split(
-        model, held_out, splits.class_names, evaluation_dir, split=evaluation_split, temperature=temperature, tta=config.tta, curves=curves,
-        title=f"{config.name}: {backbone.name} on the {evaluation_split} split",
+        model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=config.tta, curves=curves,
+        title=f"{config.name}: {backbone_name} on the {split} split",
         extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
     )
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
-        logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, evaluation_split,
+        logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, split,
                      metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
     elif decision:
         logging.info("temperature %.3f fitted on validation not adopted (%s); the head keeps T = 1", decision["fitted_temperature"],
                      why_not_adopted(decision))
     if config.tensorboard:
-        _log_evaluation_to_tensorboard(folder.tensorboard, metrics, evaluation_dir / "confusion_matrix.png")
-    transfer_accuracy = metrics["accuracy"]
-    model.save(folder.model)
+        _log_evaluation_to_tensorboard(folder.tensorboard, metrics, folder.evaluation / "confusion_matrix.png")
+    return metrics
 
+
+# What summary.json keeps of the calibration block of metrics.json.
+_SUMMARY_CALIBRATION = (
+    "temperature", "adopted", "fitted_temperature", "likelihood_ratio", "critical_value", "ece_before", "ece_after", "ece",
+    "validation_examples", "min_examples", "halves_improved",
+)
+
+
+def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, result, metrics: dict, split: str, curves) -> dict:
+    """summary.json's content before the scratch arm, the export and the timings are added."""
+    evaluation_dir = RunFolder(run_dir).evaluation
+    phases = {
+        p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
+                 "on_cached_features": p.on_cached_features}
+        for p in result.phases
+    }
     summary: dict = {
-        "name": config.name,
-        "run_dir": str(run_dir),
-        "classes": splits.class_names,
-        "counts": splits.counts,
-        "backbone": backbone.name,
-        "weights": weights,
-        "image_size": size,
-        "phases": {
-            p.name: {
-                "epochs": p.epochs_run,
-                "best_epoch": p.best_epoch,
-                "best": p.best_value,
-                "seconds": round(p.seconds, 2),
-                "on_cached_features": p.on_cached_features,
-            }
-            for p in result.phases
-        },
-        "kept_phase": result.kept_phase,
-        "kept_epoch": result.kept_epoch,
-        f"best_{config.monitor}": result.kept_value,
-        "fine_tune_change": result.change_from_frozen,
-        "evaluated_on": evaluation_split,
-        "transfer_accuracy": float(transfer_accuracy),
+        "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
+        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, "phases": phases,
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{config.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
         "macro_f1": metrics["macro"]["f1"],
-        "calibration": {
-            k: metrics["calibration"][k]
-            for k in (
-                "temperature", "adopted", "fitted_temperature", "likelihood_ratio", "critical_value", "ece_before", "ece_after", "ece",
-                "validation_examples", "min_examples", "halves_improved",
-            )
-            if k in metrics["calibration"]
-        },
-        "metrics_json": str(evaluation_dir / "metrics.json"),
-        "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
-        "curves_png": str(curves),
-        "report_html": metrics["report"],
+        "calibration": {k: metrics["calibration"][k] for k in _SUMMARY_CALIBRATION if k in metrics["calibration"]},
+        "metrics_json": str(evaluation_dir / "metrics.json"), "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
+        "curves_png": str(curves), "report_html": metrics["report"],
     }
     if "tta" in metrics:
         summary["tta"] = metrics["tta"]
+    return summary
 
-    if config.compare_scratch and config.init_from:
-        logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
-    elif config.compare_scratch:
-        keras.utils.set_random_seed(config.seed)
-        scratch_backbone = _load(config, None)
-        scratch = build_classifier(
-            scratch_backbone, num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
-            freeze_batch_norm=False, name=f"{config.name}_scratch",
-        )
-        budget = {}
-        if config.scratch_budget == "time":  # same wall time as transfer; epochs are whatever fits in it
-            budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
-        t0 = time.perf_counter()
-        scratch_result = train_from_scratch(
-            scratch, train, validation, plan, folder.scratch.root, augmentation=build_augmentation(augment),
-            class_weight=class_weight, **budget,
-        )
-        timings["scratch_train_s"] = time.perf_counter() - t0
-        scratch_probabilities, scratch_labels = predict_dataset(scratch, held_out)
-        scratch_accuracy = float(np.mean(scratch_probabilities.argmax(-1) == scratch_labels))
-        summary["scratch_accuracy"] = scratch_accuracy
-        summary["scratch_epochs"] = scratch_result.phases[0].epochs_run
-        summary["scratch_budget"] = config.scratch_budget
-        summary["transfer_minus_scratch"] = float(transfer_accuracy - scratch_accuracy)
 
-    return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
+def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFolder, timings: dict) -> dict:
+    """The same network from random weights, on the same data, for the same wall time (or epochs); its held-out accuracy."""
+    keras.utils.set_random_seed(config.seed)
+    scratch = build_classifier(
+        _load(config, None), num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
+        freeze_batch_norm=False, name=f"{config.name}_scratch",
+    )
+    budget = {}
+    if config.scratch_budget == "time":  # same wall time as transfer; epochs are whatever fits in it
+        budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
+    t0 = time.perf_counter()
+    augmentation = build_augmentation(settings_from(AugmentSettings, config))
+    result = train_from_scratch(
+        scratch, data.train, data.validation, plan, folder.scratch.root, augmentation=augmentation, class_weight=data.class_weight,
+        **budget,
+    )
+    timings["scratch_train_s"] = time.perf_counter() - t0
+    probabilities, labels = predict_dataset(scratch, data.held_out)
+    return {"scratch_accuracy": float(np.mean(probabilities.argmax(-1) == labels)), "scratch_epochs": result.phases[0].epochs_run,
+            "scratch_budget": config.scratch_budget}
 
 
 def finish_run(trained: TrainedRun, extra: dict) -> dict:
