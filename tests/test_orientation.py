@@ -2,6 +2,7 @@
 
 import io
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,10 +98,11 @@ def test_pipeline_data_check_and_both_serving_signatures_see_the_same_upright_ph
     pipeline_pixels = decode_file(tf.constant(path)).numpy()
     np.testing.assert_array_equal(pipeline_pixels, _upright_per_pillow(rotated))
 
+    keras.utils.set_random_seed(0)  # a fixed network: how different the sideways photo looks to it must not vary by run
     model = build_classifier(load_backbone("small_cnn", None, image_size=16), 2, name="tiny")
     keras_probabilities = model.predict(pipeline_pixels[None], verbose=0)
     sideways = model.predict(tf.io.decode_image(rotated, channels=3).numpy()[None], verbose=0)
-    assert np.abs(keras_probabilities - sideways).max() > 1e-4, "the test photo must look different sideways, or it proves nothing"
+    assert np.abs(keras_probabilities - sideways).max() > 1e-3, "the test photo must look different sideways, or it proves nothing"
 
     served = tf.saved_model.load(str(export_lib.export_saved_model(model, tmp_path / "exports", "tiny", ["a", "b"], warmup=False)))
     by_bytes = served.signatures["serving_default"](image_bytes=tf.constant([rotated]))["probabilities"].numpy()

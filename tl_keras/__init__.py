@@ -48,11 +48,22 @@ def _load_tensorflow_quietly() -> None:
         tf.config.list_physical_devices()
     finally:
         if saved is not None:
+            _flush_c_streams()  # lines TensorFlow's C++ left in a stdio buffer go to /dev/null now, not to the log at exit
             _os.dup2(saved, 2)
             _os.close(saved)
     std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
     for name in ("absl", "tensorflow"):  # TensorFlow's SavedModel code logs INFO through absl directly
         std_logging.getLogger(name).addFilter(_libraries_info_filter)
+
+
+def _flush_c_streams() -> None:
+    """fflush(NULL): empties every C stdio buffer of this process (a no-op where libc cannot be loaded)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def _libraries_info_filter(record) -> bool:

@@ -83,6 +83,9 @@ def load_image_folder(
 ) -> DataSplits:
     """Loads a class-per-folder tree with a stratified, seeded split.
 
+    (Ten parameters: the folders, the split's settings and the data check's
+    outputs, each a flag of its own.)
+
     With `check`, every file is decoded once first (`datacheck`): unreadable
     files are dropped before the split and listed in `report_file`. When
     `split_file` holds a split made with the same settings (a rerun), its
@@ -99,38 +102,65 @@ def load_image_folder(
             or the two trees hold different classes.
         SplitMismatchError: `split_file` was made with other settings.
     """
-    scan = scan_image_folder(image_dir)
+    scan, held_out = _scan_trees(image_dir, validation_dir)
     class_names, paths, labels = scan.class_names, scan.paths, scan.labels
-    held_out = np.zeros(len(paths), dtype=bool)
-    if validation_dir:
-        held = scan_image_folder(validation_dir, flag="--validation_dir")
-        if held.class_names != class_names:
-            raise ValueError(
-                f"--validation_dir {validation_dir} has class folders {held.class_names} but --image_dir {image_dir} has {class_names}; "
-                "both trees need the same class folders"
-            )
-        paths = [*paths, *held.paths]
-        labels = np.concatenate([labels, held.labels])
-        held_out = np.concatenate([held_out, np.ones(len(held.paths), dtype=bool)])
-        scan.empty_class_folders = [*scan.empty_class_folders, *held.empty_class_folders]
-        scan.ignored_files = [*scan.ignored_files, *held.ignored_files]
     report, sizes = None, None
     if check:
-        from tl_keras.vision import datacheck
+        report, paths, labels, sizes, held_out = _checked(scan, held_out, progress)
+    _require_enough(class_names, labels, image_dir, min_images_per_class, report_file)
+    settings = split_settings(f"image_dir:{image_dir}", seed, 0.0 if validation_dir else validation_fraction, test_fraction, validation_dir)
+    parts = recorded_split(split_file, settings, class_names, paths)
+    if parts is None:
+        parts = _new_split(labels, held_out, validation_fraction, test_fraction, seed, bool(validation_dir))
+    paths_array = np.array(paths)
+    record = {**settings, "class_names": class_names, **{k: paths_array[idx].tolist() for k, idx in parts.items()}}
+    if split_file is not None and not split_file.is_file():
+        write_split(split_file, record)
+    if report is not None and report_file is not None:
+        _write_report(report, record, report_file)
+    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record)
 
-        report = datacheck.check_files(paths, labels, class_names, progress=progress)
-        report.empty_class_folders = scan.empty_class_folders
-        report.ignored_files = scan.ignored_files
-        usable = [c for c in report.checks if c.ok]
-        held_paths = {p for p, h in zip(paths, held_out) if h}
-        paths = [c.path for c in usable]
-        labels = np.array([c.label for c in usable], dtype=np.int32)
-        sizes = [c.size for c in usable] if all(c.size for c in usable) else None
-        held_out = np.array([p in held_paths for p in paths], dtype=bool)
-        turned = [c.path for c in usable if datacheck.ROTATED in c.notes]
-        if turned:
-            logging.info("%d photo(s) carry an EXIF orientation (e.g. %s): trained, evaluated and served turned upright, as viewers show "
-                         "them", len(turned), turned[0])
+
+def _scan_trees(image_dir, validation_dir) -> tuple["FolderScan", np.ndarray]:
+    """The scan of `image_dir` (and `validation_dir` after it, the same classes required) and which files the second tree holds."""
+    scan = scan_image_folder(image_dir)
+    held_out = np.zeros(len(scan.paths), dtype=bool)
+    if not validation_dir:
+        return scan, held_out
+    held = scan_image_folder(validation_dir, flag="--validation_dir")
+    if held.class_names != scan.class_names:
+        raise ValueError(
+            f"--validation_dir {validation_dir} has class folders {held.class_names} but --image_dir {image_dir} has {scan.class_names}; "
+            "both trees need the same class folders"
+        )
+    joined = dataclasses.replace(
+        scan, paths=[*scan.paths, *held.paths], labels=np.concatenate([scan.labels, held.labels]),
+        empty_class_folders=[*scan.empty_class_folders, *held.empty_class_folders],
+        ignored_files=[*scan.ignored_files, *held.ignored_files],
+    )
+    return joined, np.concatenate([held_out, np.ones(len(held.paths), dtype=bool)])
+
+
+def _checked(scan, held_out: np.ndarray, progress):
+    """Every file decoded once (`datacheck`): (the report, usable paths, their labels, their sizes or None, which are held out)."""
+    from tl_keras.vision import datacheck
+
+    report = datacheck.check_files(scan.paths, scan.labels, scan.class_names, progress=progress)
+    report.empty_class_folders = scan.empty_class_folders
+    report.ignored_files = scan.ignored_files
+    usable = [c for c in report.checks if c.ok]
+    held_paths = {p for p, h in zip(scan.paths, held_out) if h}
+    paths = [c.path for c in usable]
+    labels = np.array([c.label for c in usable], dtype=np.int32)
+    sizes = [c.size for c in usable] if all(c.size for c in usable) else None
+    turned = [c.path for c in usable if datacheck.ROTATED in c.notes]
+    if turned:
+        logging.info("%d photo(s) carry an EXIF orientation (e.g. %s): trained, evaluated and served turned upright, as viewers show "
+                     "them", len(turned), turned[0])
+    return report, paths, labels, sizes, np.array([p in held_paths for p in paths], dtype=bool)
+
+
+def _require_enough(class_names, labels: np.ndarray, image_dir, min_images_per_class: int, report_file) -> None:
     counts = np.bincount(labels, minlength=len(class_names))
     for name, count in zip(class_names, counts):
         if count < max(1, min_images_per_class):
@@ -138,30 +168,24 @@ def load_image_folder(
                 f"class folder {Path(image_dir) / name} has {count} usable image(s); need at least {max(1, min_images_per_class)} "
                 "(--min_images_per_class); add images or remove the folder" + (f" (see {report_file})" if report_file else "")
             )
-    settings = split_settings(f"image_dir:{image_dir}", seed, 0.0 if validation_dir else validation_fraction, test_fraction, validation_dir)
-    parts = recorded_split(split_file, settings, class_names, paths)
-    if parts is None:
-        if validation_dir:
-            held_index = np.flatnonzero(held_out)
-            held_parts = stratified_split(labels[held_index], 0.0, test_fraction, seed)
-            parts = {
-                "train": np.flatnonzero(~held_out),
-                "validation": held_index[held_parts["train"]],
-                "test": held_index[held_parts["test"]],
-            }
-        else:
-            parts = stratified_split(labels, validation_fraction, test_fraction, seed)
-    paths_array = np.array(paths)
-    record = {**settings, "class_names": class_names, **{k: paths_array[idx].tolist() for k, idx in parts.items()}}
-    if split_file is not None and not split_file.is_file():
-        write_split(split_file, record)
-    if report is not None and report_file is not None:
-        split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
-        report.write(report_file, split_of)
-        leaks = [group for group in report.duplicates(split_of) if group["across_splits"]]
-        if leaks:
-            logging.warning(
-                "%d group(s) of byte-identical images sit in more than one split (e.g. %s): the held-out score counts them as "
-                "unseen; remove the copies (see %s)", len(leaks), " = ".join(leaks[0]["paths"][:2]), report_file,
-            )
-    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record)
+
+
+def _new_split(labels, held_out, validation_fraction: float, test_fraction: float, seed: int, second_tree: bool) -> dict:
+    """Stratified and seeded; with a second tree, all of the first trains and the second gives validation and test."""
+    if not second_tree:
+        return stratified_split(labels, validation_fraction, test_fraction, seed)
+    held_index = np.flatnonzero(held_out)
+    held_parts = stratified_split(labels[held_index], 0.0, test_fraction, seed)
+    return {"train": np.flatnonzero(~held_out), "validation": held_index[held_parts["train"]], "test": held_index[held_parts["test"]]}
+
+
+def _write_report(report, record: dict, report_file: Path) -> None:
+    """data_report.json, with each file's split; byte-identical images in two splits are also warned about in the log."""
+    split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
+    report.write(report_file, split_of)
+    leaks = [group for group in report.duplicates(split_of) if group["across_splits"]]
+    if leaks:
+        logging.warning(
+            "%d group(s) of byte-identical images sit in more than one split (e.g. %s): the held-out score counts them as "
+            "unseen; remove the copies (see %s)", len(leaks), " = ".join(leaks[0]["paths"][:2]), report_file,
+        )
