@@ -87,7 +87,7 @@ class FeatureCache:
     def dataset(self, batch_size: int) -> tf.data.Dataset:
         """Batches of (features, labels) in cache order, one pass (for validation)."""
         if isinstance(self.features, np.memmap):
-            return self._from_disk(lambda _: np.arange(len(self.labels)), batch_size, 0).prefetch(tf.data.AUTOTUNE)
+            return self._rows_in_order(lambda _: np.arange(len(self.labels)), batch_size, 0).prefetch(tf.data.AUTOTUNE)
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -114,7 +114,7 @@ class FeatureCache:
         """Shuffled training batches; each epoch holds every image once, in one of its cached views."""
 
         def make_epoch(epoch):
-            return self._from_disk(lambda e: self.epoch_rows(seed, e), batch_size, epoch)
+            return self._rows_in_order(lambda e: self.epoch_rows(seed, e), batch_size, epoch)
 
         return EpochBatches(make_epoch, self.steps_per_epoch(batch_size))
 
@@ -122,7 +122,7 @@ class FeatureCache:
         return max(1, math.ceil(self.examples_per_pass / batch_size))
 
     @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
-    def _from_disk(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
+    def _rows_in_order(self, order_of_epoch, batch_size: int, epoch) -> tf.data.Dataset:
         """Batches read from the (in-memory or memory-mapped) array in the row order `order_of_epoch(epoch)` gives."""
         features, labels = self.features, self.labels
 
