@@ -157,7 +157,10 @@ _SUMMARY_CALIBRATION = (
 
 
 def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, result, metrics: dict, split: str, curves) -> dict:
-    """summary.json's content before the scratch arm, the export and the timings are added."""
+    """summary.json's content before the scratch arm, the export and the timings are added.
+
+    (Nine parameters: the pieces of the run the summary reports, each made by another step.)
+    """
     evaluation_dir = RunFolder(run_dir).evaluation
     phases = {
         p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),

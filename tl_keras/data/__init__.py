@@ -226,7 +226,10 @@ def epoch_batches(
     indexed: IndexedSplit | None = None,
     memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
 ) -> EpochBatches:
-    """Shuffled training batches whose epoch `e` order depends only on (seed, e); see `pipeline.training_epochs`."""
+    """Shuffled training batches whose epoch `e` order depends only on (seed, e); see `pipeline.training_epochs`.
+
+    (Nine parameters: the split and the pipeline's knobs, each a setting of its own.)
+    """
     return training_epochs(
         dataset, image_size, batch_size, seed=seed, indexed=indexed, num_examples=num_examples, cache=cache,
         cache_path=cache_path, memory_budget_bytes=memory_budget_bytes,

@@ -228,6 +228,8 @@ def training_epochs(
 ) -> EpochBatches:
     """Batches of (uint8 images at `image_size`, labels) whose epoch `e` order depends only on (seed, e).
 
+    (Nine parameters: the split, the size, the batch, the seed and the cache's choices, each a setting.)
+
     Args:
         dataset: the split in a fixed order (fills a store; the fallback when
             `indexed` is None and nothing is stored).

@@ -27,6 +27,8 @@ def load_tfds(
 ) -> DataSplits:
     """Loads a TFDS image-classification dataset; downloads unless `data_dir` already holds it prepared.
 
+    (Sixty lines: reading a TFDS builder's splits, features and labels is one sequence of checks, each with its own error.)
+
     Args:
         label_key, image_key: feature names; empty finds them (the dataset's
             supervised keys, else its only ClassLabel / Image feature).

@@ -47,6 +47,8 @@ def inspect_split(
 ) -> dict:
     """Predicts `batches` once and writes every evaluation file into `out_dir`; returns the metrics (also metrics.json).
 
+    (Thirteen parameters: the split's facts, the temperature and its decision, TTA and the report's words, each differing by caller.)
+
     Args:
         model: a classifier taking the batches' uint8 images.
         batches: (images, labels) batches, in a fixed order.

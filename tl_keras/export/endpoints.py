@@ -53,6 +53,8 @@ def export_classifier(
 ) -> Path:
     """Exports `model` (input -> probabilities) as `<export_dir>/<name>/<version>/` with one signature per endpoint; returns it.
 
+    (Ten parameters: a public entry point; each is a choice of the exporting modality or the user.)
+
     Args:
         card: entries that replace or add to the model card (e.g. the model kind, a tokenizer's facts).
         add_files: called with the staging `assets.extra/` folder to write the modality's own files.

@@ -108,6 +108,8 @@ def export_saved_model(
 ) -> Path:
     """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving.
 
+    (Nine parameters and seventy lines: a public entry point writing one atomic version; each step is a file of the layout.)
+
     Signatures:
       * `serving_default`: `image_bytes` (string [N], encoded JPEG/PNG/GIF/BMP/
         WebP, base64 `{"b64": ...}` over REST) -> `probabilities` [N, C],

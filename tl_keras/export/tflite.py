@@ -295,6 +295,8 @@ def export_tflite(
 ) -> dict:
     """Converts an export to each variant, checks each against Keras, writes files and report.
 
+    (Nine parameters: a public entry point; each is a conversion choice a user makes.)
+
     Writes `<out_dir>/<name>_<variant>.tflite` with a `.json` sidecar each,
     `labels.txt` and `tflite_report.json`. `images` are uint8 [N, S, S, 3]
     held-out images with integer `labels`.

@@ -231,7 +231,10 @@ def compile_classifier(
     model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0, *, clipnorm: float = 0.0, decay_steps: int = 0,
     rate_scale: dict[int, float] | None = None, warmup_steps: int = 0, total_steps: int = 0,
 ) -> keras.Model:
-    """Compiles for integer (or mixup soft) labels with accuracy; returns the model."""
+    """Compiles for integer (or mixup soft) labels with accuracy; returns the model.
+
+    (Nine parameters: a public entry point; each is an optimisation setting of its own.)
+    """
     model.compile(
         optimizer=make_optimizer(
             optimizer,

@@ -48,6 +48,8 @@ def load_text_splits(
 ) -> TextSplits:
     """Reads the sources and splits them; what a separate file provides is not carved from the training file.
 
+    (Ten parameters: the sources and the split's settings, each a flag of its own.)
+
     Raises:
         ConfigError: a class has fewer than `min_per_class` training texts
             (named), or a validation/test file holds a label the training

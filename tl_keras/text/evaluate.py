@@ -26,7 +26,10 @@ def evaluate_text_split(
     split: str, temperature: float | None = None, temperature_decision: dict | None = None, curves: Path | None = None,
     title: str = "", extra: dict | None = None,
 ) -> dict:
-    """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json)."""
+    """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json).
+
+    (Eleven parameters: `evaluate_predictions`' plus the texts themselves.)
+    """
     shown = apply_temperature(probabilities, temperature) if temperature and temperature != 1.0 else probabilities
     return evaluate_predictions(
         probabilities, labels, class_names, out_dir, split=split, temperature=temperature, temperature_decision=temperature_decision,

@@ -193,7 +193,10 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
 
 
 def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer_accuracy) -> dict:
-    """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs."""
+    """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs.
+
+    (Nine parameters: the pieces of the run the scratch arm shares with the transfer arm.)
+    """
     keras.utils.set_random_seed(config.seed)
     scratch = keras.models.clone_model(model)  # same architecture, freshly initialised weights
     budget = {}

@@ -154,6 +154,8 @@ def cache_features(
 ) -> FeatureCache:
     """Runs the frozen extractor over `batches` `passes` times and keeps the features.
 
+    (Sixty-eight lines: memory or disk storage, augmented passes and the progress log are one pass over the data.)
+
     Args:
         extractor: from `feature_extractor`.
         batches: batched (uint8 images, int labels), not shuffled.

@@ -42,7 +42,10 @@ def frozen_phase_on_features(
     model, trainer, train_data, validation_data, settings, run_dir, *,
     recording, augmentation, class_weight, train_examples, extra_callbacks,
 ):
-    """Phase 1 on cached features; the head's best is then saved as full-model weights."""
+    """Phase 1 on cached features; the head's best is then saved as full-model weights.
+
+    (Eleven parameters: `train_two_phase`'s, passed through to the phase.)
+    """
     started = time.perf_counter()
     extractor = features_lib.feature_extractor(model)
     cache_dir = RunFolder(run_dir).feature_cache
@@ -103,7 +106,10 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
 
 
 def _epochs_on_features(head, train_cache, validation_cache, settings, run_dir, recording, trainer, class_weight, extra_callbacks):
-    """`head_init="random"`: Keras epochs of the head over the cached views, resumable like any phase."""
+    """`head_init="random"`: Keras epochs of the head over the cached views, resumable like any phase.
+
+    (Nine parameters: `run_phase`'s, for the head over cached features.)
+    """
     feature_batches = train_cache.epochs(settings.batch_size, settings.seed)
     validation_batches = validation_cache.dataset(settings.batch_size)
     phase_lib.compile_phase(head, settings, False, settings.frozen_epochs, feature_batches.steps_per_epoch)

@@ -82,6 +82,8 @@ def lr_range_test(
 ) -> RangeTest:
     """Trains `model` for up to `steps` steps at rates from `min_lr` to `max_lr` (geometric), then restores it.
 
+    (Ten parameters: a public entry point; each is a setting of the range test.)
+
     Args:
         model: compiled or not; its trainable weights are those the test moves.
         data: an endless (or long enough) dataset of (inputs, integer labels) batches.

@@ -129,7 +129,10 @@ def write_state(
     optimizer=None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> None:
-    """Writes the state atomically: to a temporary file, synced, then renamed over the old one."""
+    """Writes the state atomically: to a temporary file, synced, then renamed over the old one.
+
+    (Twelve parameters: each is one part of the resume state, written together atomically.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model_values = [np.asarray(v.numpy()) for v in model.variables]
@@ -224,7 +227,10 @@ class RunLedger:
 
     def record(self, phase: str, model: keras.Model, *, epoch: int, history: dict, seconds: float, completed: list[dict],
                stop_requested: bool, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = ()) -> None:
-        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs, in `phase`."""
+        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs, in `phase`.
+
+        (Nine parameters: `write_state`'s, less what the ledger knows.)
+        """
         write_state(
             self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, history=history, seconds=seconds,
             completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer, callbacks=callbacks,

@@ -69,6 +69,8 @@ def train_two_phase(
 ) -> TrainingResult:
     """Runs phase 1 (frozen) then phase 2 (fine-tune) and loads the best weights.
 
+    (Eleven parameters: a public entry point; each is a choice a caller makes, documented below.)
+
     Phase 1 trains the head on cached backbone features unless
     `settings.feature_cache` is "off" or mixup/CutMix is on (they mix images,
     which cached features cannot). Writes
@@ -221,6 +223,8 @@ def train_from_scratch(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
     """Trains every weight from the start at --learning_rate; the transfer baseline.
+
+    (Nine parameters: a public entry point, `train_two_phase`'s less the backbone plus the epoch budget.)
 
     The epoch budget defaults to the two phases' total, so both arms see the
     same data the same number of times. Early stopping is off: a network
