@@ -122,8 +122,11 @@ def choose_temperature(probabilities: np.ndarray, labels: np.ndarray, seed: int 
     likelihood-ratio test alone raised mean test ECE on the embedded flowers
     (0.073 -> 0.077; one run 0.063 -> 0.104), so such splits keep T = 1; with
     500 (cats vs dogs, 5 seeds) the ratio-and-halves rule lowered test ECE
-    0.023 -> 0.021 and NLL 0.159 -> 0.155 and made no run worse. Returns
-    (temperature, the facts of the decision).
+    0.023 -> 0.021 and NLL 0.159 -> 0.155 and made no run worse (models whose
+    frozen phase still ran Keras epochs after the logistic fit). With the
+    frozen phase the fit alone, the rule keeps T = 1 on all 19 runs, never
+    worse than T = 1, where always applying the fit raised test ECE on 11 of
+    19. Returns (temperature, the facts of the decision).
     """
     count = len(labels)
     fitted = fit_temperature(probabilities, labels)
