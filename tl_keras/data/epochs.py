@@ -36,7 +36,12 @@ def seeded_shuffle(dataset: tf.data.Dataset, buffer_size: int, seed: int, epoch)
     TensorFlow). Pinning the seed of the graph being traced removes both.
     """
     if not tf.executing_eagerly():
-        tf.compat.v1.get_default_graph().seed = _GRAPH_SEED
+        graph = tf.compat.v1.get_default_graph()
+        if not hasattr(graph, "seed"):  # a TF graph attribute without a public setter (TF 2.16-2.21 have it)
+            raise NotImplementedError(
+                f"seeded epochs pin the traced graph's seed, which TensorFlow {tf.__version__} no longer has; install tensorflow<2.22"
+            )
+        graph.seed = _GRAPH_SEED
     return dataset.shuffle(buffer_size, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
 
 

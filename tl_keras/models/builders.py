@@ -176,6 +176,11 @@ def _with_rate_scale(cls: type) -> type:
     exact layer-wise rates for any optimizer, Adam included, where scaling
     gradients instead would cancel out in the normalisation.
     """
+    if not callable(getattr(cls, "_get_variable_index", None)):  # a private Keras method (there since 3.0; tested to 3.15)
+        raise NotImplementedError(
+            f"layer-wise rates need keras.optimizers.Optimizer._get_variable_index, which Keras {keras.__version__} lacks; "
+            "pass --layer_rate_bottom=1 (no layer-wise rates) or install keras<3.16"
+        )
     if cls not in _SCALED_CLASSES:
 
         class LayerwiseRates(cls):

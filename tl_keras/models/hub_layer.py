@@ -71,6 +71,11 @@ class _ModuleVariable(keras.Variable):
             trainable=trainable,
             name=name,
         )
+        if getattr(self, "_value", None) is not tf_variable:  # `_initialize` is private Keras (3.0-3.15 call it from __init__)
+            raise NotImplementedError(
+                f"the Hub layer adopts a module's variables through keras.Variable._initialize, which Keras {keras.__version__} "
+                "no longer calls; install keras<3.16"
+            )
 
     def _initialize(self, value):  # Keras would copy `value`; adopt the module's variable instead.
         self._value = self._wrapped
