@@ -10,6 +10,7 @@ export). The distilled student lands in <run_dir>/model.keras and, unless
 --noexport, in saved_models/<name>/<version>/ like any model.
 """
 
+import dataclasses
 from pathlib import Path
 
 from absl import app, flags
@@ -23,11 +24,22 @@ flags.DEFINE_string("teacher", "runs/flowers", "The trained teacher: a .keras fi
 flags.DEFINE_float("temperature", 4.0, "Softmax temperature of the soft targets; higher spreads the teacher's probabilities.")
 flags.DEFINE_float("distill_alpha", 0.1, "Weight of the hard-label loss; the teacher's soft targets get 1 - alpha.")
 FLAGS = flags.FLAGS
-# The embedded default's student: its network at 128 px (the mobile recipe's size, 0.64x the multiply-adds), whose
-# ImageNet weights ship with the package, so the pair runs offline.
-FLAGS.set_default("image_size", 128)
-FLAGS.set_default("name", "flowers_student")
 FLAGS.set_default("compare_scratch", False)
+# With no data or network named, the student of the embedded default: its network at 128 px (the mobile recipe's size,
+# 0.64x the multiply-adds), whose ImageNet weights ship with the package, so the pair runs offline.
+EMBEDDED_STUDENT_SIZE = 128
+_NAMES_THE_STUDENT = ("image_size", "image_dir", "tfds", "backbone", "recipe", "alpha")
+
+
+def student_config(flag_values):
+    """The run config of the student: named `<data>_student` unless --name is given; 128 px only for the embedded pair."""
+    config = cli.config_from_flags(flag_values)
+    changes = {}
+    if not flag_values["name"].present:
+        changes["name"] = f"{config.resolved().name}_student"  # beside the teacher's run, never in it
+    if not any(flag_values[flag].present for flag in _NAMES_THE_STUDENT):
+        changes["image_size"] = EMBEDDED_STUDENT_SIZE
+    return dataclasses.replace(config, **changes)
 
 
 def main(argv):
@@ -36,7 +48,7 @@ def main(argv):
     if not Path(FLAGS.teacher).exists():
         cli.fail(f"--teacher: {FLAGS.teacher} not found; train one first (python experiments/train.py) or pass a model")
     try:
-        report = run_distillation(cli.config_from_flags(FLAGS), FLAGS.teacher, temperature=FLAGS.temperature, alpha=FLAGS.distill_alpha)
+        report = run_distillation(student_config(FLAGS), FLAGS.teacher, temperature=FLAGS.temperature, alpha=FLAGS.distill_alpha)
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
     print(format_distillation(report))

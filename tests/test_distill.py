@@ -206,3 +206,25 @@ def test_resuming_a_distillation_with_another_teacher_or_temperature_is_refused(
     check_distillation_resume(flags_file, {**recorded, "temperature": 2.0}, resuming=False)  # a new run may change them
     with pytest.raises(ConfigError, match=r"temperature: recorded 4.0, now 2.0"):
         check_distillation_resume(flags_file, {**recorded, "temperature": 2.0}, resuming=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, expected", [
+    ([], "flowers_student 128 runs/flowers_student"),  # the embedded pair: the student at 128 px beside runs/flowers
+    (["--image_dir={folder}"], "images_student 0 runs/images_student"),  # a user's folder: its name, the recipe's size
+    (["--image_dir={folder}", "--name=mine", "--image_size=96"], "mine 96 runs/mine"),
+])
+def test_the_distill_script_names_and_sizes_the_student_from_the_data(image_folder, flags, expected):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    argv = ["distill.py", *[f.format(folder=image_folder) for f in flags]]
+    code = (
+        "import sys; sys.path.insert(0, 'experiments'); import distill; from absl import flags; "
+        f"flags.FLAGS({argv!r}); c = distill.student_config(flags.FLAGS).resolved(); print(c.name, c.image_size, c.run_dir)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == expected
