@@ -217,3 +217,17 @@ def test_layer_rate_optimizer_is_not_left_in_the_saved_model(tmp_path):
     model.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras")  # compiled: the optimizer must be a plain one
     np.testing.assert_allclose(reloaded.predict(next(iter(val))[0], verbose=0), model.predict(next(iter(val))[0], verbose=0), atol=1e-6)
+
+
+def test_the_scratch_arm_gets_the_epochs_the_transfer_arm_ran_not_the_flags():
+    """--fine_tune_min_steps stretches phase 2 and a logistic frozen phase runs no epochs: the budget follows what ran."""
+    import types
+
+    from tl_keras.training.callbacks import TimeBudget
+    from tl_keras.training.run_steps import SCRATCH_MAX_EPOCHS, scratch_budget
+
+    transfer = types.SimpleNamespace(phases=[types.SimpleNamespace(epochs_run=0), types.SimpleNamespace(epochs_run=7)])
+    by_epochs = dataclasses.replace(CONFIG, frozen_epochs=50, fine_tune_epochs=1, scratch_budget="epochs")
+    assert scratch_budget(by_epochs, transfer, 12.0) == {"epochs": 7}
+    by_time = scratch_budget(dataclasses.replace(by_epochs, scratch_budget="time"), transfer, 12.0)
+    assert by_time["epochs"] == SCRATCH_MAX_EPOCHS and isinstance(by_time["extra_callbacks"][0], TimeBudget)

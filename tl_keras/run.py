@@ -27,7 +27,8 @@ from tl_keras.models.backbones import load_backbone
 from tl_keras.models.builders import build_classifier
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds,
+    write_summary,
 )
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature, why_not_adopted
@@ -37,7 +38,6 @@ from tl_keras.evaluation.inspection import inspect_split
 from tl_keras.export.reload import backbone_of, load_classifier
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
-from tl_keras.training.callbacks import TimeBudget
 from tl_keras.training.freezing import check_unfreeze_fits
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
@@ -109,7 +109,7 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
     elif config.compare_scratch:
-        summary.update(_scratch_arm(config, len(splits.class_names), data, plan, folder, timings))
+        summary.update(_scratch_arm(config, len(splits.class_names), data, plan, folder, timings, result))
         summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
 
@@ -182,16 +182,14 @@ def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, re
     return summary
 
 
-def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFolder, timings: dict) -> dict:
+def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFolder, timings: dict, transfer) -> dict:
     """The same network from random weights, on the same data, for the same wall time (or epochs); its held-out accuracy."""
     keras.utils.set_random_seed(config.seed)
     scratch = build_classifier(
         _load(config, None), num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
         freeze_batch_norm=False, name=f"{config.name}_scratch",
     )
-    budget = {}
-    if config.scratch_budget == "time":  # same wall time as transfer; epochs are whatever fits in it
-        budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
+    budget = scratch_budget(config, transfer, timings["transfer_train_s"])
     t0 = time.perf_counter()
     augmentation = build_augmentation(settings_from(AugmentSettings, config))
     result = train_from_scratch(

@@ -233,7 +233,7 @@ class RunConfig:
     )
     scratch_budget: str = _field(
         "time",
-        "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the two phases' epochs).",
+        "Budget of the --compare_scratch arm: time (the transfer run's training wall time) or epochs (the epochs its phases ran).",
     )
     calibrate: bool = _field(
         True,

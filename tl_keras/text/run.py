@@ -23,12 +23,11 @@ from absl import logging
 from tl_keras.io import atomic
 from tl_keras.training import distribute
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
-from tl_keras.training.callbacks import TimeBudget
 from tl_keras.config.run_config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
 from tl_keras.training.run_steps import (
-    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, start_run, train_settings, training_seconds, write_summary,
+    card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
@@ -120,7 +119,8 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         tokenized.texts[held_split], tokenized.labels[held_split],
     )
     if config.compare_scratch:
-        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, summary["transfer_accuracy"]))
+        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result))
+        summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
 
 
@@ -192,25 +192,20 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
     }
 
 
-def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer_accuracy) -> dict:
+def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer) -> dict:
     """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs.
 
     (Nine parameters: the pieces of the run the scratch arm shares with the transfer arm.)
     """
     keras.utils.set_random_seed(config.seed)
     scratch = keras.models.clone_model(model)  # same architecture, freshly initialised weights
-    budget = {}
-    if config.scratch_budget == "time":
-        budget = {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(timings["transfer_train_s"])]}
+    budget = scratch_budget(config, transfer, timings["transfer_train_s"])
     t0 = time.perf_counter()
     result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, **budget)
     timings["scratch_train_s"] = time.perf_counter() - t0
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
     accuracy = float(np.mean(probabilities.argmax(-1) == labels))
-    return {
-        "scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget,
-        "transfer_minus_scratch": float(transfer_accuracy - accuracy),
-    }
+    return {"scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
 
 
 def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:

@@ -25,6 +25,20 @@ from tl_keras.config.settings import TrainSettings, settings_from
 SCRATCH_MAX_EPOCHS = 1000
 
 
+def scratch_budget(config: RunConfig, transfer, transfer_seconds: float) -> dict:
+    """`train_from_scratch`'s budget for the --compare_scratch arm: the transfer arm's wall time, or the epochs it ran.
+
+    Epochs are counted as the two phases ran them (fine-tuning stretched to
+    --fine_tune_min_steps, a frozen phase that is one logistic fit counting
+    none), not as the flags set them.
+    """
+    from tl_keras.training.callbacks import TimeBudget
+
+    if config.scratch_budget == "time":
+        return {"epochs": SCRATCH_MAX_EPOCHS, "extra_callbacks": [TimeBudget(transfer_seconds)]}
+    return {"epochs": max(1, sum(phase.epochs_run for phase in transfer.phases))}
+
+
 def in_run_environment(config: RunConfig, train: Callable[[RunConfig], Any], finish: Callable[[Any, dict], dict]) -> dict:
     """Runs `train(config)` inside the --strategy scope under the --mixed_precision policy, then `finish(trained, extra)` outside.
 
