@@ -2,8 +2,8 @@
 
 MobileNetV2 1.0 with ImageNet weights at its pretraining size (224 px);
 flips, small rotations and zoom; the frozen phase on cached features of the
-clean images, its head started from a logistic regression fitted to
-convergence on them (the fit itself competes as the phase's epoch 0); then
+clean images, which is one logistic regression fitted to convergence on
+them (no Keras epochs after it; `training/frozen_features.py` says why); then
 every layer but BatchNorm fine-tuned on augmented images at Adam 5e-5, the
 lowest layer at a tenth of that (layer-wise rates), 20% warmup and cosine
 decay, for one epoch or 56 steps, whichever is longer: a folder of 200
