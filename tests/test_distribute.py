@@ -20,8 +20,9 @@ from tl_keras.training import distribute
 from tl_keras.run import run_experiment
 
 DRIVER = REPO / "tests" / "distribute_driver.py"
-TINY = recipe_config("digits", weights="none", frozen_epochs=2, fine_tune_epochs=2, batch_size=20, dropout=0.0, early_stopping_patience=0,
-                 overfit_patience=0, compare_scratch=False, export=False, verbose=0, seed=3)
+# head_init=random: phase 1 as Keras epochs on cached features, so each phase has per-epoch losses to compare and to kill in.
+TINY = recipe_config("digits", weights="none", head_init="random", frozen_epochs=2, fine_tune_epochs=2, batch_size=20, dropout=0.0,
+                     early_stopping_patience=0, overfit_patience=0, compare_scratch=False, export=False, verbose=0, seed=3)
 
 
 def _env(**extra):

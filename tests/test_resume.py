@@ -115,7 +115,8 @@ def _write_config(path, config):
 @pytest.mark.slow
 def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path):
     base = recipe_config("digits",
-        weights="none", frozen_epochs=3, fine_tune_epochs=3, early_stopping_patience=0, lr_schedule="cosine",
+        weights="none", head_init="random",  # a frozen phase of Keras epochs, as the kill points and budgets below count them
+        frozen_epochs=3, fine_tune_epochs=3, early_stopping_patience=0, lr_schedule="cosine",
         flip="horizontal", feature_cache_augment_passes=2, dropout=0.3, compare_scratch=False, export=False, verbose=0, seed=5,
     )
     straight = _write_config(tmp_path / "straight.json", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
@@ -168,7 +169,8 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
 def test_scratch_baseline_resumes_after_sigkill(tmp_path):
     """The --compare_scratch arm keeps its own per-epoch state: a kill in its middle costs at most one epoch."""
     base = recipe_config("digits",
-        weights="none", frozen_epochs=1, fine_tune_epochs=1, early_stopping_patience=0, compare_scratch=True, scratch_budget="epochs",
+        weights="none", head_init="random",  # a frozen phase of Keras epochs, as the kill points and budgets below count them
+        frozen_epochs=1, fine_tune_epochs=1, early_stopping_patience=0, compare_scratch=True, scratch_budget="epochs",
         dropout=0.3, flip="horizontal", export=False, verbose=0, seed=7, calibrate=False,
     )
     straight = _write_config(tmp_path / "straight.json", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
@@ -250,7 +252,8 @@ def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
 def test_a_resumed_runs_time_budgeted_scratch_arm_gets_the_whole_transfer_time(tmp_path):
     """After --resume the scratch arm was given only the last process's time (about one epoch), not the transfer run's."""
     base = recipe_config("digits",
-        weights="none", frozen_epochs=2, fine_tune_epochs=4, early_stopping_patience=0, compare_scratch=True, scratch_budget="time",
+        weights="none", head_init="random",  # a frozen phase of Keras epochs, as the kill points and budgets below count them
+        frozen_epochs=2, fine_tune_epochs=4, early_stopping_patience=0, compare_scratch=True, scratch_budget="time",
         export=False, verbose=0, seed=4, calibrate=False,
     )
     killed = _write_config(tmp_path / "killed.json", dataclasses.replace(base, run_dir=str(tmp_path / "killed")))

@@ -97,7 +97,8 @@ def test_best_phase_is_kept_and_history_records_both(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
     # A fine-tune learning rate this large wrecks the network: phase 1 must win.
-    config = dataclasses.replace(CONFIG, fine_tune_learning_rate=50.0, fine_tune_optimizer="sgd", monitor="val_loss")
+    # head_init=random: a frozen phase of Keras epochs, so that epochs count on across phases.
+    config = dataclasses.replace(CONFIG, fine_tune_learning_rate=50.0, fine_tune_optimizer="sgd", monitor="val_loss", head_init="random")
     result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     assert result.kept_phase == FROZEN
     kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
@@ -141,7 +142,7 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
 def test_unfreeze_schedule_grows_the_trainable_set_at_the_stated_epochs(tmp_path):
     backbone, model = _classifier()
     train, val = _data()
-    config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=5, unfreeze_schedule="3,9,all")
+    config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=5, unfreeze_schedule="3,9,all", head_init="random")
     result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
     stages = result.phases[1:]
     assert [p.name for p in stages] == ["fine_tune_1", "fine_tune_2", "fine_tune_3"]

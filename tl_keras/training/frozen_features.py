@@ -21,7 +21,7 @@ import dataclasses
 import math
 import time
 
-import tensorflow as tf
+import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import FROZEN, TrainSettings
@@ -87,11 +87,10 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
     fitted = features_lib.fit_logistic_head(
         anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed
     )
-    phase_lib.compile_phase(head, settings, False, 1, 1)  # for the scores below: loss and accuracy as Keras reports them
-    clean = tf.data.Dataset.from_tensor_slices(train_cache.clean()).batch(settings.batch_size)
-    train_logs = head.evaluate(clean, verbose=0, return_dict=True)
-    validation_logs = head.evaluate(validation_cache.dataset(settings.batch_size), verbose=0, return_dict=True)
-    history = {**{k: [float(v)] for k, v in train_logs.items()}, **{f"val_{k}": [float(v)] for k, v in validation_logs.items()}}
+    dense = anatomy(model).head
+    train_logs = _scores(dense, *train_cache.clean(), settings.label_smoothing)
+    validation_logs = _scores(dense, *validation_cache.clean(), settings.label_smoothing)
+    history = {**{k: [v] for k, v in train_logs.items()}, **{f"val_{k}": [v] for k, v in validation_logs.items()}}
     best_path = RunFolder(run_dir).checkpoint("frozen_head")
     best_path.parent.mkdir(parents=True, exist_ok=True)
     resume_lib.save_weights_atomically(head, best_path)
@@ -103,6 +102,28 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
         name=FROZEN, first_epoch=1, epochs_run=0, best_epoch=0, best_value=value, trainable_weights=trainable, history=history,
         weights_path=str(best_path), seconds=time.perf_counter() - started,
     )
+
+
+def _scores(dense, features, labels, label_smoothing: float) -> dict[str, float]:
+    """Loss and accuracy of the softmax head on cached features, as Keras's `evaluate` would report them.
+
+    Computed from the head's weights directly (dropout is off at inference):
+    `evaluate` under a multi-worker strategy cannot take these host arrays.
+    The loss is the run's (label smoothing included) plus the head's L2
+    penalty, as in the later phases' logs, so the phases compare on one scale.
+    """
+    logits = np.asarray(features, np.float64) @ np.asarray(dense.kernel, np.float64) + np.asarray(dense.bias, np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    # The loss in NumPy: a Keras loss called under a distribution strategy divides by the replica count.
+    classes = probabilities.shape[1]
+    targets = np.eye(classes)[np.asarray(labels)] * (1.0 - label_smoothing) + label_smoothing / classes
+    loss = float(np.mean(-np.sum(targets * np.log(np.clip(probabilities, 1e-7, 1.0)), axis=1)))
+    if dense.kernel_regularizer is not None:
+        loss += float(dense.kernel_regularizer(dense.kernel))
+    accuracy = np.mean(probabilities.argmax(1) == np.asarray(labels), dtype=np.float32)
+    return {"loss": float(np.float32(loss)), "accuracy": float(accuracy)}  # float32, as Keras reports them
 
 
 def _epochs_on_features(head, train_cache, validation_cache, settings, run_dir, recording, trainer, class_weight, extra_callbacks):
