@@ -8,18 +8,6 @@ Above `io/`; imports nothing else of tl_keras (the model and text layers add the
 new code imports the module itself.
 """
 
-import importlib as _importlib
+from tl_keras.io.reexport import names_of as _names_of
 
-
-def __getattr__(name: str):
-    # Lazy, so importing one module of this folder does not import the others (and their dependencies) first.
-    if name.startswith("__"):
-        raise AttributeError(name)
-    for module in ("tl_keras.config.run_config", "tl_keras.config.settings"):  # the old config.py re-exported the vocabularies
-        found = getattr(_importlib.import_module(module), name, _MISSING)
-        if found is not _MISSING:
-            return found
-    raise AttributeError(f"module 'tl_keras.config' has no attribute {name!r}")
-
-
-_MISSING = object()
+__getattr__ = _names_of(__name__, "tl_keras.config.run_config", "tl_keras.config.settings")

@@ -5,11 +5,6 @@ callbacks, exact resume, the learning-rate finder, distribution strategies, pret
 before the layers became folders); new code imports the module itself.
 """
 
-import importlib as _importlib
+from tl_keras.io.reexport import names_of as _names_of
 
-
-def __getattr__(name: str):
-    # Lazy, so importing one module of this folder does not import the others (and their dependencies) first.
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return getattr(_importlib.import_module("tl_keras.training.two_phase"), name)
+__getattr__ = _names_of(__name__, "tl_keras.training.two_phase")
