@@ -57,6 +57,10 @@ def format_result_table(summary: dict, config) -> str:
         heading = (f"recipe {config.recipe}: {summary['backbone']} ({weights} weights) "
                    f"at {summary['image_size']} px; kept the {summary['kept_phase']} phase")
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
+    if "refit" in summary:
+        refit = summary["refit"]
+        rows.append((f"transfer refit on train + validation ({refit['examples']} images), exported", summary["exported_accuracy"],
+                     refit["seconds"]))
     if "scratch_accuracy" in summary:
         budget = "same wall time" if summary.get("scratch_budget") == "time" else "same epochs"
         epochs = summary["scratch_epochs"]

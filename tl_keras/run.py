@@ -21,6 +21,7 @@ from absl import logging
 from tl_keras import data as data_lib
 from tl_keras.training import distribute
 from tl_keras.training import pretrain
+from tl_keras.training import refit as refit_lib
 from tl_keras.export.classes import require_same_classes
 from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.models.backbones import load_backbone
@@ -103,9 +104,21 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     )
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
-    metrics = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name)
-    model.save(folder.model)
+    metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name)
     summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
+    refitted = _refit_on_all_labels(config, splits, weights, result, plan, folder, augmentation, data.class_weight)
+    if refitted is not None:
+        model, summary["refit"] = refitted
+        refit_metrics, _ = _calibrate_and_inspect(
+            config, model, data, splits.class_names, folder, curves, result, backbone.name, calibration=calibration,
+        )
+        summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
+        summary["exported_accuracy"] = float(refit_metrics["accuracy"])
+        logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
+                     summary["exported_accuracy"], summary["transfer_accuracy"])
+    else:
+        summary["exported_accuracy"] = summary["transfer_accuracy"]
+    model.save(folder.model)
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
     elif config.compare_scratch:
@@ -126,10 +139,18 @@ def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str 
     return backbone, model
 
 
-def _calibrate_and_inspect(config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str) -> dict:
-    """The temperature choice (on validation), the held-out evaluation with its report, then the temperature folded in if adopted."""
-    temperature, decision = None, None
-    if config.calibrate:  # fitted on validation, reported on the held-out split, then carried by the head
+def _calibrate_and_inspect(
+    config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str, *, calibration=None
+) -> tuple[dict, tuple]:
+    """The temperature choice (on validation), the held-out evaluation with its report, then the temperature folded in if adopted.
+
+    (Nine parameters: the run's pieces the report names.) `calibration`: a
+    (temperature, decision) already chosen, for the refit model, which
+    trained on validation and so cannot choose on it. Returns the metrics
+    and the (temperature, decision) used.
+    """
+    temperature, decision = calibration or (None, None)
+    if config.calibrate and calibration is None:  # fitted on validation, reported on the held-out split, then carried by the head
         temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
     split = data.evaluation_split
     metrics = inspect_split(
@@ -139,14 +160,47 @@ def _calibrate_and_inspect(config: RunConfig, model, data, class_names, folder: 
     )
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
+    if calibration is not None or not decision:  # the refit model carries the choice made (and logged) for the first one
+        pass
+    elif decision["adopted"]:
         logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, split,
                      metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
-    elif decision:
+    else:
         logging.info("temperature %.3f fitted on validation not adopted (%s); the head keeps T = 1", decision["fitted_temperature"],
                      why_not_adopted(decision))
     if config.tensorboard:
         _log_evaluation_to_tensorboard(folder.tensorboard, metrics, folder.evaluation / "confusion_matrix.png")
-    return metrics
+    return metrics, (temperature, decision)
+
+
+def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folder: RunFolder, augmentation, class_weight):
+    """(the refit model, what the refit did) when `--refit` asks for it and the kept recipe can be replayed, else None.
+
+    (Eight parameters: the run's pieces the refit replays.)
+    """
+    labelled = {n: splits.counts["train"].get(n, 0) + splits.counts["validation"].get(n, 0) for n in splits.class_names}
+    why_not = refit_lib.refit_plan(result, plan, folder.root) if config.refit != "off" else "--refit=off"
+    if config.init_from and not isinstance(why_not, str):
+        why_not = "the model came from --init_from, which a refit cannot rebuild from scratch"
+    if config.refit == "auto" and not isinstance(why_not, str):
+        if splits.test is None:
+            why_not = "there is no test split to score the refit model on (--test_fraction=0)"
+        elif max(labelled.values()) > refit_lib.AUTO_MAX_PER_CLASS:
+            why_not = f"more than {refit_lib.AUTO_MAX_PER_CLASS} labelled images per class (--refit=on refits anyway)"
+    if isinstance(why_not, str):
+        if config.refit != "off":
+            logging.info("no refit on training + validation: %s", why_not)
+        return None
+    pooled = data_lib.all_labelled(splits)
+    backbone, model = build_model(config, weights, len(splits.class_names))
+    cache_path = folder.image_cache("all_labelled", backbone.input_size, _cache_key(config, splits))
+    batches = data_lib.epoch_batches(pooled.train, backbone.input_size, config.batch_size, seed=config.seed,
+                                     indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=config.cache,
+                                     cache_path=cache_path)
+    keras.utils.set_random_seed(config.seed)
+    done = refit_lib.refit(model, backbone.layer, batches, why_not, plan, folder.root, augmentation=augmentation,
+                           class_weight=class_weight, examples=pooled.size("train"))
+    return model, done
 
 
 # What summary.json keeps of the calibration block of metrics.json.
@@ -207,7 +261,7 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
         metadata = card_metadata(
-            config, trained.weights, {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}, summary["calibration"]
+            config, trained.weights, {f"{summary['evaluated_on']}_accuracy": summary["exported_accuracy"]}, summary["calibration"]
         )
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
@@ -285,15 +339,11 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     """Seeded training epochs (mixed if asked), validation and held-out batches at `size` pixels."""
     num_classes = len(splits.class_names)
 
-    # The disk cache is keyed to the settings and to which files went where: adding, removing or moving an image
-    # changes the split record, so a rerun never trains on arrays decoded from the folder as it was.
-    content = hashlib.sha256(json.dumps(splits.split_record, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
     def cached(split: str) -> dict:
         return {
             "num_examples": splits.size(split),
             "cache": config.cache,
-            "cache_path": RunFolder(run_dir).image_cache(split, size, f"{config.fingerprint()}_{content}"),
+            "cache_path": RunFolder(run_dir).image_cache(split, size, _cache_key(config, splits)),
         }
 
     def batches(split: str):
@@ -312,6 +362,16 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     has_test = splits.test is not None
     class_weight = data_lib.balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
     return RunBatches(train, validation, batches("test") if has_test else validation, "test" if has_test else "validation", class_weight)
+
+
+def _cache_key(config: RunConfig, splits: data_lib.DataSplits) -> str:
+    """What the disk image cache is keyed to: the settings and which files went where.
+
+    Adding, removing or moving an image changes the split record, so a rerun
+    never trains on arrays decoded from the folder as it was.
+    """
+    content = hashlib.sha256(json.dumps(splits.split_record, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{config.fingerprint()}_{content}"
 
 
 def _log_evaluation_to_tensorboard(log_dir: Path, metrics: dict, confusion_png: Path) -> None:

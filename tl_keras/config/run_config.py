@@ -240,6 +240,12 @@ class RunConfig:
         "Fit a temperature on the validation split after training and fold it into the head, so exported and TFLite probabilities are "
         "calibrated (top-1 unchanged); ECE before/after goes into metrics.json.",
     )
+    refit: str = _field(
+        "auto",
+        "Once validation has chosen the head's strength, the epochs and the kept phase, train the kept recipe again on training plus "
+        "validation with those choices fixed, and export that: on (whenever the recipe can be replayed), off, or auto (on folders of "
+        "at most 150 labelled images per class with a test split). The test split scores the exported model.",
+    )
     tta: str = _field(
         "none",
         "Test-time augmentation measured at evaluation and added to the export as a serving_tta signature: none, flip (image + mirror), "

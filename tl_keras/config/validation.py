@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from tl_keras.config.settings import (
-    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, SCRATCH_BUDGETS,
-    STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
+    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES,
+    SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
 )
 
 _CHECKS: dict[str, Callable] = {}
@@ -29,6 +29,7 @@ _CHOICES = {
     "class_weights": CLASS_WEIGHTS, "head_init": HEAD_INITS, "scratch_budget": SCRATCH_BUDGETS, "lr_schedule": LR_SCHEDULES,
     "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "cache": CACHES, "feature_cache": FEATURE_CACHES, "flip": FLIPS,
     "tta": TTA_MODES, "optimizer": OPTIMIZERS, "fine_tune_optimizer": OPTIMIZERS, "pooling": POOLINGS, "monitor": MONITORS,
+    "refit": REFIT_MODES,
 }
 
 

@@ -36,6 +36,7 @@ from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import DataSettings, settings_from
 
 __all__ = [
+    "all_labelled",
     "BUILTIN_DATASETS",
     "FLOWERS_DIR",
     "IMAGE_EXTENSIONS",
@@ -177,6 +178,30 @@ def balanced_class_weights(train_counts: dict[str, int], class_names: list[str])
     labels = np.repeat(np.arange(len(class_names)), counts)
     weights = compute_class_weight("balanced", classes=np.arange(len(class_names)), y=labels)
     return {i: float(w) for i, w in enumerate(weights)}
+
+
+def all_labelled(splits: DataSplits) -> DataSplits:
+    """The splits with validation folded into training: what the refit on every label trains on (test stays apart).
+
+    Validation becomes None, so nothing downstream can pick an epoch on
+    images the model trained on.
+    """
+    counts = {**splits.counts, "train": {n: splits.counts["train"].get(n, 0) + splits.counts.get("validation", {}).get(n, 0)
+                                         for n in splits.class_names}}
+    counts.pop("validation", None)
+    indexed = dict(splits.indexed)
+    joined = indexed["train"].joined(indexed["validation"]) if {"train", "validation"} <= indexed.keys() else None
+    if joined is not None:
+        indexed["train"] = joined
+        train = joined.dataset()
+    else:
+        indexed.pop("train", None)
+        train = splits.train.concatenate(splits.validation)
+    indexed.pop("validation", None)
+    labels = None
+    if splits.train_labels is not None and "validation" in splits.indexed:
+        labels = np.concatenate([splits.train_labels, splits.indexed["validation"].labels])
+    return dataclasses.replace(splits, train=train, validation=None, counts=counts, train_labels=labels, indexed=indexed)
 
 
 def make_batches(

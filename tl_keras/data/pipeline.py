@@ -134,6 +134,16 @@ class IndexedSplit:
         sizes = self.sizes[indices] if self.sizes is not None else None
         return IndexedSplit(self.labels[indices], self.keys[indices], self.load, self.may_fail, sizes)
 
+    def joined(self, other: "IndexedSplit") -> "IndexedSplit | None":
+        """This split's examples then `other`'s, as one split; None when they load differently (not subsets of one source)."""
+        if other.load is not self.load:
+            return None
+        sizes = None if self.sizes is None or other.sizes is None else np.concatenate([self.sizes, other.sizes])
+        return IndexedSplit(
+            np.concatenate([self.labels, other.labels]), np.concatenate([self.keys, other.keys]), self.load,
+            self.may_fail or other.may_fail, sizes,
+        )
+
     @classmethod
     def from_files(cls, paths, labels, *, checked: bool = False, sizes=None) -> "IndexedSplit":
         """Image files (any format `tf.io.decode_image` reads; first frame of a GIF).

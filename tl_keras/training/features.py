@@ -222,16 +222,25 @@ _LOGISTIC_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def fit_logistic_head(
-    head: keras.layers.Dense, train: FeatureCache, validation: FeatureCache, *, class_weight: dict[int, float] | None = None, seed: int = 0
+    head: keras.layers.Dense,
+    train: FeatureCache,
+    validation: FeatureCache | None,
+    *,
+    class_weight: dict[int, float] | None = None,
+    seed: int = 0,
+    strength: float | None = None,
 ) -> dict:
     """Sets the softmax head to scikit-learn's multinomial logistic regression on the cached features.
 
     The regression is convex and L-BFGS solves it to convergence in seconds;
-    its L2 strength is picked by validation log-loss. Training rows are
-    every cached view (subsampled, seeded, above `_LOGISTIC_MAX_ROWS`).
+    its L2 strength is picked by validation log-loss, or is `strength` when
+    given (the refit on every label, which has no validation left to pick
+    with). Training rows are every cached view (subsampled, seeded, above
+    `_LOGISTIC_MAX_ROWS`).
 
     Returns:
-        {"C": the picked inverse L2 strength, "validation_accuracy", "validation_log_loss", "rows", "seconds"}.
+        {"C": the picked inverse L2 strength, "validation_accuracy", "validation_log_loss" (None without
+        validation), "rows", "seconds"}.
     """
     import time
 
@@ -243,9 +252,14 @@ def fit_logistic_head(
     if len(labels) > _LOGISTIC_MAX_ROWS:
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), _LOGISTIC_MAX_ROWS, replace=False))
         features, labels = features[keep], labels[keep]
-    val_x, val_y = validation.clean()
     num_classes = int(head.units)
     weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
+    if strength is not None:
+        model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4).fit(features, labels, sample_weight=weights)
+        _set_head(head, model, features.shape[1], num_classes)
+        return {"C": strength, "validation_accuracy": None, "validation_log_loss": None, "rows": int(len(labels)),
+                "seconds": round(time.perf_counter() - started, 2)}
+    val_x, val_y = validation.clean()
     best, rises = None, 0
     for strength in _LOGISTIC_STRENGTHS:
         # A fresh model per strength (warm starts would make the answer depend on the path taken).
@@ -264,7 +278,14 @@ def fit_logistic_head(
             if rises == 2:  # validation log-loss is unimodal in C in practice: two rises past the best end the search
                 break
     loss, strength, model, accuracy = best
-    kernel = np.zeros((features.shape[1], num_classes), np.float32)
+    _set_head(head, model, features.shape[1], num_classes)
+    return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _set_head(head: keras.layers.Dense, model, width: int, num_classes: int) -> None:
+    """The Dense softmax head set to a fitted scikit-learn logistic regression's weights."""
+    kernel = np.zeros((width, num_classes), np.float32)
     bias = np.full((num_classes,), -30.0, np.float32)  # a class absent from training stays improbable
     if len(model.classes_) == 2:  # binary: one logit w.x + b; softmax over (-z/2, z/2) gives the same probabilities
         coef, intercept = model.coef_[0] / 2, model.intercept_[0] / 2
@@ -275,5 +296,3 @@ def fit_logistic_head(
         bias[model.classes_] = model.intercept_
     head.kernel.assign(kernel)
     head.bias.assign(bias)
-    return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
-            "seconds": round(time.perf_counter() - started, 2)}

@@ -100,7 +100,7 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
     trainable = sum(int(math.prod(w.shape)) for w in head.trainable_weights)
     return PhaseResult(
         name=FROZEN, first_epoch=1, epochs_run=0, best_epoch=0, best_value=value, trainable_weights=trainable, history=history,
-        weights_path=str(best_path), seconds=time.perf_counter() - started,
+        weights_path=str(best_path), seconds=time.perf_counter() - started, head_strength=float(fitted["C"]),
     )
 
 

@@ -23,7 +23,7 @@ from absl import logging
 from tl_keras.config.settings import TrainSettings
 from tl_keras.data.epochs import EpochBatches
 from tl_keras.io.run_folder import RunFolder
-from tl_keras.models.builders import compile_classifier
+from tl_keras.models.builders import compile_classifier, is_layerwise
 from tl_keras.training import distribute
 from tl_keras.training import resume as resume_lib
 from tl_keras.training.callbacks import OverfitWarning
@@ -44,6 +44,8 @@ class PhaseResult:
     seconds: float = 0.0  # wall time, feature caching included
     on_cached_features: bool = False
     caching_seconds: float = 0.0
+    head_strength: float | None = None  # the logistic fit's inverse L2 strength, picked on validation
+    planned_epochs: int = 0  # the epochs the phase was given (its schedule's span); early stopping may run fewer
 
 
 @dataclasses.dataclass
@@ -188,7 +190,7 @@ def run_phase(
             shuffle=False,  # the data is a seeded tf.data stream already; Keras would only warn that it ignores shuffle=True
         )
     seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)
-    return _phase_result(name, initial_epoch, recorder.history, settings.monitor, trainable, checkpoint, seconds)
+    return _phase_result(name, initial_epoch, recorder.history, settings.monitor, trainable, checkpoint, seconds, epochs)
 
 
 def _phase_callbacks(settings: TrainSettings, checkpoint: Path, mode: str, extra_callbacks) -> list[keras.callbacks.Callback]:
@@ -206,7 +208,7 @@ def _phase_callbacks(settings: TrainSettings, checkpoint: Path, mode: str, extra
 
 
 def _phase_result(
-    name: str, initial_epoch: int, values: dict, monitor: str, trainable: int, checkpoint: Path, seconds: float
+    name: str, initial_epoch: int, values: dict, monitor: str, trainable: int, checkpoint: Path, seconds: float, planned: int
 ) -> PhaseResult:
     scores = values.get(monitor, [])
     best_index = best_epoch_index(scores, monitor_mode(monitor))
@@ -218,9 +220,21 @@ def _phase_result(
         best_value=None if best_index is None else scores[best_index],
         trainable_weights=trainable,
         history=values,
+        planned_epochs=planned,
         weights_path=str(checkpoint) if checkpoint.exists() else None,
         seconds=seconds,
     )
+
+
+def leave_compiled(model: keras.Model, settings: TrainSettings) -> None:
+    """Leaves `model` compiled with a plain optimizer, ready to evaluate and to save.
+
+    `fit` may have compiled only a wrapper (augmentation, a distiller) or a
+    head on cached features; and a layer-wise optimizer is not a class a
+    saved model can be reloaded with.
+    """
+    if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
+        compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing)
 
 
 def ledger(run_dir: Path, settings: TrainSettings) -> resume_lib.RunLedger:

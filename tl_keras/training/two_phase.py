@@ -31,7 +31,7 @@ from tl_keras.training import resume as resume_lib
 from tl_keras.training.frozen_features import frozen_phase_on_features, uses_feature_cache
 from tl_keras.training.phase import PhaseRecording, PhaseResult
 from tl_keras.models.builders import with_augmentation
-from tl_keras.models.builders import compile_classifier, is_layerwise, layer_rate_scales
+from tl_keras.models.builders import layer_rate_scales
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import FINE_TUNE, FROZEN, SCRATCH, TrainSettings
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
@@ -113,7 +113,7 @@ def train_two_phase(
         for index, (name, spec, stage_epochs) in enumerate(settings.fine_tune_stages(run.steps)):
             phases.append(_fine_tune_stage(run, phases, name, spec, stage_epochs, first_stage=index == 0))
     result = _keep_best(trainer, phases, settings.monitor)
-    _leave_compiled(model, settings)
+    phase_lib.leave_compiled(model, settings)
     _write_json(RunFolder(run_dir).history, result.to_dict())
     return result
 
@@ -199,17 +199,6 @@ def _check_settings(settings) -> None:
         )
 
 
-def _leave_compiled(model: keras.Model, settings: TrainSettings) -> None:
-    """Leaves `model` compiled with a plain optimizer, ready to evaluate and to save.
-
-    `fit` may have compiled only a wrapper (augmentation, a distiller) or a
-    head on cached features; and a layer-wise optimizer is not a class a
-    saved model can be reloaded with.
-    """
-    if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
-        compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing)
-
-
 def train_from_scratch(
     model: keras.Model,
     train_data,
@@ -260,7 +249,7 @@ def train_from_scratch(
         )
         phase_lib.record_finished(ledger, trainer, [phase])
     result = _keep_best(trainer, [phase], settings.monitor)
-    _leave_compiled(model, settings)
+    phase_lib.leave_compiled(model, settings)
     _write_json(RunFolder(run_dir).history, result.to_dict())
     return result
 

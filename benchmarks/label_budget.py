@@ -1,0 +1,193 @@
+"""Every label used: the defaults with and without the refit on training + validation, against a converged probe, by label budget.
+
+For each data set, budget (labelled images per class) and seed: a fixed
+test set is set apart, `budget` labelled images per class are drawn from
+the rest and split as the defaults split a folder (validation 2/9 of the
+labelled images, the defaults' 0.2 : 0.7), and one run of the defaults
+(MobileNetV2 0.35 at 160 px from the ImageNet weights in
+../shared/assets, `--refit=on`) gives two scores on the test images: the
+model trained on the training images alone, and the model it exports,
+refitted on training + validation with validation's choices fixed. The
+probe is scikit-learn's cross-validated logistic regression (5 folds over
+the library's grid of strengths, picked by log-loss, converged) on frozen features of the same
+training + validation images. The split is written into the run folder's
+split.json before the run, so all three arms see exactly the same images.
+
+Data sets: `tf_flowers` (600 photos, 5 classes; 30 per class for test, so at
+most 90 labelled per class) and `cats_vs_dogs` (labelled from train/, 250
+per class of validation/ for test).
+
+  python benchmarks/label_budget.py --datasets=tf_flowers --budgets=30,60,90 --seeds=0,1,2
+  python benchmarks/label_budget.py --datasets=cats_vs_dogs --budgets=30,60,120 --seeds=0,1,2
+
+Prints a table per data set and writes benchmarks/results/label_budget.json
+(rows of other data sets already in it are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from tl_keras.config.run_config import RunConfig
+from tl_keras.data import IMAGE_EXTENSIONS
+from tl_keras.data.splits import split_settings
+from tl_keras.run import build_model, run_experiment
+from tl_keras.training import features as features_lib
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO.parent / "shared" / "assets"
+WEIGHTS_0_35 = ASSETS / "weights" / "mobilenet_v2_0.35_224_no_top.weights.h5"
+DATASETS = {
+    "tf_flowers": {"pool": "tf_flowers", "test_from": None, "test_per_class": 30},
+    "cats_vs_dogs": {"pool": "cats_and_dogs_filtered/train", "test_from": "cats_and_dogs_filtered/validation", "test_per_class": 250},
+}
+VALIDATION_SHARE = 2 / 9  # the defaults' validation_fraction 0.2 against 0.7 for training
+flags.DEFINE_list("datasets", ["tf_flowers"], f"Data sets: {', '.join(DATASETS)}.")
+flags.DEFINE_list("budgets", ["30", "60", "90"], "Labelled (training + validation) images per class.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each draws the test set, the labelled images, the split and the training.")
+flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "label_budget.json"), "JSON results file.")
+FLAGS = flags.FLAGS
+
+
+def images_by_class(folder: Path) -> dict[str, list[Path]]:
+    return {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            for d in sorted(folder.iterdir()) if d.is_dir()}
+
+
+def draw(dataset: str, budget: int, seed: int) -> dict[str, dict[str, list[Path]]]:
+    """{split: {class: files}}: the test set (the same for every budget of a seed) and `budget` labelled files per class."""
+    spec = DATASETS[dataset]
+    pool = images_by_class(ASSETS / spec["pool"])
+    test_pool = images_by_class(ASSETS / spec["test_from"]) if spec["test_from"] else None
+    rng = np.random.default_rng(seed)
+    parts: dict[str, dict[str, list[Path]]] = {"train": {}, "validation": {}, "test": {}}
+    for name, files in pool.items():
+        order = [files[i] for i in rng.permutation(len(files))]
+        if test_pool is None:
+            test, order = order[: spec["test_per_class"]], order[spec["test_per_class"]:]
+        else:
+            held = test_pool[name]
+            test = [held[i] for i in np.random.default_rng(seed + 1000).permutation(len(held))[: spec["test_per_class"]]]
+        if budget > len(order):
+            raise ValueError(f"{dataset}: {budget} labelled images per class asked, {len(order)} left after the test set")
+        labelled = order[:budget]
+        validation = max(1, round(budget * VALIDATION_SHARE))
+        parts["validation"][name], parts["train"][name], parts["test"][name] = labelled[:validation], labelled[validation:], test
+    return parts
+
+
+def lay_out(parts: dict, folder: Path, run_dir: Path, seed: int, config: RunConfig) -> None:
+    """Links the drawn files into one folder and records the split in the run folder, as a run would have."""
+    record = {**split_settings(f"image_dir:{folder}", seed, config.validation_fraction, config.test_fraction, ""),
+              "class_names": sorted(parts["train"])}
+    for split, by_class in parts.items():
+        record[split] = []
+        for name, files in by_class.items():
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            for file in files:
+                link = folder / name / f"{split}_{file.name}"
+                os.symlink(file, link)
+                record[split].append(str(link))
+    run_dir.mkdir(parents=True)
+    (run_dir / "split.json").write_text(json.dumps(record))
+
+
+def probe(config: RunConfig, parts: dict, num_classes: int) -> float:
+    """Test accuracy of a cross-validated, converged logistic regression on frozen features of training + validation."""
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegressionCV
+
+    backbone, model = build_model(config, config.weights, num_classes)
+    extractor = features_lib.feature_extractor(model)
+    names = sorted(parts["train"])
+
+    def featurise(splits):
+        files = [(str(f), names.index(n)) for s in splits for n in names for f in parts[s][n]]
+        images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
+                  for f, _ in files]
+        batch = tf.cast(tf.clip_by_value(tf.round(tf.stack(images)), 0, 255), tf.uint8)
+        return np.asarray(extractor.predict(batch, batch_size=32, verbose=0)), np.array([label for _, label in files])
+
+    x, y = featurise(["train", "validation"])
+    test_x, test_y = featurise(["test"])
+    with warnings.catch_warnings():  # scikit-learn 1.8 announces new defaults; the arguments here are stated explicitly
+        warnings.simplefilter("ignore", FutureWarning)
+        fitted = LogisticRegressionCV(Cs=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], cv=5, max_iter=2000,
+                                      scoring="neg_log_loss").fit(x, y)
+    return float(np.mean(fitted.predict(test_x) == test_y))
+
+
+def one_run(dataset: str, budget: int, seed: int, root: Path) -> dict:
+    started = time.perf_counter()
+    parts = draw(dataset, budget, seed)
+    folder, run_dir = root / f"{dataset}_{budget}_{seed}_images", root / f"{dataset}_{budget}_{seed}_run"
+    config = RunConfig(image_dir=str(folder), run_dir=str(run_dir), weights=str(WEIGHTS_0_35), alpha=0.35, image_size=160, seed=seed,
+                       verbose=0, export=False, refit="on", name="label_budget")
+    lay_out(parts, folder, run_dir, seed, config)
+    summary = run_experiment(config)
+    row = {"dataset": dataset, "budget": budget, "seed": seed, "test_images": sum(len(v) for v in parts["test"].values()),
+           "kept_phase": summary["kept_phase"], "without_refit": summary["transfer_accuracy"],
+           "with_refit": summary["exported_accuracy"], "refit": summary.get("refit", {})}
+    row["probe"] = probe(config.resolved(), parts, len(parts["train"]))
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    print(f"  {dataset} budget {budget} seed {seed}: without {row['without_refit']:.3f}, with {row['with_refit']:.3f}, "
+          f"probe {row['probe']:.3f} ({row['kept_phase']}, {row['seconds']:.0f}s)", flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> list[dict]:
+    out = []
+    for budget in sorted({r["budget"] for r in rows}):
+        at = [r for r in rows if r["budget"] == budget]
+        arms = {arm: np.array([r[arm] for r in at]) for arm in ("without_refit", "with_refit", "probe")}
+        gain = arms["with_refit"] - arms["without_refit"]
+        out.append({"budget": budget, "seeds": len(at), **{f"{a}_mean": float(v.mean()) for a, v in arms.items()},
+                    **{f"{a}_std": float(v.std()) for a, v in arms.items()}, "refit_gain_mean": float(gain.mean()),
+                    "refit_gain_std": float(gain.std()), "defaults_minus_probe_mean": float((arms["with_refit"] - arms["probe"]).mean()),
+                    "fine_tune_kept": sum(r["kept_phase"] != "frozen" for r in at)})
+    return out
+
+
+def print_table(dataset: str, rows: list[dict]) -> None:
+    print(f"\n{dataset}: test accuracy, mean +- std over seeds ({rows[0]['seeds']} seeds)")
+    print(f"{'labels/class':>12}{'defaults, no refit':>22}{'defaults + refit':>20}{'refit gain':>18}{'CV probe':>18}{'fine-tune kept':>16}")
+    for r in rows:
+        print(f"{r['budget']:>12}{r['without_refit_mean']:>14.3f} +- {r['without_refit_std']:.3f}"
+              f"{r['with_refit_mean']:>12.3f} +- {r['with_refit_std']:.3f}{r['refit_gain_mean']:>+10.3f} +- {r['refit_gain_std']:.3f}"
+              f"{r['probe_mean']:>10.3f} +- {r['probe_std']:.3f}{r['fine_tune_kept']:>12}/{r['seeds']}")
+
+
+def main(argv):
+    del argv
+    if not ASSETS.is_dir():
+        sys.exit(f"error: {ASSETS} not found; this benchmark needs ../shared/assets")
+    unknown = sorted(set(FLAGS.datasets) - set(DATASETS))
+    if unknown:
+        sys.exit(f"error: --datasets: unknown {unknown}; known: {sorted(DATASETS)}")
+    output = Path(FLAGS.output)
+    earlier = json.loads(output.read_text()) if output.exists() else {}
+    results = {key: value for key, value in earlier.get("datasets", {}).items() if key not in FLAGS.datasets}
+    with tempfile.TemporaryDirectory() as scratch:
+        for dataset in FLAGS.datasets:
+            runs = [one_run(dataset, int(b), int(s), Path(scratch)) for b in FLAGS.budgets for s in FLAGS.seeds]
+            rows = table(runs)
+            print_table(dataset, rows)
+            results[dataset] = {"budgets": rows, "runs": runs}
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps({"settings": "defaults, MobileNetV2 0.35 at 160 px, --refit=on", "datasets": results,
+                                          "machine": platform.platform()}, indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,134 @@
+"""The refit on every label: the kept recipe trained again on training plus validation, its choices fixed.
+
+Validation is spent choosing: the head's L2 strength, how many fine-tuning
+epochs to keep, whether fine-tuning is kept at all (and, later, the
+temperature). Once those are chosen the validation images have nothing
+left to choose, and on a small folder they are a large share of the
+labels: 60 labelled photos per class split 40/20 leave a third of them out
+of the model. The refit replays the kept recipe on all of them with every
+choice fixed (the strength, the epoch count, the rate, the unfrozen
+layers), so nothing is picked on data the model trained on.
+
+What can be replayed: the frozen phase as the logistic fit on cached
+features (`head_init="logistic"`, the default), and one fine-tuning stage
+at a constant or cosine rate. A plateau schedule (it reacts to validation),
+a gradual-unfreezing schedule, a head trained in Keras epochs or a custom
+trainer are not replayed; `refit_plan` says why instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+from absl import logging
+
+from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
+from tl_keras.data.epochs import EpochBatches
+from tl_keras.io.run_folder import RunFolder
+from tl_keras.models.anatomy import anatomy
+from tl_keras.models.builders import layer_rate_scales, with_augmentation
+from tl_keras.training import features as features_lib
+from tl_keras.training import phase as phase_lib
+from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
+from tl_keras.training.frozen_features import uses_feature_cache
+
+
+# --refit=auto refits folders of at most this many labelled (training + validation) images per class.
+AUTO_MAX_PER_CLASS = 150
+
+
+@dataclasses.dataclass(frozen=True)
+class RefitPlan:
+    """The choices validation made, which the refit keeps."""
+
+    head_strength: float  # the logistic head's inverse L2 strength
+    fine_tune_epochs: int  # epochs of fine-tuning kept; 0 when the frozen phase was kept
+    planned_epochs: int  # the fine-tuning schedule's length (its cosine and warmup span), in epochs
+    unfreeze: str
+    fine_tune_rate: float | None  # None: the settings' rate
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def refit_plan(result, settings: TrainSettings, run_dir: Path, *, custom_trainer: bool = False) -> RefitPlan | str:
+    """The plan that replays `result`'s kept recipe, or a sentence saying why it cannot be replayed."""
+    if custom_trainer:
+        return "a custom trainer (distillation) trained the model"
+    if not uses_feature_cache(settings) or settings.head_init != "logistic":
+        return "the frozen phase was not the logistic fit on cached features"
+    phases = {p.name: p for p in result.phases}
+    frozen = phases.get(FROZEN)
+    if frozen is None or frozen.head_strength is None:
+        return "there was no frozen phase to replay"
+    plan = RefitPlan(frozen.head_strength, 0, 0, settings.unfreeze, None)
+    if result.kept_phase == FROZEN:
+        return plan
+    if result.kept_phase != FINE_TUNE:
+        return f"the kept phase {result.kept_phase} is a stage of a gradual-unfreezing schedule"
+    if settings.lr_schedule == "plateau":
+        return "--lr_schedule=plateau lowers the rate when validation stalls, which a refit has no validation to replay"
+    tuned = phases[FINE_TUNE]
+    kept_epochs = result.kept_epoch - tuned.first_epoch + 1
+    rate = None
+    if settings.fine_tune_learning_rate == 0:  # the rate the LR range test found for the stage
+        rate = float(json.loads(RunFolder(run_dir).lr_find.read_text())[FINE_TUNE]["rate"])
+    planned = max(kept_epochs, tuned.planned_epochs or tuned.epochs_run)
+    return dataclasses.replace(plan, fine_tune_epochs=kept_epochs, planned_epochs=planned, fine_tune_rate=rate)
+
+
+def refit(
+    model: keras.Model,
+    backbone: keras.layers.Layer,
+    all_labelled: EpochBatches,
+    plan: RefitPlan,
+    settings: TrainSettings,
+    run_dir: Path,
+    *,
+    augmentation: keras.Sequential | None = None,
+    class_weight: dict[int, float] | None = None,
+    examples: int = -1,
+) -> dict:
+    """Trains a fresh `model` (same build, same seed) by `plan` on `all_labelled`; returns what it did.
+
+    (Nine parameters: `train_two_phase`'s, less the validation data, plus the plan.)
+
+    The frozen phase is the logistic fit at the kept strength on features of
+    every labelled image; fine-tuning then runs for exactly the kept number
+    of epochs at the kept rate over the same schedule, and its last weights
+    are the model's (no epoch is picked: there is nothing to pick on).
+    """
+    started = time.perf_counter()
+    freeze_backbone(backbone)
+    extractor = features_lib.feature_extractor(model)
+    passes = settings.feature_cache_augment_passes if augmentation is not None else 0
+    cache = features_lib.cache_features(
+        extractor, all_labelled.epoch(0), passes=passes, augmentation=augmentation, storage=settings.feature_cache,
+        directory=RunFolder(run_dir).feature_cache, num_examples=examples, name="all_labelled",
+    )
+    fitted = features_lib.fit_logistic_head(anatomy(model).head, cache, None, class_weight=class_weight, seed=settings.seed,
+                                            strength=plan.head_strength)
+    logging.info("refit: the logistic head at C=%g on all %d labelled examples (%.1fs)", plan.head_strength, cache.examples_per_pass,
+                 fitted["seconds"])
+    if plan.fine_tune_epochs:
+        _fine_tune(model, backbone, all_labelled, plan, settings, augmentation, class_weight)
+    phase_lib.leave_compiled(model, settings)
+    return {**plan.to_dict(), "examples": int(cache.examples_per_pass), "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _fine_tune(model, backbone, all_labelled: EpochBatches, plan: RefitPlan, settings: TrainSettings, augmentation, class_weight) -> None:
+    """The kept fine-tuning, replayed: same layers, rate and schedule span; the last epoch's weights are kept."""
+    trainer = with_augmentation(model, augmentation)
+    unfreeze_backbone(backbone, plan.unfreeze)
+    scales = layer_rate_scales(backbone_leaves(backbone), settings.layer_rate_bottom) if settings.layer_rate_bottom < 1.0 else None
+    steps = all_labelled.steps_per_epoch
+    phase_lib.compile_phase(trainer, settings, True, plan.planned_epochs, steps, rate_scale=scales, rate=plan.fine_tune_rate)
+    logging.info("refit: fine-tuning %d epoch%s on every label", plan.fine_tune_epochs, "" if plan.fine_tune_epochs == 1 else "s")
+    trainer.fit(
+        all_labelled.stream(0), epochs=plan.fine_tune_epochs, steps_per_epoch=steps, class_weight=class_weight,
+        verbose=phase_lib.fit_verbosity(settings.verbose), shuffle=False,
+    )
