@@ -1,0 +1,120 @@
+"""The refit on every label: validation folded into training, the kept recipe replayed with its choices fixed, the export scored."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tl_keras import data as data_lib
+from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
+from tl_keras.training import refit as refit_lib
+from tl_keras.training.features import FeatureCache, fit_logistic_head
+from tl_keras.training.phase import PhaseResult
+from tl_keras.training.two_phase import TrainingResult
+
+
+def test_all_labelled_folds_validation_into_training_and_keeps_test_apart(image_folder):
+    splits = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=0)
+    pooled = data_lib.all_labelled(splits)
+    assert pooled.validation is None
+    assert pooled.size("train") == splits.size("train") + splits.size("validation")
+    train_keys = set(pooled.indexed["train"].keys)
+    assert train_keys == set(splits.indexed["train"].keys) | set(splits.indexed["validation"].keys)
+    assert not train_keys & set(splits.indexed["test"].keys)
+    labels = [int(y) for _, y in pooled.train.as_numpy_iterator()]
+    assert sorted(labels) == sorted(pooled.indexed["train"].labels.tolist())
+
+
+def test_a_fixed_strength_fits_without_validation_and_matches_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 5)).astype(np.float32)
+    labels = (features[:, 0] + 0.5 * features[:, 1] > 0).astype(np.int32) + (features[:, 2] > 1).astype(np.int32)
+    head = keras.layers.Dense(3, activation="softmax")
+    head.build((None, 5))
+    fitted = fit_logistic_head(head, FeatureCache(features, labels, len(labels)), None, strength=0.3)
+    assert fitted["C"] == 0.3 and fitted["validation_log_loss"] is None
+    expected = LogisticRegression(C=0.3, max_iter=1000, tol=1e-4).fit(features, labels).predict_proba(features)
+    np.testing.assert_allclose(np.asarray(head(features)), expected, atol=1e-4)
+
+
+def _phase(name, first, run, best, value, strength=None, planned=0):
+    return PhaseResult(name, first, run, best, value, 1, {}, "w.h5", head_strength=strength, planned_epochs=planned)
+
+
+def _result(kept, kept_epoch, *phases):
+    return TrainingResult(list(phases), "val_accuracy", kept, kept_epoch, 0.9, None)
+
+
+def test_the_plan_replays_what_validation_chose(tmp_path):
+    frozen = _phase(FROZEN, 1, 0, 0, 0.8, strength=0.03)
+    tuned = _phase(FINE_TUNE, 1, 4, 3, 0.9, planned=7)  # early-stopped after 4 of 7 epochs, best at its third
+    plan = refit_lib.refit_plan(_result(FINE_TUNE, 3, frozen, tuned), TrainSettings(), tmp_path)
+    assert (plan.head_strength, plan.fine_tune_epochs, plan.planned_epochs, plan.fine_tune_rate) == (0.03, 3, 7, None)
+    kept_frozen = refit_lib.refit_plan(_result(FROZEN, 0, frozen, tuned), TrainSettings(), tmp_path)
+    assert (kept_frozen.head_strength, kept_frozen.fine_tune_epochs) == (0.03, 0)
+
+
+def test_the_plan_reads_the_rate_an_lr_range_test_found(tmp_path):
+    (tmp_path / "lr_find.json").write_text(json.dumps({FINE_TUNE: {"rate": 2.5e-5}}))
+    plan = refit_lib.refit_plan(
+        _result(FINE_TUNE, 2, _phase(FROZEN, 1, 0, 0, 0.8, strength=1.0), _phase(FINE_TUNE, 1, 2, 2, 0.9, planned=2)),
+        TrainSettings(fine_tune_learning_rate=0), tmp_path,
+    )
+    assert plan.fine_tune_rate == 2.5e-5
+
+
+@pytest.mark.parametrize("settings, kept, why", [
+    (TrainSettings(lr_schedule="plateau"), FINE_TUNE, "plateau"),
+    (TrainSettings(head_init="random"), FROZEN, "logistic fit"),
+    (TrainSettings(feature_cache="off"), FROZEN, "logistic fit"),
+    (TrainSettings(unfreeze_schedule="2,all"), "fine_tune_2", "gradual-unfreezing"),
+])
+def test_what_cannot_be_replayed_says_why(tmp_path, settings, kept, why):
+    phases = [_phase(FROZEN, 1, 0, 0, 0.8, strength=1.0), _phase(kept, 1, 2, 2, 0.9)]
+    assert why in refit_lib.refit_plan(_result(kept, 2, *phases), settings, tmp_path)
+    assert "distillation" in refit_lib.refit_plan(_result(kept, 2, *phases), TrainSettings(), tmp_path, custom_trainer=True)
+
+
+def _folder_run(image_folder, tmp_path, **overrides):
+    from tl_keras.run import run_experiment
+
+    settings = dict(
+        image_dir=str(image_folder), backbone="small_cnn", weights="none", image_size=16, fine_tune_epochs=2, fine_tune_min_steps=0,
+        batch_size=8, validation_fraction=0.25, test_fraction=0.25, compare_scratch=False, export=False, verbose=0,
+        run_dir=str(tmp_path / "run"), seed=1,
+    )
+    config = recipe_config("digits", **{**settings, **overrides})
+    return run_experiment(config)
+
+
+def test_a_run_exports_the_refit_model_and_scores_it_on_test(image_folder, tmp_path):
+    from tl_keras.evaluation.metrics import predict_dataset
+    from tl_keras.export.reload import load_classifier
+
+    summary = _folder_run(image_folder, tmp_path, refit="on")
+    refit = summary["refit"]
+    assert refit["examples"] == sum(summary["counts"]["train"].values()) + sum(summary["counts"]["validation"].values())
+    assert refit["accuracy_before"] == summary["transfer_accuracy"]
+    kept_epochs = 0 if summary["kept_phase"] == FROZEN else summary["kept_epoch"] - summary["phases"][FROZEN]["epochs"]
+    assert refit["fine_tune_epochs"] == kept_epochs
+    # The accuracy reported is the saved model's own on the test split (an independent prediction).
+    splits = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1)
+    batches = data_lib.make_batches(splits.test, 16, 8)
+    probabilities, labels = predict_dataset(load_classifier(summary["model_keras"]), batches)
+    assert summary["exported_accuracy"] == pytest.approx(float(np.mean(probabilities.argmax(1) == labels)))
+    metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["exported_accuracy"])
+
+
+def test_refit_off_exports_the_model_trained_on_training_alone(image_folder, tmp_path):
+    summary = _folder_run(image_folder, tmp_path, refit="off")
+    assert "refit" not in summary and summary["exported_accuracy"] == summary["transfer_accuracy"]
+
+
+def test_auto_does_not_refit_without_a_test_split(image_folder, tmp_path):
+    summary = _folder_run(image_folder, tmp_path, refit="auto", test_fraction=0.0)
+    assert "refit" not in summary and summary["evaluated_on"] == "validation"
