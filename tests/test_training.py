@@ -84,12 +84,13 @@ def test_unfreeze_top_n_trains_only_those_layers(tmp_path):
 
 def test_unfreeze_specs_count_layers_like_the_keras_tutorial():
     backbone, _ = _classifier()
-    layers = leaf_layers(backbone.layer)
-    assert len(unfreeze_backbone(backbone.layer, "from:12")) == sum(
-        1 for layer in layers[12:] if not isinstance(layer, keras.layers.BatchNormalization)
-    )
+    model_layers = backbone.layer.layers  # what the tutorial's base_model.layers[K:] indexes: the InputLayer is layers[0]
+    assert isinstance(model_layers[0], keras.layers.InputLayer)
+    expected = [layer.name for layer in model_layers[12:] if not isinstance(layer, keras.layers.BatchNormalization)]
+    assert unfreeze_backbone(backbone.layer, "from:12") == expected
+    assert unfreeze_backbone(backbone.layer, "from:1")[0] == model_layers[1].name
     with pytest.raises(ValueError, match="has only"):
-        unfreeze_backbone(backbone.layer, f"from:{len(layers)}")
+        unfreeze_backbone(backbone.layer, f"from:{len(model_layers)}")
 
 
 @pytest.mark.slow
@@ -166,7 +167,7 @@ def test_a_fine_tune_spec_past_the_backbone_is_refused_before_training():
 
 
 @pytest.mark.slow
-def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, monkeypatch):
+def test_each_unfreezing_stage_starts_from_the_previous_stages_best_epoch(tmp_path, monkeypatch):
     from tl_keras.training import phase as training
 
     backbone, model = _classifier()
@@ -185,9 +186,8 @@ def test_each_unfreezing_stage_starts_from_the_best_weights_so_far(tmp_path, mon
     monkeypatch.setattr(training, "run_phase", recording_run_phase)
     config = dataclasses.replace(CONFIG, frozen_epochs=1, fine_tune_epochs=2, unfreeze_schedule="3,all")
     result = train_two_phase(model, backbone.layer, train, val, train_settings(config), tmp_path)
-    frozen, first_stage = result.phases[0], result.phases[1]
-    best_before_second = first_stage if first_stage.best_value > frozen.best_value else frozen
-    assert seen_best[1] == best_before_second.weights_path, "stage 2 starts from the best so far, not from stage 1's last epoch"
+    first_stage = result.phases[1]
+    assert seen_best[1] == first_stage.weights_path, "stage 2 starts from stage 1's best epoch, not its last or the frozen phase"
 
 
 def test_layer_rates_make_lower_layers_move_less_on_the_same_step():
@@ -232,3 +232,14 @@ def test_the_scratch_arm_gets_the_epochs_the_transfer_arm_ran_not_the_flags():
     assert scratch_budget(by_epochs, transfer, 12.0) == {"epochs": 7}
     by_time = scratch_budget(dataclasses.replace(by_epochs, scratch_budget="time"), transfer, 12.0)
     assert by_time["epochs"] == SCRATCH_MAX_EPOCHS and isinstance(by_time["extra_callbacks"][0], TimeBudget)
+
+
+def test_a_later_unfreezing_stage_starts_from_the_previous_stage_not_the_frozen_phase():
+    from tl_keras.training.phase import PhaseResult
+    from tl_keras.training.two_phase import stage_start
+
+    frozen = PhaseResult(FROZEN, 1, 0, 0, 0.95, 1, {}, "frozen.h5")
+    first = PhaseResult("fine_tune_1", 1, 2, 2, 0.90, 1, {}, "fine_tune_1.h5")
+    assert stage_start([frozen, first], "val_accuracy") is first  # though the frozen phase scored better
+    diverged = PhaseResult("fine_tune_1", 1, 2, None, None, 1, {}, None)
+    assert stage_start([frozen, diverged], "val_accuracy") is frozen

@@ -325,6 +325,18 @@ def _fixed_input_size(model: keras.Model) -> int:
     return int(shape[1]) if shape[1] is not None else 0
 
 
+def counted_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """`leaf_layers` with each model's InputLayer kept in place: the list `from:K` indexes.
+
+    The Keras fine-tuning tutorial unfreezes `base_model.layers[K:]`, and
+    `base_model.layers[0]` is the InputLayer; counting it keeps `from:100`
+    the same cut as the tutorial's (MobileNetV2: 154 counted, 153 leaves).
+    """
+    if isinstance(layer, keras.Model):
+        return [leaf for child in layer.layers for leaf in counted_layers(child)]
+    return [layer]
+
+
 def leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     """The backbone's layers in order, nested models flattened (the unit of 'top N layers')."""
     if isinstance(layer, keras.Model):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from tl_keras.models.backbones import leaf_layers
+from tl_keras.models.backbones import counted_layers, leaf_layers
 from tl_keras.config.settings import ConfigError, TrainSettings, parse_unfreeze
 
 
@@ -44,7 +44,7 @@ def check_unfreeze_fits(backbone, settings: TrainSettings) -> None:
     """
     if settings.fine_tune_epochs <= 0:
         return
-    depth = min(len(leaf_layers(layer)) for layer in _backbone_list(backbone))
+    depth = min(len(counted_layers(layer)) for layer in _backbone_list(backbone))
     for _, spec, _ in settings.fine_tune_stages():
         kind, value = parse_unfreeze(spec)
         if kind == "from" and value >= depth:
@@ -59,7 +59,8 @@ def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> li
         backbone: the backbone layer or model.
         spec: "all", "N" (the top N layers) or "from:K" (layer K and above),
             counting the backbone's layers in order with nested models
-            flattened, as `base_model.layers[K:]` does in the Keras tutorial.
+            flattened and the InputLayer counted, as `base_model.layers[K:]`
+            does in the Keras tutorial.
 
     Returns:
         Names of the layers left trainable (BatchNorm excluded).
@@ -71,9 +72,11 @@ def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> li
     elif kind == "top":
         start = max(0, len(layers) - value)
     else:
-        if value >= len(layers):
-            raise ValueError(f"--unfreeze {spec!r}: the backbone has only {len(layers)} layers; pick K below that")
-        start = value
+        counted = counted_layers(backbone)
+        if value >= len(counted):
+            raise ValueError(f"--unfreeze {spec!r}: the backbone has only {len(counted)} layers; pick K below that")
+        above = {id(layer) for layer in counted[value:]}
+        start = next(i for i, layer in enumerate(layers) if id(layer) in above)
     backbone.trainable = True
     unfrozen = []
     for index, layer in enumerate(layers):

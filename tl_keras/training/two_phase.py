@@ -165,11 +165,9 @@ def _frozen_phase(run: _PhaseRun, cached: bool, augmentation, train_examples: in
 def _fine_tune_stage(run: _PhaseRun, phases: list[PhaseResult], name: str, spec: str, epochs: int, first_stage: bool) -> PhaseResult:
     """One fine-tuning stage: unfreeze `spec`, compile at the fine-tuning rate (found, when auto), and fit."""
     if not first_stage:
-        # A stage starts from the best weights so far, not from where the last one stopped (possibly early-stopped
-        # past its best, or diverged).
-        best = _best_phase(phases, run.settings.monitor)
-        if best is not None:
-            phase_lib.load_weights_quietly(run.trainer, best.weights_path)
+        start_from = stage_start(phases, run.settings.monitor)
+        if start_from is not None:
+            phase_lib.load_weights_quietly(run.trainer, start_from.weights_path)
     unfrozen = unfreeze_backbone(run.backbone, spec)
     logging.info("%s: fine-tuning %d backbone layers (--unfreeze=%s); BatchNorm stays frozen", name, len(unfrozen), spec)
     start = run.ledger.restore(name, run.trainer)
@@ -284,6 +282,22 @@ def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir:
     _write_json(record_file, record)
     lr_finder.plot({stage: test}, run_dir / f"lr_find_{stage}.png")
     return rate
+
+
+def stage_start(phases: list[PhaseResult], monitor: str) -> PhaseResult | None:
+    """Whose weights a later unfreezing stage starts from: the previous stage's best epoch.
+
+    Gradual unfreezing builds on what the last stage learned (ULMFiT), so a
+    stage does not restart from the frozen phase even when the frozen phase
+    scored better: the run's verdict still compares every phase at the end.
+    Not from where the last stage stopped either (possibly early-stopped past
+    its best, or diverged). When the previous stage has no finite best, the
+    best phase so far.
+    """
+    previous = phases[-1] if phases else None
+    if previous is not None and previous.best_value is not None and previous.weights_path:
+        return previous
+    return _best_phase(phases, monitor)
 
 
 def _best_phase(phases: list[PhaseResult], monitor: str) -> PhaseResult | None:
