@@ -248,6 +248,50 @@ def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
         np.testing.assert_allclose(resumed.history[key], straight.history[key], rtol=0, atol=1e-6, err_msg=key)
 
 
+def test_a_kill_after_an_improving_epoch_but_before_its_state_leaves_the_best_file_as_the_state_says(tmp_path):
+    """Review M5: the best file never runs ahead of the resume state, whose history and best value it must match."""
+    from tl_keras.models.backbones import load_backbone
+    from tl_keras.models.builders import build_classifier
+    from tl_keras.config.settings import TrainSettings
+    from tl_keras.training.two_phase import train_two_phase
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 32).astype(np.int32)
+    images = rng.integers(0, 60, (32, 16, 16, 3)).astype(np.uint8)
+    images[..., 0] += (labels * 150).astype(np.uint8)[:, None, None]  # learnable: validation loss falls epoch after epoch
+    split = data_lib.IndexedSplit.from_arrays(images, labels)
+    settings = TrainSettings(frozen_epochs=4, fine_tune_epochs=0, batch_size=8, learning_rate=0.01, feature_cache="off",
+                             monitor="val_loss", early_stopping_patience=0, verbose=0, seed=2)
+    keras.utils.set_random_seed(2)
+    backbone = load_backbone("small_cnn", None, image_size=16)
+    model = build_classifier(backbone, 2)
+    train_batches = data_lib.epoch_batches(split.dataset(), 16, 8, seed=2, indexed=split, cache="memory")
+    validation = data_lib.make_batches(split.dataset(), 16, 8, cache="memory")
+    best_file = tmp_path / "checkpoints" / "frozen.weights.h5"
+
+    snapshots, losses = {}, []
+
+    class KillAfterAnImprovingEpoch(keras.callbacks.Callback):  # runs after BestWeights, before the state is recorded
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots[epoch + 1] = [np.array(w) for w in model.weights]
+            losses.append(logs["val_loss"])
+            if epoch >= 1 and losses[-1] < min(losses[:-1]):
+                raise _Crash(f"killed after epoch {epoch + 1} improved")
+
+    with pytest.raises(_Crash):
+        train_two_phase(model, backbone.layer, train_batches, validation, settings, tmp_path, extra_callbacks=[KillAfterAnImprovingEpoch()])
+    state = resume_lib.load_state(resume_lib.state_path(tmp_path), settings.fingerprint())
+    killed = max(snapshots)
+    assert state.epoch == killed - 1, "the state records the epochs before the killed one"
+    recorded_best = int(np.argmin(state.history["val_loss"])) + 1
+    reloaded = build_classifier(load_backbone("small_cnn", None, image_size=16), 2)
+    reloaded.load_weights(str(best_file))
+    best = [np.asarray(w) for w in reloaded.weights]
+    for saved, expected in zip(best, snapshots[recorded_best]):  # the best file is the best epoch the state recorded
+        np.testing.assert_array_equal(saved, expected)
+    assert any(not np.array_equal(a, b) for a, b in zip(best, snapshots[killed])), "not the killed epoch's weights"
+
+
 @pytest.mark.slow
 def test_a_resumed_runs_time_budgeted_scratch_arm_gets_the_whole_transfer_time(tmp_path):
     """After --resume the scratch arm was given only the last process's time (about one epoch), not the transfer run's."""

@@ -37,7 +37,7 @@ _CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "best_epoch"),
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
     "OverfitWarning": ("streak", "previous", "warned_at"),
-    "BestWeights": ("best",),
+    "BestWeights": ("best", "pending"),
 }
 
 
@@ -268,11 +268,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.started = time.perf_counter()
         if self.restore_from is not None:
             self.restore_from.restore_callbacks(self.tracked)
+        self._promote_best()  # what the state names (a kill may have come between writing it and promoting)
+
+    def _promote_best(self) -> None:
+        for callback in self.tracked:
+            if isinstance(callback, BestWeights):
+                callback.promote()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.ledger is None:  # a phase run outside a training run: its history is kept, nothing is written
+            self._promote_best()
             return
         self.ledger.record(
             self.phase,
@@ -285,13 +292,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
             optimizer=self.model.optimizer,
             callbacks=self.tracked,
         )
+        self._promote_best()  # only now that the state records this epoch
 
 
 class BestWeights(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch so far, replacing the file atomically.
+    """Keeps the weights of the best epoch so far, in step with the resume state.
 
     Plays the part of `ModelCheckpoint(save_best_only=True)`, whose writes
-    are not atomic: a kill in the middle would leave a corrupt "best".
+    are not atomic (a kill in the middle would leave a corrupt "best"), and
+    whose file runs ahead of the run's state: an improving epoch's weights
+    would replace the best before the state recording that epoch is written,
+    so a kill between the two left a best file the recorded history did not
+    contain. Here an improving epoch goes to its own file
+    (`<name>.epoch<N>.weights.h5`, named in the state as `pending`), and
+    `promote` moves it over the best file only once the state is written
+    (`EpochCheckpoint` calls it); a resumed run promotes what its state names
+    and deletes epoch files the state never recorded.
     """
 
     def __init__(self, path: str | os.PathLike, monitor: str, mode: str):
@@ -300,6 +316,7 @@ class BestWeights(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = mode
         self.best: float | None = None
+        self.pending: str | None = None  # an improving epoch's weights, waiting for the state that records it
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -308,7 +325,17 @@ class BestWeights(keras.callbacks.Callback):
         value = float(value)
         if self.best is None or improves(value, self.best, self.mode):
             self.best = value
-            save_weights_atomically(self.model, self.path)
+            pending = self.path.with_name(self.path.name.replace(".weights.h5", f".epoch{epoch + 1}.weights.h5"))
+            save_weights_atomically(self.model, pending)
+            self.pending = str(pending)
+
+    def promote(self) -> None:
+        """The pending epoch becomes the best file; epoch files no state names are deleted."""
+        if self.pending and Path(self.pending).exists():
+            os.replace(self.pending, self.path)
+        self.pending = None
+        for stale in self.path.parent.glob(self.path.name.replace(".weights.h5", ".epoch*.weights.h5")):
+            stale.unlink(missing_ok=True)
 
 
 def improves(value: float, best: float, mode: str) -> bool:
