@@ -30,6 +30,7 @@ from tl_keras import data as data_lib
 from tl_keras.evaluation.metrics import inference_function
 from tl_keras.evaluation.explain import grad_cam
 from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.export.reload import load_classifier
 from tl_keras.run import run_experiment
 from tl_keras.vision.tta import TTA_MODES, tta_views
@@ -94,7 +95,7 @@ def main(argv):
         for seed in map(int, FLAGS.seeds):
             config = _config(seed, Path(tmp) / f"seed{seed}")
             summary = run_experiment(config)
-            splits = data_lib.load_data(config, Path(config.run_dir))
+            splits = data_lib.load_data(settings_from(DataSettings, config), Path(config.run_dir))
             model = load_classifier(config.run_dir)
             size = summary["image_size"]
             accuracies = _tta_accuracies(model, data_lib.make_batches(splits.test, size, 32))

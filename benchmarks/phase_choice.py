@@ -45,7 +45,7 @@ from tl_keras.evaluation.calibration import negative_log_likelihood  # noqa: E40
 from tl_keras.export.reload import load_classifier  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.io.run_folder import RunFolder  # noqa: E402
-from tl_keras.config.settings import AugmentSettings, settings_from  # noqa: E402
+from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from  # noqa: E402
 from tl_keras.training.phase import load_weights_quietly  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def score_phases(config, image_size: int) -> list[dict]:
     """Every phase's best weights, in training order, scored on the run's validation and test splits."""
     folder = RunFolder(config.run_dir)
     model = load_classifier(folder.model)
-    splits = data_lib.load_recorded(config, config.run_dir)
+    splits = data_lib.load_recorded(settings_from(DataSettings, config), config.run_dir)
     batches = {k: data_lib.make_batches(getattr(splits, k), image_size, 32) for k in ("validation", "test")}
     history = json.loads(folder.history.read_text())
     # The checkpoints hold the training model's variables: the augmentation in front of the classifier, weights shared.

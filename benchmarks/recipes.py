@@ -33,6 +33,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from tl_keras import data as data_lib
+from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.training import features as features_lib
 from tl_keras.models.backbones import load_backbone
 from tl_keras.models.builders import build_classifier
@@ -54,7 +55,7 @@ def linear_probe(config, run_dir: Path) -> float:
     """Test accuracy of a converged logistic regression on the frozen features, split as the run split it."""
     from sklearn.linear_model import LogisticRegression
 
-    splits = data_lib.load_data(config, run_dir)
+    splits = data_lib.load_data(settings_from(DataSettings, config), run_dir)
     backbone = load_backbone(config.backbone, config.weights, image_size=config.image_size, alpha=config.alpha)
     extractor = features_lib.feature_extractor(build_classifier(backbone, len(splits.class_names)))
     size = backbone.input_size

@@ -44,6 +44,7 @@ from tl_keras.models.backbones import load_backbone
 from tl_keras.models.builders import build_classifier
 from tl_keras.config.run_config import RunConfig
 from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import AugmentSettings, settings_from
 from tl_keras.run import run_experiment
 from tl_keras.training.callbacks import TimeBudget
 from tl_keras.training.two_phase import train_from_scratch
@@ -149,7 +150,7 @@ def run_scratch(data_dir: Path, seconds: float, run_root: Path) -> dict:
     started = time.perf_counter()
     result = train_from_scratch(
         model, train, validation, train_settings(config), run_root / "scratch", epochs=1000,
-        augmentation=build_augmentation(config), extra_callbacks=[TimeBudget(seconds)],
+        augmentation=build_augmentation(settings_from(AugmentSettings, config)), extra_callbacks=[TimeBudget(seconds)],
     )
     spent = time.perf_counter() - started
     _, test_accuracy = model.evaluate(test, verbose=0)

@@ -21,6 +21,7 @@ from absl import app, flags, logging
 from tl_keras import data as data_lib
 from tl_keras.export import tflite
 from tl_keras.config.run_config import RunConfig
+from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def main(argv):
                 verbose=0, run_dir=f"{work}/run", export_dir=f"{work}/saved_models", name="cats_dogs",
             )
             summary = run_experiment(config)
-            splits = data_lib.load_data(config, config.run_dir)
+            splits = data_lib.load_data(settings_from(DataSettings, config), config.run_dir)
             held = [(x.numpy(), y.numpy()) for x, y in data_lib.make_batches(splits.test, size, 64, cache="none")]
             images = tf.concat([h[0] for h in held], 0).numpy()
             labels = tf.concat([h[1] for h in held], 0).numpy()

@@ -53,6 +53,7 @@ def main(argv):
     from tl_keras import data as data_lib
     from tl_keras.export import tflite
     from tl_keras.config.run_config import RunConfig
+    from tl_keras.config.settings import DataSettings, settings_from
     from tl_keras.export.saved_model import latest_version_dir, read_labels
     from tl_keras.models.anatomy import input_size_of
     from tl_keras.export.reload import load_classifier
@@ -87,7 +88,7 @@ def main(argv):
         return
     size = input_size_of(load_classifier(version_dir))  # fusion and ensembles: their largest input
     try:
-        run_splits = data_lib.load_recorded(config, FLAGS.run_dir) if config is not None else None
+        run_splits = data_lib.load_recorded(settings_from(DataSettings, config), FLAGS.run_dir) if config is not None else None
         if FLAGS.image_dir:
             held = data_lib.load_image_folder(FLAGS.image_dir, 0.0, 0.0)
             images, labels = _scored_arrays(held, "train", size, FLAGS.max_images, class_names, f"--image_dir {FLAGS.image_dir}")

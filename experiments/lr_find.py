@@ -38,6 +38,7 @@ def main(argv):
     from tl_keras.vision.augment import build_augmentation
     from tl_keras.models.builders import HEAD_NAME
     from tl_keras.config.run_config import ConfigError
+    from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
     from tl_keras.run import build_model, prepare_batches, resolve_weights
     from tl_keras.training.freezing import freeze_backbone, unfreeze_backbone
 
@@ -48,8 +49,10 @@ def main(argv):
     run_dir = Path(config.run_dir)
     out_dir = Path(FLAGS.output_dir) if FLAGS.output_dir else run_dir
     scratch = Path(tempfile.mkdtemp(prefix="lr_find_"))
+    data_settings = settings_from(DataSettings, config)
     try:
-        splits = data_lib.load_recorded(config, run_dir) if (run_dir / "split.json").is_file() else data_lib.load_data(config, scratch)
+        recorded = (run_dir / "split.json").is_file()
+        splits = data_lib.load_recorded(data_settings, run_dir) if recorded else data_lib.load_data(data_settings, scratch)
         backbone, model = build_model(config, resolve_weights(config, scratch, {}), len(splits.class_names))
         batches = prepare_batches(config, splits, backbone.input_size, scratch)
     except (ConfigError, ValueError) as error:
@@ -67,7 +70,7 @@ def main(argv):
     )}
     features_lib.fit_logistic_head(model.get_layer(HEAD_NAME), train_cache, validation_cache, seed=config.seed)
     unfreeze_backbone(backbone.layer, config.unfreeze)
-    trainer = with_augmentation(model, build_augmentation(config))
+    trainer = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))
     tests[f"fine-tune (--unfreeze={config.unfreeze})"] = lr_finder.lr_range_test(
         trainer, batches.train.stream(0), optimizer=config.fine_tune_optimizer, label_smoothing=config.label_smoothing,
         min_lr=lr_finder.FINE_TUNE_RATES[0], max_lr=lr_finder.FINE_TUNE_RATES[1], steps=steps,

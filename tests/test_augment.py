@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import AugmentSettings, settings_from
 from tl_keras.models.builders import with_augmentation
 from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.models.backbones import load_backbone
@@ -17,7 +18,7 @@ BASE = recipe_config("digits")
 
 
 def _augment(images, **flags):
-    layer = build_augmentation(dataclasses.replace(BASE, **flags))
+    layer = build_augmentation(settings_from(AugmentSettings, dataclasses.replace(BASE, **flags)))
     return np.stack([layer(images, training=True).numpy() for _ in range(40)])
 
 
@@ -83,10 +84,10 @@ def test_zoom_scales_within_the_flag():
 def test_augmentation_is_off_at_inference_and_absent_from_the_classifier(tiny_batch):
     config = dataclasses.replace(BASE, flip="horizontal", rotation_degrees=30, brightness=0.3)
     classifier = build_classifier(load_backbone("small_cnn", None, image_size=16), 3)
-    trainer = with_augmentation(classifier, build_augmentation(config))
+    trainer = with_augmentation(classifier, build_augmentation(settings_from(AugmentSettings, config)))
     np.testing.assert_allclose(trainer.predict(tiny_batch, verbose=0), classifier.predict(tiny_batch, verbose=0), atol=1e-6)
     assert not any("augmentation" in layer.name for layer in classifier.layers)
-    assert build_augmentation(BASE) is None
+    assert build_augmentation(settings_from(AugmentSettings, BASE)) is None
     assert with_augmentation(classifier, None) is classifier
 
 

@@ -1,6 +1,5 @@
 """Frozen phase on cached features: the head trained on the cache is the full model's head."""
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -9,6 +8,7 @@ import tensorflow as tf
 
 from tl_keras.run import train_settings
 from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import AugmentSettings
 from tl_keras.training import features as features_lib
 from tl_keras.vision.augment import build_augmentation
 from tl_keras.models.backbones import load_backbone
@@ -59,7 +59,7 @@ def test_disk_cache_matches_memory_cache(tmp_path):
 
 def test_augmented_passes_are_cached_and_differ(tmp_path):
     _, model, _, labels, ds = _setup()
-    augmentation = build_augmentation(dataclasses.replace(recipe_config("digits"), flip="horizontal_and_vertical", rotation_degrees=20))
+    augmentation = build_augmentation(AugmentSettings(flip="horizontal_and_vertical", rotation_degrees=20))
     extractor = features_lib.feature_extractor(model)
     cache = features_lib.cache_features(extractor, ds, passes=3, augmentation=augmentation)
     n = len(labels)

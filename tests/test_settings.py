@@ -37,11 +37,19 @@ def test_settings_from_reads_a_config_json_mapping(tmp_path):
     assert data.image_dir == str(tmp_path) and data.validation_fraction == 0.3
 
 
-def test_training_refuses_a_whole_run_config_and_names_the_fix(tmp_path):
+def test_code_below_the_settings_boundary_refuses_a_whole_run_config_and_names_the_fix(tmp_path):
+    from tl_keras import data as data_lib
     from tl_keras.training.two_phase import train_two_phase
+    from tl_keras.vision.augment import build_augmentation
 
-    with pytest.raises(TypeError, match="expected a TrainSettings, got RunConfig.*train_settings"):
+    with pytest.raises(TypeError, match=r"settings: training takes a TrainSettings, got RunConfig.*settings_from\(TrainSettings, config\)"):
         train_two_phase(None, None, None, None, RunConfig(), tmp_path)
+    with pytest.raises(TypeError, match="source: load_data takes a DataSettings, got RunConfig"):
+        data_lib.load_data(RunConfig(), tmp_path)
+    with pytest.raises(TypeError, match="source: load_recorded takes a DataSettings, got dict"):
+        data_lib.load_recorded({"dataset": "flowers"}, tmp_path)
+    with pytest.raises(TypeError, match="settings: build_augmentation takes an? AugmentSettings, got RunConfig"):
+        build_augmentation(RunConfig())
 
 
 def test_backbone_sources_are_parsed_once(tmp_path):

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tl_keras.run import train_settings
 from tl_keras.config.run_config import recipe_config
+from tl_keras.config.settings import AugmentSettings, settings_from
 from tl_keras.models.backbones import leaf_layers, load_backbone
 from tl_keras.models.builders import build_classifier
 from tl_keras.training.two_phase import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
@@ -133,7 +134,7 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
     keras.utils.set_random_seed(0)
     model = build_classifier(load_backbone("small_cnn", None, image_size=16), 3, freeze_batch_norm=False)
     train, val = _data()
-    augmentation = build_augmentation(dataclasses.replace(CONFIG, flip="horizontal"))
+    augmentation = build_augmentation(settings_from(AugmentSettings, dataclasses.replace(CONFIG, flip="horizontal")))
     train_from_scratch(model, train, val, train_settings(CONFIG), tmp_path, epochs=1, augmentation=augmentation)
     loss, accuracy = model.evaluate(val, verbose=0)  # the wrapper was compiled, not the model
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)

@@ -144,6 +144,20 @@ def settings_from(cls: type[_Settings], source: Any, **overrides: Any) -> _Setti
     return cls(**values)
 
 
+def require_settings(cls: type, value: Any, argument: str, taker: str) -> None:
+    """Refuses anything but a `cls` below the settings boundary (a whole `RunConfig` included), saying how to make one.
+
+    Code under config/ takes only the settings group it reads, so what a
+    function depends on is in its signature; `settings_from` converts at
+    the boundary (the run, a script).
+    """
+    if not isinstance(value, cls):
+        raise TypeError(
+            f"{argument}: {taker} takes a{'n' if cls.__name__[0] in 'AEIOU' else ''} {cls.__name__}, got {type(value).__name__}; "
+            f"build one with {cls.__name__}(...) or settings_from({cls.__name__}, config)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
     """What the two-phase training loop needs; defaults are the `default` recipe's.

@@ -33,7 +33,7 @@ from tl_keras.data.splits import DataSplits, SplitMismatchError, balanced_indice
 from tl_keras.data.tfds_source import load_tfds
 from tl_keras.data.epochs import EpochBatches
 from tl_keras.io.run_folder import RunFolder
-from tl_keras.config.settings import DataSettings, settings_from
+from tl_keras.config.settings import DataSettings, require_settings, settings_from
 
 __all__ = [
     "all_labelled",
@@ -76,7 +76,8 @@ def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, pr
     With `run_dir`, the split is recorded in (and reused from) its
     split.json, and an image folder's check report goes to data_report.json.
     """
-    data = settings_from(DataSettings, source)  # also takes a RunConfig or a config.json mapping
+    require_settings(DataSettings, source, "source", "load_data")
+    data = source
     if data.image_dir:
         return load_image_folder(
             data.image_dir, data.validation_fraction, data.test_fraction, data.seed,
@@ -97,7 +98,7 @@ def load_recorded(source: DataSettings, run_dir: str | os.PathLike) -> DataSplit
     lists only files that passed it (and re-decoding a large folder to score
     a model costs minutes); the run's data_report.json stays as it was.
     """
-    source = settings_from(DataSettings, source)
+    require_settings(DataSettings, source, "source", "load_recorded")
     if source.image_dir and RunFolder(run_dir).split.is_file():
         source = dataclasses.replace(source, data_check=False)
     return load_data(source, run_dir)

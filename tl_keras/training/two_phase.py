@@ -33,7 +33,7 @@ from tl_keras.training.phase import PhaseRecording, PhaseResult
 from tl_keras.models.builders import with_augmentation
 from tl_keras.models.builders import layer_rate_scales
 from tl_keras.io.run_folder import RunFolder
-from tl_keras.config.settings import FINE_TUNE, FROZEN, SCRATCH, TrainSettings
+from tl_keras.config.settings import FINE_TUNE, FROZEN, SCRATCH, TrainSettings, require_settings
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
 from tl_keras.data.epochs import EpochBatches
 
@@ -189,12 +189,8 @@ def _fine_tune_stage(run: _PhaseRun, phases: list[PhaseResult], name: str, spec:
 
 
 def _check_settings(settings) -> None:
-    """Training takes its own settings, not a whole `RunConfig`; say how to make them."""
-    if not isinstance(settings, TrainSettings):
-        raise TypeError(
-            f"settings: expected a TrainSettings, got {type(settings).__name__}; "
-            "build one with TrainSettings(frozen_epochs=...), or take a RunConfig's with tl_keras.run.train_settings"
-        )
+    """Training takes its own settings, not a whole `RunConfig` (take a RunConfig's with tl_keras.run.train_settings)."""
+    require_settings(TrainSettings, settings, "settings", "training")
 
 
 def train_from_scratch(

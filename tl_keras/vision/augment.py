@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tl_keras.vision.layers import ToPixels
 from tl_keras.vision.pixels import to_uint8
-from tl_keras.config.settings import AugmentSettings, settings_from
+from tl_keras.config.settings import AugmentSettings, require_settings
 
 
 def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> keras.Sequential | None:
@@ -27,7 +27,7 @@ def build_augmentation(settings: AugmentSettings, seed: int | None = None) -> ke
     contrast by 0.8 to 1.2; `brightness=0.1` adds at most a tenth of the
     0-255 range.
     """
-    settings = settings_from(AugmentSettings, settings)  # also takes a RunConfig or a config.json mapping
+    require_settings(AugmentSettings, settings, "settings", "build_augmentation")
     seed = settings.seed if seed is None else seed
     layers: list[keras.layers.Layer] = []
     if settings.flip != "none":
