@@ -37,6 +37,26 @@ def test_invalid_settings_name_their_flag(changes, flag):
         dataclasses.replace(recipe_config("digits"), **changes).validate()
 
 
+@pytest.mark.parametrize("changes, message", [
+    (dict(batch_size=0), "--batch_size must be >= 1, got 0."),
+    (dict(learning_rate=0), "--learning_rate must be > 0, got 0."),
+    (dict(frozen_epochs=-1), "--frozen_epochs must be >= 0, got -1"),
+    (dict(optimizer="lion"), "--optimizer"),
+    (dict(validation_fraction=0.6, test_fraction=0.5), "--validation_fraction plus --test_fraction must leave data"),
+    (dict(resume=True, overwrite=True), "--resume and --overwrite contradict"),
+])
+def test_image_and_text_runs_share_one_wording_of_the_shared_rules(tmp_path, changes, message):
+    from tl_keras.text.encoders import PRESET_PREFIX
+
+    texts = tmp_path / "train.tsv"
+    texts.write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    text = RunConfig(text_file=str(texts), backbone=f"{PRESET_PREFIX}bert_tiny_en_uncased", pooling="mean")
+    for config in (recipe_config("digits"), text):
+        with pytest.raises(ConfigError) as raised:
+            dataclasses.replace(config, **changes).validate()
+        assert str(raised.value).startswith(message), (config.is_text(), str(raised.value))
+
+
 def test_json_round_trip(tmp_path):
     config = dataclasses.replace(recipe_config("digits"), unfreeze="from:100", compare_scratch=False).resolved()
     path = tmp_path / "config.json"

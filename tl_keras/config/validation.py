@@ -24,13 +24,13 @@ _NON_NEGATIVE = (
     "label_smoothing", "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast",
     "brightness", "mixup_alpha", "cutmix_alpha", "clipnorm", "overfit_patience", "feature_cache_augment_passes",
 )
-# Settings that take one of a vocabulary.
+# Settings that take one of a vocabulary: any modality's, then the image runs' own.
 _CHOICES = {
     "class_weights": CLASS_WEIGHTS, "head_init": HEAD_INITS, "scratch_budget": SCRATCH_BUDGETS, "lr_schedule": LR_SCHEDULES,
-    "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "cache": CACHES, "feature_cache": FEATURE_CACHES, "flip": FLIPS,
-    "tta": TTA_MODES, "optimizer": OPTIMIZERS, "fine_tune_optimizer": OPTIMIZERS, "pooling": POOLINGS, "monitor": MONITORS,
-    "refit": REFIT_MODES,
+    "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "feature_cache": FEATURE_CACHES, "optimizer": OPTIMIZERS,
+    "fine_tune_optimizer": OPTIMIZERS, "monitor": MONITORS, "refit": REFIT_MODES,
 }
+_IMAGE_CHOICES = {"cache": CACHES, "flip": FLIPS, "tta": TTA_MODES, "pooling": POOLINGS}
 
 
 def register_check(kind: str, check: Callable) -> None:
@@ -39,27 +39,62 @@ def register_check(kind: str, check: Callable) -> None:
 
 
 def validate_run_config(config) -> None:
-    """Every rule for `config` (a RunConfig), the data source first; a text run has its own registered check."""
+    """Every rule for `config` (a RunConfig): the data source first, then the modality's own rules, then the shared ones.
+
+    A text run's own rules are a registered check (`text/checks.py`); the
+    rules every run shares (`check_shared`) are written once, here.
+    """
     sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file") if getattr(config, flag)]
     if len(sources) > 1:
         raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
     if config.is_text():
         _run_check("text_source", config)
-        return
+    else:
+        _check_image_run(config)
+    check_shared(config)
+
+
+def check_shared(config) -> None:
+    """The rules of any run, whatever it classifies: splits, batch, regularisation, epochs, rates, choices, run folder, name."""
+    for flag in ("validation_fraction", "test_fraction"):
+        value = getattr(config, flag)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {value}.")
+    if config.validation_fraction + config.test_fraction >= 1.0:
+        raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
+    if config.batch_size < 1:
+        raise ConfigError(f"--batch_size must be >= 1, got {config.batch_size}.")
+    for flag in ("dropout", "label_smoothing"):
+        if not 0.0 <= getattr(config, flag) < 1.0:
+            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
+    for flag in ("frozen_epochs", "fine_tune_epochs"):
+        if getattr(config, flag) < 0:
+            raise ConfigError(f"--{flag} must be >= 0, got {getattr(config, flag)}; use 0 to skip the phase.")
+    if config.frozen_epochs == 0 and config.fine_tune_epochs == 0:
+        raise ConfigError("--frozen_epochs and --fine_tune_epochs are both 0; nothing would be trained.")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"--learning_rate must be > 0, got {config.learning_rate}.")
+    if config.fine_tune_learning_rate < 0:
+        raise ConfigError(f"--fine_tune_learning_rate must be > 0, or auto (0), got {config.fine_tune_learning_rate}.")
+    for flag, choices in _CHOICES.items():
+        check_choice(flag, getattr(config, flag), choices)
+    if config.resume and config.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
+    if config.name:
+        check_model_name(config.name)
+
+
+def _check_image_run(config) -> None:
     _check_image_sources(config)
     _check_numbers(config)
     _check_training(config)
-    for flag, choices in _CHOICES.items():
+    for flag, choices in _IMAGE_CHOICES.items():
         check_choice(flag, getattr(config, flag), choices)
     if config.init_from:
         if not Path(config.init_from).exists():
             raise ConfigError(f"--init_from: not found: {config.init_from!r}; pass a .keras file, a run folder or an export folder")
     else:
         _run_check("backbone", config)
-    if config.resume and config.overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again.")
-    if config.name:
-        check_model_name(config.name)
 
 
 def _run_check(kind: str, config) -> None:
@@ -77,12 +112,6 @@ def _check_image_sources(config) -> None:
         raise ConfigError(f"--validation_dir: folder not found: {config.validation_dir!r}; pass a folder with one sub-folder per class.")
     if config.tfds_data_dir and not config.tfds:
         raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")
-    for flag in ("validation_fraction", "test_fraction"):
-        value = getattr(config, flag)
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"--{flag} must be in [0, 1), got {value}.")
-    if config.validation_fraction + config.test_fraction >= 1.0:
-        raise ConfigError("--validation_fraction plus --test_fraction must leave data to train on (sum < 1).")
     if config.num_classes == 1 or config.num_classes < 0:
         raise ConfigError(
             f"--num_classes must be 0 (take it from the data) or at least 2, got {config.num_classes}; "
@@ -94,11 +123,6 @@ def _check_numbers(config) -> None:
     for flag in _NON_NEGATIVE:
         if getattr(config, flag) < 0:
             raise ConfigError(f"--{flag} must be >= 0, got {getattr(config, flag)}; use 0 to skip or keep the default.")
-    if config.batch_size < 1:
-        raise ConfigError(f"--batch_size must be >= 1, got {config.batch_size}.")
-    for flag in ("dropout", "label_smoothing"):
-        if not 0.0 <= getattr(config, flag) < 1.0:
-            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
     if config.image_size and config.image_size < 8:
         raise ConfigError(f"--image_size must be at least 8 pixels (or 0 for the backbone's default), got {config.image_size}.")
     if config.rotation_degrees > 180:
@@ -109,12 +133,6 @@ def _check_numbers(config) -> None:
 
 
 def _check_training(config) -> None:
-    if config.frozen_epochs == 0 and config.fine_tune_epochs == 0:
-        raise ConfigError("--frozen_epochs and --fine_tune_epochs are both 0; nothing would be trained.")
-    if config.learning_rate <= 0:
-        raise ConfigError(f"--learning_rate must be > 0, got {config.learning_rate}.")
-    if config.fine_tune_learning_rate < 0:
-        raise ConfigError(f"--fine_tune_learning_rate must be > 0, or auto (0), got {config.fine_tune_learning_rate}.")
     parse_unfreeze(config.unfreeze)
     stages = unfreeze_stages(config.unfreeze_schedule) if config.unfreeze_schedule else []
     if len(stages) > max(config.fine_tune_epochs, 1):

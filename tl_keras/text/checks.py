@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tl_keras.config.settings import ConfigError, check_model_name
+from tl_keras.config.settings import ConfigError
 from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
 
 
 def check_text_source(config) -> None:
-    """What a text run needs: readable sources, a text encoder, sane numbers (image-only knobs are not read)."""
+    """What a text run needs: readable sources and a text encoder (image-only knobs are not read).
+
+    The rules every run shares (splits, batch, epochs, rates, the run folder,
+    the name) follow in `config.validation.check_shared`.
+    """
     sources = [f for f in ("text_dir", "text_file", "text_tfds") if getattr(config, f)]
     if len(sources) > 1:
         raise ConfigError(f"pass one text source, not {' and '.join('--' + f for f in sources)}")
@@ -38,18 +42,5 @@ def check_text_source(config) -> None:
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
-    for flag in ("validation_fraction", "test_fraction"):
-        if not 0.0 <= getattr(config, flag) < 1.0:
-            raise ConfigError(f"--{flag} must be in [0, 1), got {getattr(config, flag)}.")
     if config.max_sequence_length and config.max_sequence_length < 8:
         raise ConfigError(f"--max_sequence_length must be 0 (cover 99% of the texts) or at least 8, got {config.max_sequence_length}")
-    if config.batch_size < 1 or not 0.0 <= config.dropout < 1.0:
-        raise ConfigError("--batch_size must be >= 1 and --dropout in [0, 1).")
-    if config.frozen_epochs < 0 or config.fine_tune_epochs < 0 or config.frozen_epochs + config.fine_tune_epochs == 0:
-        raise ConfigError("--frozen_epochs and --fine_tune_epochs must be >= 0, and not both 0.")
-    if config.resume and config.overwrite:
-        raise ConfigError(
-            "--resume and --overwrite contradict each other: one continues the run in --run_dir, the other starts it again."
-        )
-    if config.name:
-        check_model_name(config.name)
