@@ -78,7 +78,7 @@ def test_auto_keeps_a_split_in_memory_only_when_it_fits():
     assert data_lib.storage_for("auto", 100, 10, budget_bytes=100 * 300) == "memory"
     assert data_lib.storage_for("auto", 101, 10, budget_bytes=100 * 300) == "none"
     assert data_lib.storage_for("auto", -1, 10) == "none"
-    with pytest.raises(ValueError, match="--cache"):
+    with pytest.raises(ValueError, match="^cache="):
         data_lib.storage_for("ram", 1, 1)
 
 

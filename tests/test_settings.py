@@ -105,6 +105,23 @@ def test_scripts_turn_bad_input_into_one_line_and_status_2(capsys):
         cli.clean_errors(broken)(["script"])
 
 
+@pytest.mark.parametrize("message, shown", [
+    ("pooling='x': must be 'avg' or 'max'", "--pooling='x': must be 'avg' or 'max'"),
+    ("cut_layer='fc': no such layer", "--backbone_cut_layer='fc': no such layer"),  # an argument whose flag has another name
+    ("ratio=3: not an argument of any flag", "ratio=3: not an argument of any flag"),
+    ("/data/x.jpg: not an image", "/data/x.jpg: not an image"),
+])
+def test_a_script_names_the_flag_where_the_library_names_its_argument(capsys, message, shown):
+    from tl_keras.config import cli
+
+    def main(argv):
+        raise ValueError(message)
+
+    with pytest.raises(SystemExit):
+        cli.clean_errors(main)(["script"])
+    assert capsys.readouterr().err == f"error: {shown}\n"
+
+
 def test_a_small_training_set_gets_enough_fine_tuning_steps_and_a_large_one_its_epochs():
     plan = TrainSettings(fine_tune_epochs=2, fine_tune_min_steps=56)
     assert plan.fine_tune_epoch_count(7) == 8  # 200 photos at batch 32: 8 epochs hold 56 steps

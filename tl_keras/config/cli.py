@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import sys
 from typing import Callable, NoReturn
 
@@ -23,9 +24,31 @@ BAD_INPUT_STATUS = 2
 BAD_INPUT_ERRORS = (ConfigError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
+# Library arguments whose flag has another name.
+_FLAG_OF_ARGUMENT = {"cut_layer": "backbone_cut_layer", "output_key": "hub_output_key", "bottom_scale": "layer_rate_bottom"}
+_ARGUMENT_FIRST = re.compile(r"^([a-z][a-z0-9_]*)=")
+
+
+def in_flag_terms(message: str) -> str:
+    """A library message that opens with an argument (`pooling='x': ...`) opened with its flag instead (`--pooling='x': ...`).
+
+    The library speaks in its own arguments, as Keras does (`Received:
+    pooling=...`); only the script knows they came from flags, so it adds
+    the dashes here. Messages that open otherwise are left as they are.
+    """
+    match = _ARGUMENT_FIRST.match(message)
+    if not match:
+        return message
+    argument = match.group(1)
+    flag = _FLAG_OF_ARGUMENT.get(argument, argument)
+    if flag not in _FLAG_NAMES:
+        return message
+    return f"--{flag}={message[match.end():]}"
+
+
 def fail(message: str) -> NoReturn:
     """Ends a script on bad input: one line on stderr, exit status 2, no traceback."""
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {in_flag_terms(message)}", file=sys.stderr)
     sys.exit(BAD_INPUT_STATUS)
 
 
@@ -46,6 +69,8 @@ def clean_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], Non
             fail(str(error).removeprefix("error: "))
 
     return wrapped
+
+_FLAG_NAMES = frozenset(f.name for f in dataclasses.fields(RunConfig)) | {"version", "int8_io", "temperature", "teacher"}
 
 _DEFINERS = {
     bool: flags.DEFINE_bool,

@@ -219,7 +219,7 @@ def storage_for(cache: str, count: int, image_size: int, budget_bytes: int = MEM
     if cache in ("memory", "disk", "none"):
         return cache
     if cache != "auto":
-        raise ValueError(f"--cache must be auto, memory, disk or none; got {cache!r}")
+        raise ValueError(f"cache={cache!r}: must be auto, memory, disk or none")
     fits = 0 < count and count * image_size * image_size * 3 <= budget_bytes
     return "memory" if fits else "none"
 
@@ -336,7 +336,7 @@ class ImageStore:
         """
         if storage == "disk":
             if path is None:
-                raise ValueError("--cache=disk needs a cache path")
+                raise ValueError("cache='disk' needs a cache path")
             images_file, labels_file = Path(f"{path}.images.npy"), Path(f"{path}.labels.npy")
             if images_file.is_file() and labels_file.is_file():
                 images, labels = np.load(images_file, mmap_mode="r"), np.load(labels_file)

@@ -211,7 +211,7 @@ def versioned_folder(export_dir: str | os.PathLike, name: str, version: int | No
     if version is None:
         version = next_version(model_dir)
     elif version < 1:
-        raise ValueError(f"version={version} must be a positive integer (flag --version)")
+        raise ValueError(f"version={version}: must be a positive integer")
     final = model_dir / str(version)
     if final.exists():
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")

@@ -85,7 +85,7 @@ def convert(
         if representative is None or len(representative) == 0:
             raise ValueError("the int8 variant needs representative images to calibrate on")
         if int8_io not in ("uint8", "int8"):
-            raise ValueError(f"--int8_io must be uint8 or int8, got {int8_io!r}")
+            raise ValueError(f"int8_io={int8_io!r}: must be uint8 or int8")
         samples = np.asarray(representative, dtype=np.float32)
 
         def calibration():

@@ -153,7 +153,7 @@ def load_backbone(
     """
     if preprocessing and preprocessing not in PREPROCESSING_MODES:
         raise ValueError(
-            f"preprocessing={preprocessing!r} is not a known mode; known: {', '.join(PREPROCESSING_MODES)} (flag --preprocessing)"
+            f"preprocessing={preprocessing!r} is not a known mode; known: {', '.join(PREPROCESSING_MODES)}"
         )
     weights = _normalise_weights(weights)
     source = backbone_source(backbone)
@@ -172,7 +172,7 @@ def load_backbone(
             hint = f" (no such file or SavedModel folder: {backbone!r})"
         raise ValueError(
             f"backbone={backbone!r}: unknown backbone{hint}; known: {', '.join(sorted(BACKBONES))}, "
-            "or a TF Hub handle, a SavedModel folder, or a .keras file (flag --backbone)"
+            "or a TF Hub handle, a SavedModel folder, or a .keras file"
         )
     if preprocessing:
         loaded.preprocessing = preprocessing
@@ -186,29 +186,29 @@ def _normalise_weights(weights: str | None) -> str | None:
     if weights == "imagenet":
         return weights
     if not Path(weights).is_file():
-        raise ValueError(f"weights={weights!r}: file not found; pass 'imagenet', 'none' or an existing weights file (flag --weights)")
+        raise ValueError(f"weights={weights!r}: file not found; pass 'imagenet', 'none' or an existing weights file")
     return str(weights)
 
 
 def _refuse_weights(backbone: str, weights: str | None, why: str) -> None:
     if weights is not None:
-        raise ValueError(f"weights={weights!r} cannot apply to backbone={backbone!r}: {why}; pass weights='none' (flag --weights)")
+        raise ValueError(f"weights={weights!r} cannot apply to backbone={backbone!r}: {why}; pass weights='none'")
 
 
 def _load_registered(name: str, weights: str | None, image_size: int, alpha: float) -> Backbone:
     spec = BACKBONES[name]
     size = image_size or spec.input_size
     if size < spec.min_size:
-        raise ValueError(f"image_size={size}: {name} needs at least {spec.min_size} pixels (flag --image_size)")
+        raise ValueError(f"image_size={size}: {name} needs at least {spec.min_size} pixels")
     if weights == "imagenet" and not spec.has_imagenet:
         raise ValueError(
-            f"weights='imagenet': {name} has no ImageNet weights; use 'none', a weights file, or pretrain:<dataset> (flag --weights)"
+            f"weights='imagenet': {name} has no ImageNet weights; use 'none', a weights file, or pretrain:<dataset>"
         )
     kwargs = {}
     if alpha:
         if not spec.accepts_alpha:
             raise ValueError(
-                f"alpha={alpha}: alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0 (flag --alpha)"
+                f"alpha={alpha}: alpha applies to MobileNet backbones and small_cnn only, not {name}; leave it at 0"
             )
         kwargs["alpha"] = alpha
     if weights == "imagenet":
@@ -265,7 +265,7 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
     builder then adds a fresh head as it does for any backbone.
     """
     if not Path(path).is_file():
-        raise ValueError(f"backbone={path!r}: .keras file not found (flag --backbone)")
+        raise ValueError(f"backbone={path!r}: .keras file not found")
     model = keras.models.load_model(path, compile=False, safe_mode=True)
     if cut_layer:
         try:
@@ -273,7 +273,7 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
         except ValueError:
             names = [layer.name for layer in model.layers]
             raise ValueError(
-                f"cut_layer={cut_layer!r}: {path} has no layer {cut_layer!r}; its layers: {names} (flag --backbone_cut_layer)"
+                f"cut_layer={cut_layer!r}: {path} has no layer {cut_layer!r}; its layers: {names}"
             ) from None
     else:
         layers = model.layers
@@ -281,7 +281,7 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
         while index > 0 and isinstance(layers[index], _HEAD_LAYER_TYPES):
             index -= 1
         if index == 0:
-            raise ValueError(f"backbone={path!r} is all head; name a feature layer with cut_layer (flag --backbone_cut_layer)")
+            raise ValueError(f"backbone={path!r} is all head; name a feature layer with cut_layer")
         features = _output_in_graph(layers[index])
     extractor = keras.Model(model.inputs, features, name=Path(path).stem.replace(".", "_"))
     inner_size = _inner_resize_size(model)

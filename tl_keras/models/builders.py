@@ -52,9 +52,9 @@ def build_classifier(
         (batch, num_classes) in float32 (also under mixed precision).
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more")
     if pooling not in ("avg", "max"):
-        raise ValueError(f"pooling={pooling!r} must be 'avg' or 'max' (flag --pooling)")
+        raise ValueError(f"pooling={pooling!r} must be 'avg' or 'max'")
     inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
     x = inputs
     if not backbone.owns_input:
@@ -104,7 +104,7 @@ def build_fusion_classifier(
     if combine not in FUSIONS:
         raise ValueError(f"combine must be one of {', '.join(FUSIONS)}, got {combine!r}")
     if num_classes < 2:
-        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more (flag --num_classes)")
+        raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more")
     inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
     branches = []
     for index, backbone in enumerate(backbones):
@@ -149,7 +149,7 @@ def make_optimizer(
         "sgd": keras.optimizers.SGD,
     }
     if name not in table:
-        raise ValueError(f"optimizer={name!r} is unknown; known: {', '.join(table)} (flags --optimizer, --fine_tune_optimizer)")
+        raise ValueError(f"optimizer={name!r} is unknown; known: {', '.join(table)}")
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps > 0 else learning_rate
     if warmup_steps > 0:
         span = decay_steps or total_steps
@@ -221,7 +221,7 @@ def layer_rate_scales(layers: Sequence[keras.layers.Layer], bottom_scale: float)
         bottom_scale: multiplier of the lowest trainable layer, in (0, 1].
     """
     if not 0.0 < bottom_scale <= 1.0:
-        raise ValueError(f"bottom_scale={bottom_scale} must be in (0, 1] (flag --layer_rate_bottom)")
+        raise ValueError(f"bottom_scale={bottom_scale} must be in (0, 1]")
     trainable = [layer for layer in layers if layer.trainable_weights]
     scales: dict[int, float] = {}
     steps = max(len(trainable) - 1, 1)

@@ -210,7 +210,7 @@ class HubLayer(keras.layers.Layer):
             else:
                 raise ValueError(
                     f"Hub module {self.handle!r} returns several outputs {sorted(outputs)}; "
-                    "choose one with output_key (flag --hub_output_key)."
+                    "choose one with output_key."
                 )
         regularization = getattr(self._module, "regularization_losses", None)
         if regularization and self.trainable and training:

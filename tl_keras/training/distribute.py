@@ -54,7 +54,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    raise ValueError(f"strategy={name!r}: must be one of {', '.join(STRATEGIES)}")
 
 
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
@@ -107,7 +107,7 @@ def copy_resume_state(chief_run_dir: Path, worker_dir: Path) -> None:
 def set_precision(policy: str) -> None:
     """Sets Keras's global dtype policy; the classifier's head is float32 whatever it is."""
     if policy not in PRECISIONS:
-        raise ValueError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}, got {policy!r}")
+        raise ValueError(f"mixed_precision={policy!r}: must be one of {', '.join(PRECISIONS)}")
     keras.mixed_precision.set_global_policy(policy)
 
 

@@ -74,7 +74,7 @@ def unfreeze_one_backbone(backbone: keras.layers.Layer, spec: str = "all") -> li
     else:
         counted = counted_layers(backbone)
         if value >= len(counted):
-            raise ValueError(f"--unfreeze {spec!r}: the backbone has only {len(counted)} layers; pick K below that")
+            raise ValueError(f"unfreeze={spec!r}: the backbone has only {len(counted)} layers; pick K below that")
         above = {id(layer) for layer in counted[value:]}
         start = next(i for i, layer in enumerate(layers) if id(layer) in above)
     backbone.trainable = True
