@@ -307,9 +307,9 @@ def build_model(config: RunConfig, weights: str | None, num_classes: int, *, nam
     """The configured backbone and a fresh classifier on it, from a freshly seeded state.
 
     Reseeding here makes the initial weights independent of what ran
-    before in the process (review M2: a rerun that reuses cached source
-    weights skips builds that drew random numbers, and used to start from
-    another head).
+    before in the process: a rerun that reuses cached source weights skips
+    builds that draw random numbers, and would otherwise start from another
+    head; the refit on every label builds its model here too.
     """
     keras.utils.set_random_seed(config.seed)
     backbone = _load(config, weights)

@@ -267,7 +267,7 @@ def sample_arrays(splits: DataSplits, split: str, image_size: int, count: int, s
     """Up to `count` images of a split, evenly across classes, as uint8 arrays at `image_size`; only those are decoded.
 
     For calibration and parity checks, which need a few hundred images, not
-    the whole split in memory (review M12). A source that cannot be read by
+    the whole split in memory. A source that cannot be read by
     index (TFDS, whose records are shuffled when prepared) gives its first
     `count` examples.
     """

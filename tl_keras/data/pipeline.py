@@ -53,7 +53,7 @@ class IndexedSplit:
     Every example has a key (a file path, or a row of an in-memory array)
     that `load` turns into pixels. An epoch permutes the key and label
     lists once and decodes from them, with no per-image index lookups
-    (measured 10-15% faster on small JPEGs than looking keys up per image).
+    (which cost a noticeable share of the throughput on small JPEGs).
 
     Args:
         labels: int32 label of every example, in index order.
@@ -62,7 +62,7 @@ class IndexedSplit:
         may_fail: loads can fail (files): failed examples are dropped with a warning.
         sizes: (height, width) of every decoded image when known (the data
             check records them), so resizing is decided once for the split
-            rather than by a per-image branch, which costs ~15% of the
+            rather than by a per-image branch, which costs a share of the
             throughput on small images.
     """
 
@@ -150,7 +150,7 @@ class IndexedSplit:
 
         `checked`: every file decoded once already (the data check), so a
         read failure is an error, not a file to skip. Skipping costs a
-        pipeline stage (about 15% of the throughput on small JPEGs) and
+        pipeline stage (a share of the throughput on small JPEGs) and
         makes an epoch shorter than its step count. `sizes`: the decoded
         (height, width) of each file, as the data check found them.
         """

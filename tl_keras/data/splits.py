@@ -4,7 +4,7 @@ A run writes its split to `split.json` so that a rerun, a resume or an
 evaluation scores exactly the same files. A recorded split is only valid
 for the settings that made it: it stores them (`SPLIT_SETTINGS`) and is
 reused only when they all match, so a new seed or fraction never trains on
-an old split while `config.json` claims the new one (review H4).
+an old split while `config.json` claims the new one.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Splits the source lacks are carved out of `train` by a stratified, seeded
 split of example indices. Records are selected while their images are still
 encoded bytes and only the kept ones are decoded, so carving a 10% test
-split out of `train` does not decode the other 90% (review M11).
+split out of `train` does not decode the other 90%.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A folder of evaluation images labels its examples by the position of their
 class in *its own* sorted sub-folders. A model predicts positions in the
 class list it was trained on. The two agree only by luck: a missing or empty
 class folder, an extra one, or another spelling shifts every label and
-gives silently wrong metrics (review M1). Everything that scores a folder
+gives silently wrong metrics. Everything that scores a folder
 against a model maps labels through `align`, by class name, never by
 position.
 """

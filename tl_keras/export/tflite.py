@@ -91,7 +91,7 @@ def convert(
         def calibration():
             # The input's quantisation range is the calibration minimum and maximum. Photos rarely reach
             # both 0 and 255, so the range would end short of them and an app could not feed raw camera
-            # bytes (review M7). A smooth ramp over the full range first pins the input to scale 1 over
+            # bytes. A smooth ramp over the full range first pins the input to scale 1 over
             # 0-255 (uint8: zero point 0; int8: -128) while barely touching the ranges further in.
             if pin_input_range:
                 yield [full_range_ramp(image_size)[None]]

@@ -3,13 +3,9 @@
 With `head_init="logistic"` (the default) the phase *is* scikit-learn's
 converged logistic regression on the cached features, its L2 strength
 picked by validation log-loss: no Keras epochs follow. Epochs after the fit
-(over augmented views, through dropout) did not help on held-out photos
-although validation kept one of them over the fit in 15 of 19 runs: test
-accuracy 0.833 / 0.937 / 0.835 for the fit against 0.832 / 0.936 / 0.828
-after the epochs, test NLL 0.487 / 0.153 / 0.485 against 0.497 / 0.159 /
-0.489 (embedded flowers 9 seeds, cats vs dogs 5, tf_flowers 5; commit
-dae7f72, `python benchmarks/calibration.py --datasets=...`, results in
-benchmarks/results/calibration_before_fit_only.json). With
+(over augmented views, through dropout) did not help on held-out photos,
+although validation often kept one of them over the fit (docs/training.md
+has the numbers and the command that measured them). With
 `head_init="random"` the head trains for up to `frozen_epochs` epochs on the
 cached features. Either way the head's best is saved as full-model
 weights, so the next phase and a resume see an ordinary checkpoint.
