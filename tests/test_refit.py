@@ -110,11 +110,17 @@ def test_a_run_exports_the_refit_model_and_scores_it_on_test(image_folder, tmp_p
     assert metrics["accuracy"] == pytest.approx(summary["exported_accuracy"])
 
 
+@pytest.mark.slow
 def test_refit_off_exports_the_model_trained_on_training_alone(image_folder, tmp_path):
     summary = _folder_run(image_folder, tmp_path, refit="off")
     assert "refit" not in summary and summary["exported_accuracy"] == summary["transfer_accuracy"]
 
 
-def test_auto_does_not_refit_without_a_test_split(image_folder, tmp_path):
-    summary = _folder_run(image_folder, tmp_path, refit="auto", test_fraction=0.0)
-    assert "refit" not in summary and summary["evaluated_on"] == "validation"
+def test_auto_refits_small_folders_with_a_test_split_and_on_refits_any():
+    plan = refit_lib.RefitPlan(1.0, 2, 2, "all", None)
+    small, large = refit_lib.AUTO_MAX_PER_CLASS, refit_lib.AUTO_MAX_PER_CLASS + 1
+    assert refit_lib.refit_decision("auto", plan, small, has_test=True, from_init=False) is plan
+    assert "more than" in refit_lib.refit_decision("auto", plan, large, has_test=True, from_init=False)
+    assert "no test split" in refit_lib.refit_decision("auto", plan, small, has_test=False, from_init=False)
+    assert refit_lib.refit_decision("on", plan, large, has_test=False, from_init=False) is plan
+    assert "--init_from" in refit_lib.refit_decision("on", plan, small, has_test=True, from_init=True)

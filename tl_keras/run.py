@@ -179,14 +179,13 @@ def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folde
     (Eight parameters: the run's pieces the refit replays.)
     """
     labelled = {n: splits.counts["train"].get(n, 0) + splits.counts["validation"].get(n, 0) for n in splits.class_names}
-    why_not = refit_lib.refit_plan(result, plan, folder.root) if config.refit != "off" else "--refit=off"
-    if config.init_from and not isinstance(why_not, str):
-        why_not = "the model came from --init_from, which a refit cannot rebuild from scratch"
-    if config.refit == "auto" and not isinstance(why_not, str):
-        if splits.test is None:
-            why_not = "there is no test split to score the refit model on (--test_fraction=0)"
-        elif max(labelled.values()) > refit_lib.AUTO_MAX_PER_CLASS:
-            why_not = f"more than {refit_lib.AUTO_MAX_PER_CLASS} labelled images per class (--refit=on refits anyway)"
+    why_not = "--refit=off"
+    if config.refit != "off":
+        why_not = refit_lib.refit_plan(result, plan, folder.root)
+        if not isinstance(why_not, str):
+            why_not = refit_lib.refit_decision(
+                config.refit, why_not, max(labelled.values()), has_test=splits.test is not None, from_init=bool(config.init_from),
+            )
     if isinstance(why_not, str):
         if config.refit != "off":
             logging.info("no refit on training + validation: %s", why_not)

@@ -81,6 +81,23 @@ def refit_plan(result, settings: TrainSettings, run_dir: Path, *, custom_trainer
     return dataclasses.replace(plan, fine_tune_epochs=kept_epochs, planned_epochs=planned, fine_tune_rate=rate)
 
 
+def refit_decision(mode: str, plan: RefitPlan, most_per_class: int, *, has_test: bool, from_init: bool) -> RefitPlan | str:
+    """`plan` when `--refit=mode` refits this run, else why not.
+
+    Args:
+        most_per_class: labelled (training + validation) examples of the largest class.
+        has_test: whether a test split will score the refit model.
+        from_init: the model came from `--init_from`, not from a backbone a refit can rebuild.
+    """
+    if from_init:
+        return "the model came from --init_from, which a refit cannot rebuild from scratch"
+    if mode == "auto" and not has_test:
+        return "there is no test split to score the refit model on (--test_fraction=0)"
+    if mode == "auto" and most_per_class > AUTO_MAX_PER_CLASS:
+        return f"more than {AUTO_MAX_PER_CLASS} labelled images per class (--refit=on refits anyway)"
+    return plan
+
+
 def refit(
     model: keras.Model,
     backbone: keras.layers.Layer,
