@@ -13,12 +13,21 @@ the library's grid of strengths, picked by log-loss, converged) on frozen featur
 training + validation images. The split is written into the run folder's
 split.json before the run, so all three arms see exactly the same images.
 
+The frozen phase's refit alone is then measured over many more draws
+(`--frozen_draws`, default 30), where it is cheap: features of every image
+are computed once, and for each draw the logistic head at the strength
+validation log-loss picks (the library's grid) is fitted on training alone
+and on training + validation, both scored on the test images. Three full
+runs per budget cannot resolve a gain of a point: the seed-to-seed spread of
+one run's test accuracy is about two points on 150 test photos.
+
 Data sets: `tf_flowers` (600 photos, 5 classes; 30 per class for test, so at
 most 90 labelled per class) and `cats_vs_dogs` (labelled from train/, 250
 per class of validation/ for test).
 
   python benchmarks/label_budget.py --datasets=tf_flowers --budgets=30,60,90 --seeds=0,1,2
   python benchmarks/label_budget.py --datasets=cats_vs_dogs --budgets=30,60,120 --seeds=0,1,2
+  python benchmarks/label_budget.py --datasets=tf_flowers,cats_vs_dogs --budgets=30,60,90,120 --nofull_runs --frozen_draws=30
 
 Prints a table per data set and writes benchmarks/results/label_budget.json
 (rows of other data sets already in it are kept).
@@ -55,6 +64,8 @@ VALIDATION_SHARE = 2 / 9  # the defaults' validation_fraction 0.2 against 0.7 fo
 flags.DEFINE_list("datasets", ["tf_flowers"], f"Data sets: {', '.join(DATASETS)}.")
 flags.DEFINE_list("budgets", ["30", "60", "90"], "Labelled (training + validation) images per class.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each draws the test set, the labelled images, the split and the training.")
+flags.DEFINE_bool("full_runs", True, "Run the defaults (slow: minutes per run); --nofull_runs keeps a data set's earlier rows.")
+flags.DEFINE_integer("frozen_draws", 30, "Draws for the frozen head's refit alone (cheap); 0 skips it.")
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "label_budget.json"), "JSON results file.")
 FLAGS = flags.FLAGS
 
@@ -145,6 +156,72 @@ def one_run(dataset: str, budget: int, seed: int, root: Path) -> dict:
     return row
 
 
+def frozen_head_refit(dataset: str, budgets: list[int], draws: int) -> list[dict]:
+    """The frozen phase's refit alone over `draws` draws per budget: test accuracy gain of the head refitted on training + validation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    from tl_keras.training.features import _LOGISTIC_STRENGTHS
+
+    config = RunConfig(image_dir=str(ASSETS), weights=str(WEIGHTS_0_35), alpha=0.35, image_size=160).resolved()
+    features = image_features(config, dataset, max(budgets), draws)
+    rows = []
+    for budget in budgets:
+        gains, skipped = [], 0
+        for seed in range(draws):
+            try:
+                parts = draw(dataset, budget, seed)
+            except ValueError:
+                skipped += 1
+                continue
+            names = sorted(parts["train"])
+
+            def xy(splits):
+                files = [(str(f), names.index(n)) for s in splits for n in names for f in parts[s][n]]
+                return np.stack([features[f] for f, _ in files]), np.array([label for _, label in files])
+
+            train, validation, test = xy(["train"]), xy(["validation"]), xy(["test"])
+
+            def fit(x, y, strength):
+                return LogisticRegression(C=strength, max_iter=1000, tol=1e-4).fit(x, y)
+
+            strength = min(_LOGISTIC_STRENGTHS, key=lambda c: log_loss(
+                validation[1], fit(*train, c).predict_proba(validation[0]), labels=range(len(names))))
+            alone = fit(*train, strength).score(*test)
+            both = fit(np.concatenate([train[0], validation[0]]), np.concatenate([train[1], validation[1]]), strength).score(*test)
+            gains.append(both - alone)
+        if not gains:
+            continue
+        g = np.array(gains)
+        rows.append({"budget": budget, "draws": len(g), "gain_mean": float(g.mean()), "gain_std": float(g.std()),
+                     "gain_standard_error": float(g.std() / np.sqrt(len(g))), "draws_better": int(np.sum(g > 0)),
+                     "draws_worse": int(np.sum(g < 0))})
+    return rows
+
+
+def image_features(config: RunConfig, dataset: str, budget: int, draws: int) -> dict[str, np.ndarray]:
+    """Frozen backbone features of every image any draw uses, computed once."""
+    import tensorflow as tf
+
+    needed = set()
+    for seed in range(draws):
+        try:
+            parts = draw(dataset, budget, seed)
+        except ValueError:
+            parts = draw(dataset, min(budget, 90), seed)
+        needed |= {str(f) for by_class in parts.values() for files in by_class.values() for f in files}
+    backbone, model = build_model(config, config.weights, 2)
+    extractor = features_lib.feature_extractor(model)
+    files, out = sorted(needed), {}
+    for start in range(0, len(files), 64):
+        chunk = files[start:start + 64]
+        images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
+                  for f in chunk]
+        batch = tf.cast(tf.clip_by_value(tf.round(tf.stack(images)), 0, 255), tf.uint8)
+        out.update(zip(chunk, np.asarray(extractor.predict(batch, verbose=0))))
+    return out
+
+
 def table(rows: list[dict]) -> list[dict]:
     out = []
     for budget in sorted({r["budget"] for r in rows}):
@@ -176,13 +253,23 @@ def main(argv):
         sys.exit(f"error: --datasets: unknown {unknown}; known: {sorted(DATASETS)}")
     output = Path(FLAGS.output)
     earlier = json.loads(output.read_text()) if output.exists() else {}
-    results = {key: value for key, value in earlier.get("datasets", {}).items() if key not in FLAGS.datasets}
+    results = {key: dict(value) for key, value in earlier.get("datasets", {}).items()}  # other data sets and arms are kept
     with tempfile.TemporaryDirectory() as scratch:
         for dataset in FLAGS.datasets:
-            runs = [one_run(dataset, int(b), int(s), Path(scratch)) for b in FLAGS.budgets for s in FLAGS.seeds]
-            rows = table(runs)
-            print_table(dataset, rows)
-            results[dataset] = {"budgets": rows, "runs": runs}
+            results.setdefault(dataset, {})
+            if FLAGS.full_runs:
+                runs = [one_run(dataset, int(b), int(s), Path(scratch)) for b in FLAGS.budgets for s in FLAGS.seeds]
+                results[dataset].update({"budgets": table(runs), "runs": runs})
+            if results[dataset].get("budgets"):
+                print_table(dataset, results[dataset]["budgets"])
+            if FLAGS.frozen_draws:
+                frozen = frozen_head_refit(dataset, [int(b) for b in FLAGS.budgets], FLAGS.frozen_draws)
+                results[dataset]["frozen_head_refit"] = frozen
+                print(f"\n{dataset}: the frozen head refitted on training + validation, test accuracy gain over {FLAGS.frozen_draws} draws")
+                print(f"{'labels/class':>12}{'gain':>20}{'standard error':>16}{'better / worse':>16}")
+                for r in frozen:
+                    print(f"{r['budget']:>12}{r['gain_mean']:>+11.4f} +- {r['gain_std']:.4f}{r['gain_standard_error']:>13.4f}"
+                          f"{r['draws_better']:>10} / {r['draws_worse']}")
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps({"settings": "defaults, MobileNetV2 0.35 at 160 px, --refit=on", "datasets": results,
                                           "machine": platform.platform()}, indent=2))

@@ -116,10 +116,11 @@ def test_refit_off_exports_the_model_trained_on_training_alone(image_folder, tmp
     assert "refit" not in summary and summary["exported_accuracy"] == summary["transfer_accuracy"]
 
 
-def test_auto_refits_small_folders_with_a_test_split_and_on_refits_any():
-    plan = refit_lib.RefitPlan(1.0, 2, 2, "all", None)
+def test_auto_refits_a_kept_frozen_phase_on_small_folders_with_a_test_split_and_on_refits_any():
+    plan, frozen = refit_lib.RefitPlan(1.0, 2, 2, "all", None), refit_lib.RefitPlan(1.0, 0, 0, "all", None)
     small, large = refit_lib.AUTO_MAX_PER_CLASS, refit_lib.AUTO_MAX_PER_CLASS + 1
-    assert refit_lib.refit_decision("auto", plan, small, has_test=True, from_init=False) is plan
+    assert refit_lib.refit_decision("auto", frozen, small, has_test=True, from_init=False) is frozen
+    assert "fine-tuning was kept" in refit_lib.refit_decision("auto", plan, small, has_test=True, from_init=False)
     assert "more than" in refit_lib.refit_decision("auto", plan, large, has_test=True, from_init=False)
     assert "no test split" in refit_lib.refit_decision("auto", plan, small, has_test=False, from_init=False)
     assert refit_lib.refit_decision("on", plan, large, has_test=False, from_init=False) is plan

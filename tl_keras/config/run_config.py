@@ -244,7 +244,8 @@ class RunConfig:
         "auto",
         "Image runs: once validation has chosen the head's strength, the epochs and the kept phase, train the kept recipe again on "
         "training plus validation with those choices fixed, and export that: on (whenever the recipe can be replayed), off, or auto "
-        "(on folders of at most 150 labelled images per class with a test split). The test split scores the exported model.",
+        "(when the frozen phase was kept, on folders of at most 150 labelled images per class with a test split). The test split "
+        "scores the exported model.",
     )
     tta: str = _field(
         "none",
