@@ -37,6 +37,7 @@ def test_digits_target_task_has_few_labels_and_disjoint_splits():
     assert image.dtype.name == "uint8" and image.shape == (8, 8, 3) and 0 <= int(label) < 5
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_image_folder_split_is_reused_only_with_the_settings_that_made_it(image_folder, tmp_path):
     split_file = tmp_path / "run" / "split.json"
     first = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)
@@ -142,6 +143,7 @@ def test_limit_train_per_class_keeps_the_budget_and_the_held_out_splits():
     assert data_lib.limit_train_per_class(splits, 0) is splits
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_separate_validation_tree_trains_on_all_of_image_dir(image_folder, tmp_path):
     import shutil
 
@@ -185,6 +187,7 @@ def test_a_rerun_with_overwrite_after_the_folder_changed_trains_on_the_new_image
     assert np.bincount(cached, minlength=3).tolist() == [second["counts"]["train"][c] for c in second["classes"]]
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_files_added_after_the_split_was_recorded_are_named_not_silently_dropped(image_folder, tmp_path, caplog):
     split_file = tmp_path / "run" / "split.json"
     data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1, split_file=split_file)

@@ -80,6 +80,7 @@ def _train(run_dir, settings=SETTINGS):
     return model, train_two_phase(model, encoder, train, validation, settings, run_dir, train_examples=96)
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_both_phases_calibration_evaluation_and_a_saved_model(tmp_path):
     model, result = _train(tmp_path / "run")
     assert anatomy(model).backbone.name == "toy_encoder"
@@ -109,6 +110,7 @@ def test_both_phases_calibration_evaluation_and_a_saved_model(tmp_path):
     assert card["model_kind"] == "vectors" and card["signatures"][SERVING_SIGNATURE]["inputs"] == {MODEL_INPUT: "float32 [N, 8]"}
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_a_crash_in_fine_tuning_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
     import dataclasses
 

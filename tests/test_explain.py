@@ -34,6 +34,7 @@ def patch_model():
     return model
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_the_heat_map_peaks_inside_the_deciding_patch(patch_model):
     images, labels, corners = patch_images(100, seed=1)
     assert np.mean(patch_model.predict(images, verbose=0).argmax(-1) == labels) >= 0.95, "the fixture model must have learned the task"

@@ -85,6 +85,7 @@ print(json.dumps({{"probabilities": out["probabilities"].numpy().tolist(),
     np.testing.assert_allclose(served["scores"], np.take_along_axis(expected, best, axis=1), atol=1e-4)
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_pixel_signature_matches_keras_for_any_size(classifier, exported):
     pixels = np.random.default_rng(5).integers(0, 256, size=(3, 50, 23, 3), dtype=np.uint8)
     serve = tf.saved_model.load(str(exported)).signatures["predict_pixels"]
@@ -129,6 +130,7 @@ def test_versions_increase_and_are_never_overwritten(classifier, tmp_path):
     assert export_lib.latest_version_dir(tmp_path / "tiny") == second
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch):
     real_write = export_lib._write_saved_model
 
@@ -144,6 +146,7 @@ def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch)
     assert export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "1"
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_a_killed_exports_staging_is_cleaned_and_deleted_versions_are_not_reissued(classifier, tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     abandoned = tmp_path / "tiny" / f".1.partial-{gone}-x1y2"  # what a SIGKILL mid-export leaves
@@ -232,6 +235,7 @@ def test_missing_classifier_error_names_the_flag_it_came_from(tmp_path):
         load_classifier(tmp_path / "missing.keras", "--teacher")
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_every_model_card_has_one_shape(classifier, tmp_path):
     """A run's export, a bare export and an ensemble's once wrote four different card shapes (review)."""
     bare = export_lib.export_saved_model(classifier, tmp_path, "bare", LABELS, warmup=False)

@@ -84,6 +84,7 @@ def test_files_without_a_readable_tag_read_as_normal(data):
     assert int(exif_orientation(tf.constant(data))) == 1
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_pipeline_data_check_and_both_serving_signatures_see_the_same_upright_photo(tmp_path):
     rotated = _jpeg(6)
     (tmp_path / "photos" / "a").mkdir(parents=True)

@@ -33,6 +33,7 @@ def _iid_distinct_classes(batch):
 
 
 @pytest.mark.parametrize("cache", ["none", "memory", "disk"])
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_first_batches_mix_classes_as_iid_would_even_past_the_memory_budget(many_classes, cache, tmp_path):
     budget = 5 * SIZE * SIZE * 3  # five images: "auto" would not keep this split in memory
     batches = data_lib.epoch_batches(
@@ -47,6 +48,7 @@ def test_first_batches_mix_classes_as_iid_would_even_past_the_memory_budget(many
     assert len(seen_early) >= 0.75 * CLASSES, "a quarter of an epoch already reaches most classes"
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_every_storage_gives_the_same_epochs(many_classes, tmp_path):
     def epochs(cache):
         stream = data_lib.epoch_batches(
@@ -62,6 +64,7 @@ def test_every_storage_gives_the_same_epochs(many_classes, tmp_path):
 
 
 @pytest.mark.parametrize("cache", ["none", "memory"])
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_a_stream_resumed_in_the_middle_yields_the_same_batches(many_classes, cache):
     def stream():
         return data_lib.epoch_batches(many_classes.train, SIZE, BATCH, seed=9, indexed=many_classes.indexed["train"], cache=cache)
@@ -83,6 +86,7 @@ def test_auto_keeps_a_split_in_memory_only_when_it_fits():
 
 
 @pytest.mark.parametrize("cache", ["none", "memory"])
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_unchecked_unreadable_files_leave_epochs_exactly_their_step_count(tmp_path, cache):
     """With --nodata_check, a file that fails to decode once made epochs shorter than their step count (and moved resume points)."""
     from conftest import write_png
@@ -102,6 +106,7 @@ def test_unchecked_unreadable_files_leave_epochs_exactly_their_step_count(tmp_pa
 
 
 @pytest.mark.parametrize("sides", [(SIZE, SIZE), (10, 13), (SIZE, 13)])
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_sizes_from_the_data_check_decide_the_resize_once_with_the_same_pixels(tmp_path, sides):
     """All at the target size (no resize), none (resize all) or mixed (per image): identical batches either way."""
     from conftest import write_png

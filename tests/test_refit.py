@@ -91,6 +91,7 @@ def _folder_run(image_folder, tmp_path, **overrides):
     return run_experiment(config)
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_a_run_exports_the_refit_model_and_scores_it_on_test(image_folder, tmp_path):
     from tl_keras.evaluation.metrics import predict_dataset
     from tl_keras.export.reload import load_classifier

@@ -31,6 +31,7 @@ def evaluated(tmp_path_factory):
     return out, metrics
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_every_evaluation_file_is_written(evaluated):
     out, metrics = evaluated
     written = ("metrics.json", "per_class.csv", "confusion_matrix.png", "per_class.png", "errors.png", "grad_cam.png", "reliability.png")

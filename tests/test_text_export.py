@@ -79,6 +79,7 @@ def keras_probabilities(model, tokenizer, texts):
     return model.predict(pad_batch(tokenizer.encode(texts), tokenizer.pad_id), verbose=0)
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_the_string_signature_serves_the_keras_probabilities_and_refuses_bad_utf8_alone(text_export):
     import tensorflow as tf
 

@@ -28,6 +28,7 @@ def keras_pooled(encoder, texts):
     return np.asarray(pool(sequence, mask))
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_an_exported_pair_reproduces_the_encoder_and_loads_back_as_a_backbone(tiny_encoder, tmp_path):
     from tl_keras.text.encoders import load_text_encoder
     from tl_keras.text.hub_format import export_hub_encoder, pooled_outputs
@@ -42,6 +43,7 @@ def test_an_exported_pair_reproduces_the_encoder_and_loads_back_as_a_backbone(ti
     np.testing.assert_allclose(keras_pooled(again, TEXTS), keras_pooled(encoder, TEXTS), atol=1e-5)
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_another_publishers_preprocessor_gives_its_casing_by_probing(tiny_encoder, tmp_path):
     """A preprocessor without our settings file: assets/vocab.txt plus its own ids on probe texts pick the casing."""
     import dataclasses

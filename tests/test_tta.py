@@ -40,6 +40,7 @@ def test_unknown_mode_is_refused_by_name():
         view_count("five")
 
 
+@pytest.mark.slow  # several seconds: the full suite runs it
 def test_serving_tta_signature_equals_the_evaluation_average(classifier, tmp_path):
     version = export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], tta="flip_crops", warmup=False)
     card = json.loads((version / "assets.extra" / "model_card.json").read_text())
