@@ -47,7 +47,8 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
     assert summary["classes"] == ["5", "6", "7", "8", "9"]
     assert summary["kept_phase"] in ("frozen", "fine_tune")
     metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
-    assert summary["transfer_accuracy"] == metrics["accuracy"] and metrics["split"] == summary["evaluated_on"]
+    # metrics.json and the model card describe the exported model: the refit on train + validation when --refit chose it.
+    assert summary["exported_accuracy"] == metrics["accuracy"] and metrics["split"] == summary["evaluated_on"]
     assert summary["transfer_accuracy"] >= 0.6  # five classes: chance is 0.2; features pretrained on 0-4 transfer to 5-9
     assert {"adopted", "fitted_temperature", "likelihood_ratio", "critical_value"} <= set(summary["calibration"])
     assert "calibration: " in first.stdout, "the temperature decision is printed, whichever way it went"
@@ -57,6 +58,7 @@ def test_short_default_run_trains_exports_and_reruns_from_its_flagfile(tmp_path)
     assert f"SavedModel: {tmp_path}/saved_models/digits_5_9/1" in first.stdout
     card = json.loads((tmp_path / "saved_models/digits_5_9/1/assets.extra/model_card.json").read_text())
     assert card["config"] == config, "the resolved config travels with the export"
+    assert card["metrics"][f"{summary['evaluated_on']}_accuracy"] == summary["exported_accuracy"]
 
     # The saved flagfile reproduces the run; pretrained source weights are reused.
     second = _run(f"--flagfile={run_dir / 'flags.txt'}", cwd=tmp_path)
