@@ -54,6 +54,7 @@ from tl_keras.data import IMAGE_EXTENSIONS
 from tl_keras.data.splits import split_settings
 from tl_keras.run import build_model, run_experiment
 from tl_keras.training import features as features_lib
+from tl_keras.vision.pixels import to_uint8
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
@@ -117,27 +118,38 @@ def lay_out(parts: dict, folder: Path, run_dir: Path, seed: int, config: RunConf
 
 def probe(config: RunConfig, parts: dict, num_classes: int) -> float:
     """Test accuracy of a cross-validated, converged logistic regression on frozen features of training + validation."""
-    import tensorflow as tf
     from sklearn.linear_model import LogisticRegressionCV
 
-    backbone, model = build_model(config, config.weights, num_classes)
-    extractor = features_lib.feature_extractor(model)
-    names = sorted(parts["train"])
-
-    def featurise(splits):
-        files = [(str(f), names.index(n)) for s in splits for n in names for f in parts[s][n]]
-        images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
-                  for f, _ in files]
-        batch = tf.cast(tf.clip_by_value(tf.round(tf.stack(images)), 0, 255), tf.uint8)
-        return np.asarray(extractor.predict(batch, batch_size=32, verbose=0)), np.array([label for _, label in files])
-
-    x, y = featurise(["train", "validation"])
-    test_x, test_y = featurise(["test"])
+    features = frozen_features(config, [f for by_class in parts.values() for files in by_class.values() for f in files])
+    x, y = split_rows(features, parts, ["train", "validation"])
+    test_x, test_y = split_rows(features, parts, ["test"])
     with warnings.catch_warnings():  # scikit-learn 1.8 announces new defaults; the arguments here are stated explicitly
         warnings.simplefilter("ignore", FutureWarning)
         fitted = LogisticRegressionCV(Cs=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], cv=5, max_iter=2000,
                                       scoring="neg_log_loss").fit(x, y)
     return float(np.mean(fitted.predict(test_x) == test_y))
+
+
+def frozen_features(config: RunConfig, files) -> dict[str, np.ndarray]:
+    """The frozen backbone's pooled features of each file (decoded, resized to its input size), by path."""
+    import tensorflow as tf
+
+    backbone, model = build_model(config, config.weights, 2)  # the head is not used: any class count will do
+    extractor = features_lib.feature_extractor(model)
+    files, out = sorted({str(f) for f in files}), {}
+    for start in range(0, len(files), 64):
+        chunk = files[start:start + 64]
+        images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
+                  for f in chunk]
+        out.update(zip(chunk, np.asarray(extractor.predict(to_uint8(tf.stack(images)), verbose=0))))
+    return out
+
+
+def split_rows(features: dict[str, np.ndarray], parts: dict, splits: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of the named splits of a draw, classes in sorted order."""
+    names = sorted(parts["train"])
+    files = [(str(f), names.index(n)) for s in splits for n in names for f in parts[s][n]]
+    return np.stack([features[f] for f, _ in files]), np.array([label for _, label in files])
 
 
 def one_run(dataset: str, budget: int, seed: int, root: Path) -> dict:
@@ -177,12 +189,7 @@ def frozen_head_refit(dataset: str, budgets: list[int], draws: int) -> list[dict
                 skipped += 1
                 continue
             names = sorted(parts["train"])
-
-            def xy(splits):
-                files = [(str(f), names.index(n)) for s in splits for n in names for f in parts[s][n]]
-                return np.stack([features[f] for f, _ in files]), np.array([label for _, label in files])
-
-            train, validation, test = xy(["train"]), xy(["validation"]), xy(["test"])
+            train, validation, test = (split_rows(features, parts, [split]) for split in ("train", "validation", "test"))
 
             def fit(x, y, strength):
                 return LogisticRegression(C=strength, max_iter=1000, tol=1e-4).fit(x, y)
@@ -203,8 +210,6 @@ def frozen_head_refit(dataset: str, budgets: list[int], draws: int) -> list[dict
 
 def image_features(config: RunConfig, dataset: str, budget: int, draws: int) -> dict[str, np.ndarray]:
     """Frozen backbone features of every image any draw uses, computed once."""
-    import tensorflow as tf
-
     needed = set()
     for seed in range(draws):
         try:
@@ -212,16 +217,7 @@ def image_features(config: RunConfig, dataset: str, budget: int, draws: int) -> 
         except ValueError:
             parts = draw(dataset, min(budget, 90), seed)
         needed |= {str(f) for by_class in parts.values() for files in by_class.values() for f in files}
-    backbone, model = build_model(config, config.weights, 2)
-    extractor = features_lib.feature_extractor(model)
-    files, out = sorted(needed), {}
-    for start in range(0, len(files), 64):
-        chunk = files[start:start + 64]
-        images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
-                  for f in chunk]
-        batch = tf.cast(tf.clip_by_value(tf.round(tf.stack(images)), 0, 255), tf.uint8)
-        out.update(zip(chunk, np.asarray(extractor.predict(batch, verbose=0))))
-    return out
+    return frozen_features(config, needed)
 
 
 def table(rows: list[dict]) -> list[dict]:

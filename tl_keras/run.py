@@ -160,17 +160,20 @@ def _calibrate_and_inspect(
     )
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
-    if calibration is not None or not decision:  # the refit model carries the choice made (and logged) for the first one
-        pass
-    elif decision["adopted"]:
-        logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, split,
-                     metrics["calibration"]["ece_before"], metrics["calibration"]["ece_after"])
-    else:
-        logging.info("temperature %.3f fitted on validation not adopted (%s); the head keeps T = 1", decision["fitted_temperature"],
-                     why_not_adopted(decision))
+    if decision and calibration is None:  # the refit model carries the choice made (and logged) for the first one
+        _log_temperature_decision(decision, temperature, split, metrics["calibration"])
     if config.tensorboard:
         _log_evaluation_to_tensorboard(folder.tensorboard, metrics, folder.evaluation / "confusion_matrix.png")
     return metrics, (temperature, decision)
+
+
+def _log_temperature_decision(decision: dict, temperature: float, split: str, calibration: dict) -> None:
+    if decision["adopted"]:
+        logging.info("temperature %.3f fitted on validation: ECE on %s %.4f -> %.4f", temperature, split,
+                     calibration["ece_before"], calibration["ece_after"])
+    else:
+        logging.info("temperature %.3f fitted on validation not adopted (%s); the head keeps T = 1", decision["fitted_temperature"],
+                     why_not_adopted(decision))
 
 
 def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folder: RunFolder, augmentation, class_weight):
