@@ -116,11 +116,10 @@ def lay_out(parts: dict, folder: Path, run_dir: Path, seed: int, config: RunConf
     (run_dir / "split.json").write_text(json.dumps(record))
 
 
-def probe(config: RunConfig, parts: dict, num_classes: int) -> float:
+def probe(features: dict[str, np.ndarray], parts: dict) -> float:
     """Test accuracy of a cross-validated, converged logistic regression on frozen features of training + validation."""
     from sklearn.linear_model import LogisticRegressionCV
 
-    features = frozen_features(config, [f for by_class in parts.values() for files in by_class.values() for f in files])
     x, y = split_rows(features, parts, ["train", "validation"])
     test_x, test_y = split_rows(features, parts, ["test"])
     with warnings.catch_warnings():  # scikit-learn 1.8 announces new defaults; the arguments here are stated explicitly
@@ -128,6 +127,54 @@ def probe(config: RunConfig, parts: dict, num_classes: int) -> float:
         fitted = LogisticRegressionCV(Cs=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], cv=5, max_iter=2000,
                                       scoring="neg_log_loss").fit(x, y)
     return float(np.mean(fitted.predict(test_x) == test_y))
+
+
+def phase_evidence(config: RunConfig, run_dir: Path, parts: dict, features: dict[str, np.ndarray]) -> dict:
+    """Per phase: what validation saw at its best epoch, and the test accuracy of its best weights.
+
+    Lets phase-choice rules be compared on the same runs: for the frozen
+    phase also the test accuracy of its head refitted on training +
+    validation at the strength validation picked (scikit-learn's logistic
+    regression on the probe's features, which is what the refit does).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from tl_keras.config.settings import AugmentSettings, settings_from
+    from tl_keras.models.builders import with_augmentation
+    from tl_keras.training.phase import load_weights_quietly
+    from tl_keras.vision.augment import build_augmentation
+
+    history = json.loads((run_dir / "history.json").read_text())
+    names = sorted(parts["train"])
+    _, model = build_model(config, config.weights, len(names))
+    trainer = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))
+    test_files = [(str(f), names.index(n)) for n in names for f in parts["test"][n]]
+    pixels = test_pixels(config, [f for f, _ in test_files])
+    labels = np.array([label for _, label in test_files])
+    out = {"validation_images": sum(len(v) for v in parts["validation"].values())}
+    for phase in history["phases"]:
+        if not phase.get("weights_path") or phase.get("best_epoch") is None:
+            continue
+        at = phase["best_epoch"] - phase["first_epoch"]
+        record = {key: phase["history"][key][at] for key in ("val_accuracy", "val_loss") if len(phase["history"].get(key, [])) > at}
+        record["min_val_loss"] = min(phase["history"].get("val_loss", [float("nan")]))
+        load_weights_quietly(trainer, phase["weights_path"])
+        record["test"] = float(np.mean(np.argmax(model.predict(pixels, verbose=0), axis=-1) == labels))
+        if phase.get("head_strength"):
+            test = split_rows(features, parts, ["test"])
+            for key, splits in (("alone_test", ["train"]), ("refit_test", ["train", "validation"])):  # alone_test checks the stand-in
+                fitted = LogisticRegression(C=phase["head_strength"], max_iter=1000, tol=1e-4).fit(*split_rows(features, parts, splits))
+                record[key] = float(fitted.score(*test))
+        out[phase["name"]] = record
+    return out
+
+
+def test_pixels(config: RunConfig, files: list[str]) -> np.ndarray:
+    import tensorflow as tf
+
+    size = (config.image_size,) * 2
+    return np.asarray(to_uint8(tf.stack([tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), size)
+                                         for f in files])))
 
 
 def frozen_features(config: RunConfig, files) -> dict[str, np.ndarray]:
@@ -163,7 +210,9 @@ def one_run(dataset: str, budget: int, seed: int, root: Path) -> dict:
     row = {"dataset": dataset, "budget": budget, "seed": seed, "test_images": sum(len(v) for v in parts["test"].values()),
            "kept_phase": summary["kept_phase"], "without_refit": summary["transfer_accuracy"],
            "with_refit": summary["exported_accuracy"], "refit": summary.get("refit", {})}
-    row["probe"] = probe(config.resolved(), parts, len(parts["train"]))
+    features = frozen_features(config.resolved(), [f for by_class in parts.values() for files in by_class.values() for f in files])
+    row["probe"] = probe(features, parts)
+    row["phases"] = phase_evidence(config.resolved(), run_dir, parts, features)
     row["seconds"] = round(time.perf_counter() - started, 1)
     print(f"  {dataset} budget {budget} seed {seed}: without {row['without_refit']:.3f}, with {row['with_refit']:.3f}, "
           f"probe {row['probe']:.3f} ({row['kept_phase']}, {row['seconds']:.0f}s)", flush=True)
@@ -235,6 +284,52 @@ def table(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _standard_error(p: float, n: int) -> float:
+    return float(np.sqrt(max(p * (1 - p), 1 / n) / n))
+
+
+# Phase-choice rules compared offline on the same runs: each says whether fine-tuning is kept over the frozen phase,
+# from what validation saw at each phase's best epoch (e: the run's phase evidence).
+PHASE_RULES = {
+    "accuracy (best val accuracy)": lambda f, t, n: t["val_accuracy"] > f["val_accuracy"],
+    "accuracy, then loss on ties": lambda f, t, n: (t["val_accuracy"], -t["val_loss"]) > (f["val_accuracy"], -f["val_loss"]),
+    "val loss at the kept epoch": lambda f, t, n: t["val_loss"] < f["val_loss"],
+    "accuracy and loss both better": lambda f, t, n: t["val_accuracy"] > f["val_accuracy"] and t["val_loss"] < f["val_loss"],
+    "accuracy by > 1 standard error": lambda f, t, n: t["val_accuracy"] - f["val_accuracy"] > _standard_error(f["val_accuracy"], n),
+    "always frozen": lambda f, t, n: False,
+    "always fine-tuning": lambda f, t, n: True,
+}
+
+
+def rule_outcomes(rows: list[dict]) -> list[dict]:
+    """Test accuracy of the default (refit where the frozen phase is kept) under each phase rule, by budget."""
+    out = []
+    usable = [r for r in rows if "frozen" in r.get("phases", {}) and "fine_tune" in r.get("phases", {})]
+    for rule, keeps_tuned in PHASE_RULES.items():
+        for budget in sorted({r["budget"] for r in usable}):
+            at = [r for r in usable if r["budget"] == budget]
+            scores, tuned = [], 0
+            for r in at:
+                f, t, n = r["phases"]["frozen"], r["phases"]["fine_tune"], r["phases"]["validation_images"]
+                keep = keeps_tuned(f, t, n)
+                tuned += keep
+                scores.append(t["test"] if keep else f["refit_test"])
+            scores, probes = np.array(scores), np.array([r["probe"] for r in at])
+            out.append({"rule": rule, "budget": budget, "runs": len(at), "mean": float(scores.mean()), "std": float(scores.std()),
+                        "minus_probe": float((scores - probes).mean()), "fine_tune_kept": tuned})
+    return out
+
+
+def print_rules(dataset: str, rows: list[dict]) -> None:
+    print(f"\n{dataset}: the default's test accuracy under each phase-choice rule (frozen kept -> refit head), minus the CV probe")
+    budgets = sorted({r["budget"] for r in rows})
+    print(f"{'rule':<34}" + "".join(f"{b:>22}" for b in budgets))
+    for rule in PHASE_RULES:
+        cells = {r["budget"]: r for r in rows if r["rule"] == rule}
+        print(f"{rule:<34}" + "".join(
+            f"{cells[b]['mean']:>8.3f} ({cells[b]['minus_probe']:+.3f}) {cells[b]['fine_tune_kept']}/{cells[b]['runs']}" for b in budgets))
+
+
 def print_table(dataset: str, rows: list[dict]) -> None:
     print(f"\n{dataset}: test accuracy, mean +- std over seeds ({rows[0]['seeds']} seeds)")
     print(f"{'labels/class':>12}{'no refit':>16}{'refit=on':>16}{'on: gain':>18}{'default (auto)':>18}{'CV probe':>16}"
@@ -265,6 +360,10 @@ def main(argv):
             if results[dataset].get("runs"):  # tabulated again from the runs, so an earlier file gets every column
                 results[dataset]["budgets"] = table(results[dataset]["runs"])
                 print_table(dataset, results[dataset]["budgets"])
+                rules = rule_outcomes(results[dataset]["runs"])
+                if rules:
+                    results[dataset]["phase_rules"] = rules
+                    print_rules(dataset, rules)
             if FLAGS.frozen_draws:
                 frozen = frozen_head_refit(dataset, [int(b) for b in FLAGS.budgets], FLAGS.frozen_draws)
                 results[dataset]["frozen_head_refit"] = frozen
