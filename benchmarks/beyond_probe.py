@@ -43,13 +43,14 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.training import features as features_lib
 from tl_keras.models.anatomy import anatomy
 from tl_keras.models.builders import with_augmentation
 from tl_keras.vision.augment import build_augmentation
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier, layer_rate_scales
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.models.builders import compile_classifier, layer_rate_scales
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import recipe_config
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
 from tl_keras.vision.layers import ImagePreprocessing

@@ -96,7 +96,7 @@ def _rate(batches, count: int) -> float:
 
 def measure_pipeline(splits, cache: str, classes: int, bare_paths: np.ndarray) -> dict:
     """Mixing and time to first batch from a fresh stream; throughput as the median of 5 runs alternating with the bare loop."""
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
 
     started = time.perf_counter()
     stream = data_lib.epoch_batches(
@@ -148,8 +148,8 @@ def bare_loop(paths: np.ndarray, order: np.ndarray) -> float:
 
 def rss_probe(root: str, images: int) -> int:
     """Peak RSS (KiB) of streaming 300 batches from the first `images` files of `root` with --cache=none."""
-    from tl_keras import data as data_lib
-    from tl_keras.data.pipeline import IndexedSplit
+    from tl_keras.vision import data as data_lib
+    from tl_keras.vision.pipeline import IndexedSplit
 
     scan = data_lib.scan_image_folder(Path(root) / "tree")
     keep = np.linspace(0, len(scan.paths) - 1, images).astype(np.int64)  # every class, the tree thinned evenly
@@ -164,7 +164,7 @@ def main(argv):
     if FLAGS.rss_probe:
         print(rss_probe(FLAGS.root, int(FLAGS.rss_probe)))
         return
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
 
     temporary = None if FLAGS.root else tempfile.TemporaryDirectory()
     root = Path(FLAGS.root or temporary.name) / "tree"

@@ -31,8 +31,8 @@ import numpy as np
 from absl import app, flags
 
 from tl_keras.config.run_config import recipe_config
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.run import load_splits, prepare_batches, train_settings
 from tl_keras.training.two_phase import train_two_phase
 

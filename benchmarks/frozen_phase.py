@@ -21,10 +21,11 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from tl_keras.run import train_settings
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.training import features as features_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import RunConfig
 from tl_keras.training.two_phase import train_two_phase
 

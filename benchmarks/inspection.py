@@ -26,9 +26,9 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.evaluation.metrics import inference_function
-from tl_keras.evaluation.explain import grad_cam
+from tl_keras.vision.explain import grad_cam
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.export.reload import load_classifier

@@ -50,7 +50,7 @@ import numpy as np
 from absl import app, flags
 
 from tl_keras.config.run_config import RunConfig
-from tl_keras.data import IMAGE_EXTENSIONS
+from tl_keras.vision.data import IMAGE_EXTENSIONS
 from tl_keras.data.splits import split_settings
 from tl_keras.run import build_model, run_experiment
 from tl_keras.training import features as features_lib

@@ -38,7 +38,7 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_runs import benchmark_config, replace_rows  # noqa: E402  (the recipes benchmark's settings, so the runs match its rows)
 
-from tl_keras import data as data_lib  # noqa: E402
+from tl_keras.vision import data as data_lib  # noqa: E402
 from tl_keras.models.builders import with_augmentation  # noqa: E402
 from tl_keras.vision.augment import build_augmentation  # noqa: E402
 from tl_keras.evaluation.calibration import negative_log_likelihood  # noqa: E402

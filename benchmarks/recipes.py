@@ -32,11 +32,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.training import features as features_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.run import run_experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

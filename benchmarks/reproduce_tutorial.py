@@ -38,10 +38,10 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from tl_keras.run import train_settings
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.vision.augment import build_augmentation
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import RunConfig
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings, settings_from

@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
-from tl_keras import data as data_lib
-from tl_keras.export import tflite
+from tl_keras.vision import data as data_lib
+from tl_keras.vision import tflite
 from tl_keras.config.run_config import RunConfig
 from tl_keras.config.settings import DataSettings, settings_from
 from tl_keras.run import run_experiment

@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from tl_keras.config import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 
 import keras  # noqa: E402 - after tl_keras (see above)
 

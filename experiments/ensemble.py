@@ -31,10 +31,10 @@ def main(argv):
     import tensorflow as tf
 
     from tl_keras.io import atomic
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
     from tl_keras.export.classes import align, classes_or_error
     from tl_keras.models.ensemble import build_ensemble, member_report
-    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.vision.serving import export_saved_model
     from tl_keras.models.anatomy import input_size_of
     from tl_keras.export.reload import load_classifier
     from tl_keras.io.run_folder import RunFolder

@@ -32,9 +32,9 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
     from tl_keras.export.classes import ClassMismatchError, absent_classes, align, classes_or_error
-    from tl_keras.evaluation.inspection import inspect_split
+    from tl_keras.vision.inspection import inspect_split
     from tl_keras.models.anatomy import input_size_of
     from tl_keras.export.reload import classifier_file, load_classifier
 

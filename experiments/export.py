@@ -26,7 +26,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras.export.saved_model import export_saved_model, read_labels_file
+    from tl_keras.export.saved_model import read_labels_file
+    from tl_keras.vision.serving import export_saved_model
     from tl_keras.export.reload import classifier_file, load_classifier
 
     if not FLAGS.model:

@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 
 def _scored_arrays(splits, split, size, limit, class_names, where):
     """Up to `limit` images of a split (evenly across classes), labels mapped onto the model's classes by name."""
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
     from tl_keras.export.classes import align
 
     to_model = align(class_names, splits.class_names, data=where)
@@ -50,8 +50,8 @@ def _scored_arrays(splits, split, size, limit, class_names, where):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras import data as data_lib
-    from tl_keras.export import tflite
+    from tl_keras.vision import data as data_lib
+    from tl_keras.vision import tflite
     from tl_keras.config.run_config import RunConfig
     from tl_keras.config.settings import DataSettings, settings_from
     from tl_keras.export.saved_model import latest_version_dir, read_labels
@@ -133,7 +133,7 @@ def _export_text(version_dir, out_dir, class_names, config):
     from tl_keras.text import tflite as text_tflite
     from tl_keras.text.data import load_text_splits
     from tl_keras.text.run import read_splits
-    from tl_keras.export.tflite import format_report
+    from tl_keras.vision.tflite import format_report
 
     unknown = [f for f in FLAGS.text_forms if f not in text_tflite.FORMS]
     if unknown:

@@ -31,7 +31,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
     from tl_keras.training import features as features_lib
     from tl_keras.training import lr_finder
     from tl_keras.models.builders import with_augmentation

@@ -4,14 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.export import tflite
+from tl_keras.vision import tflite
 from tl_keras.models.anatomy import ENSEMBLE, FUSION, SINGLE, anatomy
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier, build_fusion_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier, build_fusion_classifier
 from tl_keras.models.ensemble import build_ensemble
-from tl_keras.export.saved_model import export_saved_model
+from tl_keras.vision.serving import export_saved_model
 from tl_keras.training.features import feature_extractor, head_on_features
-from tl_keras.export.reload import backbone_of
+from tl_keras.vision.backbones import backbone_of
 
 CLASSES = ["a", "b", "c"]
 

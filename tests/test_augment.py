@@ -11,8 +11,8 @@ from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings, settings_from
 from tl_keras.models.builders import with_augmentation
 from tl_keras.vision.augment import build_augmentation, mix_batches
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 
 BASE = recipe_config("digits")
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import keras
 
-from tl_keras.models.backbones import BACKBONES, leaf_layers, load_backbone, small_cnn
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import BACKBONES, load_backbone, small_cnn
+from tl_keras.models.anatomy import leaf_layers
+from tl_keras.vision.classifier import build_classifier
 
 
 @pytest.mark.slow
@@ -116,7 +117,7 @@ def test_leaf_layers_flattens_nested_models():
 
 @pytest.mark.slow
 def test_pretrained_source_weights_are_reused_only_for_the_same_recipe(tmp_path):
-    from tl_keras.training.pretrain import pretrain_backbone
+    from tl_keras.vision.pretrain import pretrain_backbone
 
     first = pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1)
     assert pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1) == first

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.models.backbones import Backbone, small_cnn
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import Backbone, small_cnn
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.evaluation.calibration import (
     apply_temperature,
     calibration_summary,
@@ -120,8 +120,8 @@ def test_reliability_plot_is_written(tmp_path):
 def test_served_and_tflite_probabilities_carry_the_folded_temperature(tmp_path):
     import tensorflow as tf
 
-    from tl_keras.export.saved_model import export_saved_model
-    from tl_keras.export.tflite import TFLiteClassifier, convert
+    from tl_keras.vision.serving import export_saved_model
+    from tl_keras.vision.tflite import TFLiteClassifier, convert
 
     keras.utils.set_random_seed(1)
     model = build_classifier(Backbone("cnn", small_cnn(input_shape=(16, 16, 3), alpha=0.25), 16, "zero_one"), 3, dropout=0.0)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 
 
 def test_stratified_split_keeps_class_proportions_and_is_seeded():
@@ -101,7 +101,7 @@ def test_arrays_and_npz_become_uint8_rgb_splits(tmp_path):
 
 def test_float_arrays_keep_their_whole_range():
     """[-1, 1] arrays (already normalised for a backbone) were clipped at 0, losing half their range."""
-    from tl_keras.data.arrays import _to_uint8
+    from tl_keras.vision.arrays import _to_uint8
 
     ramp = np.linspace(-1.0, 1.0, 5, dtype=np.float32).reshape(1, 1, 5, 1)
     assert _to_uint8(ramp).ravel().tolist() == [0, 64, 128, 191, 255]

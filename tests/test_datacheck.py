@@ -9,7 +9,7 @@ from PIL import Image
 
 from tl_keras.config.run_config import recipe_config
 from tl_keras.vision import datacheck
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.run import run_experiment
 
 

@@ -10,9 +10,10 @@ import tensorflow as tf
 
 from tl_keras.run import train_settings
 from tl_keras.config.run_config import recipe_config
-from tl_keras.export import saved_model as export_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.vision import serving
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.distill import Distiller, distillation_loss, format_distillation, run_distillation
 from tl_keras.training.freezing import unfreeze_backbone
 from tl_keras.training.two_phase import train_two_phase
@@ -64,7 +65,7 @@ def test_distiller_updates_the_student_only_and_the_student_exports(tmp_path):
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(student_before, student.trainable_weights))
     assert np.isfinite(result.phases[1].history["loss"]).all()
 
-    exported = export_lib.export_saved_model(student, tmp_path / "exports", "student", ["a", "b", "c"], warmup=False)
+    exported = serving.export_saved_model(student, tmp_path / "exports", "student", ["a", "b", "c"], warmup=False)
     served = tf.saved_model.load(str(exported)).signatures["predict_pixels"]
     images = next(iter(data))[0]
     got = served(images=tf.cast(images, tf.float32))["probabilities"].numpy()

@@ -137,8 +137,8 @@ def test_bfloat16_training_exports_float32_probabilities(tmp_path):
 def test_float32_copy_keeps_the_weights_and_computes_in_float32():
     import keras
 
-    from tl_keras.models.backbones import load_backbone
-    from tl_keras.models.builders import build_classifier
+    from tl_keras.vision.backbones import load_backbone
+    from tl_keras.vision.classifier import build_classifier
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -35,7 +35,7 @@ class _Crash(Exception):
 @pytest.fixture(autouse=True)
 def no_image_code(monkeypatch):
     """Every entry to pixel handling fails the test: the core must not need it for this encoder."""
-    from tl_keras.data import pipeline
+    from tl_keras.vision import pipeline
     from tl_keras.vision import augment, orientation, pixels, tta
 
     def touched(*args, **kwargs):

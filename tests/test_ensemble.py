@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.export import saved_model as export_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+
+from tl_keras.vision import serving
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.models.ensemble import build_ensemble, member_report
 
 
@@ -29,7 +30,7 @@ def test_ensemble_output_is_the_mean_of_its_members(tmp_path):
     expected = 0.75 * members[0].predict(images, verbose=0) + 0.25 * members[1].predict(images, verbose=0)
     np.testing.assert_allclose(weighted.predict(images, verbose=0), expected, atol=1e-6)
 
-    exported = export_lib.export_saved_model(ensemble, tmp_path, "ensemble", ["a", "b", "c"], warmup=False)
+    exported = serving.export_saved_model(ensemble, tmp_path, "ensemble", ["a", "b", "c"], warmup=False)
     served = tf.saved_model.load(str(exported)).signatures["predict_pixels"]
     got = served(images=tf.constant(images, tf.float32))["probabilities"].numpy()
     np.testing.assert_allclose(got, ensemble.predict(images, verbose=0), atol=1e-5)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.models.backbones import Backbone, small_cnn
-from tl_keras.models.builders import build_classifier, build_fusion_classifier, compile_classifier
-from tl_keras.evaluation.explain import GRAD_CAM, INPUT_GRADIENT, cam_source, grad_cam, overlay
+from tl_keras.vision.backbones import Backbone, small_cnn
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier, build_fusion_classifier
+from tl_keras.vision.explain import GRAD_CAM, INPUT_GRADIENT, cam_source, grad_cam, overlay
 
 SIDE, PATCH = 32, 6
 COLOURS = np.array([[230, 40, 40], [40, 200, 40], [40, 60, 230]], dtype=np.uint8)
@@ -120,7 +121,7 @@ class _ConvHubModule(tf.train.Checkpoint):
 
 
 def test_grad_cam_reaches_through_a_hub_backbone(tmp_path):
-    from tl_keras.models.backbones import load_backbone
+    from tl_keras.vision.backbones import load_backbone
 
     tf.saved_model.save(_ConvHubModule(), str(tmp_path / "hub_module"))
     keras.utils.set_random_seed(0)

@@ -14,9 +14,12 @@ import pytest
 import tensorflow as tf
 
 from tl_keras.export import saved_model as export_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
-from tl_keras.export.reload import backbone_of, load_classifier
+
+from tl_keras.vision import serving
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
+from tl_keras.export.reload import load_classifier
+from tl_keras.vision.backbones import backbone_of
 from tl_keras.export.warmup import read_warmup_requests
 
 LABELS = ["a", "b", "c"]
@@ -30,7 +33,7 @@ def classifier():
 
 @pytest.fixture(scope="module")
 def exported(classifier, tmp_path_factory):
-    return export_lib.export_saved_model(classifier, tmp_path_factory.mktemp("exports"), "tiny", LABELS)
+    return serving.export_saved_model(classifier, tmp_path_factory.mktemp("exports"), "tiny", LABELS)
 
 
 def _jpeg(seed, shape=(37, 45, 3)):
@@ -119,11 +122,11 @@ def test_warmup_requests_parse_and_replay(exported):
 
 @pytest.mark.slow
 def test_versions_increase_and_are_never_overwritten(classifier, tmp_path):
-    first = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
-    second = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
+    first = serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
+    second = serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
     assert (first.name, second.name) == ("1", "2")
     with pytest.raises(FileExistsError, match="never overwritten"):
-        export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, version=2)
+        serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, version=2)
     card = json.loads((second / "assets.extra" / "model_card.json").read_text())
     assert card["version"] == 2 and card["class_names"] == LABELS
     assert export_lib.read_labels(second) == LABELS
@@ -132,7 +135,7 @@ def test_versions_increase_and_are_never_overwritten(classifier, tmp_path):
 
 @pytest.mark.slow  # several seconds: the full suite runs it
 def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch):
-    real_write = export_lib._write_saved_model
+    real_write = serving._write_saved_model
 
     def write_then_die(*args):
         real_write(*args)  # a complete SavedModel is on disk in the staging folder...
@@ -140,10 +143,10 @@ def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch)
 
     monkeypatch.setattr(export_lib, "_write_saved_model", write_then_die)
     with pytest.raises(KeyboardInterrupt):
-        export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS)
+        serving.export_saved_model(classifier, tmp_path, "tiny", LABELS)
     assert list((tmp_path / "tiny").iterdir()) == []
     monkeypatch.undo()
-    assert export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "1"
+    assert serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "1"
 
 
 @pytest.mark.slow  # several seconds: the full suite runs it
@@ -153,10 +156,10 @@ def test_a_killed_exports_staging_is_cleaned_and_deleted_versions_are_not_reissu
     (abandoned / "variables").mkdir(parents=True)
     running = tmp_path / "tiny" / f".1.partial-{os.getpid()}-busy"  # a concurrent export still writing
     running.mkdir()
-    first = export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
+    first = serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False)
     assert first.name == "1" and not abandoned.exists() and running.exists()
     shutil.rmtree(first)  # retention, or a user, deletes version 1
-    assert export_lib.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "2"
+    assert serving.export_saved_model(classifier, tmp_path, "tiny", LABELS, warmup=False).name == "2"
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "a..b"])
@@ -164,7 +167,7 @@ def test_bad_model_names_are_refused_by_the_export_and_before_training_alike(cla
     from tl_keras.config.run_config import RunConfig
 
     with pytest.raises(ValueError, match="^--name .*no '..'"):
-        export_lib.export_saved_model(classifier, tmp_path, name, LABELS)
+        serving.export_saved_model(classifier, tmp_path, name, LABELS)
     if name:  # an empty --name means "derive it from the data"
         with pytest.raises(ValueError, match="^--name .*no '..'"):
             RunConfig(name=name).validate()  # refused at the start, not after training (a..b passed here before)
@@ -172,7 +175,7 @@ def test_bad_model_names_are_refused_by_the_export_and_before_training_alike(cla
 
 def test_label_count_must_match_outputs(classifier, tmp_path):
     with pytest.raises(ValueError, match="2 class names for a model with 3 outputs"):
-        export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b"])
+        serving.export_saved_model(classifier, tmp_path, "tiny", ["a", "b"])
 
 
 def test_an_export_reloads_for_further_training(classifier, exported):
@@ -238,8 +241,8 @@ def test_missing_classifier_error_names_the_flag_it_came_from(tmp_path):
 @pytest.mark.slow  # several seconds: the full suite runs it
 def test_every_model_card_has_one_shape(classifier, tmp_path):
     """A run's export, a bare export and an ensemble's once wrote four different card shapes (review)."""
-    bare = export_lib.export_saved_model(classifier, tmp_path, "bare", LABELS, warmup=False)
-    rich = export_lib.export_saved_model(
+    bare = serving.export_saved_model(classifier, tmp_path, "bare", LABELS, warmup=False)
+    rich = serving.export_saved_model(
         classifier, tmp_path, "rich", LABELS, warmup=False, metadata={"metrics": {"test_accuracy": 0.9}, "teacher": "t.keras"}
     )
     cards = [json.loads((v / "assets.extra" / "model_card.json").read_text()) for v in (bare, rich)]

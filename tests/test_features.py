@@ -11,8 +11,8 @@ from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings
 from tl_keras.training import features as features_lib
 from tl_keras.vision.augment import build_augmentation
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.training.two_phase import train_two_phase
 
 
@@ -100,7 +100,7 @@ def test_frozen_phase_on_real_photos_reaches_the_converged_logistic_regression(t
     """Bundled photos and ImageNet weights: the frozen phase must match scikit-learn's converged probe on the same features."""
     from sklearn.linear_model import LogisticRegression
 
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
 
     splits = data_lib.load_builtin("flowers", seed=0)
     size = 96

@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from tl_keras.run import train_settings
 from tl_keras.config.run_config import recipe_config
-from tl_keras.export import tflite
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_fusion_classifier
-from tl_keras.export.saved_model import export_saved_model
+from tl_keras.vision import tflite
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_fusion_classifier
+from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.layers import ImagePreprocessing
 from tl_keras.training.two_phase import train_two_phase
 

@@ -5,8 +5,9 @@ import pytest
 import keras
 import tensorflow as tf
 
-from tl_keras.models.backbones import Backbone, load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.vision.backbones import Backbone, load_backbone
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.models.hub_layer import HubLayer
 
 
@@ -169,8 +170,8 @@ def test_hub_batch_norm_can_be_left_to_train(batch_norm_hub_dir):
 
 @pytest.mark.slow
 def test_hub_classifier_exports_converts_and_reloads_without_its_handle(batch_norm_hub_dir, tmp_path):
-    from tl_keras.export import tflite
-    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.vision import tflite
+    from tl_keras.vision.serving import export_saved_model
     from tl_keras.export.reload import load_classifier
 
     images, labels = _labelled()

@@ -25,7 +25,10 @@ def test_no_cycle_and_no_upward_import_in_the_package():
 @pytest.mark.parametrize("module, wrong_import, expected", [
     ("io/atomic.py", "from tl_keras.run import run_experiment", "tl_keras.io.atomic (io) imports tl_keras.run (top)"),
     ("data/splits.py", "    from tl_keras.training import two_phase", "tl_keras.data.splits (data) imports tl_keras.training.two_phase"),
-    ("config/settings.py", "from tl_keras.models.backbones import BACKBONES", "tl_keras.config.settings (config) imports tl_keras.models"),
+    ("config/settings.py", "from tl_keras.models.anatomy import anatomy", "tl_keras.config.settings (config) imports tl_keras.models"),
+    # The modality seam: the core layers never reach up into the image code.
+    ("training/two_phase.py", "from tl_keras.vision.backbones import BACKBONES",
+     "tl_keras.training.two_phase (training) imports tl_keras.vision.backbones (vision)"),
 ])
 def test_a_deliberately_wrong_import_is_caught_and_named(tmp_path, module, wrong_import, expected):
     copy = tmp_path / "tl_keras"
@@ -51,14 +54,14 @@ def test_a_cycle_inside_one_layer_is_caught(tmp_path):
 
 def test_old_module_paths_import_the_moved_module_with_a_warning():
     import tl_keras  # noqa: F401 - installs the finder
-    from tl_keras.models import backbones
+    from tl_keras.vision import backbones
 
     sys.modules.pop("tl_keras.backbones", None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         import tl_keras.backbones as old
     assert old is backbones
-    assert any("tl_keras.backbones moved to tl_keras.models.backbones" in str(w.message) for w in caught)
+    assert any("tl_keras.backbones moved to tl_keras.vision.backbones" in str(w.message) for w in caught)
     from tl_keras.recipes import embedded  # a module inside a moved folder
     from tl_keras.config.recipes import embedded as new
 
@@ -73,10 +76,26 @@ def test_old_module_paths_that_became_folders_still_give_their_names():
 
     from tl_keras.config.run_config import RunConfig as moved_config
     from tl_keras.evaluation.metrics import predict_dataset as moved_predict
-    from tl_keras.export.saved_model import export_saved_model as moved_export
+    from tl_keras.vision.serving import export_saved_model as moved_export
     from tl_keras.training.two_phase import train_two_phase as moved_train
 
     assert (RunConfig, predict_dataset, export_saved_model, train_two_phase) == (moved_config, moved_predict, moved_export, moved_train)
     assert callable(recipe_config)
     with pytest.raises(ImportError):
         from tl_keras.export import no_such_name  # noqa: F401
+
+
+def test_modules_that_left_a_core_folder_for_vision_still_import_with_a_warning():
+    import tl_keras  # noqa: F401 - installs the finder
+    from tl_keras.vision import folders
+    from tl_keras.vision.classifier import build_classifier
+
+    sys.modules.pop("tl_keras.data.folders", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import tl_keras.data.folders as old
+        from tl_keras.models.builders import build_classifier as old_builder
+    assert old is folders and old_builder is build_classifier
+    messages = [str(w.message) for w in caught]
+    assert any("tl_keras.data.folders moved to tl_keras.vision.folders" in m for m in messages), messages
+    assert any("tl_keras.models.builders.build_classifier moved to tl_keras.vision.classifier" in m for m in messages), messages

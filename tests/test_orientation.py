@@ -10,11 +10,11 @@ from absl import logging as absl_logging
 from PIL import Image, ImageOps
 
 from tl_keras.vision import datacheck
-from tl_keras.export import saved_model as export_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
-from tl_keras.data import folders
-from tl_keras.data.pipeline import decode_file
+from tl_keras.vision import serving
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
+from tl_keras.vision import folders
+from tl_keras.vision.pipeline import decode_file
 from tl_keras.vision.orientation import decode_upright, exif_orientation
 
 
@@ -105,7 +105,7 @@ def test_pipeline_data_check_and_both_serving_signatures_see_the_same_upright_ph
     sideways = model.predict(tf.io.decode_image(rotated, channels=3).numpy()[None], verbose=0)
     assert np.abs(keras_probabilities - sideways).max() > 1e-3, "the test photo must look different sideways, or it proves nothing"
 
-    served = tf.saved_model.load(str(export_lib.export_saved_model(model, tmp_path / "exports", "tiny", ["a", "b"], warmup=False)))
+    served = tf.saved_model.load(str(serving.export_saved_model(model, tmp_path / "exports", "tiny", ["a", "b"], warmup=False)))
     by_bytes = served.signatures["serving_default"](image_bytes=tf.constant([rotated]))["probabilities"].numpy()
     by_pixels = served.signatures["predict_pixels"](images=tf.constant(pipeline_pixels[None].astype(np.float32)))["probabilities"].numpy()
     assert np.abs(by_bytes - keras_probabilities).max() < 1e-5

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 
 CLASSES, PER_CLASS, SIZE, BATCH = 24, 10, 8, 16
 

@@ -6,7 +6,7 @@ import pytest
 from absl import flags
 
 from tl_keras.config import cli
-from tl_keras.models.backbones import bundled_imagenet_weights
+from tl_keras.vision.backbones import bundled_imagenet_weights
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.recipes import NAMES, apply_recipe, settings

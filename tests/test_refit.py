@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
 from tl_keras.training import refit as refit_lib

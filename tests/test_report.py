@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.models.backbones import Backbone, small_cnn
-from tl_keras.models.builders import build_classifier
-from tl_keras.evaluation.inspection import inspect_split
+from tl_keras.vision.backbones import Backbone, small_cnn
+from tl_keras.vision.classifier import build_classifier
+from tl_keras.vision.inspection import inspect_split
 
 CLASSES = ["cat", "dog", "fox"]
 SECTIONS = ("metrics", "curves", "confusion", "per-class", "errors", "grad-cam", "calibration", "tta")

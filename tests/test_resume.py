@@ -15,7 +15,7 @@ import tensorflow as tf
 from conftest import REPO
 from tl_keras.io import atomic
 from tl_keras.config.run_config import recipe_config
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.training import resume as resume_lib
 from tl_keras.config.run_config import ConfigError, RunConfig, check_run_dir_reuse
 
@@ -205,8 +205,8 @@ class _Crash(RuntimeError):
 @pytest.mark.slow
 def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
     """Review M5: the counters that stop a phase or cut its rate come back with the state, so a resumed phase stops where it would have."""
-    from tl_keras.models.backbones import load_backbone
-    from tl_keras.models.builders import build_classifier
+    from tl_keras.vision.backbones import load_backbone
+    from tl_keras.vision.classifier import build_classifier
     from tl_keras.config.settings import TrainSettings
     from tl_keras.training.two_phase import train_two_phase
 
@@ -250,8 +250,8 @@ def test_early_stopping_plateau_and_overfit_counters_survive_a_crash(tmp_path):
 
 def test_a_kill_after_an_improving_epoch_but_before_its_state_leaves_the_best_file_as_the_state_says(tmp_path):
     """Review M5: the best file never runs ahead of the resume state, whose history and best value it must match."""
-    from tl_keras.models.backbones import load_backbone
-    from tl_keras.models.builders import build_classifier
+    from tl_keras.vision.backbones import load_backbone
+    from tl_keras.vision.classifier import build_classifier
     from tl_keras.config.settings import TrainSettings
     from tl_keras.training.two_phase import train_two_phase
 

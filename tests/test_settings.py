@@ -38,7 +38,7 @@ def test_settings_from_reads_a_config_json_mapping(tmp_path):
 
 
 def test_code_below_the_settings_boundary_refuses_a_whole_run_config_and_names_the_fix(tmp_path):
-    from tl_keras import data as data_lib
+    from tl_keras.vision import data as data_lib
     from tl_keras.training.two_phase import train_two_phase
     from tl_keras.vision.augment import build_augmentation
 

@@ -5,7 +5,7 @@ import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from tl_keras import data as data_lib  # noqa: E402
+from tl_keras.vision import data as data_lib  # noqa: E402
 
 
 class LocalShapes(tfds.core.GeneratorBasedBuilder):
@@ -87,7 +87,7 @@ def test_native_validation_split_and_another_label_key_are_used(tmp_path):
 def test_split_selection_decodes_only_the_images_it_keeps(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from tl_keras.data import tfds_source
+    from tl_keras.vision import tfds_source
 
     decoded = []
     original = tfds_source.decode_image

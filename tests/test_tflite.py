@@ -6,10 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from tl_keras.export import tflite
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier
-from tl_keras.export.saved_model import export_saved_model
+from tl_keras.vision import tflite
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier
+from tl_keras.vision.serving import export_saved_model
 
 CLASSES = ["red", "green", "blue"]
 SIZE = 16

@@ -11,8 +11,9 @@ import tensorflow as tf
 from tl_keras.run import train_settings
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings, settings_from
-from tl_keras.models.backbones import leaf_layers, load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.models.anatomy import leaf_layers
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.training.two_phase import FINE_TUNE, FROZEN, train_from_scratch, train_two_phase, unfreeze_backbone
 
 CONFIG = recipe_config("digits", frozen_epochs=2, fine_tune_epochs=2, batch_size=8, verbose=0, early_stopping_patience=0,

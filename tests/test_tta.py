@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.export import saved_model as export_lib
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+
+from tl_keras.vision import serving
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.vision.tta import predict_views, tta_views, view_count
 
 
@@ -42,7 +43,7 @@ def test_unknown_mode_is_refused_by_name():
 
 @pytest.mark.slow  # several seconds: the full suite runs it
 def test_serving_tta_signature_equals_the_evaluation_average(classifier, tmp_path):
-    version = export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], tta="flip_crops", warmup=False)
+    version = serving.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], tta="flip_crops", warmup=False)
     card = json.loads((version / "assets.extra" / "model_card.json").read_text())
     assert card["signatures"]["serving_tta"]["views"] == 10
     pixels = np.random.default_rng(0).integers(
@@ -57,7 +58,7 @@ def test_serving_tta_signature_equals_the_evaluation_average(classifier, tmp_pat
 
 
 def test_no_tta_signature_unless_asked(classifier, tmp_path):
-    version = export_lib.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], warmup=False)
+    version = serving.export_saved_model(classifier, tmp_path, "tiny", ["a", "b", "c"], warmup=False)
     assert "serving_tta" not in tf.saved_model.load(str(version)).signatures
 
 

@@ -84,17 +84,18 @@ from tl_keras import _moved  # noqa: E402
 
 _moved.install()  # `tl_keras.backbones` and the other pre-folder paths still import, for one release
 
-from tl_keras.models.backbones import BACKBONES, Backbone, load_backbone  # noqa: E402
-from tl_keras.models.builders import build_classifier, compile_classifier  # noqa: E402
+from tl_keras.vision.backbones import BACKBONES, Backbone, load_backbone  # noqa: E402
+from tl_keras.models.builders import compile_classifier  # noqa: E402
+from tl_keras.vision.classifier import build_classifier  # noqa: E402
 from tl_keras.config.run_config import ConfigError, RunConfig  # noqa: E402
-from tl_keras.export.saved_model import export_saved_model  # noqa: E402
+from tl_keras.vision.serving import export_saved_model  # noqa: E402
 from tl_keras.models.hub_layer import HubLayer  # noqa: E402
 from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.training.freezing import unfreeze_backbone  # noqa: E402
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase  # noqa: E402
 from tl_keras.text.model import build_text_classifier  # noqa: E402 - also registers the layers a saved text model holds
 from tl_keras.config.validation import register_check as _register_check  # noqa: E402
-from tl_keras.models.checks import check_backbone_and_weights as _check_backbone_and_weights  # noqa: E402
+from tl_keras.vision.checks import check_backbone_and_weights as _check_backbone_and_weights  # noqa: E402
 from tl_keras.text.checks import check_text_source as _check_text_source  # noqa: E402
 
 # RunConfig.validate's checks that need the layers above config/ (the backbone registry, the text encoders).

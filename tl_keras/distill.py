@@ -166,7 +166,7 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     from tl_keras.export.classes import require_same_classes
     from tl_keras.vision.augment import build_augmentation
     from tl_keras.evaluation.metrics import classification_metrics, predict_dataset
-    from tl_keras.evaluation.inspection import inspect_split
+    from tl_keras.vision.inspection import inspect_split
     from tl_keras.export.reload import load_classifier
     from tl_keras.config.settings import AugmentSettings, settings_from
     from tl_keras.training.two_phase import train_two_phase
@@ -222,7 +222,7 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
 def _finish_distillation(done: dict, extra: dict) -> dict:
     """Outside the strategy scope: the export (chief only) and distillation.json."""
     from tl_keras.training import distribute
-    from tl_keras.export.saved_model import export_saved_model
+    from tl_keras.vision.serving import export_saved_model
 
     config, report = done["config"], done["report"]
     if config.export:

@@ -18,14 +18,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tl_keras import data as data_lib
+from tl_keras.vision import data as data_lib
 from tl_keras.training import distribute
-from tl_keras.training import pretrain
+from tl_keras.vision import pretrain
 from tl_keras.training import refit as refit_lib
 from tl_keras.export.classes import require_same_classes
 from tl_keras.vision.augment import build_augmentation, mix_batches
-from tl_keras.models.backbones import load_backbone
-from tl_keras.models.builders import build_classifier
+from tl_keras.vision.backbones import load_backbone
+from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
     SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds,
@@ -34,9 +34,10 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
-from tl_keras.export.saved_model import export_saved_model
-from tl_keras.evaluation.inspection import inspect_split
-from tl_keras.export.reload import backbone_of, load_classifier
+from tl_keras.vision.serving import export_saved_model
+from tl_keras.vision.inspection import inspect_split
+from tl_keras.export.reload import load_classifier
+from tl_keras.vision.backbones import backbone_of
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
 from tl_keras.training.freezing import check_unfreeze_fits

@@ -125,7 +125,7 @@ class RunConfig:
     # Backbone and classifier.
     backbone: str = _field(
         DEFAULT_BACKBONE,
-        "Registered backbone name (see tl_keras.models.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file; "
+        "Registered backbone name (see tl_keras.vision.backbones.BACKBONES), a TF Hub handle, a local SavedModel folder, or a .keras file; "
         "for texts, keras_hub:<preset> or a local BERT-family checkpoint folder (Hugging Face or keras-hub format).",
     )
     weights: str = _field(

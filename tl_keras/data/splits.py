@@ -12,16 +12,28 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from absl import logging
 import tensorflow as tf
 
 from tl_keras.io import atomic
-from tl_keras.data.pipeline import IndexedSplit
 
 # What a split depends on besides the files themselves; recorded in split.json and compared on reuse.
 SPLIT_SETTINGS = ("source", "seed", "validation_fraction", "test_fraction", "validation_dir")
+
+
+class IndexedSource(Protocol):
+    """A split readable example by example (`vision.pipeline.IndexedSplit` for images): labels in index order, and subsets."""
+
+    labels: np.ndarray
+
+    def subset(self, indices: np.ndarray) -> "IndexedSource": ...
+
+    def joined(self, other: "IndexedSource") -> "IndexedSource | None": ...
+
+    def dataset(self, order=None) -> tf.data.Dataset: ...
 
 
 class SplitMismatchError(ValueError):
@@ -30,7 +42,7 @@ class SplitMismatchError(ValueError):
 
 @dataclasses.dataclass
 class DataSplits:
-    """Unbatched splits of (uint8 HxWx3 image, int32 label) and the class names.
+    """Unbatched splits of (example, int32 label) and the class names; an image source's example is uint8 HxWx3 pixels.
 
     `test` is None when the source has no data left for a test split.
     `split_record` says exactly which examples went where (file lists, index
@@ -47,7 +59,7 @@ class DataSplits:
     split_record: dict
     # Labels of `train` in dataset order, where the source knows them up front.
     train_labels: np.ndarray | None = None
-    indexed: dict[str, IndexedSplit] = dataclasses.field(default_factory=dict)
+    indexed: dict[str, IndexedSource] = dataclasses.field(default_factory=dict)
 
     def size(self, split: str) -> int:
         """Examples in a split as listed (before undecodable files are dropped); -1 if unknown."""
@@ -173,7 +185,7 @@ def counts_by_class(labels: np.ndarray, parts: dict[str, np.ndarray], class_name
     }
 
 
-def splits_by_index(indexed: IndexedSplit, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
+def splits_by_index(indexed: IndexedSource, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
     """`DataSplits` whose split k is the examples of `indexed` at `parts[k]` (None when empty)."""
     by_split = {k: indexed.subset(idx) for k, idx in parts.items() if len(idx)}
     datasets = {k: by_split[k].dataset() if k in by_split else None for k in ("train", "validation", "test")}

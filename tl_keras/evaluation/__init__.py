@@ -1,4 +1,4 @@
-"""Evaluation: metrics, calibration, the held-out report with its plots, Grad-CAM and the misclassified gallery.
+"""Evaluation every modality shares: metrics, calibration, predictions, the held-out report and its plots.
 
 `from tl_keras.evaluation import X` still finds every public name of `tl_keras.evaluation.metrics` (the module this import named
 before the layers became folders); new code imports the module itself.

@@ -7,4 +7,4 @@ before the layers became folders); new code imports the module itself.
 
 from tl_keras.io.reexport import names_of as _names_of
 
-__getattr__ = _names_of(__name__, "tl_keras.export.saved_model")
+__getattr__ = _names_of(__name__, "tl_keras.export.saved_model", "tl_keras.vision.serving")

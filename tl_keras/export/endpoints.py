@@ -66,8 +66,8 @@ def export_classifier(
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
         (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        written = model_card(model, name, version, class_names, top_k, metadata)
-        written["signatures"] = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES]} for e in endpoints}
+        signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES]} for e in endpoints}
+        written = model_card(model, name, version, class_names, top_k, metadata, signatures)
         written.update(card or {})
         atomic.write_json(extra / MODEL_CARD, written)
         if add_files is not None:

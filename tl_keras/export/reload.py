@@ -11,9 +11,8 @@ from pathlib import Path
 
 import keras
 
-from tl_keras.models.backbones import Backbone
+from tl_keras.io.reexport import moved_names
 from tl_keras.export.saved_model import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, latest_version_dir
-from tl_keras.models.anatomy import SINGLE, anatomy
 
 
 def classifier_file(path: str | os.PathLike, flag: str = "--init_from") -> Path:
@@ -51,25 +50,4 @@ def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras
         return keras.models.load_model(file, safe_mode=True, compile=False)
 
 
-def backbone_of(classifier: keras.Model) -> Backbone:
-    """The backbone inside a classifier built by `build_classifier` (found from the graph, see `tl_keras.models.anatomy`).
-
-    Raises:
-        ValueError: the model is not a single-backbone classifier of ours
-            (a fusion model has several; an ensemble has members).
-    """
-    parts = anatomy(classifier)
-    if parts.kind != SINGLE:
-        raise ValueError(
-            f"{classifier.name} is a {parts.kind} model, not a single-backbone classifier; it has no one backbone to continue from"
-        )
-    layer = parts.backbone
-    size = int(parts.resizes[0].height) if parts.resizes else 0
-    preprocess = parts.preprocessors[0] if parts.preprocessors else None
-    return Backbone(
-        name=layer.name,
-        layer=layer,
-        input_size=size,
-        preprocessing=preprocess.mode if preprocess is not None else "none",
-        owns_input=preprocess is None,
-    )
+__getattr__ = moved_names(__name__, {"backbone_of": "tl_keras.vision.backbones"})  # old paths, for one release

@@ -1,30 +1,17 @@
-"""TFLite conversion (float32, float16, dynamic-range, full int8) and proof that each file agrees with Keras.
+"""What every TFLite export shares, whatever its input: the variants, their agreement thresholds, the interpreter, latency, collapse.
 
-Files are converted from the exported SavedModel's `predict_pixels`
-signature with a fixed [1, S, S, 3] input: the backbone's normalisation is
-inside the file, the resize is not (at S x S it is an identity). An app
-resizes each photo to S x S the way training did, which the sidecar states
-exactly (`resize_contract`: bilinear, no antialiasing, the whole frame
-squashed, no crop), and feeds RGB pixels (float 0-255, or uint8/int8 for
-the full-integer variant). Every file is then run
-on held-out images next to the Keras model: agreement, accuracy, error,
-size and latency go into one report, and int8 files are checked for the
-class collapse full-integer quantisation is known for.
+The converters are each modality's (`vision.tflite`: a fixed [1, S, S, 3]
+pixel input; `text.tflite`: token ids), since what a file is fed differs;
+how a file is judged against Keras does not.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-
-from tl_keras.io import atomic
-from tl_keras.export.saved_model import PIXELS_SIGNATURE, PROBABILITIES
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
 # Agreement (top-1 equal to Keras) a variant must reach unless told otherwise.
@@ -45,126 +32,6 @@ def interpreter_class():
         return tf.lite.Interpreter, "tf.lite.Interpreter"
 
 
-def convert(
-    version_dir: str | os.PathLike,
-    variant: str,
-    image_size: int,
-    representative: np.ndarray | None = None,
-    int8_io: str = "uint8",
-    *,
-    pin_input_range: bool = True,
-) -> bytes:
-    """Converts an export's pixel signature to a TFLite flatbuffer.
-
-    Args:
-        version_dir: a `saved_models/<name>/<version>` folder.
-        variant: one of VARIANTS.
-        image_size: the side S of the fixed [1, S, S, 3] input.
-        representative: uint8 images [N, S, S, 3] to calibrate int8 (100-500,
-            drawn across classes); required for "int8".
-        int8_io: "uint8" or "int8" input/output type of the int8 variant.
-        pin_input_range: calibrate the int8 input on the full 0-255 range
-            (scale 1), so raw pixels feed as they are.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown TFLite variant {variant!r}; known: {', '.join(VARIANTS)}")
-    loaded = tf.saved_model.load(str(version_dir))
-    pixels_fn = loaded.signatures[PIXELS_SIGNATURE]
-
-    @tf.function(input_signature=[tf.TensorSpec([1, image_size, image_size, 3], tf.float32, name="pixels")])
-    def pixels_to_probabilities(pixels):
-        return {PROBABILITIES: pixels_fn(images=pixels)[PROBABILITIES]}
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([pixels_to_probabilities.get_concrete_function()], loaded)
-    if variant == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif variant == "dynamic_range":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif variant == "int8":
-        if representative is None or len(representative) == 0:
-            raise ValueError("the int8 variant needs representative images to calibrate on")
-        if int8_io not in ("uint8", "int8"):
-            raise ValueError(f"int8_io={int8_io!r}: must be uint8 or int8")
-        samples = np.asarray(representative, dtype=np.float32)
-
-        def calibration():
-            # The input's quantisation range is the calibration minimum and maximum. Photos rarely reach
-            # both 0 and 255, so the range would end short of them and an app could not feed raw camera
-            # bytes. A smooth ramp over the full range first pins the input to scale 1 over
-            # 0-255 (uint8: zero point 0; int8: -128) while barely touching the ranges further in.
-            if pin_input_range:
-                yield [full_range_ramp(image_size)[None]]
-            for image in samples:
-                yield [image[None]]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = calibration
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        io_type = tf.uint8 if int8_io == "uint8" else tf.int8
-        converter.inference_input_type = io_type
-        converter.inference_output_type = io_type
-    return converter.convert()
-
-
-def full_range_ramp(image_size: int) -> np.ndarray:
-    """A float32 [S, S, 3] image whose pixels run smoothly from 0 to 255 (diagonally; channels offset)."""
-    position = np.linspace(0.0, 1.0, image_size, dtype=np.float32)
-    ramp = (position[:, None] + position[None, :]) / 2.0
-    channels = [ramp, ramp[::-1, :], ramp[:, ::-1]]
-    return np.round(np.stack(channels, axis=-1) * 255.0).astype(np.float32)
-
-
-class TFLiteClassifier:
-    """Runs a converted file on uint8 pixels, quantising and dequantising as its tensors require."""
-
-    def __init__(self, model_content: bytes, num_threads: int | None = None):
-        interpreter, self.interpreter_name = interpreter_class()
-        self.interpreter = interpreter(model_content=model_content, num_threads=num_threads or os.cpu_count())
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    @property
-    def input_dtype(self) -> np.dtype:
-        return np.dtype(self.input["dtype"])
-
-    @property
-    def output_dtype(self) -> np.dtype:
-        return np.dtype(self.output["dtype"])
-
-    def quantization(self) -> dict:
-        """Scale and zero point of the input and output (scale 0: not quantised)."""
-        (in_scale, in_zero), (out_scale, out_zero) = self.input["quantization"], self.output["quantization"]
-        return {
-            "input": {"scale": float(in_scale), "zero_point": int(in_zero)},
-            "output": {"scale": float(out_scale), "zero_point": int(out_zero)},
-        }
-
-    def _feed(self, image: np.ndarray) -> np.ndarray:
-        x = image.astype(np.float32)[None]
-        scale, zero = self.input["quantization"]
-        if np.issubdtype(self.input_dtype, np.integer):
-            info = np.iinfo(self.input_dtype)
-            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input_dtype)
-        return x
-
-    def predict_one(self, image: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input["index"], self._feed(image))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])[0]
-        scale, zero = self.output["quantization"]
-        if np.issubdtype(self.output_dtype, np.integer):
-            return (out.astype(np.float32) - zero) * scale
-        return out.astype(np.float32)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.stack([self.predict_one(image) for image in images])
-
-    def median_latency_ms(self, image: np.ndarray, runs: int = 30) -> float:
-        return median_latency_ms(self.predict_one, image, runs)
-
-
 def median_latency_ms(predict_one, example, runs: int = 30) -> float:
     """Median milliseconds of `predict_one(example)` over `runs` calls, after one untimed call (any file, any input)."""
     predict_one(example)
@@ -174,46 +41,6 @@ def median_latency_ms(predict_one, example, runs: int = 30) -> float:
         predict_one(example)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
-
-
-def representative_sample(images: np.ndarray, labels: np.ndarray, count: int = 200, seed: int = 0) -> np.ndarray:
-    """Up to `count` images drawn evenly across classes (calibration must see every class)."""
-    from tl_keras.data.splits import balanced_indices
-
-    return images[balanced_indices(labels, count, seed)]
-
-
-def parity(
-    variant: str,
-    model_content: bytes,
-    keras_probabilities: np.ndarray,
-    images: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-) -> dict:
-    """One report row: the TFLite file against the Keras model on the same images."""
-    runner = TFLiteClassifier(model_content)
-    probabilities = runner.predict(images)
-    tflite_top1 = probabilities.argmax(axis=1)
-    keras_top1 = keras_probabilities.argmax(axis=1)
-    difference = np.abs(probabilities - keras_probabilities)
-    row = {
-        "variant": variant,
-        "size_bytes": len(model_content),
-        "accuracy": float(np.mean(tflite_top1 == labels)),
-        "keras_accuracy": float(np.mean(keras_top1 == labels)),
-        "agreement": float(np.mean(tflite_top1 == keras_top1)),
-        "max_abs_diff": float(difference.max()),
-        "mean_abs_diff": float(difference.mean()),
-        "median_latency_ms": runner.median_latency_ms(images[0]),
-        "interpreter": runner.interpreter_name,
-        "input_dtype": runner.input_dtype.name,
-        "output_dtype": runner.output_dtype.name,
-        "quantization": runner.quantization(),
-        "images": int(len(labels)),
-    }
-    row.update(collapse_check(tflite_top1, keras_top1, labels, class_names))
-    return row
 
 
 def collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
@@ -239,119 +66,3 @@ def collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
         "recall_dropped_over_10_points": dropped,
         "flagged": collapsed or bool(dropped),
     }
-
-
-def resize_contract(model, image_size: int) -> dict:
-    """How an app must bring a photo to the file's S x S input: what the model's own Resizing layer (and training) does."""
-    from tl_keras.export.saved_model import resize_front
-
-    resize, _ = resize_front(model) if model is not None else (None, None)
-    method = getattr(resize, "interpolation", "bilinear")
-    antialias = bool(getattr(resize, "antialias", False))
-    return {
-        "size": [image_size, image_size], "method": method, "antialias": antialias,
-        "geometry": "squash the whole frame to S x S: no crop, no padding, the aspect ratio is not kept",
-        "orientation": "upright, as a viewer shows the photo: apply the JPEG's EXIF orientation before resizing (training and the "
-                       "SavedModel's bytes signature do)",
-        "example": f"tf.image.resize(rgb, ({image_size}, {image_size}), method='{method}', antialias={antialias})",
-    }
-
-
-def write_sidecar(
-    path: Path, variant: str, image_size: int, class_names: Sequence[str], row: dict, preprocessing: str, resize: dict | None = None
-) -> None:
-    """Labels and what an app must know to feed the file, beside it (see README for why not inside)."""
-    sidecar = {
-        "file": path.name,
-        "variant": variant,
-        "input": {
-            "shape": [1, image_size, image_size, 3],
-            "dtype": row["input_dtype"],
-            "pixels": "RGB, 0-255, already resized to S x S as resize_contract says (the normalisation is inside the model)",
-        },
-        "resize_contract": resize or resize_contract(None, image_size),
-        "output": {"name": PROBABILITIES, "dtype": row["output_dtype"]},
-        "normalisation_inside_model": preprocessing,
-        "quantization": row["quantization"],
-        "class_names": list(class_names),
-    }
-    if row["input_dtype"] in ("uint8", "int8"):
-        sidecar["input"]["feed"] = "q = clip(round(pixel / scale + zero_point)) with input scale and zero_point above"
-        sidecar["output"]["read"] = "probability = (q - zero_point) * scale with output scale and zero_point above"
-    atomic.write_json(path.with_suffix(".json"), sidecar)
-
-
-def export_tflite(
-    version_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    images: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    *,
-    representative: np.ndarray,
-    variants: Sequence[str] = VARIANTS,
-    int8_io: str = "uint8",
-    min_agreement: dict[str, float] | None = None,
-) -> dict:
-    """Converts an export to each variant, checks each against Keras, writes files and report.
-
-    (Nine parameters: a public entry point; each is a conversion choice a user makes.)
-
-    Writes `<out_dir>/<name>_<variant>.tflite` with a `.json` sidecar each,
-    `labels.txt` and `tflite_report.json`. `images` are uint8 [N, S, S, 3]
-    held-out images with integer `labels`.
-
-    Returns:
-        The report; `failures` lists each variant below its minimum agreement.
-    """
-    from tl_keras.models.anatomy import anatomy
-    from tl_keras.export.reload import load_classifier
-
-    version_dir = Path(version_dir)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_classifier(version_dir)
-    preprocessing = anatomy(model).preprocessing or "none"
-    size = int(images.shape[1])
-    keras_probabilities = model.predict(images, verbose=0)
-    thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
-    name = version_dir.parent.name
-    atomic.write_text(out / "labels.txt", "".join(f"{c}\n" for c in class_names))
-    rows, failures = [], []
-    for variant in variants:
-        started = time.perf_counter()
-        content = convert(version_dir, variant, size, representative if variant == "int8" else None, int8_io)
-        seconds = time.perf_counter() - started
-        path = out / f"{name}_{variant}.tflite"
-        path.write_bytes(content)
-        row = parity(variant, content, keras_probabilities, images, labels, class_names)
-        row.update({"file": str(path), "convert_seconds": round(seconds, 2), "min_agreement": thresholds[variant]})
-        row["size_on_disk_bytes"] = path.stat().st_size
-        write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size))
-        if row["agreement"] < thresholds[variant]:
-            failures.append(f"{variant}: agreement {row['agreement']:.4f} < {thresholds[variant]}")
-        rows.append(row)
-    float_row = next((r for r in rows if r["variant"] == "float32"), None)
-    for row in rows:
-        if float_row:
-            row["size_vs_float32"] = row["size_bytes"] / float_row["size_bytes"]
-            row["speedup_vs_float32"] = float_row["median_latency_ms"] / row["median_latency_ms"]
-    report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "variants": rows, "failures": failures}
-    atomic.write_json(out / "tflite_report.json", report)
-    return report
-
-
-def format_report(report: dict) -> str:
-    """The report as a table, one row per variant."""
-    lines = [f"{'variant':<14}{'size KB':>9}{'x f32':>7}{'ms':>8}{'speedup':>8}{'acc':>7}{'agree':>7}{'max|dp|':>9}  flags"]
-    for r in report["variants"]:
-        flags_text = "COLLAPSE " if r["collapse"] else ""
-        if r["recall_dropped_over_10_points"]:
-            flags_text += "recall drop: " + ",".join(r["recall_dropped_over_10_points"])
-        lines.append(
-            f"{r['variant']:<14}{r['size_bytes'] / 1024:>9.0f}{r.get('size_vs_float32', 1):>7.2f}{r['median_latency_ms']:>8.2f}"
-            f"{r.get('speedup_vs_float32', 1):>8.2f}{r['accuracy']:>7.3f}{r['agreement']:>7.3f}{r['max_abs_diff']:>9.4f}  {flags_text}"
-        )
-    first = report["variants"][0] if report["variants"] else None
-    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {len(first['per_class_recall']) if first else 0} classes")
-    return "\n".join(lines)

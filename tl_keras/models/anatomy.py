@@ -14,8 +14,6 @@ import dataclasses
 
 import keras
 
-from tl_keras.vision.layers import ImagePreprocessing
-
 SINGLE = "single"  # build_classifier: one backbone
 FUSION = "fusion"  # build_fusion_classifier: several backbones, one head
 ENSEMBLE = "ensemble"  # build_ensemble: averaged member classifiers
@@ -31,7 +29,7 @@ class Anatomy:
     head: keras.layers.Layer
     dropout: keras.layers.Layer | None  # the layer whose input is the head's feature vector
     resizes: list[keras.layers.Layer]
-    preprocessors: list[ImagePreprocessing]
+    preprocessors: list[keras.layers.Layer]  # layers that declare `normalises_input` (vision.layers.ImagePreprocessing)
     backbones: list[keras.layers.Layer]
     pools: list[keras.layers.Layer]
     members: list[keras.Model]
@@ -95,8 +93,9 @@ def anatomy(model: keras.Model) -> Anatomy:
     layers = model.layers
     inputs_of = _inputs_by_layer(model)
     fed_by_image = [layer for layer in layers if inputs_of.get(id(layer)) is image]
+    # An image classifier resizes its input first (vision.classifier puts the layer there); other inputs have no such layer.
     resizes = [layer for layer in fed_by_image if isinstance(layer, keras.layers.Resizing)]
-    preprocessors = [layer for layer in layers if isinstance(layer, ImagePreprocessing)]
+    preprocessors = [layer for layer in layers if getattr(layer, "normalises_input", False)]
     pools = [layer for layer in layers if isinstance(layer, _POOLS)]
     if isinstance(head, keras.layers.Dense):
         feeding = inputs_of.get(id(head))
@@ -107,7 +106,7 @@ def anatomy(model: keras.Model) -> Anatomy:
             outputs = {id(p.output) for p in preprocessors}
             backbones = [layer for layer in layers if id(inputs_of.get(id(layer))) in outputs]
         else:  # a backbone that takes raw pixels itself (a saved classifier of ours used as a backbone)
-            backbones = [layer for layer in fed_by_image if not isinstance(layer, keras.layers.Resizing)]
+            backbones = [layer for layer in fed_by_image if not isinstance(layer, keras.layers.Resizing)]  # all but the input resize
         kind = FUSION if len(backbones) > 1 else SINGLE
         return Anatomy(kind, head, dropout, resizes, preprocessors, backbones, pools, members=[])
     members = [layer for layer in fed_by_image if isinstance(layer, keras.Model)]
@@ -129,3 +128,27 @@ def _inputs_by_layer(model: keras.Model) -> dict[int, object]:
             if len(tensors) == 1:
                 found[id(node.operation)] = tensors[0]
     return found
+
+
+def counted_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """`leaf_layers` with each model's InputLayer kept in place: the list `from:K` indexes.
+
+    The Keras fine-tuning tutorial unfreezes `base_model.layers[K:]`, and
+    `base_model.layers[0]` is the InputLayer; counting it keeps `from:100`
+    the same cut as the tutorial's (MobileNetV2: 154 counted, 153 leaves).
+    """
+    if isinstance(layer, keras.Model):
+        return [leaf for child in layer.layers for leaf in counted_layers(child)]
+    return [layer]
+
+
+def leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The backbone's layers in order, nested models flattened (the unit of 'top N layers')."""
+    if isinstance(layer, keras.Model):
+        out = []
+        for child in layer.layers:
+            if isinstance(child, keras.layers.InputLayer):
+                continue
+            out.extend(leaf_layers(child))
+        return out
+    return [layer]

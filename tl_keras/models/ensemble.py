@@ -1,11 +1,11 @@
 """Model fusion: several trained classifiers averaged into one model with one signature.
 
-Each member keeps its own resize and normalisation inside it, so members
-trained at different input sizes or on different backbones combine on the
-same raw uint8 image. The result is a plain functional `keras.Model` with
-the classifiers' contract (uint8 image of any size in, float32
-"probabilities" out), so `export_saved_model` and the TFLite converter take
-it like any single model.
+Each member keeps its own preprocessing inside it (an image classifier its
+resize and normalisation), so members trained at different input sizes or
+on different backbones combine on the same raw input. The result is a plain
+functional `keras.Model` with the members' contract (their input, float32
+"probabilities" out), so the modality's exporter takes it like any single
+model.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def build_ensemble(members: Sequence[keras.Model], *, weights: Sequence[float] |
     widths = [int(m.outputs[0].shape[-1]) for m in members]
     if len(set(widths)) != 1:
         raise ValueError(f"ensemble members predict different numbers of classes {widths}; they must share the class list")
+    specs = {(tuple(m.inputs[0].shape[1:]), str(m.inputs[0].dtype)) for m in members}
+    if len(specs) != 1:
+        raise ValueError(f"ensemble members take different inputs {sorted(specs)}; they must read the same input")
     if weights is None:
         weights = [1.0] * len(members)
     weights = np.asarray(weights, dtype=np.float64)
@@ -42,7 +45,8 @@ def build_ensemble(members: Sequence[keras.Model], *, weights: Sequence[float] |
         raise ValueError(f"ensemble weights must be {len(members)} non-negative numbers with a positive sum, got {weights.tolist()}")
     weights = weights / weights.sum()
 
-    inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name=INPUT_NAME)
+    spec = members[0].inputs[0]
+    inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name=INPUT_NAME)
     outputs = []
     for index, (member, weight) in enumerate(zip(members, weights)):
         member.trainable = False
@@ -56,7 +60,7 @@ def build_ensemble(members: Sequence[keras.Model], *, weights: Sequence[float] |
 
 
 def member_report(members: Sequence[keras.Model], ensemble: keras.Model, dataset) -> dict:
-    """Accuracy of every member and of the ensemble on one batched (images, labels) dataset."""
+    """Accuracy of every member and of the ensemble on one batched (inputs, labels) dataset."""
     labels, member_probs, ensemble_probs = [], [[] for _ in members], []
     for images, batch_labels in dataset:
         labels.append(np.asarray(batch_labels))

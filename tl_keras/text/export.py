@@ -22,6 +22,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tl_keras.export import warmup
 from tl_keras.export.endpoints import Endpoint, export_classifier
 from tl_keras.export.signatures import EXTRA_ASSETS, SERVING_SIGNATURE, WARMUP_FILE
 from tl_keras.text.graph_tokenizer import GraphTokenizer, assert_utf8
@@ -77,18 +78,9 @@ def text_endpoints(tokenizer: TextTokenizer) -> list[Endpoint]:
 
 def write_text_warmup(path: Path, model_name: str, tokenizer: TextTokenizer) -> None:
     """TF Serving's warmup file: one string, a batch of strings (empty, accents, emoji, CJK, a URL), one token-id request."""
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-
     ids = [[tokenizer.cls_id, tokenizer.unk_id, tokenizer.sep_id]]
-    payloads = [
+    warmup.write_warmup_requests(path, model_name, [
         (SERVING_SIGNATURE, {TEXT_INPUT: tf.make_tensor_proto(list(WARMUP_TEXTS[:1]), dtype=tf.string)}),
         (SERVING_SIGNATURE, {TEXT_INPUT: tf.make_tensor_proto(list(WARMUP_TEXTS), dtype=tf.string)}),
         (IDS_SIGNATURE, {n: tf.make_tensor_proto(v, dtype=tf.int32) for n, v in zip(ID_INPUTS, (ids, [[1, 1, 1]], [[0, 0, 0]]))}),
-    ]
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for signature, inputs in payloads:
-            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
-            for key, tensor in inputs.items():
-                request.inputs[key].CopyFrom(tensor)
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
+    ])

@@ -158,7 +158,7 @@ def cache_features(
 
     Args:
         extractor: from `feature_extractor`.
-        batches: batched (uint8 images, int labels), not shuffled.
+        batches: batched (model inputs, int labels), not shuffled.
         passes: augmented passes to cache, each with fresh augmentation; with
             `augmentation`, a clean pass comes first (view 0), so 1 + passes
             views are stored, view-major.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from tl_keras.models.backbones import counted_layers, leaf_layers
+from tl_keras.models.anatomy import counted_layers, leaf_layers
 from tl_keras.config.settings import ConfigError, TrainSettings, parse_unfreeze
 
 

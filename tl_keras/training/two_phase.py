@@ -80,7 +80,7 @@ def train_two_phase(
     Args:
         model: a classifier from `build_classifier` containing `backbone`.
         backbone: the backbone layer inside `model`, or a list of them (fusion).
-        train_data, validation_data: batched datasets of (uint8 images, labels).
+        train_data, validation_data: batched datasets of (model inputs, labels).
         settings: a `TrainSettings` (epochs, learning rates, optimizers,
             unfreeze, monitor, patience, label smoothing, caching, verbosity);
             `TrainSettings()` is the default recipe.

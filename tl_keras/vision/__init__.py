@@ -1,5 +1,5 @@
-"""Pixels: decoding photos upright, the data check, augmentation, test-time views, the backbones' pixel normalisation layers.
+"""The image modality, above the core: sources and their pipeline, backbones and the classifier builder, augmentation and
+test-time views, the data check, inspection (Grad-CAM, the gallery), the SavedModel's image signatures and image TFLite.
 
-The image modality's primitives. Above `io/` and `config/`; `data/`, `models/`, `training/`, `evaluation/` and `export/` import
-it where they handle images. Text has its own folder, `text/`, at the top.
+Imports the core (`data/` to `export/`); the core never imports it. Text has its own folder, `text/`, beside it.
 """

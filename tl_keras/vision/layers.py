@@ -32,6 +32,9 @@ class ImagePreprocessing(keras.layers.Layer):
     MobileNetV3).
     """
 
+    # What `models.anatomy` looks for: the layer that normalises a classifier's input for its backbone.
+    normalises_input = True
+
     def __init__(self, mode: str = "tf", **kwargs):
         super().__init__(**kwargs)
         if mode not in PREPROCESSING_MODES:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tl_keras.data.arrays import in_memory_splits
-from tl_keras.data.folders import scan_image_folder
-from tl_keras.data.pipeline import IndexedSplit
+from tl_keras.vision.arrays import in_memory_splits
+from tl_keras.vision.folders import scan_image_folder
+from tl_keras.vision.pipeline import IndexedSplit
 from tl_keras.data.splits import DataSplits, per_class_split, splits_by_index, stratified_split
 
 BUILTIN_DATASETS = ("flowers", "digits_0_4", "digits_5_9", "digits")

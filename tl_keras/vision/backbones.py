@@ -16,6 +16,7 @@ from typing import Callable
 import keras
 from absl import logging
 
+from tl_keras.models.anatomy import SINGLE, anatomy
 from tl_keras.models.hub_layer import HubLayer
 from tl_keras.vision.layers import PREPROCESSING_MODES
 from tl_keras.config.settings import backbone_source
@@ -325,25 +326,25 @@ def _fixed_input_size(model: keras.Model) -> int:
     return int(shape[1]) if shape[1] is not None else 0
 
 
-def counted_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """`leaf_layers` with each model's InputLayer kept in place: the list `from:K` indexes.
+def backbone_of(classifier: keras.Model) -> Backbone:
+    """The backbone inside a classifier built by `build_classifier` (found from the graph, see `tl_keras.models.anatomy`).
 
-    The Keras fine-tuning tutorial unfreezes `base_model.layers[K:]`, and
-    `base_model.layers[0]` is the InputLayer; counting it keeps `from:100`
-    the same cut as the tutorial's (MobileNetV2: 154 counted, 153 leaves).
+    Raises:
+        ValueError: the model is not a single-backbone classifier of ours
+            (a fusion model has several; an ensemble has members).
     """
-    if isinstance(layer, keras.Model):
-        return [leaf for child in layer.layers for leaf in counted_layers(child)]
-    return [layer]
-
-
-def leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """The backbone's layers in order, nested models flattened (the unit of 'top N layers')."""
-    if isinstance(layer, keras.Model):
-        out = []
-        for child in layer.layers:
-            if isinstance(child, keras.layers.InputLayer):
-                continue
-            out.extend(leaf_layers(child))
-        return out
-    return [layer]
+    parts = anatomy(classifier)
+    if parts.kind != SINGLE:
+        raise ValueError(
+            f"{classifier.name} is a {parts.kind} model, not a single-backbone classifier; it has no one backbone to continue from"
+        )
+    layer = parts.backbone
+    size = int(parts.resizes[0].height) if parts.resizes else 0
+    preprocess = parts.preprocessors[0] if parts.preprocessors else None
+    return Backbone(
+        name=layer.name,
+        layer=layer,
+        input_size=size,
+        preprocessing=preprocess.mode if preprocess is not None else "none",
+        owns_input=preprocess is None,
+    )

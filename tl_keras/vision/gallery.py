@@ -105,7 +105,7 @@ def plot_examples(examples: Sequence[Example], class_names: Sequence[str], path:
     if not examples:
         return None
     from tl_keras.evaluation.metrics import _pyplot
-    from tl_keras.evaluation.explain import overlay
+    from tl_keras.vision.explain import overlay
 
     plt = _pyplot()
     panels: list[tuple[np.ndarray, str, str]] = []

@@ -164,25 +164,6 @@ class IndexedSplit:
         return cls(np.asarray(labels, dtype=np.int32), np.arange(len(images), dtype=np.int64), lambda row: tf.gather(images_t, row))
 
 
-def select_positions(dataset: tf.data.Dataset, positions: np.ndarray, total: int) -> tf.data.Dataset:
-    """The elements of `dataset` (of `total`) at `positions`, in dataset order: for sources that cannot be read by index.
-
-    Select before decoding (on encoded records) where the source allows, so
-    the discarded elements cost a read and no decode.
-    """
-    mask = np.zeros(total, dtype=bool)
-    mask[positions] = True
-    keep = tf.constant(mask)
-
-    def kept(position, element):
-        return keep[position]
-
-    def without_position(position, element):
-        return element
-
-    return dataset.enumerate().filter(kept).map(without_position)
-
-
 def decode_file(path: tf.Tensor) -> tf.Tensor:
     """An image file's bytes to uint8 RGB as a photo viewer shows it: JPEG (EXIF orientation applied), PNG, BMP, GIF's first frame, WebP.
 

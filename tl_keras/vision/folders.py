@@ -10,7 +10,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import DataSettings
-from tl_keras.data.pipeline import IndexedSplit
+from tl_keras.vision.pipeline import IndexedSplit
 from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, stratified_split, write_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")

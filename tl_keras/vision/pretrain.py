@@ -18,9 +18,10 @@ import keras
 from absl import logging
 
 from tl_keras.io import atomic
-from tl_keras import data as data_lib
-from tl_keras.models.backbones import BACKBONES, load_backbone
-from tl_keras.models.builders import build_classifier, compile_classifier
+from tl_keras.vision import data as data_lib
+from tl_keras.vision.backbones import BACKBONES, load_backbone
+from tl_keras.models.builders import compile_classifier
+from tl_keras.vision.classifier import build_classifier
 
 PREFIX = "pretrain:"
 SOURCE_EPOCHS = 10

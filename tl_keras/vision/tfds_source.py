@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tl_keras.data.pipeline import select_positions
+from tl_keras.data.subsets import select_positions
 from tl_keras.data.splits import DataSplits, counts_by_class, stratified_split
 
 

@@ -19,7 +19,7 @@ from absl import logging
 
 from tl_keras.evaluation.calibration import apply_temperature, calibration_report, plot_reliability
 from tl_keras.evaluation.metrics import classification_metrics, inference_function, plot_per_class, write_metrics
-from tl_keras.evaluation.gallery import ExampleKeeper, plot_examples
+from tl_keras.vision.gallery import ExampleKeeper, plot_examples
 from tl_keras.evaluation.report import write_report
 from tl_keras.vision.tta import check_mode, predict_views, view_count
 
@@ -131,7 +131,7 @@ def _class_galleries(keeper: ExampleKeeper, metrics: dict, class_names: Sequence
 
 def _grad_cam_panel(model, keeper: ExampleKeeper, class_names: Sequence[str], path: Path) -> tuple[Path | None, str]:
     """Overlays for the highest-loss mistakes and correct images from distinct classes, each explaining its predicted class."""
-    from tl_keras.evaluation.explain import cam_source, grad_cam
+    from tl_keras.vision.explain import cam_source, grad_cam
 
     examples = keeper.top_mistakes()[:GRAD_CAM_WRONG] + keeper.correct_examples()[:GRAD_CAM_RIGHT]
     if not examples:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tl_keras.data.pipeline import IndexedSplit
+from tl_keras.vision.pipeline import IndexedSplit
 from tl_keras.data.splits import DataSplits, splits_by_index, stratified_split
 from tl_keras.vision.pixels import to_uint8_array
 

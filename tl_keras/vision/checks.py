@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tl_keras.config.settings import ConfigError, backbone_source
-from tl_keras.data import BUILTIN_DATASETS
-from tl_keras.models.backbones import BACKBONES
+from tl_keras.vision.builtin import BUILTIN_DATASETS
+from tl_keras.vision.backbones import BACKBONES
 
 
 def check_backbone_and_weights(config) -> None:
