@@ -1,5 +1,6 @@
 """Every registered backbone builds; weights files, Hub handles and .keras files load."""
 
+import dataclasses
 import numpy as np
 import pytest
 import keras
@@ -125,3 +126,20 @@ def test_pretrained_source_weights_are_reused_only_for_the_same_recipe(tmp_path)
     narrower = pretrain_backbone("small_cnn", "digits_0_4", tmp_path, epochs=1, alpha=0.5)
     assert len({first, other, narrower}) == 3, "another schedule or architecture never reuses a file"
     assert all(p.is_file() for p in (first, other, narrower))
+
+
+def test_image_settings_group_configures_the_backbone_and_refuses_a_whole_config():
+    """The image knobs are their own settings group: a RunConfig converts at the boundary, and the loader takes only the group."""
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.config.settings import ImageSettings, settings_from
+    from tl_keras.vision.backbones import backbone_from
+
+    config = RunConfig(backbone="small_cnn", weights="none", image_size=40, alpha=0.5, pooling="max", tta="flip", cache="none")
+    image = settings_from(ImageSettings, config)
+    assert (image.backbone, image.image_size, image.alpha, image.pooling, image.tta, image.cache) == ("small_cnn", 40, 0.5, "max", "flip",
+                                                                                                       "none")
+    assert {f.name for f in dataclasses.fields(ImageSettings)} <= {f.name for f in dataclasses.fields(RunConfig)}
+    loaded = backbone_from(image, None)
+    assert loaded.input_size == 40
+    with pytest.raises(TypeError, match="backbone_from takes an ImageSettings, got RunConfig"):
+        backbone_from(config, None)

@@ -141,7 +141,7 @@ def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch)
         real_write(*args)  # a complete SavedModel is on disk in the staging folder...
         raise KeyboardInterrupt("killed mid-export")  # ...when the process is interrupted
 
-    monkeypatch.setattr(export_lib, "_write_saved_model", write_then_die)
+    monkeypatch.setattr(serving, "_write_saved_model", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         serving.export_saved_model(classifier, tmp_path, "tiny", LABELS)
     assert list((tmp_path / "tiny").iterdir()) == []

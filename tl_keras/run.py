@@ -24,7 +24,6 @@ from tl_keras.vision import pretrain
 from tl_keras.training import refit as refit_lib
 from tl_keras.export.classes import require_same_classes
 from tl_keras.vision.augment import build_augmentation, mix_batches
-from tl_keras.vision.backbones import load_backbone
 from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
@@ -37,9 +36,9 @@ from tl_keras.evaluation.metrics import plot_curves, predict_dataset
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
 from tl_keras.export.reload import load_classifier
-from tl_keras.vision.backbones import backbone_of
+from tl_keras.vision.backbones import backbone_from, backbone_of
 from tl_keras.io.run_folder import RunFolder
-from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
+from tl_keras.config.settings import AugmentSettings, DataSettings, ImageSettings, settings_from
 from tl_keras.training.freezing import check_unfreeze_fits
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
@@ -136,7 +135,7 @@ def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str 
     model = load_classifier(config.init_from)
     backbone = backbone_of(model)
     if backbone.input_size == 0:
-        backbone.input_size = config.image_size or 224
+        backbone.input_size = _image(config).image_size or 224
     return backbone, model
 
 
@@ -155,7 +154,7 @@ def _calibrate_and_inspect(
         temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
     split = data.evaluation_split
     metrics = inspect_split(
-        model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=config.tta, curves=curves,
+        model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=_image(config).tta, curves=curves,
         title=f"{config.name}: {backbone_name} on the {split} split",
         extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
     )
@@ -198,7 +197,7 @@ def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folde
     backbone, model = build_model(config, weights, len(splits.class_names))
     cache_path = folder.image_cache("all_labelled", backbone.input_size, _cache_key(config, splits))
     batches = data_lib.epoch_batches(pooled.train, backbone.input_size, config.batch_size, seed=config.seed,
-                                     indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=config.cache,
+                                     indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=_image(config).cache,
                                      cache_path=cache_path)
     keras.utils.set_random_seed(config.seed)
     done = refit_lib.refit(model, backbone.layer, batches, why_not, plan, folder.root, augmentation=augmentation,
@@ -243,7 +242,7 @@ def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFol
     """The same network from random weights, on the same data, for the same wall time (or epochs); its held-out accuracy."""
     keras.utils.set_random_seed(config.seed)
     scratch = build_classifier(
-        _load(config, None), num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=config.pooling,
+        _load(config, None), num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=_image(config).pooling,
         freeze_batch_norm=False, name=f"{config.name}_scratch",
     )
     budget = scratch_budget(config, transfer, timings["transfer_train_s"])
@@ -269,7 +268,8 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(
-            distribute.float32_copy(trained.model), config.export_dir, config.name, trained.class_names, metadata=metadata, tta=config.tta
+            distribute.float32_copy(trained.model), config.export_dir, config.name, trained.class_names, metadata=metadata,
+            tta=_image(config).tta,
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
@@ -298,9 +298,10 @@ def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float])
     weights = config.weights
     if pretrain.is_pretrain_spec(weights):
         t0 = time.perf_counter()
+        image = _image(config)
         weights = str(pretrain.pretrain_backbone(
-            config.backbone, weights[len(pretrain.PREFIX):], RunFolder(run_dir).pretrained,
-            image_size=config.image_size, alpha=config.alpha, batch_size=config.batch_size, seed=config.seed,
+            image.backbone, weights[len(pretrain.PREFIX):], RunFolder(run_dir).pretrained,
+            image_size=image.image_size, alpha=image.alpha, batch_size=config.batch_size, seed=config.seed,
         ))
         timings["pretrain_s"] = time.perf_counter() - t0
     return weights
@@ -321,7 +322,7 @@ def build_model(config: RunConfig, weights: str | None, num_classes: int, *, nam
         num_classes,
         dropout=config.dropout,
         head_l2=config.head_l2,
-        pooling=config.pooling,
+        pooling=_image(config).pooling,
         name=name or f"{config.name}_classifier",
     )
     return backbone, model
@@ -345,7 +346,7 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
     def cached(split: str) -> dict:
         return {
             "num_examples": splits.size(split),
-            "cache": config.cache,
+            "cache": _image(config).cache,
             "cache_path": RunFolder(run_dir).image_cache(split, size, _cache_key(config, splits)),
         }
 
@@ -397,13 +398,9 @@ def _log_progress(done: int, total: int) -> None:
 
 
 def _load(config: RunConfig, weights: str | None):
-    return load_backbone(
-        config.backbone,
-        weights,
-        image_size=config.image_size,
-        alpha=config.alpha,
-        preprocessing=config.preprocessing,
-        cut_layer=config.backbone_cut_layer,
-        hub_signature=config.hub_signature,
-        hub_output_key=config.hub_output_key,
-    )
+    return backbone_from(_image(config), weights)
+
+
+def _image(config: RunConfig) -> ImageSettings:
+    """The image knobs of a run (backbone, size, pooling, storage, test-time views), as their own settings group."""
+    return settings_from(ImageSettings, config)

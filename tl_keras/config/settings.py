@@ -261,6 +261,23 @@ class DataSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImageSettings:
+    """The image modality's own knobs: the backbone and what it sees, how its feature map is pooled, how decoded images are
+    stored, and which test-time views evaluation averages. A text run reads none of them (its encoder has its own)."""
+
+    backbone: str = "mobilenet_v2"
+    image_size: int = 0  # 0: the backbone's default side
+    alpha: float = 0.0  # MobileNet width multiplier; 0: the backbone's default
+    preprocessing: str = ""  # "": the backbone's own pixel normalisation
+    backbone_cut_layer: str = ""
+    hub_signature: str = ""
+    hub_output_key: str = ""
+    pooling: str = "avg"  # global 2-D pooling of the feature map
+    cache: str = "auto"  # where resized images are kept: auto, memory, disk or none
+    tta: str = "none"
+
+
+@dataclasses.dataclass(frozen=True)
 class AugmentSettings:
     """Random training-time changes to images; zeros and "none" turn each off."""
 

@@ -19,7 +19,6 @@ trainer are not replayed; `refit_plan` says why instead.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from tl_keras.training import features as features_lib
 from tl_keras.training import phase as phase_lib
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
 from tl_keras.training.frozen_features import uses_feature_cache
+from tl_keras.training.two_phase import recorded_rate
 
 
 # --refit=auto refits folders of at most this many labelled (training + validation) images per class, when the
@@ -80,7 +80,7 @@ def refit_plan(result, settings: TrainSettings, run_dir: Path, *, custom_trainer
     kept_epochs = result.kept_epoch - tuned.first_epoch + 1
     rate = None
     if settings.fine_tune_learning_rate == 0:  # the rate the LR range test found for the stage
-        rate = float(json.loads(RunFolder(run_dir).lr_find.read_text())[FINE_TUNE]["rate"])
+        rate = recorded_rate(run_dir, FINE_TUNE)
     planned = max(kept_epochs, tuned.planned_epochs or tuned.epochs_run)
     return dataclasses.replace(plan, fine_tune_epochs=kept_epochs, planned_epochs=planned, fine_tune_rate=rate)
 

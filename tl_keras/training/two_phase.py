@@ -257,10 +257,11 @@ def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir:
     """
     from tl_keras.training import lr_finder
 
+    recorded = recorded_rate(run_dir, stage)
+    if recorded is not None:
+        return recorded
     record_file = RunFolder(run_dir).lr_find
     record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    if stage in record:
-        return float(record[stage]["rate"])
     data = train_data.stream(0) if isinstance(train_data, EpochBatches) else train_data.repeat()
     test = lr_finder.lr_range_test(
         trainer, data, optimizer=settings.fine_tune_optimizer, label_smoothing=settings.label_smoothing, steps=lr_finder.STEPS,
@@ -278,6 +279,13 @@ def _found_fine_tune_rate(trainer, train_data, settings: TrainSettings, run_dir:
     _write_json(record_file, record)
     lr_finder.plot({stage: test}, run_dir / f"lr_find_{stage}.png")
     return rate
+
+
+def recorded_rate(run_dir: Path, stage: str) -> float | None:
+    """The fine-tuning rate the LR range test found for `stage`, as `lr_find.json` records it; None when it was not run."""
+    record_file = RunFolder(run_dir).lr_find
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    return float(record[stage]["rate"]) if stage in record else None
 
 
 def stage_start(phases: list[PhaseResult], monitor: str) -> PhaseResult | None:

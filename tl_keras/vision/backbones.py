@@ -19,7 +19,7 @@ from absl import logging
 from tl_keras.models.anatomy import SINGLE, anatomy
 from tl_keras.models.hub_layer import HubLayer
 from tl_keras.vision.layers import PREPROCESSING_MODES
-from tl_keras.config.settings import backbone_source
+from tl_keras.config.settings import ImageSettings, backbone_source, require_settings
 
 apps = keras.applications
 
@@ -179,6 +179,15 @@ def load_backbone(
         loaded.preprocessing = preprocessing
     loaded.layer.trainable = False
     return loaded
+
+
+def backbone_from(image: ImageSettings, weights: str | None) -> Backbone:
+    """`load_backbone` as a run's image settings configure it (`weights` resolved by the run: a file, "imagenet" or None)."""
+    require_settings(ImageSettings, image, "image", "backbone_from")
+    return load_backbone(
+        image.backbone, weights, image_size=image.image_size, alpha=image.alpha, preprocessing=image.preprocessing,
+        cut_layer=image.backbone_cut_layer, hub_signature=image.hub_signature, hub_output_key=image.hub_output_key,
+    )
 
 
 def _normalise_weights(weights: str | None) -> str | None:
