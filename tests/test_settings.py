@@ -132,3 +132,15 @@ def test_a_small_training_set_gets_enough_fine_tuning_steps_and_a_large_one_its_
     assert TrainSettings().fine_tune_epoch_count(7) == 8 and TrainSettings().fine_tune_epoch_count(63) == 1  # the default recipe's
     staged = TrainSettings(fine_tune_epochs=2, fine_tune_min_steps=56, unfreeze_schedule="20,all").fine_tune_stages(7)
     assert [(name, epochs) for name, _, epochs in staged] == [("fine_tune_1", 4), ("fine_tune_2", 4)]
+
+
+def test_storage_only_choices_do_not_block_a_resume():
+    """Keeping features in memory or on disk, and adding the scratch arm, leave the transfer model as it is: same fingerprint."""
+    from tl_keras.config.run_config import RunConfig
+
+    base = RunConfig(dataset="digits_5_9", feature_cache="memory", compare_scratch=True)
+    assert base.fingerprint() == dataclasses.replace(base, feature_cache="disk").fingerprint()
+    assert base.fingerprint() == dataclasses.replace(base, feature_cache="auto").fingerprint()
+    assert base.fingerprint() == dataclasses.replace(base, compare_scratch=False).fingerprint()
+    # Training the frozen phase on images instead of cached features is another computation.
+    assert base.fingerprint() != dataclasses.replace(base, feature_cache="off").fingerprint()

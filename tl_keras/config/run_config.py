@@ -35,8 +35,10 @@ DEFAULT_WEIGHTS = "imagenet"
 # Settings that change how a run reports or where it writes, not what it computes: a run folder that
 # moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
+# `compare_scratch` adds an arm beside the transfer model without changing it, so a run may resume with it
+# turned on or off.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
-                        "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir")
+                        "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir", "compare_scratch")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
@@ -327,7 +329,10 @@ class RunConfig:
 
     def result_settings(self) -> dict[str, Any]:
         """Every setting that changes what a run computes (not where it writes or how it reports)."""
-        return {k: v for k, v in self.to_dict().items() if k not in _NOT_RESULT_SETTINGS}
+        settings = {k: v for k, v in self.to_dict().items() if k not in _NOT_RESULT_SETTINGS}
+        # Where cached features are kept (memory or disk) does not change them; whether the frozen phase uses them does.
+        settings["feature_cache"] = "off" if self.feature_cache == "off" else "on"
+        return settings
 
     def fingerprint(self) -> str:
         """Short hash of `result_settings`; tells two runs' configs apart."""
