@@ -31,8 +31,8 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
     write_summary,
 )
 from tl_keras.data.epochs import EpochBatches, epoch_seed
-from tl_keras.evaluation.calibration import choose_temperature, fold_temperature, why_not_adopted
-from tl_keras.evaluation.metrics import plot_curves, predict_dataset
+from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
+from tl_keras.evaluation.metrics import classification_metrics, plot_curves, predict_dataset
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
 from tl_keras.export.reload import load_classifier
@@ -104,16 +104,22 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     )
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
-    metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name)
+    refit_plan = _refit_plan(config, splits, result, plan, folder)
+    # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
+    # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
+    metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name,
+                                                  write_report=refit_plan is None)
     summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
-    refitted = _refit_on_all_labels(config, splits, weights, result, plan, folder, augmentation, data.class_weight)
-    if refitted is not None:
-        model, summary["refit"] = refitted
+    if refit_plan is not None:
+        model, summary["refit"] = _refit_on_all_labels(config, splits, weights, refit_plan, plan, folder, augmentation, data.class_weight)
         refit_metrics, _ = _calibrate_and_inspect(
             config, model, data, splits.class_names, folder, curves, result, backbone.name, calibration=calibration,
         )
         summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
+        summary["refit"]["calibration_before"] = summary["calibration"]  # the model trained on training alone
         summary["exported_accuracy"] = float(refit_metrics["accuracy"])
+        summary.update(calibration={k: refit_metrics["calibration"][k] for k in _SUMMARY_CALIBRATION if k in refit_metrics["calibration"]},
+                       report_html=refit_metrics["report"], **({"tta": refit_metrics["tta"]} if "tta" in refit_metrics else {}))
         logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
                      summary["exported_accuracy"], summary["transfer_accuracy"])
     else:
@@ -140,24 +146,32 @@ def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str 
 
 
 def _calibrate_and_inspect(
-    config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str, *, calibration=None
+    config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str, *, calibration=None,
+    write_report: bool = True,
 ) -> tuple[dict, tuple]:
     """The temperature choice (on validation), the held-out evaluation with its report, then the temperature folded in if adopted.
 
-    (Nine parameters: the run's pieces the report names.) `calibration`: a
+    (Ten parameters: the run's pieces the report names.) `calibration`: a
     (temperature, decision) already chosen, for the refit model, which
-    trained on validation and so cannot choose on it. Returns the metrics
-    and the (temperature, decision) used.
+    trained on validation and so cannot choose on it. `write_report`: False
+    scores the held-out split (accuracy, calibration) without writing the
+    evaluation folder. Returns the metrics and the (temperature, decision) used.
     """
     temperature, decision = calibration or (None, None)
     if config.calibrate and calibration is None:  # fitted on validation, reported on the held-out split, then carried by the head
         temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
     split = data.evaluation_split
-    metrics = inspect_split(
-        model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=_image(config).tta, curves=curves,
-        title=f"{config.name}: {backbone_name} on the {split} split",
-        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
-    )
+    if write_report:
+        metrics = inspect_split(
+            model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=_image(config).tta,
+            curves=curves, title=f"{config.name}: {backbone_name} on the {split} split",
+            extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
+        )
+    else:
+        probabilities, labels = predict_dataset(model, data.held_out)
+        metrics = classification_metrics(probabilities, labels, class_names)
+        metrics["calibration"], _ = calibration_report(probabilities, labels, temperature, decision, "validation", split)
+        metrics["report"] = None
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
     if decision and calibration is None:  # the refit model carries the choice made (and logged) for the first one
@@ -176,11 +190,8 @@ def _log_temperature_decision(decision: dict, temperature: float, split: str, ca
                      why_not_adopted(decision))
 
 
-def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folder: RunFolder, augmentation, class_weight):
-    """(the refit model, what the refit did) when `--refit` asks for it and the kept recipe can be replayed, else None.
-
-    (Eight parameters: the run's pieces the refit replays.)
-    """
+def _refit_plan(config: RunConfig, splits, result, plan, folder: RunFolder):
+    """The `RefitPlan` when `--refit` asks for a refit and the kept recipe can be replayed, else None (the log says why)."""
     labelled = {n: splits.counts["train"].get(n, 0) + splits.counts["validation"].get(n, 0) for n in splits.class_names}
     why_not = "--refit=off"
     if config.refit != "off":
@@ -193,6 +204,14 @@ def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folde
         if config.refit != "off":
             logging.info("no refit on training + validation: %s", why_not)
         return None
+    return why_not
+
+
+def _refit_on_all_labels(config: RunConfig, splits, weights, refit_plan, plan, folder: RunFolder, augmentation, class_weight):
+    """(the refit model, what the refit did): a fresh model trained by `refit_plan` on training + validation.
+
+    (Eight parameters: the run's pieces the refit replays.)
+    """
     pooled = data_lib.all_labelled(splits)
     backbone, model = build_model(config, weights, len(splits.class_names))
     cache_path = folder.image_cache("all_labelled", backbone.input_size, _cache_key(config, splits))
@@ -200,7 +219,7 @@ def _refit_on_all_labels(config: RunConfig, splits, weights, result, plan, folde
                                      indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=_image(config).cache,
                                      cache_path=cache_path)
     keras.utils.set_random_seed(config.seed)
-    done = refit_lib.refit(model, backbone.layer, batches, why_not, plan, folder.root, augmentation=augmentation,
+    done = refit_lib.refit(model, backbone.layer, batches, refit_plan, plan, folder.root, augmentation=augmentation,
                            class_weight=class_weight, examples=pooled.size("train"))
     return model, done
 

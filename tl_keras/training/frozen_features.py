@@ -46,11 +46,7 @@ def frozen_phase_on_features(
     extractor = features_lib.feature_extractor(model)
     cache_dir = RunFolder(run_dir).feature_cache
     passes = settings.feature_cache_augment_passes if augmentation is not None else 0
-    one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
-    train_cache = features_lib.cache_features(
-        extractor, one_pass, passes=passes, augmentation=augmentation, storage=settings.feature_cache,
-        directory=cache_dir, num_examples=train_examples, name="train",
-    )
+    train_cache = cache_training_features(extractor, train_data, settings, run_dir, augmentation, train_examples, "train")
     validation_cache = features_lib.cache_features(
         extractor, validation_data, storage=settings.feature_cache, directory=cache_dir, name="validation"
     )
@@ -75,6 +71,20 @@ def frozen_phase_on_features(
     phase.caching_seconds = cache_seconds
     phase.on_cached_features = True
     return phase
+
+
+def cache_training_features(extractor, train_data, settings: TrainSettings, run_dir, augmentation, examples: int, name: str):
+    """One clean pass over the training data (and the augmented passes the settings ask for) as cached features.
+
+    The frozen phase and the refit on every label cache their training rows
+    the same way, so the refit's head sees what the frozen phase's head saw.
+    """
+    passes = settings.feature_cache_augment_passes if augmentation is not None else 0
+    one_pass = train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data
+    return features_lib.cache_features(
+        extractor, one_pass, passes=passes, augmentation=augmentation, storage=settings.feature_cache,
+        directory=RunFolder(run_dir).feature_cache, num_examples=examples, name=name,
+    )
 
 
 def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainSettings, run_dir, class_weight) -> PhaseResult:

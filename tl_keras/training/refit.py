@@ -27,13 +27,12 @@ from absl import logging
 
 from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
 from tl_keras.data.epochs import EpochBatches
-from tl_keras.io.run_folder import RunFolder
 from tl_keras.models.anatomy import anatomy
 from tl_keras.models.builders import layer_rate_scales, with_augmentation
 from tl_keras.training import features as features_lib
 from tl_keras.training import phase as phase_lib
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
-from tl_keras.training.frozen_features import uses_feature_cache
+from tl_keras.training.frozen_features import cache_training_features, uses_feature_cache
 from tl_keras.training.two_phase import recorded_rate
 
 
@@ -128,11 +127,7 @@ def refit(
     started = time.perf_counter()
     freeze_backbone(backbone)
     extractor = features_lib.feature_extractor(model)
-    passes = settings.feature_cache_augment_passes if augmentation is not None else 0
-    cache = features_lib.cache_features(
-        extractor, all_labelled.epoch(0), passes=passes, augmentation=augmentation, storage=settings.feature_cache,
-        directory=RunFolder(run_dir).feature_cache, num_examples=examples, name="all_labelled",
-    )
+    cache = cache_training_features(extractor, all_labelled, settings, run_dir, augmentation, examples, "all_labelled")
     fitted = features_lib.fit_logistic_head(anatomy(model).head, cache, None, class_weight=class_weight, seed=settings.seed,
                                             strength=plan.head_strength)
     logging.info("refit: the logistic head at C=%g on all %d labelled examples (%.1fs)", plan.head_strength, cache.examples_per_pass,
