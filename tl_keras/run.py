@@ -118,8 +118,7 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
         summary["refit"]["calibration_before"] = summary["calibration"]  # the model trained on training alone
         summary["exported_accuracy"] = float(refit_metrics["accuracy"])
-        summary.update(calibration={k: refit_metrics["calibration"][k] for k in _SUMMARY_CALIBRATION if k in refit_metrics["calibration"]},
-                       report_html=refit_metrics["report"], **({"tta": refit_metrics["tta"]} if "tta" in refit_metrics else {}))
+        summary.update(_evaluation_entries(refit_metrics))  # the exported model's
         logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
                      summary["exported_accuracy"], summary["transfer_accuracy"])
     else:
@@ -248,13 +247,19 @@ def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, re
         "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{config.monitor}": result.kept_value,
         "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
         "macro_f1": metrics["macro"]["f1"],
-        "calibration": {k: metrics["calibration"][k] for k in _SUMMARY_CALIBRATION if k in metrics["calibration"]},
         "metrics_json": str(evaluation_dir / "metrics.json"), "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
-        "curves_png": str(curves), "report_html": metrics["report"],
+        "curves_png": str(curves), **_evaluation_entries(metrics),
     }
-    if "tta" in metrics:
-        summary["tta"] = metrics["tta"]
     return summary
+
+
+def _evaluation_entries(metrics: dict) -> dict:
+    """What summary.json keeps of one model's held-out evaluation: its calibration, its report page and its TTA gain if measured."""
+    entries = {"calibration": {k: metrics["calibration"][k] for k in _SUMMARY_CALIBRATION if k in metrics["calibration"]},
+               "report_html": metrics["report"]}
+    if "tta" in metrics:
+        entries["tta"] = metrics["tta"]
+    return entries
 
 
 def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFolder, timings: dict, transfer) -> dict:

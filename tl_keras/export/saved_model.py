@@ -189,7 +189,7 @@ def hub_layers(model: keras.Model) -> list:
     return found
 
 
-def _carry_hub_modules(model: keras.Model, folder: Path) -> None:
+def carry_hub_modules(model: keras.Model, folder: Path) -> None:
     """Copies each Hub module the model calls beside its Keras copy, under the module folder's own name.
 
     The SavedModel's signatures already contain the module's graph and

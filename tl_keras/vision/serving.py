@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tl_keras.export.saved_model import (
     BYTES_INPUT, CLASSES, DEFAULT_TOP_K, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
-    PROBABILITIES, SCORES, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE, _carry_hub_modules, model_card, validate_model_name,
+    PROBABILITIES, SCORES, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE, carry_hub_modules, model_card, validate_model_name,
     versioned_folder,
 )
 from tl_keras.io import atomic
@@ -96,7 +96,7 @@ def export_saved_model(
             }
         atomic.write_json(extra / MODEL_CARD, card)
         model.save(extra / KERAS_COPY)
-        _carry_hub_modules(model, extra / HUB_MODULES)
+        carry_hub_modules(model, extra / HUB_MODULES)
         if warmup:
             from tl_keras.vision.warmup import write_warmup_requests
 
