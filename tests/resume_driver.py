@@ -42,7 +42,7 @@ class _KillMidEpoch(keras.callbacks.Callback):
 
 def install(point: str) -> None:
     """Arms the kill at `point` in this process."""
-    from tl_keras.vision import serving
+    from tl_keras.export import endpoints
     from tl_keras.training import features as features_lib
     from tl_keras import run as run_lib
     from tl_keras.training import phase as training
@@ -76,13 +76,13 @@ def install(point: str) -> None:
         run_lib.predict_dataset = evaluation_starts
         run_lib.inspect_split = evaluation_starts
     elif kind == "export":
-        original_write = serving._write_saved_model
+        original_carry = endpoints.carry_hub_modules
 
-        def write_then_die(*args):
-            original_write(*args)
+        def write_then_die(*args):  # the SavedModel and the Keras copy are written in the staging folder, not yet renamed
+            original_carry(*args)
             _die()
 
-        serving._write_saved_model = write_then_die
+        endpoints.carry_hub_modules = write_then_die
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 

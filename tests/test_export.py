@@ -135,13 +135,15 @@ def test_versions_increase_and_are_never_overwritten(classifier, tmp_path):
 
 @pytest.mark.slow  # several seconds: the full suite runs it
 def test_failed_export_leaves_nothing_visible(classifier, tmp_path, monkeypatch):
-    real_write = serving._write_saved_model
+    from tl_keras.export import endpoints
+
+    real_carry = endpoints.carry_hub_modules
 
     def write_then_die(*args):
-        real_write(*args)  # a complete SavedModel is on disk in the staging folder...
+        real_carry(*args)  # a complete SavedModel and Keras copy are on disk in the staging folder...
         raise KeyboardInterrupt("killed mid-export")  # ...when the process is interrupted
 
-    monkeypatch.setattr(serving, "_write_saved_model", write_then_die)
+    monkeypatch.setattr(endpoints, "carry_hub_modules", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         serving.export_saved_model(classifier, tmp_path, "tiny", LABELS)
     assert list((tmp_path / "tiny").iterdir()) == []

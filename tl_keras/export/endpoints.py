@@ -1,13 +1,14 @@
 """A classifier's SavedModel from the signatures its modality supplies: the part of an export that knows nothing of inputs.
 
 Each modality says what its requests carry (an `Endpoint`: the signature's
-name, its input specs, how they become the model's input); this module adds
-the outputs every signature returns (probabilities, the top-k class names
-and scores), writes the versioned folder atomically with `labels.txt`, the
-model card and the `.keras` copy, and lets the modality add its own files
-(a tokenizer, warmup requests). Texts export through it; a model whose
-input is already a tensor (float features, token ids) gets
-`model_input_endpoint` for free.
+name, its input specs, how they become the model's input or, for a modality
+that runs the model itself, its probabilities); this module adds the outputs
+every signature returns (probabilities, the top-k class names and scores),
+writes the versioned folder atomically with `labels.txt`, the model card,
+the `.keras` copy and the Hub modules it calls, and lets the modality add
+its own files (a tokenizer, warmup requests). Images and texts export
+through it; a model whose input is already a tensor (float features, token
+ids) gets `model_input_endpoint` for free.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.export.saved_model import model_card, versioned_folder
-from tl_keras.export.signatures import CLASSES, EXTRA_ASSETS, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE
+from tl_keras.export.saved_model import carry_hub_modules, model_card, validate_model_name, versioned_folder
+from tl_keras.export.signatures import (
+    CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE,
+)
 from tl_keras.io import atomic
 
 MODEL_INPUT = "inputs"
@@ -33,8 +36,11 @@ class Endpoint:
 
     name: str
     inputs: Sequence[tf.TensorSpec]  # each with a name: the request's keys
-    to_model_input: Callable  # (*tensors in `inputs` order) -> what the model is called on
+    to_model_input: Callable | None  # (*tensors in `inputs` order) -> what the model is called on
     described: dict  # the card's {input name: "dtype [shape] meaning"}
+    # (*tensors) -> probabilities, where the modality runs the model itself (images resize a batch before the rest of the model).
+    predict: Callable | None = None
+    card: dict = dataclasses.field(default_factory=dict)  # more of the card's entry for this signature (e.g. its TTA views)
 
 
 def model_input_endpoint(model: keras.Model, name: str = SERVING_SIGNATURE) -> Endpoint:
@@ -59,6 +65,10 @@ def export_classifier(
         card: entries that replace or add to the model card (e.g. the model kind, a tokenizer's facts).
         add_files: called with the staging `assets.extra/` folder to write the modality's own files.
     """
+    validate_model_name(name)
+    outputs = int(model.outputs[0].shape[-1])
+    if len(class_names) != outputs:
+        raise ValueError(f"{len(class_names)} class names for a model with {outputs} outputs")
     top_k = max(1, min(int(top_k), len(class_names)))
     archive = _archive(model, class_names, endpoints, top_k)
     with versioned_folder(export_dir, name, version) as (staging, version):
@@ -66,34 +76,38 @@ def export_classifier(
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
         (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES]} for e in endpoints}
+        signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES], **e.card} for e in endpoints}
         written = model_card(model, name, version, class_names, top_k, metadata, signatures)
         written.update(card or {})
         atomic.write_json(extra / MODEL_CARD, written)
+        model.save(extra / KERAS_COPY)
+        carry_hub_modules(model, extra / HUB_MODULES)
         if add_files is not None:
             add_files(extra)
-        model.save(extra / KERAS_COPY)
     return staging.parent / str(version)
 
 
 def _archive(model: keras.Model, class_names: Sequence[str], endpoints: Sequence[Endpoint], top_k: int):
     names = tf.constant(list(class_names))
 
-    def outputs(model_input):
-        probabilities = model(model_input, training=False)
+    def outputs(probabilities):
         scores, indices = tf.math.top_k(probabilities, k=top_k)
         return {PROBABILITIES: probabilities, CLASSES: tf.gather(names, indices), SCORES: scores}
 
     archive = keras.export.ExportArchive()
     # Not archive.track(model): the endpoints track the variables they use, and track() would store each weight a second time.
     for endpoint in endpoints:
-        archive.add_endpoint(endpoint.name, _serving_function(endpoint.to_model_input, outputs), input_signature=list(endpoint.inputs))
+        archive.add_endpoint(endpoint.name, _serving_function(model, endpoint, outputs), input_signature=list(endpoint.inputs))
     return archive
 
 
-def _serving_function(to_model_input: Callable, outputs: Callable) -> Callable:
+def _serving_function(model: keras.Model, endpoint: Endpoint, outputs: Callable) -> Callable:
     # A closure, not a default argument: tf.function traces default arguments and cannot hash an Endpoint's lists.
+    predict, to_model_input = endpoint.predict, endpoint.to_model_input
+
     def serve(*tensors):
-        return outputs(to_model_input(*tensors))
+        if predict is not None:
+            return outputs(predict(*tensors))
+        return outputs(model(to_model_input(*tensors), training=False))
 
     return serve

@@ -1,10 +1,10 @@
 """The image SavedModel's signatures: encoded image bytes or float pixels in, probabilities and top-k classes out.
 
-The folder, its versions, the model card and the Hub-module copies are the
-export layer's (`tl_keras.export.saved_model`); what is image-specific is
-here: decoding (EXIF orientation applied, as training decodes), the resize
-the model's own Resizing layer does, batched once per request, and the
-test-time-augmentation signature.
+The folder, its versions, the outputs, the model card and the Hub-module
+copies are the export layer's (`tl_keras.export.endpoints`); what is
+image-specific is here, as endpoints: decoding (EXIF orientation applied,
+as training decodes), the resize the model's own Resizing layer does,
+batched once per request, and the test-time-augmentation signature.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.export.saved_model import (
-    BYTES_INPUT, CLASSES, DEFAULT_TOP_K, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PIXELS_INPUT, PIXELS_SIGNATURE,
-    PROBABILITIES, SCORES, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE, carry_hub_modules, model_card, validate_model_name,
-    versioned_folder,
-)
-from tl_keras.io import atomic
+from tl_keras.export.endpoints import Endpoint, export_classifier
+from tl_keras.export.saved_model import DEFAULT_TOP_K
+from tl_keras.export.signatures import BYTES_INPUT, PIXELS_INPUT, PIXELS_SIGNATURE, SERVING_SIGNATURE, TTA_SIGNATURE, WARMUP_FILE
 from tl_keras.models.anatomy import SINGLE, anatomy
 from tl_keras.vision.orientation import decode_upright
 from tl_keras.vision.pixels import IMAGE_SIGNATURES, WEBP_RIFF, WEBP_TAG, to_uint8
@@ -40,9 +37,9 @@ def export_saved_model(
     warmup: bool = True,
     tta: str = "none",
 ) -> Path:
-    """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving.
+    """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving (through `export.endpoints`).
 
-    (Nine parameters and seventy lines: a public entry point writing one atomic version; each step is a file of the layout.)
+    (Nine parameters: a public entry point; each is a choice of the user.)
 
     Signatures:
       * `serving_default`: `image_bytes` (string [N], encoded JPEG/PNG/GIF/BMP/
@@ -72,36 +69,18 @@ def export_saved_model(
     Returns:
         The final version folder.
     """
-    validate_model_name(name)
-    num_outputs = int(model.outputs[0].shape[-1])
-    if len(class_names) != num_outputs:
-        raise ValueError(f"{len(class_names)} class names for a model with {num_outputs} outputs")
-    top_k = max(1, min(int(top_k), num_outputs))
     check_mode(tta)
-    with versioned_folder(export_dir, name, version) as (staging, version):
-        _write_saved_model(model, staging, list(class_names), top_k, tta)
-        extra = staging / EXTRA_ASSETS
-        extra.mkdir()
-        (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
-        card = model_card(model, name, version, class_names, top_k, metadata, {
-            SERVING_SIGNATURE: {"inputs": {BYTES_INPUT: "string [N] encoded image"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-            PIXELS_SIGNATURE: {"inputs": {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, "outputs": [PROBABILITIES, CLASSES, SCORES]},
-        })
-        if tta != "none":
-            card["signatures"][TTA_SIGNATURE] = {
-                "inputs": {BYTES_INPUT: "string [N] encoded image"},
-                "outputs": [PROBABILITIES, CLASSES, SCORES],
-                "tta": tta,
-                "views": view_count(tta),
-            }
-        atomic.write_json(extra / MODEL_CARD, card)
-        model.save(extra / KERAS_COPY)
-        carry_hub_modules(model, extra / HUB_MODULES)
+
+    def add_files(extra: Path) -> None:
         if warmup:
             from tl_keras.vision.warmup import write_warmup_requests
 
             write_warmup_requests(extra / WARMUP_FILE, name)
-    return staging.parent / str(version)
+
+    return export_classifier(
+        model, export_dir, name, class_names, image_endpoints(model, len(class_names), tta), metadata=metadata, top_k=top_k,
+        version=version, add_files=add_files,
+    )
 
 
 def resize_front(model: keras.Model):
@@ -124,13 +103,15 @@ def resize_front(model: keras.Model):
     return resize, keras.Model(resize.output, model.output, name=f"{model.name}_after_resize")
 
 
-def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], top_k: int, tta: str = "none") -> None:
-    resize, tail = resize_front(model)
-    names = tf.constant(class_names)
+def image_endpoints(model: keras.Model, num_classes: int, tta: str = "none") -> list[Endpoint]:
+    """`serving_default` (encoded bytes), `predict_pixels` (float pixels, any size) and, with `tta`, `serving_tta`.
 
-    def outputs(probabilities):
-        best = tf.math.top_k(probabilities, k=top_k)
-        return {PROBABILITIES: probabilities, CLASSES: tf.gather(names, best.indices), SCORES: best.values}
+    Each runs the model itself: where the model starts with a plain resize,
+    every decoded image is resized in the graph (the very op the layer runs)
+    and the rest of the model runs once per batch; otherwise each image goes
+    through the whole model alone.
+    """
+    resize, tail = resize_front(model)
 
     def resize_like_model(image):
         size = (int(resize.height), int(resize.width))
@@ -138,8 +119,8 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
 
     def serve_pixels(images):
         if tail is not None:
-            return outputs(tail(resize_like_model(images), training=False))
-        return outputs(model(to_uint8(images), training=False))
+            return tail(resize_like_model(images), training=False)
+        return model(to_uint8(images), training=False)
 
     def mean_over_views(run, images, mode):
         return tf.add_n([run(view) for view in tta_views(images, mode)]) / float(view_count(mode))
@@ -154,24 +135,20 @@ def _write_saved_model(model: keras.Model, path: Path, class_names: list[str], t
             return mean_over_views(lambda view: tail(view, training=False), batch, mode)
         return tf.map_fn(
             lambda data: mean_over_views(lambda view: model(view, training=False), _decode(data)[None], mode)[0], image_bytes,
-            fn_output_signature=tf.TensorSpec((len(class_names),), tf.float32),
+            fn_output_signature=tf.TensorSpec((num_classes,), tf.float32),
         )
 
-    def serve_bytes(image_bytes):
-        return outputs(bytes_to_probabilities(image_bytes, "none"))
-
-    def serve_tta(image_bytes):
-        return outputs(bytes_to_probabilities(image_bytes, tta))
-
-    archive = keras.export.ExportArchive()
-    # Not archive.track(model): the endpoints track the variables and resources they use; track() would store every weight twice.
-    archive.add_endpoint(SERVING_SIGNATURE, serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
-    archive.add_endpoint(
-        PIXELS_SIGNATURE, serve_pixels, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)]
-    )
+    image_bytes = [tf.TensorSpec([None], tf.string, name=BYTES_INPUT)]
+    endpoints = [
+        Endpoint(SERVING_SIGNATURE, image_bytes, None, {BYTES_INPUT: "string [N] encoded image"},
+                 predict=lambda data: bytes_to_probabilities(data, "none")),
+        Endpoint(PIXELS_SIGNATURE, [tf.TensorSpec([None, None, None, 3], tf.float32, name=PIXELS_INPUT)], None,
+                 {PIXELS_INPUT: "float32 [N, H, W, 3] RGB 0-255"}, predict=serve_pixels),
+    ]
     if tta != "none":
-        archive.add_endpoint(TTA_SIGNATURE, serve_tta, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
-    archive.write_out(str(path), verbose=False)
+        endpoints.append(Endpoint(TTA_SIGNATURE, image_bytes, None, {BYTES_INPUT: "string [N] encoded image"},
+                                  predict=lambda data: bytes_to_probabilities(data, tta), card={"tta": tta, "views": view_count(tta)}))
+    return endpoints
 
 
 def _decode(data):
