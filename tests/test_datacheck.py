@@ -135,3 +135,15 @@ def test_check_data_script_writes_the_report(messy_folder, tmp_path):
         [sys.executable, str(REPO / "experiments" / "check_data.py")], capture_output=True, text=True, env=env, timeout=120
     )
     assert missing.returncode == 2 and "--image_dir is required" in missing.stderr
+
+
+def test_a_truncated_photo_is_reported_without_the_decoders_stderr(tmp_path, capfd):
+    """A cut-short JPEG is named in the report, and libjpeg's own messages ("Improper call to JPEG library") stay off the terminal."""
+    photo = _save(tmp_path / "photo.jpg", Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)), "JPEG")
+    for length in (600, photo.stat().st_size // 2):
+        cut = tmp_path / f"cut_{length}.jpg"
+        cut.write_bytes(photo.read_bytes()[:length])
+        capfd.readouterr()
+        check = datacheck.check_file(str(cut), 0)
+        assert (check.ok, check.reason) == (False, "truncated")
+        assert "JPEG" not in capfd.readouterr().err

@@ -113,30 +113,32 @@ def check_file(path: str, label: int) -> FileCheck:
     if not data:
         return FileCheck(path, label, ok=False, reason=EMPTY, sha256=digest)
     header = _describe_header(data)
+    if header is None or not header["loads"]:
+        # Pillow could not read it to the end: TensorFlow cannot either, and its JPEG decoder would print libjpeg's
+        # own messages ("Input file read error", "Improper call to JPEG library") on stderr, past every log setting.
+        return FileCheck(path, label, ok=False, reason=_unreadable_reason(data, header), sha256=digest)
     try:
         image = decode_upright(data)  # as training and serving decode it: upright
         shape = tuple(int(d) for d in image.shape[:2])
         orientation = int(exif_orientation(data))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError):
-        if header is None:
-            signature = format_of(data)
-            if signature is None:
-                reason = NOT_IMAGE
-            else:
-                reason = TRUNCATED if not _has_end_marker(signature, data) else CORRUPT
-        elif header["truncated"] or not _has_end_marker(format_of(data), data):
-            reason = TRUNCATED
-        elif header["loads"]:
-            reason = UNSUPPORTED  # Pillow reads it (e.g. TIFF); TensorFlow cannot
-        else:
-            reason = CORRUPT
-        return FileCheck(path, label, ok=False, reason=reason, sha256=digest)
-    notes = list(header.get("notes", ())) if header else []
+        return FileCheck(path, label, ok=False, reason=UNSUPPORTED, sha256=digest)  # Pillow reads it (e.g. TIFF); TensorFlow cannot
+    notes = list(header["notes"])
     if max(shape) >= LARGE_SIDE:
         notes.append(LARGE)
     if orientation != 1:
         notes.append(ROTATED)
     return FileCheck(path, label, ok=True, notes=tuple(notes), sha256=digest, size=shape)
+
+
+def _unreadable_reason(data: bytes, header: dict | None) -> str:
+    """Why a file Pillow could not read to the end is skipped: not an image, cut short, or corrupt."""
+    signature = format_of(data)
+    if header is None and signature is None:
+        return NOT_IMAGE
+    if (header is not None and header["truncated"]) or not _has_end_marker(signature, data):
+        return TRUNCATED
+    return CORRUPT
 
 
 def _has_end_marker(signature: str | None, data: bytes) -> bool:
@@ -157,6 +159,8 @@ def _describe_header(data: bytes) -> dict | None:
 
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:  # over Pillow's pixel guard (about 180 megapixels): TensorFlow decides
+        return {"mode": None, "format": None, "notes": [], "loads": True, "truncated": False}
     except (UnidentifiedImageError, OSError, ValueError):
         return None
     mode = image.mode
@@ -176,6 +180,8 @@ def _describe_header(data: bytes) -> dict | None:
     loads, truncated = True, False
     try:
         image.load()
+    except Image.DecompressionBombError:
+        pass
     except (OSError, SyntaxError, ValueError) as error:
         loads = False
         truncated = "truncated" in str(error).lower()
