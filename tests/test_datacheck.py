@@ -147,3 +147,12 @@ def test_a_truncated_photo_is_reported_without_the_decoders_stderr(tmp_path, cap
         check = datacheck.check_file(str(cut), 0)
         assert (check.ok, check.reason) == (False, "truncated")
         assert "JPEG" not in capfd.readouterr().err
+
+
+def test_skipped_files_are_announced_in_the_log(messy_folder, tmp_path, caplog):
+    """The run's log says how many files were skipped and why, not only data_report.json."""
+    caplog.set_level("WARNING")
+    data_lib.load_image_folder(messy_folder, 0.25, 0.0, seed=0, report_file=tmp_path / "r" / "data_report.json",
+                               split_file=tmp_path / "r" / "split.json")
+    line = next(r.getMessage() for r in caplog.records if "files skipped" in r.getMessage())
+    assert line.startswith("3 of ") and "1 empty file, 1 not an image, 1 truncated" in line and "data_report.json" in line

@@ -418,7 +418,7 @@ def _log_evaluation_to_tensorboard(log_dir: Path, metrics: dict, confusion_png: 
 
 def _log_progress(done: int, total: int) -> None:
     if done == total or done % 500 == 0:
-        logging.info("data check: %d/%d files decoded", done, total)
+        logging.info("data check: %d/%d files read", done, total)
 
 
 def _load(config: RunConfig, weights: str | None):
