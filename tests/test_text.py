@@ -38,6 +38,29 @@ def test_a_table_file_reports_bad_lines_with_file_and_line_and_keeps_the_rest(tm
     assert texts.problems[2] == f"{path}:5: missing label; skipped"
 
 
+def test_a_quoted_csv_field_may_hold_newlines_and_rows_keep_their_first_line_number(tmp_path):
+    """Spreadsheets quote a cell with line breaks; the row is one text, and a later bad row is named by its own line."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        "\ufeffid,review,sentiment\r\n"
+        '1,"first line, with a comma\r\n\r\nand a ""quoted"" third line",positive\r\n'
+        "2,plain review,negative\r\n"
+        "3,no label,\r\n".encode("utf-8")
+    )
+    texts = read_text_file(path)
+    assert texts.texts == ['first line, with a comma\r\n\r\nand a "quoted" third line', "plain review"]
+    assert texts.labels == ["positive", "negative"]
+    assert texts.problems == [f"{path}:6: missing label; skipped"]
+
+
+def test_a_file_in_another_encoding_is_refused_not_thinned(tmp_path):
+    """Skipping every Latin-1 line would keep only the texts without accents: past a few such lines the file is refused, named."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"text,label\n" + b"caf\xe9 cr\xe8me,pos\nplain,neg\n" * 20)
+    with pytest.raises(ConfigError, match=r"latin.csv: 20 of 41 lines are not UTF-8 \(the first is line 2\).*re-save it as UTF-8"):
+        read_text_file(path)
+
+
 def test_a_headerless_tsv_and_json_lines_read_the_same_rows(tmp_path):
     tsv = tmp_path / "a.tsv"
     tsv.write_text("good movie\t1\nbad movie\t0\n")

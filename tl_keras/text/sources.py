@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import json
 import os
 from pathlib import Path
+
+from tl_keras.config.settings import ConfigError
 
 TEXT_FILE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "tsv"}
 # Column names tried, in order, when --text_column / --label_column are empty.
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment")
+UNDECODABLE_LIMIT = 10  # lines that are not UTF-8 a file may hold (skipped, each named) before it is refused as another encoding
 # The longest field the csv module accepts: a long document in one cell is a document, not an attack.
 csv.field_size_limit(1 << 27)
 
@@ -114,40 +116,59 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return "", f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-save it as UTF-8"
 
 
-def _lines(path: Path, result: LabelledTexts):
-    """(line number, decoded line) for every line of `path`; undecodable lines are reported, not yielded."""
+def _lines(path: Path, result: LabelledTexts, keep_blank: bool = False):
+    """(line number, decoded line) for every line of `path`; undecodable lines are reported, not yielded.
+
+    Raises:
+        ConfigError: more than `UNDECODABLE_LIMIT` lines, and over 1% of them, are not UTF-8: the file is in another
+            encoding, and skipping those lines would drop exactly the texts with accents.
+    """
+    bad, number = [], 0  # the numbers of the undecodable lines
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             text, why = _decode(raw)
             if why:
+                bad.append(number)
                 result.problems.append(f"{path}:{number}: {why}; skipped")
                 continue
-            if text.strip():
+            if keep_blank or text.strip():
                 yield number, text
+    if len(bad) > UNDECODABLE_LIMIT and len(bad) > 0.01 * number:
+        raise ConfigError(f"{path}: {len(bad)} of {number} lines are not UTF-8 (the first is line {bad[0]}); the file is in another "
+                          "encoding, and skipping them would drop the texts with accents: re-save it as UTF-8 "
+                          "(e.g. iconv -f cp1252 -t utf-8)")
 
 
 def _table_rows(path: Path, delimiter: str, result: LabelledTexts):
-    """(line, row) pairs; the first row is a header when it names a known text or label column."""
+    """(first line, row) pairs; the first row is a header when it names a known text or label column.
+
+    One csv reader over the whole file, so a quoted CSV field may hold
+    newlines (as spreadsheets write them); TSV fields are never quoted.
+    """
+    consumed: list[int] = []
+
+    def feed():
+        for number, line in _lines(path, result, keep_blank=True):
+            consumed.append(number)
+            yield line
+
+    quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
     header: list[str] | None = None
-    for number, line in _lines(path, result):
-        row = next(csv.reader(io.StringIO(line), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE))
-        if header is None and number == _first_line(path):
+    first_row = True
+    for row in csv.reader(feed(), delimiter=delimiter, quoting=quoting):
+        number = consumed[0] if consumed else 0  # the row's first line: a quoted field may span several
+        consumed.clear()
+        if not any(cell.strip() for cell in row):
+            continue
+        if first_row:
+            first_row = False
             lowered = [cell.strip().lower() for cell in row]
             if any(name in lowered for name in TEXT_COLUMNS + LABEL_COLUMNS):
                 header = lowered
                 continue
         yield number, dict(zip(header, row)) if header else row
-
-
-def _first_line(path: Path) -> int:
-    """The number of the first non-blank line (where a header would be)."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                return number
-    return 1
 
 
 def _json_rows(path: Path, result: LabelledTexts):
