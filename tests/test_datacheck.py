@@ -134,7 +134,35 @@ def test_check_data_script_writes_the_report(messy_folder, tmp_path):
     missing = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "check_data.py")], capture_output=True, text=True, env=env, timeout=120
     )
-    assert missing.returncode == 2 and "--image_dir is required" in missing.stderr
+    assert missing.returncode == 2 and "--text_file or --text_dir is required" in missing.stderr
+
+
+@pytest.mark.slow  # a subprocess
+def test_check_data_script_reports_texts_as_training_would_read_and_split_them(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    rows = [f"review number {i} {'was great fun' if i % 2 else 'was dull'}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{'pos' if i % 2 else 'neg'}\n" for i, t in enumerate(rows))
+                                        + "a row without its label,\n")
+    (tmp_path / "test.csv").write_text(f"text,label\n{rows[1]},pos\nsomething new and dull,neg\n")
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "check_data.py"), f"--text_file={tmp_path / 'train.csv'}",
+         f"--test_file={tmp_path / 'test.csv'}", f"--report={report}"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads(report.read_text())
+    assert written["skipped"] == [f"{tmp_path / 'train.csv'}:42: missing label; skipped"]
+    assert written["counts"]["test"] == {"neg": 1, "pos": 1} and written["duplicates_in_train"]["test"] == 1
+    assert sum(sum(c.values()) for c in written["counts"].values()) == 42  # 40 read from train (split 80:20), 2 from test
+    assert written["lengths"]["train"]["percentiles"]["100"] == 6 and written["length_unit"] == "words"
+    assert "test: 1 text also in train" in result.stdout and "42 texts usable, 1 line skipped" in result.stdout
+    assert "W1" not in result.stderr  # the skipped row is printed once, not logged again
 
 
 def test_a_truncated_photo_is_reported_without_the_decoders_stderr(tmp_path, capfd):
