@@ -26,8 +26,13 @@ point: the seed-to-seed spread of one run's test accuracy is about two points
 on 150 test photos.
 
 Each full run also records, per phase, what validation saw at the phase's
-best epoch and the test accuracy of its best weights (`phases`), so that
-phase-choice rules can be compared on the same runs (`phase_rules`).
+best epoch and the test accuracy of its best weights (`phases`), and the
+same for the two phases' weights interpolated (`averaged`: a quarter, half
+or three quarters of the way to the fine-tuned weights), so that
+phase-choice and averaging rules can be compared on the same runs
+(`phase_rules`). The cheap draws also refit the frozen head with each
+image's mirror image as a second row (`mirrored_rows_gain`). Runs of other
+budgets and seeds already in the results file are kept.
 
 Data sets: `tf_flowers` (600 photos, 5 classes; 30 per class for test, so at
 most 90 labelled per class) and `cats_vs_dogs` (labelled from train/, 250
@@ -157,7 +162,9 @@ def phase_evidence(config: RunConfig, run_dir: Path, parts: dict, features: dict
     test_files = [(str(f), names.index(n)) for n in names for f in parts["test"][n]]
     pixels = test_pixels(config, [f for f, _ in test_files])
     labels = np.array([label for _, label in test_files])
-    out = {"validation_images": sum(len(v) for v in parts["validation"].values())}
+    val_files = [(str(f), names.index(n)) for n in names for f in parts["validation"][n]]
+    val_pixels, val_labels = test_pixels(config, [f for f, _ in val_files]), np.array([label for _, label in val_files])
+    out, weights = {"validation_images": sum(len(v) for v in parts["validation"].values())}, {}
     for phase in history["phases"]:
         if not phase.get("weights_path") or phase.get("best_epoch") is None:
             continue
@@ -166,12 +173,34 @@ def phase_evidence(config: RunConfig, run_dir: Path, parts: dict, features: dict
         record["min_val_loss"] = min(phase["history"].get("val_loss", [float("nan")]))
         load_weights_quietly(trainer, phase["weights_path"])
         record["test"] = float(np.mean(np.argmax(model.predict(pixels, verbose=0), axis=-1) == labels))
+        weights[phase["name"]] = model.get_weights()
         if phase.get("head_strength"):
             test = split_rows(features, parts, ["test"])
             for key, splits in (("alone_test", ["train"]), ("refit_test", ["train", "validation"])):  # alone_test checks the stand-in
                 fitted = LogisticRegression(C=phase["head_strength"], max_iter=1000, tol=1e-4).fit(*split_rows(features, parts, splits))
                 record[key] = float(fitted.score(*test))
         out[phase["name"]] = record
+    if {"frozen", "fine_tune"} <= set(weights):
+        out["averaged"] = averaged_evidence(model, weights, (pixels, labels), (val_pixels, val_labels))
+    return out
+
+
+def averaged_evidence(model, weights: dict, test: tuple, validation: tuple) -> dict:
+    """The frozen and fine-tuned phases' weights interpolated (share `a` of the fine-tuned): validation's view and test accuracy.
+
+    Weight-space averaging of a fine-tuned network with its starting point
+    (the frozen phase: ImageNet backbone, fitted head) keeps one network's
+    cost; the batch-norm statistics are the same in both (the backbone runs
+    with training=False), so the blend is a valid network.
+    """
+    out = {}
+    for share in (0.25, 0.5, 0.75):
+        model.set_weights([(1 - share) * f + share * t for f, t in zip(weights["frozen"], weights["fine_tune"])])
+        probabilities = model.predict(validation[0], verbose=0)
+        picked = np.clip(probabilities[np.arange(len(validation[1])), validation[1]], 1e-7, 1.0)
+        out[str(share)] = {"val_accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == validation[1])),
+                           "val_loss": float(-np.mean(np.log(picked))),
+                           "test": float(np.mean(np.argmax(model.predict(test[0], verbose=0), axis=-1) == test[1]))}
     return out
 
 
@@ -183,8 +212,8 @@ def test_pixels(config: RunConfig, files: list[str]) -> np.ndarray:
                                          for f in files])))
 
 
-def frozen_features(config: RunConfig, files) -> dict[str, np.ndarray]:
-    """The frozen backbone's pooled features of each file (decoded, resized to its input size), by path."""
+def frozen_features(config: RunConfig, files, flip: bool = False) -> dict[str, np.ndarray]:
+    """The frozen backbone's pooled features of each file (decoded, resized to its input size, mirrored with `flip`), by path."""
     import tensorflow as tf
 
     backbone, model = build_model(config, config.weights, 2)  # the head is not used: any class count will do
@@ -194,7 +223,8 @@ def frozen_features(config: RunConfig, files) -> dict[str, np.ndarray]:
         chunk = files[start:start + 64]
         images = [tf.image.resize(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False), (backbone.input_size,) * 2)
                   for f in chunk]
-        out.update(zip(chunk, np.asarray(extractor.predict(to_uint8(tf.stack(images)), verbose=0))))
+        batch = tf.stack(images)
+        out.update(zip(chunk, np.asarray(extractor.predict(to_uint8(tf.image.flip_left_right(batch) if flip else batch), verbose=0))))
     return out
 
 
@@ -235,9 +265,10 @@ def frozen_head_refit(dataset: str, budgets: list[int], draws: int) -> list[dict
 
     config = RunConfig(image_dir=str(ASSETS), weights=str(WEIGHTS_0_35), alpha=0.35, image_size=160).resolved()
     features = image_features(config, dataset, max(budgets), draws)
+    mirrored = image_features(config, dataset, max(budgets), draws, flip=True)
     rows = []
     for budget in budgets:
-        gains, cv_gains, skipped = [], [], 0
+        gains, cv_gains, flip_gains, skipped = [], [], [], 0
         for seed in range(draws):
             try:
                 parts = draw(dataset, budget, seed)
@@ -262,18 +293,28 @@ def frozen_head_refit(dataset: str, budgets: list[int], draws: int) -> list[dict
                 cv = LogisticRegressionCV(Cs=list(_LOGISTIC_STRENGTHS), cv=StratifiedKFold(5, shuffle=True, random_state=seed),
                                           scoring="neg_log_loss", max_iter=1000, tol=1e-4).fit(*pooled)
             cv_gains.append(float(np.mean(cv.predict(test[0]) == test[1])) - both)  # score() would be the CV scoring (log-loss)
+            # The refit with each labelled image's mirror image as a second row (strength chosen the same way, on doubled training).
+            flipped = [split_rows(mirrored, parts, [split]) for split in ("train", "validation")]
+            doubled = np.concatenate([train[0], flipped[0][0]]), np.concatenate([train[1], flipped[0][1]])
+            flip_strength = min(_LOGISTIC_STRENGTHS, key=lambda c: log_loss(
+                validation[1], fit(*doubled, c).predict_proba(validation[0]), labels=range(len(names))))
+            flip_gains.append(fit(np.concatenate([pooled[0], flipped[0][0], flipped[1][0]]),
+                                  np.concatenate([pooled[1], flipped[0][1], flipped[1][1]]), flip_strength).score(*test) - both)
         if not gains:
             continue
-        g, c = np.array(gains), np.array(cv_gains)
+        g, c, m = np.array(gains), np.array(cv_gains), np.array(flip_gains)
         rows.append({"budget": budget, "draws": len(g), "gain_mean": float(g.mean()), "gain_std": float(g.std()),
                      "gain_standard_error": float(g.std() / np.sqrt(len(g))), "draws_better": int(np.sum(g > 0)),
                      "draws_worse": int(np.sum(g < 0)), "cv_strength_gain_mean": float(c.mean()), "cv_strength_gain_std": float(c.std()),
                      "cv_strength_gain_standard_error": float(c.std() / np.sqrt(len(c))), "cv_draws_better": int(np.sum(c > 0)),
-                     "cv_draws_worse": int(np.sum(c < 0))})
+                     "cv_draws_worse": int(np.sum(c < 0)),
+                     "mirrored_rows_gain_mean": float(m.mean()), "mirrored_rows_gain_std": float(m.std()),
+                     "mirrored_rows_gain_standard_error": float(m.std() / np.sqrt(len(m))), "mirrored_draws_better": int(np.sum(m > 0)),
+                     "mirrored_draws_worse": int(np.sum(m < 0))})
     return rows
 
 
-def image_features(config: RunConfig, dataset: str, budget: int, draws: int) -> dict[str, np.ndarray]:
+def image_features(config: RunConfig, dataset: str, budget: int, draws: int, flip: bool = False) -> dict[str, np.ndarray]:
     """Frozen backbone features of every image any draw uses, computed once."""
     needed = set()
     for seed in range(draws):
@@ -282,7 +323,7 @@ def image_features(config: RunConfig, dataset: str, budget: int, draws: int) -> 
         except ValueError:
             parts = draw(dataset, min(budget, 90), seed)
         needed |= {str(f) for by_class in parts.values() for files in by_class.values() for f in files}
-    return frozen_features(config, needed)
+    return frozen_features(config, needed, flip)
 
 
 def table(rows: list[dict]) -> list[dict]:
@@ -317,33 +358,59 @@ PHASE_RULES = {
 }
 
 
+def _averaged_choice(f: dict, t: dict, a: dict, n: int, pick: str) -> float:
+    """Fine-tuning kept by the accuracy rule, then exported as the interpolation (or the fine-tuned end) `pick` prefers on validation."""
+    if not PHASE_RULES["accuracy (best val accuracy)"](f, t, n):
+        return f["refit_test"]
+    options = [(share, a[share]) for share in a] + [("1.0", t)]
+    key = (lambda o: (-o[1]["val_accuracy"], o[1]["val_loss"])) if pick == "accuracy" else (lambda o: o[1]["val_loss"])
+    return min(options, key=key)[1]["test"]
+
+
+# Rules that may export the frozen and fine-tuned weights interpolated (a: the run's `averaged` evidence by share).
+AVERAGING_RULES = {
+    "fine-tuning kept -> average 0.5": lambda f, t, a, n: a["0.5"]["test"] if PHASE_RULES["accuracy (best val accuracy)"](f, t, n)
+    else f["refit_test"],
+    "fine-tuning kept -> share by val accuracy": lambda f, t, a, n: _averaged_choice(f, t, a, n, "accuracy"),
+    "fine-tuning kept -> share by val loss": lambda f, t, a, n: _averaged_choice(f, t, a, n, "loss"),
+    "always average 0.5": lambda f, t, a, n: a["0.5"]["test"],
+}
+
+
 def rule_outcomes(rows: list[dict]) -> list[dict]:
     """Test accuracy of the default (refit where the frozen phase is kept) under each phase rule, by budget."""
     out = []
     usable = [r for r in rows if "frozen" in r.get("phases", {}) and "fine_tune" in r.get("phases", {})]
-    for rule, keeps_tuned in PHASE_RULES.items():
+    def exported(keeps):  # a phase rule's score: the fine-tuned weights where it keeps them, else the refitted frozen head
+        return lambda f, t, a, n: t["test"] if keeps(f, t, n) else f["refit_test"]
+
+    rules = {**{name: exported(keeps) for name, keeps in PHASE_RULES.items()}, **AVERAGING_RULES}
+    for rule, score in rules.items():
         for budget in sorted({r["budget"] for r in usable}):
-            at = [r for r in usable if r["budget"] == budget]
-            scores, tuned = [], 0
-            for r in at:
-                f, t, n = r["phases"]["frozen"], r["phases"]["fine_tune"], r["phases"]["validation_images"]
-                keep = keeps_tuned(f, t, n)
-                tuned += keep
-                scores.append(t["test"] if keep else f["refit_test"])
-            scores, probes = np.array(scores), np.array([r["probe"] for r in at])
+            at = [r for r in usable if r["budget"] == budget and (rule in PHASE_RULES or "averaged" in r["phases"])]
+            if not at:
+                continue
+            scores = np.array([score(r["phases"]["frozen"], r["phases"]["fine_tune"], r["phases"].get("averaged"),
+                                     r["phases"]["validation_images"]) for r in at])
+            keeps = PHASE_RULES.get(rule, PHASE_RULES["accuracy (best val accuracy)"])  # the averaging rules keep fine-tuning by accuracy
+            tuned = sum(keeps(r["phases"]["frozen"], r["phases"]["fine_tune"], r["phases"]["validation_images"]) for r in at)
+            probes = np.array([r["probe"] for r in at])
             out.append({"rule": rule, "budget": budget, "runs": len(at), "mean": float(scores.mean()), "std": float(scores.std()),
-                        "minus_probe": float((scores - probes).mean()), "fine_tune_kept": tuned})
+                        "minus_probe": float((scores - probes).mean()),
+                        "minus_probe_standard_error": float((scores - probes).std(ddof=1) / np.sqrt(len(at))) if len(at) > 1 else None,
+                        "fine_tune_kept": int(tuned)})
     return out
 
 
 def print_rules(dataset: str, rows: list[dict]) -> None:
     print(f"\n{dataset}: the default's test accuracy under each phase-choice rule (frozen kept -> refit head), minus the CV probe")
     budgets = sorted({r["budget"] for r in rows})
-    print(f"{'rule':<34}" + "".join(f"{b:>22}" for b in budgets))
-    for rule in PHASE_RULES:
+    print(f"{'rule':<44}" + "".join(f"{b:>26}" for b in budgets))
+    for rule in dict.fromkeys(r["rule"] for r in rows):
         cells = {r["budget"]: r for r in rows if r["rule"] == rule}
-        print(f"{rule:<34}" + "".join(
-            f"{cells[b]['mean']:>8.3f} ({cells[b]['minus_probe']:+.3f}) {cells[b]['fine_tune_kept']}/{cells[b]['runs']}" for b in budgets))
+        print(f"{rule:<44}" + "".join(
+            f"{cells[b]['mean']:>8.3f} ({cells[b]['minus_probe']:+.3f}) {cells[b]['fine_tune_kept']:>2}/{cells[b]['runs']:<2}"
+            if b in cells else f"{'-':>26}" for b in budgets))
 
 
 def print_table(dataset: str, rows: list[dict]) -> None:
@@ -372,7 +439,10 @@ def main(argv):
             results.setdefault(dataset, {})
             if FLAGS.full_runs:
                 runs = [one_run(dataset, int(b), int(s), Path(scratch)) for b in FLAGS.budgets for s in FLAGS.seeds]
-                results[dataset].update({"budgets": table(runs), "runs": runs})
+                fresh = {(r["budget"], r["seed"]) for r in runs}  # earlier rows of other budgets and seeds are kept
+                runs = sorted([r for r in results[dataset].get("runs", []) if (r["budget"], r["seed"]) not in fresh] + runs,
+                              key=lambda r: (r["budget"], r["seed"]))
+                results[dataset]["runs"] = runs
             if results[dataset].get("runs"):  # tabulated again from the runs, so an earlier file gets every column
                 results[dataset]["budgets"] = table(results[dataset]["runs"])
                 print_table(dataset, results[dataset]["budgets"])
@@ -385,12 +455,15 @@ def main(argv):
                 results[dataset]["frozen_head_refit"] = frozen
                 print(f"\n{dataset}: the frozen head refitted on training + validation, test accuracy gain over {FLAGS.frozen_draws} draws")
                 print(f"{'labels/class':>12}{'gain':>20}{'standard error':>16}{'better / worse':>16}"
-                      f"{'C by 5-fold CV: further gain':>32}{'standard error':>16}{'better / worse':>16}")
+                      f"{'C by 5-fold CV: further gain':>32}{'standard error':>16}{'better / worse':>16}"
+                      f"{'mirror rows: further gain':>30}{'standard error':>16}{'better / worse':>16}")
                 for r in frozen:
                     print(f"{r['budget']:>12}{r['gain_mean']:>+11.4f} +- {r['gain_std']:.4f}{r['gain_standard_error']:>13.4f}"
                           f"{r['draws_better']:>10} / {r['draws_worse']}{r['cv_strength_gain_mean']:>+23.4f} +- "
                           f"{r['cv_strength_gain_std']:.4f}{r['cv_strength_gain_standard_error']:>13.4f}"
-                          f"{r['cv_draws_better']:>10} / {r['cv_draws_worse']}")
+                          f"{r['cv_draws_better']:>10} / {r['cv_draws_worse']}{r['mirrored_rows_gain_mean']:>+21.4f} +- "
+                          f"{r['mirrored_rows_gain_std']:.4f}{r['mirrored_rows_gain_standard_error']:>13.4f}"
+                          f"{r['mirrored_draws_better']:>10} / {r['mirrored_draws_worse']}")
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps({"settings": "defaults, MobileNetV2 0.35 at 160 px, --refit=on", "datasets": results,
                                           "machine": platform.platform()}, indent=2))
