@@ -78,6 +78,26 @@ def test_folder_errors_name_the_folder(tmp_path):
     assert scan.class_names == ["only_class", "second"] and scan.empty_class_folders[0].endswith("empty_class")
 
 
+def test_a_folder_of_split_folders_is_refused_with_the_flags_that_read_it(image_folder, tmp_path):
+    """photos/{train,val,test}/<class>/ read as classes would train "train" against "test"; the error says what to pass."""
+    import shutil
+
+    root = tmp_path / "photos"
+    for split in ("train", "val", "test"):
+        shutil.copytree(image_folder, root / split)
+    with pytest.raises(ValueError, match=(
+        rf"--image_dir={root}: its sub-folders test, train, val are splits holding class folders \(blue, green, red\), not classes; "
+        rf"pass --image_dir={root / 'train'} --validation_dir={root / 'val'}; then experiments/evaluate.py .*--image_dir={root / 'test'}"
+    )):
+        data_lib.scan_image_folder(root)
+    splits = data_lib.load_image_folder(root / "train", 0.2, 0.0, validation_dir=root / "val", check=False)  # what it advises works
+    assert splits.class_names == ["blue", "green", "red"]
+    # A class that happens to be called "train" (a locomotive) beside other classes is a class.
+    shutil.copytree(image_folder / "red", tmp_path / "vehicles" / "train")
+    shutil.copytree(image_folder / "blue", tmp_path / "vehicles" / "bus")
+    assert data_lib.scan_image_folder(tmp_path / "vehicles").class_names == ["bus", "train"]
+
+
 def test_unknown_builtin_dataset_lists_the_known_ones():
     with pytest.raises(ValueError, match="known: flowers, digits_0_4, digits_5_9, digits"):
         data_lib.load_builtin("mnist")

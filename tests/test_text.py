@@ -61,6 +61,19 @@ def test_a_file_in_another_encoding_is_refused_not_thinned(tmp_path):
         read_text_file(path)
 
 
+def test_a_text_folder_of_split_folders_is_refused_with_the_flags_that_read_it(tmp_path):
+    """aclImdb/{train,test}/{neg,pos}/*.txt read as classes would learn "train" against "test"."""
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / "aclImdb" / split / label).mkdir(parents=True)
+            (tmp_path / "aclImdb" / split / label / "1.txt").write_text(f"a {label} review")
+    root = tmp_path / "aclImdb"
+    with pytest.raises(ValueError, match=rf"text_dir={root}: its sub-folders test, train are splits holding class folders \(neg, pos\), "
+                                         rf"not classes; pass --text_dir={root / 'train'} --test_file={root / 'test'}"):
+        read_text_folder(root)
+    assert read_text_folder(root / "train").labels == ["neg", "pos"]
+
+
 def test_a_headerless_tsv_and_json_lines_read_the_same_rows(tmp_path):
     tsv = tmp_path / "a.tsv"
     tsv.write_text("good movie\t1\nbad movie\t0\n")

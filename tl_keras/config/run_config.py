@@ -393,7 +393,7 @@ def check_run_dir_reuse(config: RunConfig) -> None:
 
 
 # Folder names that say which split a folder holds, not what the data is: `photos/train` names its run `photos`.
-_SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing")
+SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing")
 
 
 def _derive_name(config: RunConfig) -> str:
@@ -401,9 +401,9 @@ def _derive_name(config: RunConfig) -> str:
     if config.image_dir or config.text_dir or config.text_file:
         source = Path(config.image_dir or config.text_dir or config.text_file).resolve()
         folder = source if source.is_dir() or not source.suffix else source.with_suffix("")
-        if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
+        if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
-        if folder.name.lower() in _SPLIT_FOLDER_NAMES and folder.parent.name:
+        if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         raw = folder.name
     elif config.tfds or config.text_tfds:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.data.splits import split_folders_inside
 
 TEXT_FILE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "tsv"}
 # Column names tried, in order, when --text_column / --label_column are empty.
@@ -54,6 +55,9 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
         ValueError: the folder has fewer than two class sub-folders.
     """
     folder = Path(folder)
+    layout = split_folders_inside(folder, "text_dir", "--text_dir", "--test_file")
+    if layout:
+        raise ValueError(layout)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise ValueError(f"text_dir={str(folder)!r}: found {len(classes)} class sub-folders; a classifier needs at least two")

@@ -11,7 +11,9 @@ from absl import logging
 
 from tl_keras.config.settings import DataSettings
 from tl_keras.vision.pipeline import IndexedSplit
-from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, stratified_split, write_split
+from tl_keras.data.splits import (
+    DataSplits, recorded_split, split_folders_inside, split_settings, splits_by_index, stratified_split, write_split,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -41,6 +43,10 @@ def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -
     root = Path(image_dir)
     if not root.is_dir():
         raise ValueError(f"{flag}: folder not found: {str(root)!r}")
+    layout = split_folders_inside(root, flag, "--image_dir", "--validation_dir",
+                                  unused="experiments/evaluate.py --model=runs/NAME --image_dir={folder} scores {folder}")
+    if layout:
+        raise ValueError(layout)
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     class_names, paths, labels, empty, ignored = [], [], [], [], []
     for class_dir in class_dirs:
