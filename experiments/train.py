@@ -46,6 +46,9 @@ def main(argv):
         print(f"SavedModel: {summary['export']}")
 
 
+SMALL_HELD_OUT = 50  # held-out examples below which the table says how coarse its accuracies are
+
+
 def format_result_table(summary: dict, config) -> str:
     """The run's headline: transfer against scratch when both ran, with their training wall times."""
     timings = summary["timings"]
@@ -71,6 +74,11 @@ def format_result_table(summary: dict, config) -> str:
     width = max(len(label) for label, _, _ in rows) + 2
     lines = [heading, f"{'':<{width}}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}"]
     lines += [f"{label:<{width}}{accuracy:>16.4f}{seconds:>9.0f}" for label, accuracy, seconds in rows]
+    held = sum(summary.get("counts", {}).get(summary["evaluated_on"], {}).values())
+    if 0 < held < SMALL_HELD_OUT:
+        noun = "texts" if summary.get("modality") == "text" else "images"
+        lines.append(f"the {summary['evaluated_on']} split holds {held} {noun}: one of them moves accuracy by {1 / held:.3f} "
+                     f"(a larger --test_fraction, or more {noun}, makes the comparison firmer)")
     calibration = summary.get("calibration", {})
     if calibration.get("adopted") is False:
         lines.append(
