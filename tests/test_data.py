@@ -67,6 +67,10 @@ def test_unreadable_files_are_skipped_even_without_the_data_check(image_folder):
 def test_folder_errors_name_the_folder(tmp_path):
     from conftest import write_png
 
+    write_png(tmp_path / "loose.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="has 0 class folder.*the 1 image directly in it belongs in a sub-folder named after the class"):
+        data_lib.scan_image_folder(tmp_path)
+    (tmp_path / "loose.png").unlink()
     write_png(tmp_path / "only_class" / "a.png", np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="has 1 class folder"):
         data_lib.scan_image_folder(tmp_path)

@@ -67,9 +67,12 @@ def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -
         labels.extend([len(class_names)] * len(files))
         class_names.append(class_dir.name)
     if len(class_names) < 2:
+        loose = sum(1 for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         raise ValueError(
             f"{flag}: {root} has {len(class_names)} class folder(s) with images; need at least 2, one sub-folder of images per class"
             + (f" (empty: {', '.join(empty)})" if empty else "")
+            + (f"; the {loose} image{'s' if loose > 1 else ''} directly in it belong{'' if loose > 1 else 's'} in a sub-folder named "
+               "after the class" if loose else "")
         )
     return FolderScan(class_names, paths, np.array(labels, dtype=np.int32), empty, ignored)
 
