@@ -72,6 +72,9 @@ def test_a_text_folder_of_split_folders_is_refused_with_the_flags_that_read_it(t
                                          rf"not classes; pass --text_dir={root / 'train'} --test_file={root / 'test'}"):
         read_text_folder(root)
     assert read_text_folder(root / "train").labels == ["neg", "pos"]
+    (root / "val" / "neg").mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"--test_file={root / 'test'} --validation_file={root / 'val'}$"):
+        read_text_folder(root)
 
 
 def test_a_headerless_tsv_and_json_lines_read_the_same_rows(tmp_path):

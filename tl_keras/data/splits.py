@@ -25,14 +25,15 @@ from tl_keras.io import atomic
 SPLIT_SETTINGS = ("source", "seed", "validation_fraction", "test_fraction", "validation_dir")
 
 
-def split_folders_inside(root: Path, flag: str, train_flag: str, held_flag: str, unused: str = "") -> str | None:
+def split_folders_inside(root: Path, flag: str, train_flag: str, held_flags: dict[str, str], unused: str = "") -> str | None:
     """What to pass instead, when `root`'s sub-folders are splits (train/, val/, test/ of class folders), not classes; else None.
 
     The most common layout one level up from a class-per-folder tree: read
     as classes, it would train a classifier of "train" against "test"
-    without a word. Each modality names its flags for the training and the
-    held-out tree, and how to use a split folder those leave out (`unused`,
-    formatted with `folder`).
+    without a word. Each modality names its flag for the training tree, its
+    flags for held-out trees (`held_flags`: {"validation" or "test": flag}),
+    and how to use a split folder no flag takes (`unused`, formatted with
+    `folder`).
     """
     splits = {d.name.lower(): d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_FOLDER_NAMES
               and any(c.is_dir() and not c.name.startswith(".") for c in d.iterdir())}
@@ -41,12 +42,19 @@ def split_folders_inside(root: Path, flag: str, train_flag: str, held_flag: str,
         return None
     classes = sorted(c.name for c in next(iter(splits.values())).iterdir() if c.is_dir() and not c.name.startswith("."))
     train = next((splits[n] for n in ("train", "training") if n in splits), None)
-    held = next((splits[n] for n in ("val", "valid", "validation", "test", "testing") if n in splits), None)
-    advice = f"pass {train_flag}={train}" + (f" {held_flag}={held}" if held is not None else "") if train is not None else \
-        f"pass {train_flag} a folder with one sub-folder per class"
-    left = [d for d in splits.values() if d not in (train, held)]
-    if left and unused and train is not None:
-        advice += "; then " + ", ".join(unused.format(folder=d) for d in left)
+    if train is None:
+        advice = f"pass {train_flag} a folder with one sub-folder per class"
+    else:
+        passed, left = [f"{train_flag}={train}"], []
+        for name, folder in splits.items():
+            kind = "validation" if name in ("val", "valid", "validation") else "test" if name in ("test", "testing") else None
+            if kind in held_flags and not any(p.startswith(held_flags[kind] + "=") for p in passed):
+                passed.append(f"{held_flags[kind]}={folder}")
+            elif folder != train:
+                left.append(folder)
+        advice = "pass " + " ".join(passed)
+        if left and unused:
+            advice += "; then " + ", ".join(unused.format(folder=d) for d in left)
     return (f"{flag}={root}: its sub-folders {', '.join(d.name for d in splits.values())} are splits holding class folders "
             f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}), not classes; {advice}")
 

@@ -52,10 +52,10 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
     """One sub-folder per class, one document per `.txt` file (Keras's `text_dataset_from_directory` layout).
 
     Raises:
-        ValueError: the folder has fewer than two class sub-folders.
+        ValueError: the folder has fewer than two class sub-folders, or its sub-folders are splits (train/, test/).
     """
     folder = Path(folder)
-    layout = split_folders_inside(folder, "text_dir", "--text_dir", "--test_file")
+    layout = split_folders_inside(folder, "text_dir", "--text_dir", {"validation": "--validation_file", "test": "--test_file"})
     if layout:
         raise ValueError(layout)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))

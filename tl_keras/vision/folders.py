@@ -43,7 +43,7 @@ def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -
     root = Path(image_dir)
     if not root.is_dir():
         raise ValueError(f"{flag}: folder not found: {str(root)!r}")
-    layout = split_folders_inside(root, flag, "--image_dir", "--validation_dir",
+    layout = split_folders_inside(root, flag, "--image_dir", {"validation": "--validation_dir"},
                                   unused="experiments/evaluate.py --model=runs/NAME --image_dir={folder} scores {folder}")
     if layout:
         raise ValueError(layout)
