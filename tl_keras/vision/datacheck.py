@@ -84,8 +84,12 @@ class DataReport:
                 out.append({"sha256": digest, "paths": sorted(paths), "splits": splits, "across_splits": len(splits) > 1})
         return sorted(out, key=lambda g: g["paths"][0])
 
+    def skipped(self) -> dict[str, list[str]]:
+        """{reason: sorted paths} of the files left out, for each reason that occurred."""
+        by_reason = {reason: sorted(c.path for c in self.checks if c.reason == reason) for reason in SKIP_REASONS}
+        return {reason: paths for reason, paths in by_reason.items() if paths}
+
     def to_dict(self, split_of: dict[str, str] | None = None) -> dict:
-        skipped = {reason: sorted(c.path for c in self.checks if c.reason == reason) for reason in SKIP_REASONS}
         noted: dict[str, list[str]] = defaultdict(list)
         for check in self.good():
             for note in check.notes:
@@ -95,7 +99,7 @@ class DataReport:
             "files_checked": len(self.checks),
             "files_usable": len(self.good()),
             "class_counts": self.class_counts(),
-            "skipped": {k: v for k, v in skipped.items() if v},
+            "skipped": self.skipped(),
             "converted_or_noted": {k: sorted(v) for k, v in sorted(noted.items())},
             "duplicates": self.duplicates(split_of),
             "empty_class_folders": self.empty_class_folders,

@@ -192,7 +192,7 @@ def _write_report(report, record: dict, report_file: Path) -> None:
     """data_report.json, with each file's split; byte-identical images in two splits are also warned about in the log."""
     split_of = {p: k for k in ("train", "validation", "test") for p in record[k]}
     report.write(report_file, split_of)
-    skipped = {reason: paths for reason, paths in report.to_dict()["skipped"].items()}
+    skipped = report.skipped()
     if skipped:
         logging.warning(
             "%d of %d files skipped (%s; e.g. %s): %s lists them", sum(map(len, skipped.values())), len(report.checks),
