@@ -159,11 +159,8 @@ def phase_evidence(config: RunConfig, run_dir: Path, parts: dict, features: dict
     names = sorted(parts["train"])
     _, model = build_model(config, config.weights, len(names))
     trainer = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))
-    test_files = [(str(f), names.index(n)) for n in names for f in parts["test"][n]]
-    pixels = test_pixels(config, [f for f, _ in test_files])
-    labels = np.array([label for _, label in test_files])
-    val_files = [(str(f), names.index(n)) for n in names for f in parts["validation"][n]]
-    val_pixels, val_labels = test_pixels(config, [f for f, _ in val_files]), np.array([label for _, label in val_files])
+    pixels, labels = split_pixels(config, parts, "test")
+    val_pixels, val_labels = split_pixels(config, parts, "validation")
     out, weights = {"validation_images": sum(len(v) for v in parts["validation"].values())}, {}
     for phase in history["phases"]:
         if not phase.get("weights_path") or phase.get("best_epoch") is None:
@@ -202,6 +199,13 @@ def averaged_evidence(model, weights: dict, test: tuple, validation: tuple) -> d
                            "val_loss": float(-np.mean(np.log(picked))),
                            "test": float(np.mean(np.argmax(model.predict(test[0], verbose=0), axis=-1) == test[1]))}
     return out
+
+
+def split_pixels(config: RunConfig, parts: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, labels) of one split of a draw, classes in sorted order."""
+    names = sorted(parts["train"])
+    files = [(str(f), names.index(n)) for n in names for f in parts[split][n]]
+    return test_pixels(config, [f for f, _ in files]), np.array([label for _, label in files])
 
 
 def test_pixels(config: RunConfig, files: list[str]) -> np.ndarray:
