@@ -46,6 +46,7 @@ setup(
     extras_require={
         # LiteRT, the maintained TFLite interpreter; used for parity checks when installed (else tf.lite.Interpreter).
         "litert": ["ai-edge-litert"],
-        "test": ["pytest>=7", "ai-edge-litert", "ruff>=0.5"],
+        # tokenizers: Hugging Face's own WordPiece, the reference the tokenizer parity tests hold ours to.
+        "test": ["pytest>=7", "ai-edge-litert", "ruff>=0.5", "tokenizers"],
     },
 )

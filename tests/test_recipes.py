@@ -42,6 +42,35 @@ def test_explicit_settings_win_over_the_recipe_even_at_default_values():
     assert set(config.explicit.split(",")) == {"image_size", "fine_tune_epochs"}
 
 
+def test_a_keyword_given_to_runconfig_stays_even_when_it_equals_the_default(tmp_path):
+    texts = tmp_path / "t.csv"
+    texts.write_text("text,label\na,x\nb,y\n")
+    # 1, 5e-5 and 0.2 are RunConfig's own defaults; the text recipe sets 3, 1e-4 and 0.1.
+    config = RunConfig(text_file=str(texts), fine_tune_epochs=1, fine_tune_learning_rate=5e-5, dropout=0.2).resolved()
+    assert (config.fine_tune_epochs, config.fine_tune_learning_rate, config.dropout) == (1, 5e-5, 0.2)
+    assert config.batch_size == settings("text")["batch_size"] and config.fine_tune_optimizer == "adamw"  # what was left out
+    assert {"fine_tune_epochs", "fine_tune_learning_rate", "dropout"} <= set(config.explicit.split(","))
+    # A copy (dataclasses.replace, config.json read back) keeps the recorded provenance, adding nothing.
+    assert dataclasses.replace(config, seed=3).explicit == config.explicit
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_setting_left_out_of_the_call_is_still_filled_by_the_recipe(tmp_path):
+    config = RunConfig(image_dir=str(tmp_path), recipe="mobile").resolved()
+    assert config.alpha == 0.35 and config.explicit == "image_dir"
+
+
+def test_the_log_line_names_what_the_recipe_applied_and_what_the_caller_kept(tmp_path):
+    from tl_keras.config.recipes import provenance_line
+
+    texts = tmp_path / "t.csv"
+    texts.write_text("text,label\na,x\nb,y\n")
+    line = provenance_line(RunConfig(text_file=str(texts), fine_tune_epochs=1).resolved())
+    assert line.startswith("recipe text: applied ") and "fine_tune_optimizer" in line
+    assert "kept yours over the recipe: fine_tune_epochs=1 (recipe: 3)" in line
+    assert "fine_tune_epochs" not in line.split(";")[0]
+
+
 def test_library_keywords_win_and_resolving_twice_changes_nothing():
     config = recipe_config("tutorial", image_dir="/data", learning_rate=3e-4)
     assert config.learning_rate == 3e-4 and config.fine_tune_optimizer == "rmsprop"

@@ -21,7 +21,10 @@ from text_fixtures import WORDS  # noqa: E402
 from tl_keras.text.tokenizer import TextTokenizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-HARD_TEXTS = ["Café naïve résumé — don't stop!", "I ❤️ emojis 😀👍🏽", "東京 movie", "see https://x.org/movie?a=b", "", "the movie " * 80]
+HARD_TEXTS = [
+    "Café naïve résumé — don't stop!", "I ❤️ emojis 😀👍🏽", "東京 movie", "see https://x.org/movie?a=b", "", "the movie " * 80,
+    "good\u00a0movie", "bad\u3000plot", "fine\u200bacting", "\ufeffgood", "co\u00adoperate good", "e\u0301cole",
+]
 EXTRA_WORDS = ["http", "##s", ":", "/", "x", "org", "?", "=", "b", "東", "京", "caf", "##e", "##é", "—", "i", "na", "##ive", "re"]
 
 

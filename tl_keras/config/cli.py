@@ -119,4 +119,4 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
     if "explicit" in flag_values and not flag_values["explicit"].present:
         given = {name for name in names if flag_values[name].present and name not in ("recipe", "explicit")}
         values["explicit"] = ",".join(sorted(given))
-    return RunConfig(**values)
+    return RunConfig.from_dict(values)  # explicit is what the command line said, not every flag the script defines

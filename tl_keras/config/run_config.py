@@ -344,11 +344,43 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; known: {sorted(known)}.")
-        return cls(**values)
+        return _build_as_recorded(values)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+_GENERATED_INIT = RunConfig.__init__
+# Never recorded as given: where values came from (`recipe`, `explicit`) and what `resolved()` derives when empty.
+_NOT_RECORDED = frozenset(("recipe", "explicit", "name", "run_dir", "verbose"))
+_INIT_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig) if f.init)
+
+
+def _init_recording_given(self: RunConfig, **given: Any) -> None:
+    """`RunConfig(**given)`, with every field the caller named listed in `explicit`, so no recipe replaces it.
+
+    A recipe may only fill what the caller left out; telling "left out" from
+    "given, equal to the default" by value alone replaced `fine_tune_epochs=1`
+    with the text recipe's 3. A call naming every field is a copy
+    (`dataclasses.replace`, a recorded config.json): its `explicit` is kept
+    as recorded.
+    """
+    _GENERATED_INIT(self, **given)
+    if set(given) >= _INIT_FIELDS:
+        return
+    named = {key for key in self.explicit.split(",") if key} | (set(given) - _NOT_RECORDED)
+    object.__setattr__(self, "explicit", ",".join(sorted(named)))
+
+
+def _build_as_recorded(values: dict[str, Any]) -> RunConfig:
+    """A `RunConfig` whose `explicit` is exactly `values["explicit"]` (the command line and config.json say it themselves)."""
+    config = RunConfig.__new__(RunConfig)
+    _GENERATED_INIT(config, **values)
+    return config
+
+
+RunConfig.__init__ = _init_recording_given  # type: ignore[method-assign]
 
 
 def recipe_config(recipe: str, /, **overrides: Any) -> RunConfig:

@@ -1,11 +1,11 @@
 """Tokenization as TensorFlow ops, for graphs that take raw strings: the SavedModel's and TFLite's.
 
-Training tokenises with keras-hub's WordPiece tokenizer (`tokenizer.py`);
-a serving graph uses TensorFlow Text's `FastBertTokenizer` on the same
-vocabulary and casing instead, because it is the one BERT tokenizer that
-also converts to TFLite (builtin ops plus TensorFlow Text's custom
-kernels, no Flex ops). The two give the same ids (tests compare them on
-accents, emoji, CJK, URLs and contractions).
+Training tokenises with this same class, run eagerly (`tokenizer.py`), so
+the ids a model learned from are the ids it is served. TensorFlow Text's
+`FastBertTokenizer` is used because it is the one BERT tokenizer that also
+converts to TFLite (builtin ops plus TensorFlow Text's custom kernels, no
+Flex ops); tests compare its ids with the checkpoint's own Hugging Face
+tokenizer on every shared sentence and a list of hard characters.
 
 The ids are built with dense ops only (pad, then place `[SEP]` after the
 last real piece), so the same function serves a batch padded to its own
@@ -14,12 +14,25 @@ longest text (SavedModel) and a fixed `[1, L]` TFLite input.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import tensorflow as tf
 
-from tl_keras.text.tokenizer import TextTokenizer
+
+class WordPieceSettings(Protocol):
+    """What a tokenizer graph is built from: `tokenizer.TextTokenizer` (which calls this module, so it is not imported here)."""
+
+    vocabulary: list[str]
+    lowercase: bool
+    strip_accents: bool
+    sequence_length: int
+    unk_token: str
+    cls_id: int
+    sep_id: int
+    pad_id: int
 
 
-def check_tflite_expressible(tokenizer: TextTokenizer) -> None:
+def check_tflite_expressible(tokenizer: WordPieceSettings) -> None:
     """Refuses casing a TFLite graph cannot reproduce: FastBertTokenizer lowercases and strips accents together or not at all.
 
     (A SavedModel applies the other combinations with TensorFlow Text ops
@@ -42,7 +55,7 @@ class GraphTokenizer(tf.Module):
     wants static shapes); otherwise rows are padded to the batch's longest.
     """
 
-    def __init__(self, tokenizer: TextTokenizer, fixed_length: bool = False):
+    def __init__(self, tokenizer: WordPieceSettings, fixed_length: bool = False):
         super().__init__(name="graph_tokenizer")
         import tensorflow_text as tf_text  # registers the ops; serving needs it imported too
 
@@ -58,7 +71,8 @@ class GraphTokenizer(tf.Module):
         self.room = tokenizer.sequence_length - 2
         self.fixed_length = fixed_length
 
-    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
+    def word_pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """strings [N] -> the WordPiece ids of each, [N, (pieces)], no special tokens, not truncated."""
         if self._case_fold:
             texts = self._text.case_fold_utf8(texts)
         if self._strip_only:
@@ -66,6 +80,10 @@ class GraphTokenizer(tf.Module):
         pieces = self._fast.tokenize(texts)
         if pieces.ragged_rank > 1:  # some TensorFlow Text versions keep the word level
             pieces = pieces.merge_dims(-2, -1)
+        return pieces
+
+    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
+        pieces = self.word_pieces(texts)
         lengths = tf.minimum(tf.cast(pieces.row_lengths(), tf.int32), self.room)
         if self.fixed_length:
             body = pieces.to_tensor(default_value=self.pad_id, shape=[None, self.room])

@@ -1,12 +1,20 @@
 """The WordPiece tokenizer of a BERT-family checkpoint, kept beside the model rather than inside it.
 
-keras-hub's tokenizer (TensorFlow Text underneath) does the splitting, so
-what trains here is what a serving graph can run later. What keras-hub does
-not do is read a Hugging Face folder that has only `tokenizer.json` (no
-`vocab.txt`), nor take lowercasing and accent stripping from the
-checkpoint's own config: `TextTokenizer.from_folder` does both, and `save`
-writes the vocabulary and settings into the run folder, never into the
-user's checkpoint folder.
+Training, evaluation and every serving graph (SavedModel, TFLite, the Hub
+preprocessor) split text into pieces with one implementation: TensorFlow
+Text's `FastBertTokenizer`, through `graph_tokenizer.GraphTokenizer`, run
+eagerly here in batches. Two implementations proven "equal" on a test list
+drifted apart on Unicode spaces and format characters (a no-break space
+made its neighbour `[UNK]` in training only), so there is one.
+`FastBertTokenizer` is the one that also converts to TFLite, and it
+matches the checkpoint's own Hugging Face tokenizer on the cases
+`docs/text.md` lists (and says where it does not).
+
+What this module adds is reading a Hugging Face folder that has only
+`tokenizer.json` (no `vocab.txt`), taking lowercasing and accent stripping
+from the checkpoint's own config (`TextTokenizer.from_folder`), and `save`,
+which writes the vocabulary and settings into the run folder, never into
+the user's checkpoint folder.
 """
 
 from __future__ import annotations
@@ -43,26 +51,24 @@ class TextTokenizer:
             raise ValueError(f"the vocabulary lacks the special tokens {missing}; is it a BERT WordPiece vocabulary?")
         self.cls_id, self.sep_id = index[self.cls_token], index[self.sep_token]
         self.pad_id, self.unk_id = index[self.pad_token], index[self.unk_token]
-        self._pieces = None
+        self._graph = None
 
     @property
-    def pieces(self):
-        """keras-hub's WordPiece splitter (built on first use: it builds a TensorFlow lookup table)."""
-        if self._pieces is None:
-            import keras_hub
+    def graph(self):
+        """The TensorFlow Text splitter every path shares (built on first use: it builds a lookup table)."""
+        if self._graph is None:
+            from tl_keras.text.graph_tokenizer import GraphTokenizer
 
-            self._pieces = keras_hub.tokenizers.WordPieceTokenizer(
-                vocabulary=self.vocabulary, lowercase=self.lowercase, strip_accents=self.strip_accents, oov_token=self.unk_token,
-            )
-        return self._pieces
+            self._graph = GraphTokenizer(self)
+        return self._graph
 
     def word_pieces(self, texts: list[str], batch_size: int = 4096) -> list[np.ndarray]:
-        """The WordPiece ids of each text, no special tokens, not truncated."""
+        """The WordPiece ids of each text, no special tokens, not truncated: exactly the pieces a serving graph produces."""
         out: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
-            rows = self.pieces(list(texts[start : start + batch_size]))  # a list of lists for a list in (a ragged tensor in a graph)
-            rows = rows.to_list() if hasattr(rows, "to_list") else rows
-            out.extend(np.asarray(row, np.int32) for row in rows)
+            rows = self.graph.word_pieces(list(texts[start : start + batch_size]))
+            values, splits = rows.flat_values.numpy(), rows.row_splits.numpy()
+            out.extend(values[splits[i] : splits[i + 1]].astype(np.int32) for i in range(len(splits) - 1))
         return out
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:

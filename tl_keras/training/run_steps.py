@@ -14,9 +14,11 @@ from typing import Any, Callable
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from tl_keras.io import atomic
 from tl_keras.training import distribute
+from tl_keras.config.recipes import provenance_line
 from tl_keras.config.run_config import RunConfig, check_run_dir_reuse
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import TrainSettings, settings_from
@@ -95,6 +97,7 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
         shutil.rmtree(run_dir / "cache", ignore_errors=True)  # and decodes its own images
     atomic.write_text(folder.config, config.to_json())
     atomic.write_text(folder.flags, config.to_flagfile())
+    logging.info("%s", provenance_line(config))
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
