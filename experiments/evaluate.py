@@ -82,19 +82,22 @@ def _evaluate_text_run(model, class_names, run_dir: Path) -> None:
     """A text run's split scored again: the run's own texts and tokenizer, the text evaluation files."""
     import numpy as np
 
+    from tl_keras.export.classes import align
     from tl_keras.text import batches as batches_lib
     from tl_keras.text.evaluate import evaluate_text_split
     from tl_keras.text.export import TOKENIZER_FOLDER
-    from tl_keras.text.run import read_splits
+    from tl_keras.text.run import read_recorded_splits
     from tl_keras.text.tokenizer import TextTokenizer
 
     if FLAGS.image_dir or FLAGS.tta != "none":
         cli.fail(f"--model={FLAGS.model} is a text run: --image_dir and --tta do not apply")
-    splits = read_splits(RunConfig.from_dict(RunFolder(run_dir).read_config()))
+    splits = read_recorded_splits(RunConfig.from_dict(RunFolder(run_dir).read_config()), run_dir)
     if not splits.has(FLAGS.split):
         cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} texts")
     tokenizer = TextTokenizer.load(run_dir / TOKENIZER_FOLDER)
-    texts, labels = list(splits.texts[FLAGS.split]), np.asarray(splits.labels[FLAGS.split])
+    # The data's labels are positions in its own class list; the model's columns are positions in the run's.
+    to_model = align(class_names, splits.class_names, data=f"the run's {FLAGS.split} split")
+    texts, labels = list(splits.texts[FLAGS.split]), to_model[np.asarray(splits.labels[FLAGS.split])]
     ids = tokenizer.encode(texts)
     probabilities = np.concatenate([
         model.predict(batches_lib.pad_batch(ids[i : i + FLAGS.batch_size], tokenizer.pad_id), verbose=0)

@@ -33,7 +33,7 @@ flags.DEFINE_integer("max_images", 1000, "Held-out images to check on, at most."
 flags.DEFINE_float("min_agreement", 0.0, "Minimum top-1 agreement with Keras for every variant; 0 uses each variant's default.")
 flags.DEFINE_list("text_forms", ["string", "ids"], "Text exports: string (tokenizer inside) and/or ids (token ids in).")
 flags.DEFINE_string("text_file", "", "Text exports: held-out labelled texts (CSV/TSV/JSON Lines) instead of the run's test split.")
-flags.DEFINE_string("output_dir", "", "Where the .tflite files go (default: <run_dir>/tflite or beside the export).")
+flags.DEFINE_string("output_dir", "", "Where the .tflite files go (default: <run_dir>/tflite_v<N> or beside the export, N its version).")
 FLAGS = flags.FLAGS
 
 
@@ -80,9 +80,8 @@ def main(argv):
     except ValueError as error:
         cli.fail(f"--saved_model: {error}")
     class_names = read_labels(version_dir)
-    out_dir = FLAGS.output_dir or (
-        str(Path(FLAGS.run_dir) / "tflite") if FLAGS.run_dir else str(version_dir.parent / f"tflite_v{version_dir.name}")
-    )
+    # Named by version: converting version 2 must not overwrite version 1's files and parity report.
+    out_dir = FLAGS.output_dir or str((Path(FLAGS.run_dir) if FLAGS.run_dir else version_dir.parent) / f"tflite_v{version_dir.name}")
     if _is_text_export(version_dir):
         _export_text(version_dir, out_dir, class_names, config)
         return
@@ -132,7 +131,7 @@ def _export_text(version_dir, out_dir, class_names, config):
     from tl_keras.export.classes import align
     from tl_keras.text import tflite as text_tflite
     from tl_keras.text.data import load_text_splits
-    from tl_keras.text.run import read_splits
+    from tl_keras.text.run import read_recorded_splits
     from tl_keras.vision.tflite import format_report
 
     unknown = [f for f in FLAGS.text_forms if f not in text_tflite.FORMS]
@@ -142,7 +141,7 @@ def _export_text(version_dir, out_dir, class_names, config):
     if FLAGS.text_file:
         splits, split, where = load_text_splits(FLAGS.text_file, validation_fraction=0.0, test_fraction=0.0), "train", "--text_file"
     elif config is not None:
-        splits = read_splits(config)
+        splits = read_recorded_splits(config, FLAGS.run_dir)
         split = "test" if splits.has("test") else "validation"
         where = f"the run's {split} split"
     else:

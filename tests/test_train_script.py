@@ -133,17 +133,17 @@ def test_export_serve_config_predict_and_init_from_scripts(tmp_path):
     tflite_flags = [f"--run_dir={run_dir}", f"--saved_model={exports}/digits_5_9", "--variants=float32,int8",
                     "--representative_count=50", "--max_images=100"]
     strict = _script("export_tflite.py", *tflite_flags, "--min_agreement=1.0")
-    strict_report = json.loads((run_dir / "tflite" / "tflite_report.json").read_text())
+    strict_report = json.loads((run_dir / "tflite_v1" / "tflite_report.json").read_text())
     if any(r["agreement"] < 1.0 for r in strict_report["variants"]):  # int8 rarely agrees on every image
         assert strict.returncode != 0 and "error: below --min_agreement: int8: agreement" in strict.stderr
     else:
         assert strict.returncode == 0
     converted = _script("export_tflite.py", *tflite_flags, "--min_agreement=0.8")
     assert converted.returncode == 0, converted.stderr[-3000:]
-    tflite_report = json.loads((run_dir / "tflite" / "tflite_report.json").read_text())
+    tflite_report = json.loads((run_dir / "tflite_v1" / "tflite_report.json").read_text())
     assert [r["variant"] for r in tflite_report["variants"]] == ["float32", "int8"]
     assert tflite_report["variants"][0]["agreement"] == 1.0 and tflite_report["variants"][0]["images"] == 100
-    assert (run_dir / "tflite" / "digits_5_9_int8.tflite").is_file()
+    assert (run_dir / "tflite_v1" / "digits_5_9_int8.tflite").is_file()
 
     config = _script("serve_config.py", f"--export_dir={exports}", f"--output={tmp_path}/models.config")
     assert config.returncode == 0, config.stderr[-2000:]

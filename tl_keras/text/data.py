@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 from absl import logging
 
-from tl_keras.data.splits import counts_by_class, stratified_split
+from tl_keras.data.splits import SplitMismatchError, counts_by_class, stratified_split
 from tl_keras.config.settings import ConfigError
 from tl_keras.text.sources import LabelledTexts, read_text_source
 
@@ -85,9 +87,46 @@ def load_text_splits(
         "source": {s: r.source for s, r in read.items()}, "seed": seed, "validation_fraction": validation_fraction,
         "test_fraction": test_fraction, "max_train_per_class": max_train_per_class, "class_names": class_names,
         "indices_into_train_source": {s: parts[s].tolist() for s in SPLITS if s not in read or s == "train"},
-        "data_sha256": _fingerprint(read["train"]), "counts": counts_by_class(labels, parts, class_names),
+        "data_sha256": _fingerprint(read["train"]), "data_sha256_by_split": {split: _fingerprint(r) for split, r in read.items()},
+        "counts": counts_by_class(labels, parts, class_names),
     }
     return TextSplits(class_names, texts, ints, record, problems)
+
+
+# The flag that names each split's source, for messages.
+SOURCE_FLAGS = {"train": "--text_file", "validation": "--validation_file", "test": "--test_file"}
+
+
+def check_same_data(split_file: Path, splits: TextSplits, fix: str) -> None:
+    """Refuses texts other than those `split_file` (split.json) was made from: same data hash per source, same class names.
+
+    A resume on an edited file would continue the saved weights on a new
+    split (texts trained on could land in test), and scoring a run on a file
+    whose classes moved scores every column against the wrong label.
+    `fix` ends the message: what the caller can do (--overwrite, a new run).
+
+    Raises:
+        SplitMismatchError: a source's texts or labels, or the class names, differ from the record (one line naming the file).
+    """
+    if not split_file.is_file():
+        return
+    record = json.loads(split_file.read_text(encoding="utf-8"))
+    now = splits.record
+    hashes = record.get("data_sha256_by_split") or {"train": record.get("data_sha256")}
+    for split, recorded in hashes.items():
+        current = now["data_sha256_by_split"].get(split)
+        if recorded != current:
+            source = now["source"].get(split) or record.get("source", {}).get(split, "?")
+            what = "is gone" if current is None else "changed (its texts or labels differ)"
+            flag = "--text_dir" if split == "train" and Path(source).is_dir() else SOURCE_FLAGS[split]
+            raise SplitMismatchError(
+                f"{flag}={source} {what} since {split_file} was written: the run's split and weights belong to the "
+                f"data it recorded; restore that data, or {fix}"
+            )
+    if record.get("class_names") != now["class_names"]:
+        raise SplitMismatchError(
+            f"{split_file} records classes {record.get('class_names')}, the data now gives {now['class_names']}; {fix}"
+        )
 
 
 def duplicates_across_splits(splits: TextSplits) -> dict[str, int]:

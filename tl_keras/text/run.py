@@ -32,7 +32,7 @@ from tl_keras.training.run_steps import (
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
 from tl_keras.text.baselines import tfidf_logistic
-from tl_keras.text.data import TextSplits, covering_length, duplicates_across_splits, length_report, load_text_splits
+from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
@@ -76,6 +76,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     started = time.perf_counter()
     folder = RunFolder(run_dir)
     splits = read_splits(config)
+    check_same_data(folder.split, splits, fix="pass --overwrite to train again on the data as it is now")
     encoder = load_text_encoder(config.backbone, sequence_length=10**6, preprocessor=config.text_preprocessor)
     tokenized, data_report = tokenize_splits(config, splits, encoder)
     atomic.write_json(folder.data_report, data_report)
@@ -140,6 +141,17 @@ def read_splits(config: RunConfig) -> TextSplits:
         test_fraction=config.test_fraction, seed=config.seed, min_per_class=config.min_images_per_class,
         max_train_per_class=config.max_train_per_class,
     )
+
+
+def read_recorded_splits(config: RunConfig, run_dir: str | Path) -> TextSplits:
+    """A finished run's texts by split, read again and checked against its split.json (for scoring it after training).
+
+    Raises:
+        SplitMismatchError: the data or its classes changed since the run (one line naming the file).
+    """
+    splits = read_splits(config)
+    check_same_data(RunFolder(run_dir).split, splits, fix="train a new run on the data as it is now")
+    return splits
 
 
 def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder) -> tuple[TokenizedSplits, dict]:

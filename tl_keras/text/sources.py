@@ -78,14 +78,21 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
 def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_column: str = "") -> LabelledTexts:
     """Rows of a CSV, TSV or JSON Lines file (by suffix); the header is detected, or the columns named.
 
-    A file with no header row takes its first column as the text and its
-    last as the label (the `sentence<TAB>label` layout). Rows that cannot be
-    decoded as UTF-8, lack a text or a label, or hold an empty text are
-    reported and skipped.
+    A first row is a header when it holds a known column name (text, label,
+    ...) or a name given as `text_column`/`label_column`. A file with no
+    header must have two columns, the text then the label (the
+    `sentence<TAB>label` layout); with more, it is refused unless the
+    columns are given by number (counted from 1), since guessing trained on
+    an id column. Rows whose cell count differs from the header's (an
+    unquoted comma or tab inside a text), rows that cannot be decoded as
+    UTF-8, and rows that lack a text or a label or hold a label that is not
+    one value are reported and skipped. A label written as a whole-number
+    float (`1.0`) is the same class as `1`.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: an unknown suffix, or a named column the header lacks.
+        ValueError: an unknown suffix, a named column the header lacks, or a
+            headerless file of more than two columns with no column named.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,20 +101,47 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_colu
     if kind is None:
         raise ValueError(f"text_file={str(path)!r}: unknown suffix {path.suffix!r}; use one of {', '.join(sorted(TEXT_FILE_SUFFIXES))}")
     result = LabelledTexts([], [], source=str(path))
-    rows = _json_rows(path, result) if kind == "jsonl" else _table_rows(path, "\t" if kind == "tsv" else ",", result)
+    named = tuple(c.strip().lower() for c in (text_column, label_column) if c and not c.strip().isdigit())
+    if kind == "jsonl":
+        rows = _json_rows(path, result)
+    else:
+        rows = _table_rows(path, "\t" if kind == "tsv" else ",", result, named)
     text_key, label_key = None, None
+    first_line, first_label, first_text = None, None, ""
     for line, row in rows:
         if text_key is None:
             text_key, label_key = _pick_columns(path, row, text_column, label_column)
         text, label = _field(row, text_key), _field(row, label_key)
-        if label is None or not str(label).strip():
+        if isinstance(label, (list, dict)):
+            result.problems.append(f"{path}:{line}: the label is a {type(label).__name__}, not one class name; skipped")
+        elif label is None or not str(label).strip():
             result.problems.append(f"{path}:{line}: missing label; skipped")
         elif text is None or not str(text).strip():
             result.problems.append(f"{path}:{line}: empty text; skipped")
         else:
+            if first_line is None:
+                first_line, first_label, first_text = line, _label_name(label), str(text).strip()
             result.texts.append(str(text).strip())
-            result.labels.append(str(label).strip())
+            result.labels.append(_label_name(label))
+    looks_like_a_name = len(first_text) <= 40 and not any(c.isspace() for c in first_text)
+    if isinstance(text_key, int) and looks_like_a_name and result.labels.count(first_label) == 1 and len(result) > 2:
+        # A header of names we do not know, read as data: one word for a text, and a label no other row has.
+        result.problems.append(
+            f"{path}:{first_line}: its label {first_label!r} occurs in no other row: a header? (name its columns with "
+            "--text_column and --label_column); skipped"
+        )
+        index = result.labels.index(first_label)
+        del result.texts[index], result.labels[index]
     return result
+
+
+def _label_name(label) -> str:
+    """A label as a class name: `1.0` and `1` are one class (JSON and spreadsheets write whole numbers either way)."""
+    if isinstance(label, bool):
+        return str(label)
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label).strip()
 
 
 def _decode(raw: bytes) -> tuple[str, str | None]:
@@ -145,11 +179,15 @@ def _lines(path: Path, result: LabelledTexts, keep_blank: bool = False):
                           "(e.g. iconv -f cp1252 -t utf-8)")
 
 
-def _table_rows(path: Path, delimiter: str, result: LabelledTexts):
-    """(first line, row) pairs; the first row is a header when it names a known text or label column.
+def _table_rows(path: Path, delimiter: str, result: LabelledTexts, named: tuple[str, ...] = ()):
+    """(first line, row) pairs: dicts by header name when the first row is a header, else lists of cells.
 
     One csv reader over the whole file, so a quoted CSV field may hold
-    newlines (as spreadsheets write them); TSV fields are never quoted.
+    newlines (as spreadsheets write them). A TSV file is read with quotes
+    only when its quoted cells are well formed (pandas writes them so);
+    otherwise a quote is part of the text. A row with another cell count
+    than the first row's is reported and skipped: zipping it to the header
+    shifted text into the label.
     """
     consumed: list[int] = []
 
@@ -158,21 +196,45 @@ def _table_rows(path: Path, delimiter: str, result: LabelledTexts):
             consumed.append(number)
             yield line
 
-    quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
+    quoting = csv.QUOTE_MINIMAL if delimiter == "," or _tsv_is_quoted(path) else csv.QUOTE_NONE
     header: list[str] | None = None
-    first_row = True
+    width = None
     for row in csv.reader(feed(), delimiter=delimiter, quoting=quoting):
         number = consumed[0] if consumed else 0  # the row's first line: a quoted field may span several
         consumed.clear()
         if not any(cell.strip() for cell in row):
             continue
-        if first_row:
-            first_row = False
+        if width is None:
+            width = len(row)
             lowered = [cell.strip().lower() for cell in row]
-            if any(name in lowered for name in TEXT_COLUMNS + LABEL_COLUMNS):
+            if any(name in lowered for name in TEXT_COLUMNS + LABEL_COLUMNS + named):
                 header = lowered
                 continue
+        if len(row) != width:
+            what = "the header's" if header else "the first row's"
+            result.problems.append(
+                f"{path}:{number}: {len(row)} cells where {what} {width} (an unquoted {'comma' if delimiter == ',' else 'tab'} in a "
+                "text? quote it); skipped"
+            )
+            continue
         yield number, dict(zip(header, row)) if header else row
+
+
+def _tsv_is_quoted(path: Path, lines: int = 2000) -> bool:
+    """Whether a TSV file's cells that open with a quote are all CSV-quoted whole (`"a ""b"" c"`), and there is one."""
+    seen = False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle):
+            if number >= lines:
+                break
+            for cell in line.rstrip("\r\n").split("\t"):
+                if not cell.startswith('"'):
+                    continue
+                inner = cell[1:-1]
+                if len(cell) < 2 or not cell.endswith('"') or inner.replace('""', "").count('"'):
+                    return False
+                seen = True
+    return seen
 
 
 def _json_rows(path: Path, result: LabelledTexts):
@@ -189,10 +251,26 @@ def _json_rows(path: Path, result: LabelledTexts):
 
 
 def _pick_columns(path: Path, row, text_column: str, label_column: str):
-    """Keys (dict rows) or positions (list rows) of the text and the label."""
+    """Keys (dict rows) or positions (list rows) of the text and the label.
+
+    Raises:
+        ValueError: a named column is absent, or a headerless row has more than two cells and no column numbers were given.
+    """
     if isinstance(row, list):
+        positions = [c.strip() for c in (text_column, label_column)]
+        if all(p.isdigit() and 1 <= int(p) <= len(row) for p in positions):
+            return int(positions[0]) - 1, int(positions[1]) - 1
         if text_column or label_column:
-            raise ValueError(f"text_file={str(path)!r} has no header row, so text_column/label_column cannot name a column")
+            raise ValueError(
+                f"text_file={str(path)!r} has no header row naming {text_column or label_column!r}; give both columns by number "
+                f"(--text_column=2 --label_column=3, counted from 1; its rows have {len(row)} cells) or add a header row"
+            )
+        if len(row) > 2:
+            raise ValueError(
+                f"text_file={str(path)!r}: {len(row)} columns and no header naming the text and the label (first row: "
+                f"{', '.join(c[:20] for c in row)}); if that row is a header, name the columns (--text_column=NAME "
+                "--label_column=NAME), else give them by number (--text_column=2 --label_column=3, counted from 1)"
+            )
         return 0, -1
     keys = list(row)
 
