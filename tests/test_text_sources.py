@@ -75,7 +75,8 @@ def test_a_changed_file_or_class_set_is_refused_against_the_recorded_split(tmp_p
     check_same_data(record, load_text_splits(str(train), test_source=str(test)), fix="FIX")  # the same data passes
 
     write(train, "text\tlabel\n" + rows.replace("text 3\tpos", "text 3\tneg"))
-    with pytest.raises(SplitMismatchError, match=rf"--text_file={train} changed \(its texts or labels differ\) since {record} was written.*, or FIX$"):
+    changed = rf"--text_file={train} changed \(its texts or labels differ\) since {record} was written.*, or FIX$"
+    with pytest.raises(SplitMismatchError, match=changed):
         check_same_data(record, load_text_splits(str(train), test_source=str(test)), fix="FIX")
     write(train, "text\tlabel\n" + rows)
     write(test, "text\tlabel\nok\tpos\nno\tneg\nmore\tpos\n")
