@@ -127,15 +127,35 @@ class OfflineDataset(tfds.core.GeneratorBasedBuilder):
         yield from ()
 
 
-def test_a_failed_tfds_download_is_one_line_naming_the_flag_and_the_way_out(tmp_path):
+def test_a_failed_tfds_download_is_one_line_naming_the_flag_and_the_way_out(tmp_path, monkeypatch):
     from tl_keras.config.settings import ConfigError
+    from tl_keras.vision import tfds_source
 
+    monkeypatch.setattr(tfds_source, "can_reach", lambda host: True)  # a network that resolves names, then fails the download
     with pytest.raises(ConfigError) as raised:
         data_lib.load_tfds("offline_dataset", str(tmp_path))
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("--tfds=offline_dataset: the download failed")
     assert "--tfds_data_dir" in message
+
+
+def test_offline_a_dataset_not_yet_prepared_ends_in_one_line_before_any_download_retry(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from tl_keras.config.settings import ConfigError
+
+    def unresolvable(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"^--tfds=beans: not prepared in .* cannot be reached \(no internet\?\); .*--tfds_data_dir$"):
+        data_lib.load_tfds("beans", str(tmp_path))  # a catalogue dataset: TFDS would retry its download for minutes
+    assert time.perf_counter() - started < 5 and not list(tmp_path.rglob("*.tfrecord*"))
 
 
 def test_tfds_preparation_imports_what_it_needs():
@@ -185,6 +205,44 @@ def test_a_tfds_text_dataset_becomes_the_runs_files_without_its_unlabelled_split
     assert splits.class_names == ["negative", "positive"] and len(splits.texts["validation"]) == 10
     assert len(splits.texts["test"]) == 10 and len(splits.texts["train"]) == 30
     assert tfds_to_files("local_reviews", tmp_path / "texts", str(tmp_path / "tfds")) == files  # written once
+
+
+class LocalTopics(tfds.core.GeneratorBasedBuilder):
+    """Texts whose ClassLabel names are not in sorted order (as ag_news: World, Sports, Business, Sci/Tech)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "description": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["world", "sports", "business"]),
+        }), supervised_keys=("description", "label"))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(30)}
+
+    def _generate_examples(self, count):
+        for i in range(count):
+            yield i, {"description": f"{['war', 'goal', 'market'][i % 3]} news {i}", "label": i % 3}
+
+
+def test_tfds_texts_keep_the_datasets_class_order_and_are_never_reused_for_another_dataset(tmp_path):
+    from tl_keras.text.data import load_text_splits
+    from tl_keras.text.tables import tfds_class_order, tfds_to_files
+
+    folder = tmp_path / "texts"
+    tfds_to_files("local_reviews", folder, str(tmp_path / "tfds"))
+    files = tfds_to_files("local_topics", folder, str(tmp_path / "tfds"))  # the same folder: once stale reviews came back
+    assert "news" in open(files["train"], encoding="utf-8").readline()
+    assert tfds_class_order(folder) == ["world", "sports", "business"]
+    splits = load_text_splits(files["train"], text_column="text", label_column="label", class_order=tfds_class_order(folder))
+    assert splits.class_names == ["world", "sports", "business"]  # output k is the dataset's label k, as for image TFDS
+
+
+def test_whole_number_labels_are_ordered_as_numbers():
+    from tl_keras.text.data import ordered_classes
+
+    assert ordered_classes({"10", "2", "1"}) == ["1", "2", "10"]
+    assert ordered_classes({"b", "a", "10"}) == ["10", "a", "b"]
 
 
 def test_text_features_are_found_or_named(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,15 @@ class TextSplits:
 def load_text_splits(
     train_source: str, *, validation_source: str = "", test_source: str = "", text_column: str = "", label_column: str = "",
     validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42, min_per_class: int = 2,
-    max_train_per_class: int = 0,
+    max_train_per_class: int = 0, class_order: list[str] | None = None,
 ) -> TextSplits:
     """Reads the sources and splits them; what a separate file provides is not carved from the training file.
 
-    (Ten parameters: the sources and the split's settings, each a flag of its own.)
+    Classes are in `class_order` where the source has one (a TFDS ClassLabel's
+    names), else in numeric order when every label is a whole number ("2"
+    before "10"), else sorted.
+
+    (Eleven parameters: the sources and the split's settings, each a flag of its own.)
 
     Raises:
         ConfigError: a class has fewer than `min_per_class` training texts
@@ -66,7 +71,7 @@ def load_text_splits(
         logging.warning("text data: %s", problem)
     if len(problems) > 20:
         logging.warning("text data: %d more problems (data_report.json lists all)", len(problems) - 20)
-    class_names = sorted(set(read["train"].labels))
+    class_names = ordered_classes(set(read["train"].labels), class_order)
     index = {name: i for i, name in enumerate(class_names)}
     for split in ("validation", "test"):
         unknown = sorted(set(read[split].labels) - set(index)) if split in read else []
@@ -127,6 +132,15 @@ def check_same_data(split_file: Path, splits: TextSplits, fix: str) -> None:
         raise SplitMismatchError(
             f"{split_file} records classes {record.get('class_names')}, the data now gives {now['class_names']}; {fix}"
         )
+
+
+def ordered_classes(names: set[str], order: list[str] | None = None) -> list[str]:
+    """`names` in `order` (those it lacks after, sorted), else numerically when all are whole numbers, else sorted."""
+    if order:
+        return [n for n in order if n in names] + sorted(names - set(order))
+    if names and all(re.fullmatch(r"-?\d+", n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
 
 
 def duplicates_across_splits(splits: TextSplits) -> dict[str, int]:

@@ -37,7 +37,7 @@ from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
 from tl_keras.text.hub_format import encoder_of, export_hub_encoder
-from tl_keras.text.tables import lists_to_files, tfds_to_files
+from tl_keras.text.tables import lists_to_files, tfds_class_order, tfds_to_files
 from tl_keras.text.model import build_text_classifier
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
@@ -129,17 +129,19 @@ def read_splits(config: RunConfig) -> TextSplits:
     """The run's texts by split, from its files or (written once into the run folder) its TFDS dataset."""
     source, validation, test = config.text_dir or config.text_file, config.validation_file, config.test_file
     columns = {"text_column": config.text_column, "label_column": config.label_column}
+    order = None
     if config.text_tfds:
+        folder = Path(config.run_dir) / "tfds_texts"
         files = tfds_to_files(
-            config.text_tfds, Path(config.run_dir) / "tfds_texts", config.tfds_data_dir or None,
-            text_key=config.text_column, label_key=config.label_column,
+            config.text_tfds, folder, config.tfds_data_dir or None, text_key=config.text_column, label_key=config.label_column,
         )
         source, validation, test = files["train"], files.get("validation", ""), files.get("test", "")
         columns = {"text_column": "text", "label_column": "label"}
+        order = tfds_class_order(folder)
     return load_text_splits(
         source, validation_source=validation, test_source=test, **columns, validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction, seed=config.seed, min_per_class=config.min_images_per_class,
-        max_train_per_class=config.max_train_per_class,
+        max_train_per_class=config.max_train_per_class, class_order=order,
     )
 
 

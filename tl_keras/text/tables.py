@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -71,10 +72,14 @@ def tfds_to_files(name: str, folder: str | os.PathLike, data_dir: str | None = N
 
     folder = Path(folder)
     done = folder / "tfds_source.json"
+    asked = {"dataset": name, "text_key_asked": text_key, "label_key_asked": label_key}
     if done.is_file():
-        return json.loads(done.read_text())["files"]
+        written = json.loads(done.read_text())
+        if all(written.get(key) == value for key, value in asked.items()):
+            return written["files"]
+        shutil.rmtree(folder)  # written for another dataset or other columns: never train on those
     builder = tfds.builder(name, data_dir=data_dir)
-    prepare(builder, name)
+    prepare(builder, name, flag="--text_tfds")
     text_key, label_key = text_feature_keys(builder, text_key, label_key)
     names = builder.info.features[label_key].names
     files = {}
@@ -89,8 +94,14 @@ def tfds_to_files(name: str, folder: str | os.PathLike, data_dir: str | None = N
             path.unlink()
     if "train" not in files:
         raise ConfigError(f"--text_tfds={name}: no labelled train split")
-    atomic.write_json(done, {"dataset": name, "text_key": text_key, "label_key": label_key, "files": files})
+    atomic.write_json(done, {**asked, "text_key": text_key, "label_key": label_key, "class_names": list(names), "files": files})
     return files
+
+
+def tfds_class_order(folder: str | os.PathLike) -> list[str] | None:
+    """The ClassLabel names of the dataset written in `folder`, in the dataset's own order (output k is label k), if recorded."""
+    done = Path(folder) / "tfds_source.json"
+    return json.loads(done.read_text()).get("class_names") if done.is_file() else None
 
 
 def _labelled_rows(examples, text_key: str, label_key: str, names: list[str]):

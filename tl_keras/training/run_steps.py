@@ -95,9 +95,12 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     if config.overwrite:
         folder.split.unlink(missing_ok=True)  # a new run makes its own split (an old one may have other settings)
         shutil.rmtree(run_dir / "cache", ignore_errors=True)  # and decodes its own images
+        shutil.rmtree(run_dir / "tfds_texts", ignore_errors=True)  # and writes its TFDS texts again
     atomic.write_text(folder.config, config.to_json())
     atomic.write_text(folder.flags, config.to_flagfile())
-    logging.info("%s", provenance_line(config))
+    provenance = provenance_line(config)
+    if provenance:
+        logging.info("%s", provenance)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

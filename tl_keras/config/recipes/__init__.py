@@ -78,16 +78,18 @@ def apply_recipe(config: RunConfigT) -> RunConfigT:
     return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))
 
 
-def provenance_line(config: RunConfigT) -> str:
-    """For a resolved config: which settings its recipe filled and which the caller set, with the recipe's value it overrode.
+def provenance_line(config: RunConfigT) -> str | None:
+    """For a resolved config whose caller set values its recipe sets otherwise: one log line saying which were kept.
 
-    One log line, so a user who set `fine_tune_epochs=1` sees it kept, and
-    one who did not sees which recipe values were applied.
+    None when the caller overrode nothing (config.json's `recipe` and
+    `explicit` record every value's origin either way), so the embedded
+    default's output stays as it is.
     """
     values = settings(config.recipe)
     given = {key for key in config.explicit.split(",") if key}
-    applied = sorted(key for key in values if key not in given)
     overrode = [f"{key}={getattr(config, key)!r} (recipe: {values[key]!r})" for key in sorted(given & set(values))
                 if getattr(config, key) != values[key]]
-    line = f"recipe {config.recipe}: applied {', '.join(applied) or 'nothing'}"
-    return line + (f"; kept yours over the recipe: {', '.join(overrode)}" if overrode else "")
+    if not overrode:
+        return None
+    applied = len([key for key in values if key not in given])
+    return f"recipe {config.recipe}: kept yours over the recipe: {', '.join(overrode)}; applied its {applied} other settings"
