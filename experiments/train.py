@@ -62,8 +62,9 @@ def format_result_table(summary: dict, config) -> str:
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
     if "refit" in summary:
         refit = summary["refit"]
-        rows.append((f"transfer refit on train + validation ({refit['examples']} images), exported", summary["exported_accuracy"],
-                     refit["seconds"]))
+        label = f"transfer refit on train + validation ({refit['examples']} images), exported"
+        rows.append((label + (" (no held-out split left)" if summary["exported_accuracy"] is None else ""),
+                     summary["exported_accuracy"], refit["seconds"]))
     if "scratch_accuracy" in summary:
         budget = "same wall time" if summary.get("scratch_budget") == "time" else "same epochs"
         epochs = summary["scratch_epochs"]
@@ -73,7 +74,7 @@ def format_result_table(summary: dict, config) -> str:
         rows.append(("TF-IDF + logistic regression, same split", summary["tfidf"]["accuracy"], summary["tfidf"]["seconds"]))
     width = max(len(label) for label, _, _ in rows) + 2
     lines = [heading, f"{'':<{width}}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}"]
-    lines += [f"{label:<{width}}{accuracy:>16.4f}{seconds:>9.0f}" for label, accuracy, seconds in rows]
+    lines += [f"{label:<{width}}{'-' if accuracy is None else f'{accuracy:.4f}':>16}{seconds:>9.0f}" for label, accuracy, seconds in rows]
     held = sum(summary.get("counts", {}).get(summary["evaluated_on"], {}).values())
     if 0 < held < SMALL_HELD_OUT:
         noun = "texts" if summary.get("modality") == "text" else "images"

@@ -117,6 +117,18 @@ def test_refit_off_exports_the_model_trained_on_training_alone(image_folder, tmp
     assert "refit" not in summary and summary["exported_accuracy"] == summary["transfer_accuracy"]
 
 
+@pytest.mark.slow
+def test_refit_on_without_a_test_split_exports_the_refit_model_unscored_and_says_so(image_folder, tmp_path):
+    """Validation is in the refit model's training data: scoring it there reported a training accuracy as held-out."""
+    summary = _folder_run(image_folder, tmp_path, refit="on", test_fraction=0.0, export=True, export_dir=str(tmp_path / "sm"))
+    assert summary["evaluated_on"] == "validation" and summary["exported_accuracy"] is None
+    assert "validation is part of the refit model's training data" in summary["refit"]["unscored"]
+    metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["transfer_accuracy"])  # the report is the model trained on training alone
+    card = json.loads(next((tmp_path / "sm").rglob("model_card.json")).read_text())
+    assert card["metrics"]["validation_accuracy"] is None
+
+
 def test_auto_refits_a_kept_frozen_phase_on_small_folders_with_a_test_split_and_on_refits_any():
     plan, frozen = refit_lib.RefitPlan(1.0, 2, 2, "all", None), refit_lib.RefitPlan(1.0, 0, 0, "all", None)
     small, large = refit_lib.AUTO_MAX_PER_CLASS, refit_lib.AUTO_MAX_PER_CLASS + 1

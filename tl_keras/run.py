@@ -107,22 +107,33 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     refit_plan = _refit_plan(config, splits, result, plan, folder)
     # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
     # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
+    # Validation is in the refit model's training data: only a test split can score it.
+    refit_scored = data.evaluation_split == "test"
     metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name,
-                                                  write_report=refit_plan is None)
+                                                  write_report=refit_plan is None or not refit_scored)
     summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
+    summary["exported_accuracy"] = summary["transfer_accuracy"]
     if refit_plan is not None:
         model, summary["refit"] = _refit_on_all_labels(config, splits, weights, refit_plan, plan, folder, augmentation, data.class_weight)
-        refit_metrics, _ = _calibrate_and_inspect(
-            config, model, data, splits.class_names, folder, curves, result, backbone.name, calibration=calibration,
-        )
         summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
         summary["refit"]["calibration_before"] = summary["calibration"]  # the model trained on training alone
-        summary["exported_accuracy"] = float(refit_metrics["accuracy"])
-        summary.update(_evaluation_entries(refit_metrics))  # the exported model's
-        logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
-                     summary["exported_accuracy"], summary["transfer_accuracy"])
-    else:
-        summary["exported_accuracy"] = summary["transfer_accuracy"]
+        summary["refit"]["temperature_from"] = "the model trained on training alone (the refit trained on validation)"
+        if refit_scored:
+            refit_metrics, _ = _calibrate_and_inspect(
+                config, model, data, splits.class_names, folder, curves, result, backbone.name, calibration=calibration,
+            )
+            summary["exported_accuracy"] = float(refit_metrics["accuracy"])
+            summary.update(_evaluation_entries(refit_metrics))  # the exported model's
+            logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
+                         summary["exported_accuracy"], summary["transfer_accuracy"])
+        else:
+            temperature, decision = calibration
+            if decision and decision["adopted"]:
+                fold_temperature(model, temperature)
+            summary["exported_accuracy"] = None
+            summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
+            logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is in "
+                            "its training data); the report and the scores are those of the model trained on training alone")
     model.save(folder.model)
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
