@@ -44,7 +44,7 @@ def validate_run_config(config) -> None:
     A text run's own rules are a registered check (`text/checks.py`); the
     rules every run shares (`check_shared`) are written once, here.
     """
-    sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file") if getattr(config, flag)]
+    sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file", "text_tfds") if getattr(config, flag)]
     if len(sources) > 1:
         raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
     if config.is_text():

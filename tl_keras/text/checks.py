@@ -42,5 +42,15 @@ def check_text_source(config) -> None:
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
+    if config.compare_scratch and config.text_preprocessor:
+        raise ConfigError(
+            f"--compare_scratch: --backbone={config.backbone!r} is a TF Hub-format encoder, which loads its own trained weights, so "
+            "a 'from scratch' arm would be pretrained too; compare with scratch on a keras-hub or Hugging Face checkpoint"
+        )
+    if config.init_from:
+        raise ConfigError(
+            f"--init_from={config.init_from!r}: a text run starts from --backbone; to go on training a text classifier, point "
+            "--backbone at the encoder and run again (continuing a text classifier is not supported yet)"
+        )
     if config.max_sequence_length and config.max_sequence_length < 8:
         raise ConfigError(f"--max_sequence_length must be 0 (cover 99% of the texts) or at least 8, got {config.max_sequence_length}")

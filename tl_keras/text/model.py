@@ -17,9 +17,10 @@ from tl_keras.text.layers import FirstTokenPooling, MaskedMeanPooling, PaddingMa
 
 
 def build_text_classifier(
-    encoder: TextEncoder, num_classes: int, *, pooling: str = "auto", dropout: float = 0.1, name: str = "text_classifier"
+    encoder: TextEncoder, num_classes: int, *, pooling: str = "auto", dropout: float = 0.1, head_l2: float = 0.0,
+    name: str = "text_classifier",
 ) -> keras.Model:
-    """A classifier on `encoder`; `pooling` "auto" takes the checkpoint's own ("mean" or "cls").
+    """A classifier on `encoder`; `pooling` "auto" takes the checkpoint's own ("mean" or "cls"); `head_l2` penalises the head kernel.
 
     Raises:
         ValueError: pooling is not auto, mean or cls; fewer than two classes.
@@ -36,5 +37,6 @@ def build_text_classifier(
     pool = MaskedMeanPooling(name="mean_pool") if pooling == "mean" else FirstTokenPooling(name="cls_pool")
     pooled = pool(sequence, mask)
     features = keras.layers.Dropout(dropout, name="dropout")(pooled)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head", dtype="float32")(features)
+    regularizer = keras.regularizers.L2(head_l2) if head_l2 else None
+    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="head", dtype="float32")(features)
     return keras.Model(token_ids, outputs, name=name)

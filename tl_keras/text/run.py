@@ -23,7 +23,8 @@ from absl import logging
 from tl_keras.io import atomic
 from tl_keras.training import distribute
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
-from tl_keras.config.run_config import RunConfig
+from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
 from tl_keras.training.run_steps import (
@@ -75,18 +76,21 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     config, run_dir = start_run(config)
     started = time.perf_counter()
     folder = RunFolder(run_dir)
-    splits = read_splits(config)
-    check_same_data(folder.split, splits, fix="pass --overwrite to train again on the data as it is now")
+    splits = checked_splits(config, folder)
     encoder = load_text_encoder(config.backbone, sequence_length=10**6, preprocessor=config.text_preprocessor)
     tokenized, data_report = tokenize_splits(config, splits, encoder)
     atomic.write_json(folder.data_report, data_report)
     write_split(folder.split, {**splits.record, "sequence_length": encoder.tokenizer.sequence_length})
     encoder.tokenizer.save(folder.root / TOKENIZER_FOLDER)
     logging.info("%s; %d tokens per text", describe_counts(splits.class_names, splits.counts), encoder.tokenizer.sequence_length)
+    class_weight = balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
+    if class_weight:
+        logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
     keras.utils.set_random_seed(config.seed)
     model = build_text_classifier(
-        encoder, len(splits.class_names), pooling=config.pooling, dropout=config.dropout, name=f"{config.name}_classifier"
+        encoder, len(splits.class_names), pooling=config.pooling, dropout=config.dropout, head_l2=config.head_l2,
+        name=f"{config.name}_classifier",
     )
     plan = train_settings(config)
     pad = encoder.tokenizer.pad_id
@@ -98,7 +102,9 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    result = train_two_phase(model, encoder.model, train, ordered("validation"), plan, run_dir, train_examples=len(tokenized.ids["train"]))
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(folder.tensorboard))] if config.tensorboard else []
+    result = train_two_phase(model, encoder.model, train, ordered("validation"), plan, run_dir, class_weight=class_weight,
+                             train_examples=len(tokenized.ids["train"]), extra_callbacks=callbacks)
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
     temperature, decision = None, None
@@ -123,6 +129,20 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result))
         summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
+
+
+def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
+    """The run's texts by split, refused (one line each) when they differ from its split.json, lack a validation split, or
+    hold another number of classes than --num_classes."""
+    splits = read_splits(config)
+    check_same_data(folder.split, splits, fix="pass --overwrite to train again on the data as it is now")
+    if not splits.has("validation"):
+        raise ConfigError("the texts have no validation split; set --validation_fraction above 0 or pass --validation_file "
+                          "(the head's strength, the best epoch and the kept phase are chosen on it)")
+    if config.num_classes and config.num_classes != len(splits.class_names):
+        raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
+                          f"{splits.class_names}; fix the data or the flag")
+    return splits
 
 
 def read_splits(config: RunConfig) -> TextSplits:

@@ -14,12 +14,20 @@ from tl_keras.vision.builtin import BUILTIN_DATASETS
 from tl_keras.vision.backbones import BACKBONES
 
 
+SOURCE_WORDS = {"hub": "a TF Hub module", "keras_file": "a .keras file", "saved_model": "a SavedModel"}
+
+
 def check_backbone_and_weights(config) -> None:
     """Catches a mistyped backbone or a missing weights file before any training starts."""
     name = config.backbone
     source = backbone_source(name)
     if source == "keras_file" and not Path(name).is_file():
         raise ConfigError(f"--backbone: .keras file not found: {name!r}")
+    if config.compare_scratch and source != "name":
+        raise ConfigError(
+            f"--compare_scratch: --backbone={name!r} ({SOURCE_WORDS[source]}) loads its own trained weights, so a 'from scratch' arm "
+            "would be pretrained too; compare with scratch on a registered backbone (--backbone=mobilenet_v2 ...) or drop the flag"
+        )
     if source == "name" and name not in BACKBONES:
         raise ConfigError(
             f"--backbone: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}; "
