@@ -19,6 +19,7 @@ flags.DEFINE_string("name", "", "Model name (the run's name when empty).")
 flags.DEFINE_string("export_dir", "saved_models", "Root of the TF Serving layout.")
 flags.DEFINE_integer("version", 0, "Version number to write; 0 takes the next one. An existing version is refused.")
 flags.DEFINE_integer("top_k", 5, "Classes listed in the 'classes' and 'scores' outputs.")
+flags.DEFINE_bool("allow_new_classes", False, "Export even when the latest version of --name predicts other classes.")
 flags.DEFINE_enum("tta", "none", list(TTA_MODES), "Add a serving_tta signature averaging these test-time views (none adds nothing).")
 FLAGS = flags.FLAGS
 
@@ -64,6 +65,7 @@ def main(argv):
             metadata=metadata,
             top_k=FLAGS.top_k,
             tta=FLAGS.tta,
+            allow_new_classes=FLAGS.allow_new_classes,
         )
     except (ValueError, FileExistsError) as error:
         cli.fail(f"{error}")

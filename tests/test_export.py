@@ -180,6 +180,35 @@ def test_label_count_must_match_outputs(classifier, tmp_path):
         serving.export_saved_model(classifier, tmp_path, "tiny", ["a", "b"])
 
 
+def test_a_new_version_with_another_class_set_is_refused_unless_allowed(classifier, exported):
+    from tl_keras.export.endpoints import check_same_classes_as_served
+
+    model_dir = exported.parent  # tiny/1 serves a, b, c
+    with pytest.raises(ValueError, match=r"tiny/1 serves classes \['a', 'b', 'c'\], this model predicts \['a', 'b', 'd'\] "
+                                         r"\(new: d; gone: c\).*--allow_new_classes"):
+        serving.export_saved_model(classifier, model_dir.parent, "tiny", ["a", "b", "d"])
+    assert sorted(p.name for p in model_dir.iterdir() if not p.name.startswith(".")) == ["1"]  # nothing written
+    with pytest.raises(ValueError, match="the same names in another order"):
+        check_same_classes_as_served(model_dir, ["c", "b", "a"])
+    check_same_classes_as_served(model_dir, LABELS)  # the same classes: the next version is welcome
+    check_same_classes_as_served(model_dir.parent / "other", ["x", "y"])  # a new name has nothing to disagree with
+
+
+def test_a_run_whose_classes_differ_from_its_served_model_is_refused_before_training(image_folder, tmp_path):
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.run import run_experiment
+
+    served = tmp_path / "sm" / "images" / "1" / "assets.extra"
+    served.mkdir(parents=True)
+    (served / "labels.txt").write_text("cat\ndog\n")
+    (served.parent / "saved_model.pb").write_bytes(b"")
+    config = RunConfig(image_dir=str(image_folder), backbone="small_cnn", weights="none", image_size=16, run_dir=str(tmp_path / "run"),
+                       export_dir=str(tmp_path / "sm"), verbose=0)
+    with pytest.raises(ValueError, match=r"images/1 serves classes \['cat', 'dog'\], this model predicts \['blue', 'green', 'red'\]"):
+        run_experiment(config)
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
 def test_an_export_reloads_for_further_training(classifier, exported):
     restored = load_classifier(exported.parent)  # the model folder: its latest version
     pixels = np.random.default_rng(9).integers(0, 256, size=(2, 20, 20, 3), dtype=np.uint8)

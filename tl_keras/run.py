@@ -23,6 +23,7 @@ from tl_keras.training import distribute
 from tl_keras.vision import pretrain
 from tl_keras.training import refit as refit_lib
 from tl_keras.export.classes import require_same_classes
+from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import ConfigError, RunConfig
@@ -304,7 +305,7 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(
             distribute.float32_copy(trained.model), config.export_dir, config.name, trained.class_names, metadata=metadata,
-            tta=_image(config).tta,
+            tta=_image(config).tta, allow_new_classes=config.allow_new_classes,
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
@@ -323,6 +324,8 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
         )
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
+    if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
+        check_same_classes_as_served(Path(config.export_dir) / config.name, splits.class_names)
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
     logging.info("%s", describe_counts(splits.class_names, splits.counts))
     return splits

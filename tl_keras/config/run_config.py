@@ -37,7 +37,7 @@ DEFAULT_WEIGHTS = "imagenet"
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
 # `compare_scratch` adds an arm beside the transfer model without changing it, so a run may resume with it
 # turned on or off.
-_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "recipe", "explicit",
+_NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "allow_new_classes", "recipe", "explicit",
                         "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir", "compare_scratch")
 
 
@@ -262,6 +262,11 @@ class RunConfig:
     run_dir: str = _field("", "Folder for this run's config, checkpoints, history and metrics. Empty means runs/<name>.")
     export_dir: str = _field("saved_models", "Root of the TF Serving layout saved_models/<name>/<version>/.")
     export: bool = _field(True, "Export a SavedModel when training ends.")
+    allow_new_classes: bool = _field(
+        False,
+        "Export even when the latest version under --export_dir/--name predicts other classes; without it such a run is refused before "
+        "training (a server would answer the old model's clients with the new classes).",
+    )
     overwrite: bool = _field(False, "Allow --run_dir to hold an earlier run made with different settings (its files are replaced).")
     resume: bool = _field(
         False,

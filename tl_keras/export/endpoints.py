@@ -21,7 +21,9 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.export.saved_model import carry_hub_modules, model_card, validate_model_name, versioned_folder
+from tl_keras.export.saved_model import (
+    carry_hub_modules, existing_versions, model_card, read_labels_file, validate_model_name, versioned_folder,
+)
 from tl_keras.export.signatures import (
     CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE,
 )
@@ -55,7 +57,7 @@ def model_input_endpoint(model: keras.Model, name: str = SERVING_SIGNATURE) -> E
 def export_classifier(
     model: keras.Model, export_dir: str | os.PathLike, name: str, class_names: Sequence[str], endpoints: Sequence[Endpoint], *,
     metadata: dict | None = None, card: dict | None = None, top_k: int = 5, version: int | None = None,
-    add_files: Callable[[Path], None] | None = None,
+    add_files: Callable[[Path], None] | None = None, allow_new_classes: bool = False,
 ) -> Path:
     """Exports `model` (input -> probabilities) as `<export_dir>/<name>/<version>/` with one signature per endpoint; returns it.
 
@@ -64,18 +66,25 @@ def export_classifier(
     Args:
         card: entries that replace or add to the model card (e.g. the model kind, a tokenizer's facts).
         add_files: called with the staging `assets.extra/` folder to write the modality's own files.
+        allow_new_classes: export even when the latest version of `name` predicts other classes (or in another order).
+
+    Raises:
+        ValueError: the class count differs from the model's outputs, or the
+            class set from the latest version's (unless `allow_new_classes`).
     """
     validate_model_name(name)
     outputs = int(model.outputs[0].shape[-1])
     if len(class_names) != outputs:
         raise ValueError(f"{len(class_names)} class names for a model with {outputs} outputs")
+    if not allow_new_classes:
+        check_same_classes_as_served(Path(export_dir) / name, list(class_names))
     top_k = max(1, min(int(top_k), len(class_names)))
     archive = _archive(model, class_names, endpoints, top_k)
     with versioned_folder(export_dir, name, version) as (staging, version):
         archive.write_out(str(staging), verbose=False)
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
-        (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names))
+        (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES], **e.card} for e in endpoints}
         written = model_card(model, name, version, class_names, top_k, metadata, signatures)
         written.update(card or {})
@@ -85,6 +94,33 @@ def export_classifier(
         if add_files is not None:
             add_files(extra)
     return staging.parent / str(version)
+
+
+def check_same_classes_as_served(model_dir: Path, class_names: list[str]) -> None:
+    """Refuses a new version whose classes differ from the latest version's: a server would answer old clients with other classes.
+
+    Run names derive from folder names, so two data sets can share one
+    (`a/photos` and `b/photos/train` are both `photos`); TF Serving serves
+    the highest version, so the new classes would silently replace the old.
+
+    Raises:
+        ValueError: names the served version, what differs, and the two ways out.
+    """
+    versions = existing_versions(model_dir)
+    labels = model_dir / str(versions[-1]) / EXTRA_ASSETS / LABELS_FILE if versions else None
+    if labels is None or not labels.is_file():
+        return
+    served = read_labels_file(labels)
+    if served == class_names:
+        return
+    added, removed = sorted(set(class_names) - set(served)), sorted(set(served) - set(class_names))
+    what = "; ".join(part for part in (f"new: {', '.join(added)}" if added else "", f"gone: {', '.join(removed)}" if removed else "")
+                     if part) or "the same names in another order"
+    raise ValueError(
+        f"{model_dir}/{versions[-1]} serves classes {served}, this model predicts {class_names} ({what}): as the next version of "
+        f"the same name, a server would answer its clients with other classes; export under another --name, or pass "
+        "--allow_new_classes to replace the class set on purpose"
+    )
 
 
 def _archive(model: keras.Model, class_names: Sequence[str], endpoints: Sequence[Endpoint], top_k: int):

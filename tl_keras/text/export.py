@@ -37,7 +37,7 @@ WARMUP_TEXTS = ("A quietly moving film.", "", "Café naïve résumé, ❤️ 東
 
 def export_text_saved_model(
     model: keras.Model, tokenizer: TextTokenizer, export_dir: str | os.PathLike, name: str, class_names: Sequence[str], *,
-    metadata: dict | None = None, top_k: int = 5, version: int | None = None,
+    metadata: dict | None = None, top_k: int = 5, version: int | None = None, allow_new_classes: bool = False,
 ) -> Path:
     """Exports `model` (token ids -> probabilities) as `<export_dir>/<name>/<version>/`, atomically; returns that folder."""
     card = {
@@ -55,7 +55,7 @@ def export_text_saved_model(
 
     return export_classifier(
         model, export_dir, name, class_names, text_endpoints(tokenizer), metadata=metadata, card=card, top_k=top_k, version=version,
-        add_files=add_files,
+        add_files=add_files, allow_new_classes=allow_new_classes,
     )
 
 

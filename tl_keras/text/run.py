@@ -36,6 +36,7 @@ from tl_keras.text.baselines import tfidf_logistic
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
+from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
 from tl_keras.text.hub_format import encoder_of, export_hub_encoder
 from tl_keras.text.tables import lists_to_files, tfds_class_order, tfds_to_files
@@ -142,6 +143,8 @@ def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
     if config.num_classes and config.num_classes != len(splits.class_names):
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
                           f"{splits.class_names}; fix the data or the flag")
+    if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
+        check_same_classes_as_served(Path(config.export_dir) / config.name, splits.class_names)
     return splits
 
 
@@ -251,7 +254,7 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
         t0 = time.perf_counter()
         exported = export_text_saved_model(
             distribute.float32_copy(trained.model), trained.encoder.tokenizer, config.export_dir, config.name, trained.class_names,
-            metadata=metadata,
+            metadata=metadata, allow_new_classes=config.allow_new_classes,
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)

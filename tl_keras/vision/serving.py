@@ -36,10 +36,11 @@ def export_saved_model(
     top_k: int = DEFAULT_TOP_K,
     warmup: bool = True,
     tta: str = "none",
+    allow_new_classes: bool = False,
 ) -> Path:
     """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving (through `export.endpoints`).
 
-    (Nine parameters: a public entry point; each is a choice of the user.)
+    (Ten parameters: a public entry point; each is a choice of the user.)
 
     Signatures:
       * `serving_default`: `image_bytes` (string [N], encoded JPEG/PNG/GIF/BMP/
@@ -65,6 +66,7 @@ def export_saved_model(
         warmup: write TF Serving warmup requests.
         tta: test-time augmentation of the extra `serving_tta` signature
             ("flip", "crops", "flip_crops"); "none" adds no signature.
+        allow_new_classes: export even when the latest version of `name` predicts other classes.
 
     Returns:
         The final version folder.
@@ -79,7 +81,7 @@ def export_saved_model(
 
     return export_classifier(
         model, export_dir, name, class_names, image_endpoints(model, len(class_names), tta), metadata=metadata, top_k=top_k,
-        version=version, add_files=add_files,
+        version=version, add_files=add_files, allow_new_classes=allow_new_classes,
     )
 
 
