@@ -132,7 +132,7 @@ def _export_text(version_dir, out_dir, class_names, config):
     from tl_keras.text import tflite as text_tflite
     from tl_keras.text.data import load_text_splits
     from tl_keras.text.run import read_recorded_splits
-    from tl_keras.vision.tflite import format_report
+    from tl_keras.export.tflite import format_report
 
     unknown = [f for f in FLAGS.text_forms if f not in text_tflite.FORMS]
     if unknown:

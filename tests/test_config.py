@@ -111,3 +111,14 @@ def test_a_derived_name_never_holds_dots_the_export_refuses(tmp_path):
     folder = tmp_path / "a..b"
     folder.mkdir()
     assert RunConfig(image_dir=str(folder)).resolved().name == "a_b"
+
+
+def test_config_flags_belong_to_the_script_that_defines_them_so_helpshort_lists_them():
+    from absl import flags as absl_flags
+
+    from tl_keras.config import cli
+
+    values = absl_flags.FlagValues()
+    cli.define_config_flags(values)
+    mine = {flag.name for flag in values.get_key_flags_for_module(__name__)}
+    assert {"image_dir", "text_file", "fine_tune_epochs", "allow_new_classes"} <= mine  # --helpshort prints these

@@ -13,6 +13,7 @@ from conftest import REPO
 INTERNALS = re.compile(
     r"(^[IWEF]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\])|InitializeLog|oneDNN|cuInit|cudart|signature_serialization|functional_saver"
     r"|Assets written|fingerprinting|UserWarning|shuffle=True|Skipping variable loading|contains input name|\x1b\["
+    r"|XNNPACK delegate"
 )
 
 

@@ -83,7 +83,7 @@ def test_one_definition_per_vocabulary():
 def test_native_logs_stay_quiet_unless_asked(argv, verbose):
     import tl_keras
 
-    assert tl_keras._asks_for_native_logs(argv) is verbose
+    assert tl_keras.verbose_native_logs(argv) is verbose
 
 
 def test_scripts_turn_bad_input_into_one_line_and_status_2(capsys):

@@ -140,3 +140,24 @@ def test_a_photo_resized_as_the_sidecar_says_gives_the_served_models_answer(repo
     runner = tflite.TFLiteClassifier((out / "colours_float32.tflite").read_bytes())
     served = tf.saved_model.load(str(version)).signatures["serving_default"](image_bytes=tf.constant([tf.io.encode_png(photo).numpy()]))
     np.testing.assert_allclose(runner.predict(fed[None])[0], served["probabilities"].numpy()[0], atol=1e-4)
+
+
+def test_a_variant_below_its_threshold_fails_and_is_flagged_alike_in_the_json_and_the_table():
+    from tl_keras.export.tflite import add_ratios_to_float32, below_min_agreement, format_report
+
+    common = {"collapse": False, "recall_dropped_over_10_points": [], "flagged": False, "accuracy": 0.9, "max_abs_diff": 0.01,
+              "per_class_recall": {"a": {}, "b": {}}, "interpreter": "ai_edge_litert"}
+    rows = [{**common, "variant": "string/float32", "form": "string", "precision": "float32", "size_bytes": 4000, "median_latency_ms": 2.0,
+             "agreement": 1.0},
+            {**common, "variant": "string/dynamic_range", "form": "string", "precision": "dynamic_range", "size_bytes": 1000,
+             "median_latency_ms": 1.0, "agreement": 0.989},
+            {**common, "variant": "ids/dynamic_range", "form": "ids", "precision": "dynamic_range", "size_bytes": 1000,
+             "median_latency_ms": 1.0, "agreement": 0.995}]
+    failures = [f for f in (below_min_agreement(row, 0.99) for row in rows) if f]
+    add_ratios_to_float32(rows, group="form")
+    assert failures == ["string/dynamic_range: agreement 0.9890 < 0.99"]
+    assert rows[1]["flagged"] and rows[1]["below_min_agreement"] and not rows[2]["flagged"]
+    assert rows[1]["size_vs_float32"] == 0.25 and rows[1]["speedup_vs_float32"] == 2.0 and "size_vs_float32" not in rows[2]
+    table = format_report({"variants": rows}).splitlines()
+    assert table[2].endswith("BELOW --min_agreement 0.99") and "0.25" in table[2]
+    assert table[3].split()[2:3] == ["-"]  # no float32 file of the ids form to compare with: no ratio, not 1.00

@@ -3,20 +3,14 @@
 __version__ = "0.1.0"
 
 import os as _os
-import re as _re
 import sys as _sys
 
-
-def _asks_for_native_logs(argv: list[str]) -> bool:
-    """Whether the command line asks absl for verbose logs (`--verbosity=1`, `-v 1`, ...)."""
-    text = " ".join(argv[1:])
-    match = _re.search(r"(?:--verbosity|-v)[= ](-?\d+)", text)
-    return bool(match) and int(match.group(1)) >= 1
+from tl_keras.io.native_stderr import native_stderr_silenced, verbose_native_logs
 
 
 # TensorFlow's C++ INFO and WARNING lines (CUDA probes, the TFLite converter's per-tensor notes) drown a
 # run's own log; errors still show. Read once, when TensorFlow loads: a value the user set is kept.
-_QUIET = not _asks_for_native_logs(_sys.argv)
+_QUIET = not verbose_native_logs(_sys.argv)
 if _QUIET:
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,37 +27,13 @@ def _load_tensorflow_quietly() -> None:
     """
     import logging as std_logging
 
-    try:
-        _sys.stderr.flush()
-        saved = _os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded interpreters)
-        saved = None
-    if saved is not None:
-        devnull = _os.open(_os.devnull, _os.O_WRONLY)
-        _os.dup2(devnull, 2)
-        _os.close(devnull)
-    try:
+    with native_stderr_silenced():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
-    finally:
-        if saved is not None:
-            _flush_c_streams()  # lines TensorFlow's C++ left in a stdio buffer go to /dev/null now, not to the log at exit
-            _os.dup2(saved, 2)
-            _os.close(saved)
     std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
     for name in ("absl", "tensorflow"):  # TensorFlow's SavedModel code logs INFO through absl directly
         std_logging.getLogger(name).addFilter(_libraries_info_filter)
-
-
-def _flush_c_streams() -> None:
-    """fflush(NULL): empties every C stdio buffer of this process (a no-op where libc cannot be loaded)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
 
 
 def _libraries_info_filter(record) -> bool:

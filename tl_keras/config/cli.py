@@ -92,15 +92,28 @@ class _FloatOrAutoParser(flags.FloatParser):
 
 
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS, only: tuple[str, ...] = ()) -> None:
-    """Defines one flag per `RunConfig` field (or per field named in `only`)."""
+    """Defines one flag per `RunConfig` field (or per field named in `only`), as flags of the calling script.
+
+    Declared for the script, not for this module, so the script's `--helpshort`
+    (and `--help`'s first section) lists them; absl files a flag under the
+    module whose code called DEFINE.
+    """
+    module = _calling_module()
     for field in dataclasses.fields(RunConfig):
         if only and field.name not in only:
             continue
         kind = type(field.default)
+        help_text = field.metadata.get("help", "")
         if field.name in _AUTO_FLOATS:
-            flags.DEFINE(_FloatOrAutoParser(), field.name, field.default, field.metadata.get("help", ""), flag_values=flag_values)
+            flags.DEFINE(_FloatOrAutoParser(), field.name, field.default, help_text, flag_values=flag_values, module_name=module)
             continue
-        _DEFINERS[kind](field.name, field.default, field.metadata.get("help", ""), flag_values=flag_values)
+        _DEFINERS[kind](field.name, field.default, help_text, flag_values=flag_values, module_name=module)
+
+
+def _calling_module() -> str:
+    """The name absl files the caller's flags under: the script's path for `__main__`, else its module name."""
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    return sys.argv[0] if caller == "__main__" else caller
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:

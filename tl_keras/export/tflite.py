@@ -7,11 +7,14 @@ how a file is judged against Keras does not.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 
 import numpy as np
 import tensorflow as tf
+
+from tl_keras.io.native_stderr import native_stderr_silenced
 
 VARIANTS = ("float32", "float16", "dynamic_range", "int8")
 # Agreement (top-1 equal to Keras) a variant must reach unless told otherwise.
@@ -20,6 +23,41 @@ DEFAULT_MIN_AGREEMENT = {"float32": 0.999, "float16": 0.99, "dynamic_range": 0.9
 PROBABILITY_TOLERANCE = {"float32": 1e-5, "float16": 1e-2, "dynamic_range": 5e-2, "int8": 0.25}
 COLLAPSE_SHARE = 0.8  # one class taking this share of predictions is a collapse...
 RECALL_DROP = 0.10  # ...and so is a class losing more than 10 points of recall
+
+
+@contextlib.contextmanager
+def quiet_interpreter_start():
+    """Around building and allocating an interpreter: LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU." is written
+    by its C++ straight to stderr, once per process, past every log setting (`--verbosity=1` lets it through)."""
+    from absl import logging
+
+    with native_stderr_silenced(enabled=logging.get_verbosity() < 1):
+        yield
+
+
+def below_min_agreement(row: dict, threshold: float) -> str | None:
+    """Records `threshold` in the report row and whether the row is below it; returns the failure line when it is.
+
+    A variant below its threshold fails the command and is flagged in the
+    table and the JSON alike (the table said 'error' while the JSON said
+    `"flagged": false`).
+    """
+    below = row["agreement"] < threshold
+    row.update(min_agreement=threshold, below_min_agreement=below, flagged=bool(row.get("flagged")) or below)
+    return f"{row['variant']}: agreement {row['agreement']:.4f} < {threshold}" if below else None
+
+
+def add_ratios_to_float32(rows: list[dict], group: str = "") -> None:
+    """Each row's size and speed against the float32 row of its group (`group`: the key that tells forms apart, e.g. "form").
+
+    A row without a float32 row beside it gets no ratio (the table prints "-"),
+    rather than 1.00.
+    """
+    for row in rows:
+        reference = next((r for r in rows if r.get("precision", r["variant"]) == "float32" and r.get(group) == row.get(group)), None)
+        if reference is not None:
+            row["size_vs_float32"] = row["size_bytes"] / reference["size_bytes"]
+            row["speedup_vs_float32"] = reference["median_latency_ms"] / row["median_latency_ms"]
 
 
 def interpreter_class():
@@ -66,3 +104,25 @@ def collapse_check(tflite_top1, keras_top1, labels, class_names) -> dict:
         "recall_dropped_over_10_points": dropped,
         "flagged": collapsed or bool(dropped),
     }
+
+
+def format_report(report: dict) -> str:
+    """The report as a table, one row per variant; "-" where a ratio has no float32 row to compare with."""
+    width = max([14] + [len(r["variant"]) + 2 for r in report["variants"]])
+
+    def ratio(row: dict, key: str) -> str:
+        return f"{row[key]:.2f}" if key in row else "-"
+
+    lines = [f"{'variant':<{width}}{'size KB':>9}{'x f32':>7}{'ms':>8}{'speedup':>8}{'acc':>7}{'agree':>7}{'max|dp|':>9}  flags"]
+    for r in report["variants"]:
+        flags_text = "COLLAPSE " if r["collapse"] else ""
+        if r["recall_dropped_over_10_points"]:
+            flags_text += "recall drop: " + ",".join(r["recall_dropped_over_10_points"]) + " "
+        if r.get("below_min_agreement"):
+            flags_text += f"BELOW --min_agreement {r['min_agreement']}"
+        row = (f"{r['variant']:<{width}}{r['size_bytes'] / 1024:>9.0f}{ratio(r, 'size_vs_float32'):>7}{r['median_latency_ms']:>8.2f}"
+               f"{ratio(r, 'speedup_vs_float32'):>8}{r['accuracy']:>7.3f}{r['agreement']:>7.3f}{r['max_abs_diff']:>9.4f}  {flags_text}")
+        lines.append(row.rstrip())
+    first = report["variants"][0] if report["variants"] else None
+    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {len(first['per_class_recall']) if first else 0} classes")
+    return "\n".join(lines)

@@ -32,7 +32,9 @@ from tl_keras.export.signatures import PROBABILITIES
 from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
-from tl_keras.export.tflite import DEFAULT_MIN_AGREEMENT, collapse_check, median_latency_ms
+from tl_keras.export.tflite import (
+    DEFAULT_MIN_AGREEMENT, add_ratios_to_float32, below_min_agreement, collapse_check, median_latency_ms, quiet_interpreter_start,
+)
 
 FORMS = ("string", "ids")
 TEXT_VARIANTS = ("float32", "float16", "dynamic_range")
@@ -96,10 +98,12 @@ class TextTFLiteClassifier:
         self.form, self.tokenizer = form, tokenizer
         self.interpreter_name = f"{runtime}.InterpreterWithCustomOps" if form == "string" else f"{runtime}.Interpreter"
         registerers = tf_text.tflite_registrar.SELECT_TFTEXT_OPS if form == "string" else []
-        interpreter = InterpreterWithCustomOps(
-            custom_op_registerers=registerers, model_content=content, num_threads=num_threads or os.cpu_count()
-        )
-        self._run = interpreter.get_signature_runner()
+        with quiet_interpreter_start():
+            interpreter = InterpreterWithCustomOps(
+                custom_op_registerers=registerers, model_content=content, num_threads=num_threads or os.cpu_count()
+            )
+            interpreter.allocate_tensors()
+            self._run = interpreter.get_signature_runner()
 
     def predict_one(self, text: str) -> np.ndarray:
         if self.form == "string":
@@ -204,11 +208,12 @@ def export_text_tflite(
             path = out / f"{version_dir.parent.name}_{form}_{variant}.tflite"
             path.write_bytes(content)
             row = text_parity(form, variant, content, tokenizer, keras_probabilities, texts, labels, class_names)
-            row.update(file=str(path), convert_seconds=round(time.perf_counter() - started, 2), min_agreement=thresholds[variant])
+            row.update(file=str(path), convert_seconds=round(time.perf_counter() - started, 2))
             write_text_sidecar(path, form, variant, tokenizer, class_names)
-            if row["agreement"] < thresholds[variant]:
-                failures.append(f"{row['variant']}: agreement {row['agreement']:.4f} < {thresholds[variant]}")
+            failure = below_min_agreement(row, thresholds[variant])
+            failures += [failure] if failure else []
             rows.append(row)
+    add_ratios_to_float32(rows, group="form")
     report = {
         "saved_model": str(version_dir), "model_kind": "text", "sequence_length": tokenizer.sequence_length,
         "classes": list(class_names), "variants": rows, "failures": failures,

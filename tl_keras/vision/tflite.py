@@ -25,8 +25,8 @@ import tensorflow as tf
 from tl_keras.io import atomic
 from tl_keras.export.saved_model import PIXELS_SIGNATURE, PROBABILITIES
 from tl_keras.export.tflite import (  # noqa: F401 - the variants and their thresholds, importable with the image converter
-    COLLAPSE_SHARE, DEFAULT_MIN_AGREEMENT, PROBABILITY_TOLERANCE, RECALL_DROP, VARIANTS, collapse_check, interpreter_class,
-    median_latency_ms,
+    COLLAPSE_SHARE, DEFAULT_MIN_AGREEMENT, PROBABILITY_TOLERANCE, RECALL_DROP, VARIANTS, add_ratios_to_float32, below_min_agreement,
+    collapse_check, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
 )
 
 
@@ -105,8 +105,9 @@ class TFLiteClassifier:
 
     def __init__(self, model_content: bytes, num_threads: int | None = None):
         interpreter, self.interpreter_name = interpreter_class()
-        self.interpreter = interpreter(model_content=model_content, num_threads=num_threads or os.cpu_count())
-        self.interpreter.allocate_tensors()
+        with quiet_interpreter_start():
+            self.interpreter = interpreter(model_content=model_content, num_threads=num_threads or os.cpu_count())
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
@@ -274,33 +275,13 @@ def export_tflite(
         path = out / f"{name}_{variant}.tflite"
         path.write_bytes(content)
         row = parity(variant, content, keras_probabilities, images, labels, class_names)
-        row.update({"file": str(path), "convert_seconds": round(seconds, 2), "min_agreement": thresholds[variant]})
+        row.update({"file": str(path), "convert_seconds": round(seconds, 2)})
         row["size_on_disk_bytes"] = path.stat().st_size
+        failure = below_min_agreement(row, thresholds[variant])
+        failures += [failure] if failure else []
         write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size))
-        if row["agreement"] < thresholds[variant]:
-            failures.append(f"{variant}: agreement {row['agreement']:.4f} < {thresholds[variant]}")
         rows.append(row)
-    float_row = next((r for r in rows if r["variant"] == "float32"), None)
-    for row in rows:
-        if float_row:
-            row["size_vs_float32"] = row["size_bytes"] / float_row["size_bytes"]
-            row["speedup_vs_float32"] = float_row["median_latency_ms"] / row["median_latency_ms"]
+    add_ratios_to_float32(rows)
     report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "variants": rows, "failures": failures}
     atomic.write_json(out / "tflite_report.json", report)
     return report
-
-
-def format_report(report: dict) -> str:
-    """The report as a table, one row per variant."""
-    lines = [f"{'variant':<14}{'size KB':>9}{'x f32':>7}{'ms':>8}{'speedup':>8}{'acc':>7}{'agree':>7}{'max|dp|':>9}  flags"]
-    for r in report["variants"]:
-        flags_text = "COLLAPSE " if r["collapse"] else ""
-        if r["recall_dropped_over_10_points"]:
-            flags_text += "recall drop: " + ",".join(r["recall_dropped_over_10_points"])
-        lines.append(
-            f"{r['variant']:<14}{r['size_bytes'] / 1024:>9.0f}{r.get('size_vs_float32', 1):>7.2f}{r['median_latency_ms']:>8.2f}"
-            f"{r.get('speedup_vs_float32', 1):>8.2f}{r['accuracy']:>7.3f}{r['agreement']:>7.3f}{r['max_abs_diff']:>9.4f}  {flags_text}"
-        )
-    first = report["variants"][0] if report["variants"] else None
-    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {len(first['per_class_recall']) if first else 0} classes")
-    return "\n".join(lines)
