@@ -82,3 +82,19 @@ def test_report_renders_in_headless_chromium(evaluated, tmp_path):
     for section in SECTIONS:
         assert f'id="{section}"' in dom
     assert dom.count("<img") >= 6
+
+
+def test_a_text_page_counts_texts_and_shows_only_what_a_text_run_has(tmp_path):
+    import numpy as np
+
+    from tl_keras.text.evaluate import evaluate_text_split
+
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]], np.float32)
+    texts = ["good film", "awful", "a <b>bold</b> claim", "fine"]
+    metrics = evaluate_text_split(probabilities, np.array([0, 1, 1, 0]), texts, ["neg", "pos"], tmp_path, split="test")
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>texts</td><td>4</td>" in page and "<td>images</td>" not in page
+    assert 'href="#grad-cam"' not in page and 'href="#tta"' not in page and "Grad-CAM" not in page
+    assert "top 2 accuracy" not in page  # always 1 with two classes
+    assert '<td class="text">a &lt;b&gt;bold&lt;/b&gt; claim</td>' in page and "td.text { text-align: left; }" in page
+    assert metrics["examples"] == 4

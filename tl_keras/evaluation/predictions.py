@@ -42,6 +42,7 @@ def evaluate_predictions(
     notes = [f"{metrics['examples']} {noun} of the {split} split; {len(class_names)} classes."]
     report = write_report(
         out / "report.html", metrics, pictures, title=title or f"Evaluation on the {split} split", notes=notes, errors_html=mistakes_html,
+        noun=noun, image_sections=False,
     )
     metrics["report"] = str(report)
     return metrics

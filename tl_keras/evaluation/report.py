@@ -21,7 +21,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; background: #fff; }
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; } td.text { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; } .note { color: #555; font-size: 0.9em; }
 nav a { margin-right: 1em; }
 """
@@ -46,16 +46,22 @@ def _cell(value: object) -> str:
 
 def write_report(
     path: str | os.PathLike, metrics: dict, pictures: dict[str, Path | None], *, title: str, notes: Sequence[str] = (),
-    errors_html: str | None = None,
+    errors_html: str | None = None, noun: str = "images", image_sections: bool = True,
 ) -> Path:
-    """Writes the page.
+    """Writes the page, with only the sections that apply to its run.
 
     `pictures` maps section keys (curves, confusion_matrix, per_class,
     errors, error_classes..., grad_cam, reliability) to PNGs; `errors_html`
     replaces the mistakes pictures (a text model's mistakes are a table).
+    `noun` counts the examples; `image_sections` adds Grad-CAM and
+    test-time augmentation, which only an image model has. Top-k accuracy
+    is shown only where k is below the number of classes (top-2 of two
+    classes is always 1).
     """
     top_k = next((key for key in metrics if key.startswith("top_") and key.endswith("_accuracy")), None)
-    summary_rows: list[tuple[str, object]] = [("images", metrics["examples"]), ("accuracy", metrics["accuracy"])]
+    if top_k and int(top_k.split("_")[1]) >= len(metrics["per_class"]):
+        top_k = None
+    summary_rows: list[tuple[str, object]] = [(noun, metrics["examples"]), ("accuracy", metrics["accuracy"])]
     if top_k:
         summary_rows.append((top_k.replace("_", " "), metrics[top_k]))
     summary_rows += [("macro F1", metrics["macro"]["f1"]), ("weighted F1", metrics["weighted"]["f1"])]
@@ -80,7 +86,10 @@ def write_report(
             ),
         ),
         ("errors", "Most confident mistakes", _errors_section(pictures) if errors_html is None else errors_html),
-        (
+        ("calibration", "Calibration", _calibration_text(calibration, noun) + _image(pictures.get("reliability"), "reliability diagram")),
+    ]
+    if image_sections:
+        sections[-1:-1] = [(
             "grad-cam",
             "Where the model looks (Grad-CAM)",
             _image(pictures.get("grad_cam"), "Grad-CAM overlays")
@@ -88,10 +97,8 @@ def write_report(
                 f'<p class="note">Maps: {html.escape(metrics.get("explained_with", "grad_cam"))}; '
                 "red is where evidence for the predicted class lies.</p>"
             ),
-        ),
-        ("calibration", "Calibration", _calibration_text(calibration) + _image(pictures.get("reliability"), "reliability diagram")),
-        ("tta", "Test-time augmentation", _tta_text(metrics)),
-    ]
+        )]
+        sections.append(("tta", "Test-time augmentation", _tta_text(metrics)))
     nav = "".join(f'<a href="#{key}">{html.escape(heading)}</a>' for key, heading, _ in sections)
     body = "".join(f'<section id="{key}"><h2>{html.escape(heading)}</h2>{content}</section>' for key, heading, content in sections)
     extra = "".join(f'<p class="note">{html.escape(note)}</p>' for note in notes)
@@ -116,7 +123,7 @@ def _errors_section(pictures: dict[str, Path | None]) -> str:
     return "".join(parts)
 
 
-def _calibration_text(calibration: dict) -> str:
+def _calibration_text(calibration: dict, noun: str = "images") -> str:
     if not calibration:
         return '<p class="note">Not measured.</p>'
     if "temperature" not in calibration:
@@ -126,7 +133,7 @@ def _calibration_text(calibration: dict) -> str:
             ["", "ECE", "negative log-likelihood"], [("the model as trained", calibration["ece_before"], calibration["nll_before"])]
         ) + (
             f'<p class="note">A temperature of {calibration["fitted_temperature"]:.3f} was fitted on {calibration["fitted_on"]} '
-            f'({calibration["validation_examples"]} images), but {html.escape(why_not_adopted(calibration))}, so the head keeps '
+            f'({calibration["validation_examples"]} {noun}), but {html.escape(why_not_adopted(calibration))}, so the head keeps '
             "T = 1.</p>"
         )
     return (

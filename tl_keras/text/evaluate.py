@@ -50,7 +50,7 @@ def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, texts: Sequenc
         text = texts[i] if len(texts[i]) <= TEXT_SHOWN else texts[i][:TEXT_SHOWN] + "..."
         rows.append(
             f"<tr><td>{html.escape(class_names[labels[i]])}</td><td>{html.escape(class_names[predicted[i]])}</td>"
-            f"<td>{probabilities[i, predicted[i]]:.3f}</td><td>{html.escape(text)}</td></tr>"
+            f'<td>{probabilities[i, predicted[i]]:.3f}</td><td class="text">{html.escape(text)}</td></tr>'
         )
     return (
         f'<p class="note">{len(wrong)} mistakes; the {len(order)} most confident:</p>'
