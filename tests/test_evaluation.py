@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -106,7 +107,12 @@ def test_transfer_vs_scratch_comparison_writes_table_and_plots(tmp_path):
     rows = result["rows"]
     assert [r["labels_per_class"] for r in rows] == [3, 10]
     assert [r["train_images"] for r in rows] == [15, 50]
-    assert all(0.0 <= r["transfer_accuracy"] <= 1.0 and 0.0 <= r["scratch_accuracy"] <= 1.0 for r in rows)
+    for row in rows:  # each arm's accuracy is a count of the same test images, and the row's difference is theirs
+        summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text())
+        held = sum(summary["counts"][row["evaluated_on"]].values())
+        for arm in ("transfer_accuracy", "scratch_accuracy"):
+            assert row[arm] * held == pytest.approx(round(row[arm] * held)) and row[arm] == summary[arm]
+        assert row["transfer_minus_scratch"] == pytest.approx(row["transfer_accuracy"] - row["scratch_accuracy"])
     assert "labels/class" in format_table(rows)
     saved = json.loads((tmp_path / "transfer_vs_scratch.json").read_text())
     assert saved["rows"] == rows

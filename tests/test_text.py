@@ -177,7 +177,10 @@ def test_a_text_run_trains_both_phases_evaluates_and_exports_a_model_that_serves
     summary = run_experiment(config)
     assert summary["modality"] == "text" and summary["classes"] == ["neg", "pos"]
     assert set(summary["phases"]) == {"frozen", "fine_tune"} and summary["phases"]["frozen"]["on_cached_features"]
-    assert summary["transfer_accuracy"] >= 0.75  # two adjectives tell the class; even random encoder features carry them
+    assert summary["phases"]["fine_tune"]["epochs"] == 1  # asked for; the text recipe's 3 replaced it before
+    # Two adjectives tell the class, so a working pipeline scores high even on a random tiny encoder; labels shuffled against
+    # their texts, or a head on the wrong tokens, scores about 0.5. (Pretrained weights are checked on the real MiniLM below.)
+    assert summary["transfer_accuracy"] >= 0.75
     assert summary["tfidf"]["accuracy"] >= 0.9
     report = (tmp_path / "run" / "evaluation" / "report.html").read_text()
     assert "Most confident mistakes" in report
@@ -353,8 +356,24 @@ def test_a_text_run_with_the_scratch_arm_mixed_precision_or_a_strategy(tmp_path,
     summary = run_experiment(config)
     assert set(summary["phases"]) == {"frozen", "fine_tune"} and 0.0 < summary["transfer_accuracy"]
     if "compare_scratch" in settings:
-        assert summary["scratch_epochs"] >= 1 and 0.0 <= summary["scratch_accuracy"] <= 1.0
+        assert summary["scratch_epochs"] >= 1 and summary["scratch_accuracy"] * 12 == pytest.approx(round(summary["scratch_accuracy"] * 12))
         assert summary["transfer_minus_scratch"] == pytest.approx(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert model.get_layer("head").dtype_policy.name == "float32"  # the saved model is float32 whatever trained it
     assert keras.config.dtype_policy().name == "float32"  # the run restored the global policy
+
+
+def test_the_scratch_arm_starts_from_random_weights_not_the_pretrained_ones(tiny_encoder):
+    import keras
+
+    from tl_keras.text.encoders import load_text_encoder
+    from tl_keras.text.model import build_text_classifier
+    from tl_keras.text.run import scratch_copy
+
+    model = build_text_classifier(load_text_encoder(str(tiny_encoder), sequence_length=16), 2)
+    keras.utils.set_random_seed(3)
+    scratch = scratch_copy(model)
+    pretrained = {w.path: w.numpy() for w in model.weights}
+    fresh = {w.path: w.numpy() for w in scratch.weights}
+    embeddings = [path for path in pretrained if "embeddings" in path and path.endswith("embeddings")]
+    assert embeddings and all(not np.array_equal(pretrained[p], fresh[p]) for p in embeddings)

@@ -138,7 +138,9 @@ def test_scratch_training_with_augmentation_leaves_the_model_ready_to_evaluate(t
     augmentation = build_augmentation(settings_from(AugmentSettings, dataclasses.replace(CONFIG, flip="horizontal")))
     train_from_scratch(model, train, val, train_settings(CONFIG), tmp_path, epochs=1, augmentation=augmentation)
     loss, accuracy = model.evaluate(val, verbose=0)  # the wrapper was compiled, not the model
-    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
+    labels = np.concatenate([y for _, y in val.as_numpy_iterator()])
+    assert accuracy == pytest.approx(float(np.mean(model.predict(val, verbose=0).argmax(axis=1) == labels)))
+    assert np.isfinite(loss)
 
 
 @pytest.mark.slow

@@ -235,7 +235,7 @@ def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings
     (Nine parameters: the pieces of the run the scratch arm shares with the transfer arm.)
     """
     keras.utils.set_random_seed(config.seed)
-    scratch = keras.models.clone_model(model)  # same architecture, freshly initialised weights
+    scratch = scratch_copy(model)
     budget = scratch_budget(config, transfer, timings["transfer_train_s"])
     t0 = time.perf_counter()
     result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, **budget)
@@ -243,6 +243,15 @@ def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
     accuracy = float(np.mean(probabilities.argmax(-1) == labels))
     return {"scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
+
+
+def scratch_copy(model: keras.Model) -> keras.Model:
+    """The same architecture with freshly initialised weights: every layer is rebuilt from its config, none loads a checkpoint.
+
+    (A Hub-format encoder would reload its module's weights here; validation
+    refuses --compare_scratch for it.)
+    """
+    return keras.models.clone_model(model)
 
 
 def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
