@@ -54,7 +54,7 @@ DATASETS = {
     "tf_flowers": {"pool": "tf_flowers", "unseen_from": None, "unseen_per_class": 20},
     "cats_vs_dogs": {"pool": "cats_and_dogs_filtered/train", "unseen_from": "cats_and_dogs_filtered/validation", "unseen_per_class": 250},
 }
-ARMS = {"default": {}, "refit_on": {"refit": "on"}}
+ARMS = {"default": {}, "refit_on": {"refit": "on"}, "refit_all": {"refit": "all"}}
 STRENGTHS = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 flags.DEFINE_list("datasets", ["tf_flowers"], f"Data sets: {', '.join(DATASETS)}.")

@@ -62,7 +62,8 @@ def format_result_table(summary: dict, config) -> str:
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
     if "refit" in summary:
         refit = summary["refit"]
-        label = f"transfer refit on train + validation ({refit['examples']} images), exported"
+        every = "every labelled image" if config.refit == "all" else "train + validation"
+        label = f"transfer refit on {every} ({refit['examples']} images), exported"
         rows.append((label + (" (no held-out split left)" if summary["exported_accuracy"] is None else ""),
                      summary["exported_accuracy"], refit["seconds"]))
     if "scratch_accuracy" in summary:

@@ -129,6 +129,26 @@ def test_refit_on_without_a_test_split_exports_the_refit_model_unscored_and_says
     assert card["metrics"]["validation_accuracy"] is None
 
 
+@pytest.mark.slow
+def test_refit_all_trains_the_export_on_every_labelled_image_after_the_report(image_folder, tmp_path):
+    summary = _folder_run(image_folder, tmp_path, refit="all")
+    counts = summary["counts"]
+    assert summary["refit"]["examples"] == sum(sum(counts[s].values()) for s in ("train", "validation", "test"))
+    assert summary["exported_accuracy"] is None and "the test split's included" in summary["refit"]["unscored"]
+    metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["transfer_accuracy"])  # the report: the model trained before it
+
+
+def test_all_labelled_with_test_folds_every_split_into_training(image_folder):
+    from tl_keras.data.subsets import all_labelled
+
+    splits = data_lib.load_image_folder(image_folder, 0.25, 0.25, seed=1)
+    pooled = all_labelled(splits, include_test=True)
+    assert pooled.validation is None and pooled.test is None
+    assert pooled.size("train") == sum(splits.size(s) for s in ("train", "validation", "test")) == 36
+    assert sorted(np.asarray(pooled.train_labels).tolist()) == sorted([0] * 12 + [1] * 12 + [2] * 12)
+
+
 def test_auto_refits_a_kept_frozen_phase_on_small_folders_with_a_test_split_and_on_refits_any():
     plan, frozen = refit_lib.RefitPlan(1.0, 2, 2, "all", None), refit_lib.RefitPlan(1.0, 0, 0, "all", None)
     small, large = refit_lib.AUTO_MAX_PER_CLASS, refit_lib.AUTO_MAX_PER_CLASS + 1

@@ -108,8 +108,8 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     refit_plan = _refit_plan(config, splits, result, plan, folder)
     # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
     # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
-    # Validation is in the refit model's training data: only a test split can score it.
-    refit_scored = data.evaluation_split == "test"
+    # Validation is in the refit model's training data: only a test split it did not train on can score it.
+    refit_scored = data.evaluation_split == "test" and config.refit != "all"
     metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name,
                                                   write_report=refit_plan is None or not refit_scored)
     summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
@@ -132,9 +132,14 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
             if decision and decision["adopted"]:
                 fold_temperature(model, temperature)
             summary["exported_accuracy"] = None
-            summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
-            logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is in "
-                            "its training data); the report and the scores are those of the model trained on training alone")
+            if config.refit == "all":
+                summary["refit"]["unscored"] = "every labelled image, the test split's included, trained it"
+                logging.info("refit on every labelled image (%d): the exported model has no held-out score; the report and the "
+                             "scores are those of the model trained on training alone", summary["refit"]["examples"])
+            else:
+                summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
+                logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is "
+                                "in its training data); the report and the scores are those of the model trained on training alone")
     model.save(folder.model)
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
@@ -223,9 +228,10 @@ def _refit_on_all_labels(config: RunConfig, splits, weights, refit_plan, plan, f
 
     (Eight parameters: the run's pieces the refit replays.)
     """
-    pooled = data_lib.all_labelled(splits)
+    pooled = data_lib.all_labelled(splits, include_test=config.refit == "all")
     backbone, model = build_model(config, weights, len(splits.class_names))
-    cache_path = folder.image_cache("all_labelled", backbone.input_size, _cache_key(config, splits))
+    cache_path = folder.image_cache("all_labelled" + ("_and_test" if config.refit == "all" else ""), backbone.input_size,
+                                    _cache_key(config, splits))
     batches = data_lib.epoch_batches(pooled.train, backbone.input_size, config.batch_size, seed=config.seed,
                                      indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=_image(config).cache,
                                      cache_path=cache_path)

@@ -245,9 +245,10 @@ class RunConfig:
     refit: str = _field(
         "auto",
         "Image runs: once validation has chosen the head's strength, the epochs and the kept phase, train the kept recipe again on "
-        "training plus validation with those choices fixed, and export that: on (whenever the recipe can be replayed), off, or auto "
-        "(when the frozen phase was kept, on folders of at most 150 labelled images per class with a test split). The test split "
-        "scores the exported model.",
+        "training plus validation with those choices fixed, and export that: on (whenever the recipe can be replayed), off, auto "
+        "(when the frozen phase was kept, on folders of at most 150 labelled images per class with a test split), or all (on "
+        "training, validation and test, after the report: every label reaches the export, whose held-out score is then the model "
+        "trained before it). The test split scores the exported model where it was not trained on.",
     )
     tta: str = _field(
         "none",

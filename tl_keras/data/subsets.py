@@ -79,25 +79,32 @@ def balanced_class_weights(train_counts: dict[str, int], class_names: list[str])
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def all_labelled(splits: DataSplits) -> DataSplits:
-    """The splits with validation folded into training: what the refit on every label trains on (test stays apart).
+def all_labelled(splits: DataSplits, include_test: bool = False) -> DataSplits:
+    """The splits with validation (and, with `include_test`, test) folded into training: what a refit on every label trains on.
 
-    Validation becomes None, so nothing downstream can pick an epoch on
-    images the model trained on.
+    Validation becomes None (and test too, when folded in), so nothing
+    downstream can pick an epoch on, or score on, images the model trained on.
     """
-    counts = {**splits.counts, "train": {n: splits.counts["train"].get(n, 0) + splits.counts.get("validation", {}).get(n, 0)
+    folded = ["validation"] + (["test"] if include_test else [])
+    counts = {**splits.counts, "train": {n: sum(splits.counts.get(s, {}).get(n, 0) for s in ["train", *folded])
                                          for n in splits.class_names}}
-    counts.pop("validation", None)
     indexed = dict(splits.indexed)
-    joined = indexed["train"].joined(indexed["validation"]) if {"train", "validation"} <= indexed.keys() else None
+    train, joined = splits.train, indexed.get("train")
+    for split in folded:
+        part = getattr(splits, split)
+        counts.pop(split, None)
+        if part is None:
+            continue
+        joined = joined.joined(indexed[split]) if joined is not None and split in indexed else None
+        train = joined.dataset() if joined is not None else train.concatenate(part)
     if joined is not None:
         indexed["train"] = joined
-        train = joined.dataset()
     else:
         indexed.pop("train", None)
-        train = splits.train.concatenate(splits.validation)
-    indexed.pop("validation", None)
     labels = None
-    if splits.train_labels is not None and "validation" in splits.indexed:
-        labels = np.concatenate([splits.train_labels, splits.indexed["validation"].labels])
-    return dataclasses.replace(splits, train=train, validation=None, counts=counts, train_labels=labels, indexed=indexed)
+    if splits.train_labels is not None and all(s in splits.indexed for s in folded if getattr(splits, s) is not None):
+        labels = np.concatenate([splits.train_labels] + [splits.indexed[s].labels for s in folded if getattr(splits, s) is not None])
+    for split in folded:
+        indexed.pop(split, None)
+    return dataclasses.replace(splits, train=train, validation=None, counts=counts, train_labels=labels, indexed=indexed,
+                               **({"test": None} if include_test else {}))

@@ -85,7 +85,7 @@ def refit_plan(result, settings: TrainSettings, run_dir: Path, *, custom_trainer
 
 
 def refit_decision(mode: str, plan: RefitPlan, most_per_class: int, *, has_test: bool, from_init: bool) -> RefitPlan | str:
-    """`plan` when `--refit=mode` refits this run, else why not.
+    """`plan` when `--refit=mode` refits this run, else why not ("all" refits as "on" does, on more images).
 
     Args:
         most_per_class: labelled (training + validation) examples of the largest class.
