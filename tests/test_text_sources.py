@@ -86,3 +86,15 @@ def test_a_changed_file_or_class_set_is_refused_against_the_recorded_split(tmp_p
     write(train, "text\tlabel\n" + rows.replace("\tneg", "\tbad"))
     with pytest.raises(SplitMismatchError, match="changed"):
         check_same_data(record, load_text_splits(str(train), test_source=str(test)), fix="FIX")
+
+
+def test_a_text_folder_reads_txt_in_any_case_and_suffixless_files_and_names_what_it_skips(tmp_path):
+    from tl_keras.text.sources import read_text_folder
+
+    for name, files in {"sci.space": {"1": "orbit", "2.TXT": "rocket"}, "rec.autos": {"a.txt": "engine", "notes.pdf": "%PDF"}}.items():
+        (tmp_path / name).mkdir()
+        for file, text in files.items():
+            (tmp_path / name / file).write_text(text)
+    texts = read_text_folder(tmp_path)
+    assert sorted(zip(texts.labels, texts.texts)) == [("rec.autos", "engine"), ("sci.space", "orbit"), ("sci.space", "rocket")]
+    assert texts.problems == [f"{tmp_path}: 1 files neither .txt nor without a suffix skipped, e.g. {tmp_path}/rec.autos/notes.pdf"]

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tl_keras.export.saved_model import (
-    carry_hub_modules, existing_versions, model_card, read_labels_file, validate_model_name, versioned_folder,
+    carry_hub_modules, existing_versions, model_card, read_labels_file, validate_model_name, versioned_folder, write_labels_file,
 )
 from tl_keras.export.signatures import (
     CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE,
@@ -84,7 +84,7 @@ def export_classifier(
         archive.write_out(str(staging), verbose=False)
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
-        (extra / LABELS_FILE).write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+        write_labels_file(extra / LABELS_FILE, class_names)
         signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES], **e.card} for e in endpoints}
         written = model_card(model, name, version, class_names, top_k, metadata, signatures)
         written.update(card or {})

@@ -248,6 +248,11 @@ def read_labels(version_dir: str | os.PathLike) -> list[str]:
     return read_labels_file(Path(version_dir, EXTRA_ASSETS, LABELS_FILE))
 
 
+def write_labels_file(path: str | os.PathLike, class_names: Sequence[str]) -> Path:
+    """labels.txt: one class name per line in output order, UTF-8, written atomically (every export and TFLite folder has one)."""
+    return atomic.write_text(path, "".join(f"{c}\n" for c in class_names))
+
+
 def read_labels_file(path: str | os.PathLike) -> list[str]:
     """Class names from a labels.txt, one per line in output order; blank lines and line-end whitespace ignored."""
     return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

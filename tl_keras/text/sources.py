@@ -49,7 +49,9 @@ def read_text_source(path: str | os.PathLike, *, text_column: str = "", label_co
 
 
 def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
-    """One sub-folder per class, one document per `.txt` file (Keras's `text_dataset_from_directory` layout).
+    """One sub-folder per class, one document per `.txt` (or suffixless) file (Keras's `text_dataset_from_directory` layout).
+
+    Other files are skipped and counted in one problem line, not silently.
 
     Raises:
         ValueError: the folder has fewer than two class sub-folders, or its sub-folders are splits (train/, test/).
@@ -62,8 +64,11 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
     if len(classes) < 2:
         raise ValueError(f"text_dir={str(folder)!r}: found {len(classes)} class sub-folders; a classifier needs at least two")
     result = LabelledTexts([], [], source=str(folder))
+    ignored: list[Path] = []
     for name in classes:
-        for file in sorted((folder / name).rglob("*.txt")):
+        files = sorted(f for f in (folder / name).rglob("*") if f.is_file() and not f.name.startswith("."))
+        ignored += [f for f in files if not _is_text_file(f)]
+        for file in (f for f in files if _is_text_file(f)):
             text, why = _decode(file.read_bytes())
             if why is None and not text.strip():
                 why = "empty text"
@@ -72,7 +77,14 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
                 continue
             result.texts.append(text.strip())
             result.labels.append(name)
+    if ignored:
+        result.problems.append(f"{folder}: {len(ignored)} files neither .txt nor without a suffix skipped, e.g. {ignored[0]}")
     return result
+
+
+def _is_text_file(path: Path) -> bool:
+    """A document of a class folder: `.txt` in any case, or no suffix at all (20 Newsgroups' files have none)."""
+    return path.suffix.lower() == ".txt" or not path.suffix
 
 
 def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_column: str = "") -> LabelledTexts:

@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from tl_keras.io import atomic
-from tl_keras.export.signatures import PROBABILITIES
+from tl_keras.export.saved_model import write_labels_file
+from tl_keras.export.signatures import LABELS_FILE, PROBABILITIES
 from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
@@ -197,7 +198,7 @@ def export_text_tflite(
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = export_tokenizer(version_dir)
     tokenizer.save(out)  # vocab.txt and tokenizer_settings.json beside the files, for the ids form
-    atomic.write_text(out / "labels.txt", "".join(f"{c}\n" for c in class_names))
+    write_labels_file(out / LABELS_FILE, class_names)
     keras_probabilities = keras_probabilities_of(version_dir, texts)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     rows, failures = [], []

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tl_keras.io import atomic
-from tl_keras.export.saved_model import PIXELS_SIGNATURE, PROBABILITIES
+from tl_keras.export.saved_model import LABELS_FILE, PIXELS_SIGNATURE, PROBABILITIES, write_labels_file
 from tl_keras.export.tflite import (  # noqa: F401 - the variants and their thresholds, importable with the image converter
     COLLAPSE_SHARE, DEFAULT_MIN_AGREEMENT, PROBABILITY_TOLERANCE, RECALL_DROP, VARIANTS, add_ratios_to_float32, below_min_agreement,
     collapse_check, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
@@ -266,7 +266,7 @@ def export_tflite(
     keras_probabilities = model.predict(images, verbose=0)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     name = version_dir.parent.name
-    atomic.write_text(out / "labels.txt", "".join(f"{c}\n" for c in class_names))
+    write_labels_file(out / LABELS_FILE, class_names)
     rows, failures = [], []
     for variant in variants:
         started = time.perf_counter()
