@@ -310,3 +310,23 @@ def test_a_resumed_runs_time_budgeted_scratch_arm_gets_the_whole_transfer_time(t
     phases = json.loads((tmp_path / "killed" / "history.json").read_text())["phases"]
     across_processes = sum(phase["seconds"] for phase in phases)  # each phase's time, the killed process's part included
     assert summary["timings"]["transfer_train_s"] >= across_processes > 0, (summary["timings"], across_processes)
+
+
+def test_a_resumed_time_budget_spends_what_is_left_of_it_not_a_new_budget():
+    """The scratch arm's wall-time budget spans processes, as the transfer arm's time does."""
+    import keras
+
+    from tl_keras.training.callbacks import TimeBudget
+    from tl_keras.training.resume import ResumeState, _callback_state
+
+    before = TimeBudget(10.0)
+    before.epochs, before.spent = 3, 9.0  # three epochs, nine seconds, then the kill
+    state = ResumeState({"callbacks": _callback_state([before])}, [], [])
+    resumed = TimeBudget(10.0)
+    resumed.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    resumed.on_train_begin()
+    state.restore_callbacks([resumed])  # what the epoch recorder does after every callback's on_train_begin
+    resumed.on_epoch_begin(3)
+    resumed.on_epoch_end(3)
+    assert resumed.epochs == 4 and 9.0 <= resumed.spent < 9.5
+    assert resumed.model.stop_training  # another epoch (about 2.3 s) would overrun the 10 s budget

@@ -45,19 +45,26 @@ class TimeBudget(keras.callbacks.Callback):
     Gives a baseline the same wall time as the run it is compared with. The
     number of epochs that fit then depends on the machine, so a time-budgeted
     arm is not bit-reproducible across machines; its epochs are recorded.
+    `epochs` and `spent` (seconds of finished epochs) are part of the resume
+    state, so a resumed arm spends what is left of its budget, not a new one.
     """
 
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = seconds
-        self.started = 0.0
         self.epochs = 0
+        self.spent = 0.0
+        self._clock: float | None = None
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+        self.epochs, self.spent, self._clock = 0, 0.0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._clock is None:  # this process's first epoch: a resume has put back `spent` by now
+            self._clock = time.perf_counter() - self.spent
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs += 1
-        elapsed = time.perf_counter() - self.started
-        if elapsed + elapsed / self.epochs > self.seconds:
+        self.spent = time.perf_counter() - self._clock
+        if self.spent + self.spent / self.epochs > self.seconds:
             self.model.stop_training = True

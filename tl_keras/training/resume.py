@@ -38,6 +38,7 @@ _CALLBACK_STATE = {
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
     "OverfitWarning": ("streak", "previous", "warned_at"),
     "BestWeights": ("best", "pending"),
+    "TimeBudget": ("epochs", "spent"),
 }
 
 
