@@ -24,7 +24,7 @@ TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment")
 UNDECODABLE_LIMIT = 10  # lines that are not UTF-8 a file may hold (skipped, each named) before it is refused as another encoding
 # The longest field the csv module accepts: a long document in one cell is a document, not an attack.
-csv.field_size_limit(1 << 27)
+FIELD_SIZE_LIMIT = 1 << 27
 
 
 @dataclasses.dataclass
@@ -208,6 +208,8 @@ def _table_rows(path: Path, delimiter: str, result: LabelledTexts, named: tuple[
             consumed.append(number)
             yield line
 
+    # Raised when a file is read, not when the module is imported (the limit is the csv module's, process-wide).
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
     quoting = csv.QUOTE_MINIMAL if delimiter == "," or _tsv_is_quoted(path) else csv.QUOTE_NONE
     header: list[str] | None = None
     width = None
