@@ -47,6 +47,7 @@ setup(
         # LiteRT, the maintained TFLite interpreter; used for parity checks when installed (else tf.lite.Interpreter).
         "litert": ["ai-edge-litert"],
         # tokenizers: Hugging Face's own WordPiece, the reference the tokenizer parity tests hold ours to.
-        "test": ["pytest>=7", "ai-edge-litert", "ruff>=0.5", "tokenizers"],
+        # import-linter: the layering contracts in pyproject.toml (tests/test_layout.py runs them).
+        "test": ["pytest>=7", "ai-edge-litert", "ruff>=0.5", "tokenizers", "import-linter>=2.1"],
     },
 )

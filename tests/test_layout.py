@@ -22,6 +22,34 @@ def test_no_cycle_and_no_upward_import_in_the_package():
     assert done.returncode == 0, done.stdout
 
 
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter's contracts (pyproject.toml) over the package at `root`, run as a user would run `lint-imports`."""
+    pytest.importorskip("importlinter", reason="import-linter is in the test extra (pip install -e '.[test]')")
+    script = "import sys; from importlinter.cli import lint_imports_command; sys.argv[1:] = ['--no-cache']; sys.exit(lint_imports_command())"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_the_import_linter_contracts_hold():
+    """Layers downward only, and vision and text as siblings that never import each other (relative imports included)."""
+    done = _lint_imports(ROOT)
+    assert done.returncode == 0 and "BROKEN" not in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("module, wrong_import, expected", [
+    ("text/model.py", "from tl_keras.vision import pixels", "tl_keras.text.model -> tl_keras.vision.pixels"),
+    ("vision/pixels.py", "from ..text import tokenizer", "tl_keras.vision.pixels -> tl_keras.text.tokenizer"),
+    ("data/splits.py", "from tl_keras.export import signatures", "tl_keras.data.splits -> tl_keras.export.signatures"),
+])
+def test_import_linter_catches_a_modality_importing_its_sibling_or_a_layer_importing_upward(tmp_path, module, wrong_import, expected):
+    shutil.copytree(ROOT / "tl_keras", tmp_path / "tl_keras", ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "tl_keras" / module
+    target.write_text(target.read_text() + f"\n{wrong_import}  # noqa\n")
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0 and "BROKEN" in done.stdout and expected in done.stdout, done.stdout[-3000:]
+
+
 @pytest.mark.parametrize("module, wrong_import, expected", [
     ("io/atomic.py", "from tl_keras.run import run_experiment", "tl_keras.io.atomic (io) imports tl_keras.run (top)"),
     ("data/splits.py", "    from tl_keras.training import two_phase", "tl_keras.data.splits (data) imports tl_keras.training.two_phase"),

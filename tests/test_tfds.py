@@ -129,9 +129,9 @@ class OfflineDataset(tfds.core.GeneratorBasedBuilder):
 
 def test_a_failed_tfds_download_is_one_line_naming_the_flag_and_the_way_out(tmp_path, monkeypatch):
     from tl_keras.config.settings import ConfigError
-    from tl_keras.vision import tfds_source
+    from tl_keras.data import tfds_prepare
 
-    monkeypatch.setattr(tfds_source, "can_reach", lambda host: True)  # a network that resolves names, then fails the download
+    monkeypatch.setattr(tfds_prepare, "can_reach", lambda host: True)  # a network that resolves names, then fails the download
     with pytest.raises(ConfigError) as raised:
         data_lib.load_tfds("offline_dataset", str(tmp_path))
     message = str(raised.value)

@@ -68,7 +68,7 @@ def tfds_to_files(name: str, folder: str | os.PathLike, data_dir: str | None = N
     """
     import tensorflow_datasets as tfds
 
-    from tl_keras.vision.tfds_source import prepare
+    from tl_keras.data.tfds_prepare import prepare
 
     folder = Path(folder)
     done = folder / "tfds_source.json"

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tl_keras.data.subsets import select_positions
 from tl_keras.data.splits import DataSplits, counts_by_class, stratified_split
+from tl_keras.data.tfds_prepare import prepare
 
 
 def load_tfds(
@@ -118,69 +119,3 @@ def _skip_images(builder) -> dict:
 def _labels(builder, split: str, label_key: str) -> np.ndarray:
     """Labels of a TFDS split, read without decoding a single image."""
     return np.array([int(example[label_key]) for example in _records(builder, split).as_numpy_iterator()], dtype=np.int32)
-
-
-def prepare(builder, name: str, flag: str = "--tfds") -> None:
-    """`builder.download_and_prepare()`, with a failed download said in one line that names the way out.
-
-    Offline, TFDS retries and then raises from deep inside its downloader (a
-    `requests` connection error, wrapped or not); a user needs to know only
-    that the download failed and that a prepared copy can be pointed at.
-    """
-    from tl_keras.config.settings import ConfigError
-
-    from_catalogue = type(builder).__module__.startswith("tensorflow_datasets.")  # a user's own builder may need no network
-    if from_catalogue and not tf.io.gfile.exists(f"{builder.data_dir}/dataset_info.json") and not can_reach(TFDS_HOST):
-        raise ConfigError(
-            f"{flag}={name}: not prepared in {builder.data_dir} and {TFDS_HOST} cannot be reached (no internet?); prepare the "
-            "dataset on a machine that has it and pass its folder as --tfds_data_dir"
-        )
-    try:
-        builder.download_and_prepare()
-    except Exception as error:  # noqa: BLE001 - re-raised unless it is a download failure
-        if not is_download_failure(error):
-            raise
-        raise ConfigError(
-            f"{flag}={name}: the download failed ({type(error).__name__}); without internet, prepare the dataset on a machine "
-            f"that has it and pass its folder as --tfds_data_dir"
-        ) from None
-
-
-# Where TFDS fetches prepared data and metadata first; a dataset's own sources are other hosts behind the same network.
-TFDS_HOST = "storage.googleapis.com"
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-
-
-def can_reach(host: str, timeout: float = 5.0) -> bool:
-    """Whether `host` resolves within `timeout` seconds (always True behind a proxy, which resolves names itself).
-
-    Offline, TFDS retries every download for minutes, printing each retry,
-    before it fails; a name that does not resolve will not on the tenth try,
-    so one look-up decides in milliseconds.
-    """
-    import os
-    import socket
-    from concurrent.futures import ThreadPoolExecutor, TimeoutError as LookupTimeout
-
-    if any(os.environ.get(name) for name in PROXY_VARIABLES):
-        return True
-    pool = ThreadPoolExecutor(max_workers=1)  # getaddrinfo has no timeout of its own
-    try:
-        pool.submit(socket.getaddrinfo, host, 443).result(timeout=timeout)
-        return True
-    except (OSError, LookupTimeout):
-        return False
-    finally:
-        pool.shutdown(wait=False)
-
-
-def is_download_failure(error: BaseException) -> bool:
-    """Whether `error`, or any error it was raised from, is a network failure."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        kind = type(error).__name__
-        if isinstance(error, (ConnectionError, TimeoutError)) or "Connection" in kind or "Download" in kind or "NameResolution" in kind:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
