@@ -25,7 +25,8 @@ def test_no_cycle_and_no_upward_import_in_the_package():
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     """import-linter's contracts (pyproject.toml) over the package at `root`, run as a user would run `lint-imports`."""
     pytest.importorskip("importlinter", reason="import-linter is in the test extra (pip install -e '.[test]')")
-    script = "import sys; from importlinter.cli import lint_imports_command; sys.argv[1:] = ['--no-cache']; sys.exit(lint_imports_command())"
+    script = ("import sys; from importlinter.cli import lint_imports_command; "
+              "sys.argv[1:] = ['--no-cache']; sys.exit(lint_imports_command())")
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
 
