@@ -37,6 +37,7 @@ from tl_keras.evaluation.metrics import classification_metrics, plot_curves, pre
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
 from tl_keras.export.reload import load_classifier
+from tl_keras.models.anatomy import DEFAULT_INPUT_SIZE
 from tl_keras.vision.backbones import backbone_from, backbone_of
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import AugmentSettings, DataSettings, ImageSettings, settings_from
@@ -157,7 +158,7 @@ def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str 
     model = load_classifier(config.init_from)
     backbone = backbone_of(model)
     if backbone.input_size == 0:
-        backbone.input_size = _image(config).image_size or 224
+        backbone.input_size = _image(config).image_size or DEFAULT_INPUT_SIZE
     return backbone, model
 
 

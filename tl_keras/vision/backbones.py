@@ -16,7 +16,7 @@ from typing import Callable
 import keras
 from absl import logging
 
-from tl_keras.models.anatomy import SINGLE, anatomy
+from tl_keras.models.anatomy import DEFAULT_INPUT_SIZE, SINGLE, anatomy
 from tl_keras.models.hub_layer import HubLayer
 from tl_keras.vision.layers import PREPROCESSING_MODES
 from tl_keras.config.settings import ImageSettings, backbone_source, require_settings
@@ -299,7 +299,7 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
         # A model of ours resizes and normalises its own pixels: feed it raw
         # pixels, so nothing is resized twice or normalised twice.
         return Backbone(extractor.name, extractor, inner_size, "none", owns_input=True)
-    size = image_size or _fixed_input_size(model) or 224
+    size = image_size or _fixed_input_size(model) or DEFAULT_INPUT_SIZE
     normalisers = [layer.name for layer in model._flatten_layers(include_self=False) if isinstance(layer, _NORMALISING_LAYERS)]
     if normalisers:
         # It scales its own pixels (Rescaling, Normalization, e.g. EfficientNet's built-in preprocessing): feed raw 0-255.
