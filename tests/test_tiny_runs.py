@@ -96,3 +96,10 @@ def test_a_tiny_image_run_trains_scores_exports_and_the_export_serves_the_keras_
     served = tf.saved_model.load(summary["export"]).signatures["serving_default"](image_bytes=tf.constant([photo]))
     pixels = tf.io.decode_png(photo, channels=3)[None]
     np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(pixels, verbose=0), atol=1e-5)
+
+
+def test_image_only_settings_given_to_a_text_run_are_refused_by_name(text_files, tiny_encoder):
+    train, _ = text_files
+    with pytest.raises(ConfigError, match=r"^--flip, --refit apply to image runs; a text run does not read them: drop them$"):
+        RunConfig(text_file=str(train), backbone=str(tiny_encoder), flip="none", refit="on").resolved().validate()
+    RunConfig(text_file=str(train), backbone=str(tiny_encoder), refit="auto").resolved().validate()  # the default value is harmless

@@ -7,14 +7,24 @@ text encoders: the package root registers this check with
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tl_keras.config.settings import ConfigError
 from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
 
 
+# Settings only an image run reads. Given to a text run (by name, with a value other than the default) they are refused, not
+# silently ignored: a user who set --refit=on or --flip believes it happened.
+IMAGE_ONLY = (
+    "image_dir", "validation_dir", "tfds", "data_check", "image_size", "alpha", "preprocessing", "backbone_cut_layer", "hub_signature",
+    "hub_output_key", "cache", "tta", "flip", "rotation_degrees", "zoom", "translation", "contrast", "brightness", "mixup_alpha",
+    "cutmix_alpha", "feature_cache_augment_passes", "refit",
+)
+
+
 def check_text_source(config) -> None:
-    """What a text run needs: readable sources and a text encoder (image-only knobs are not read).
+    """What a text run needs: readable sources and a text encoder; image-only settings given to it are refused by name.
 
     The rules every run shares (splits, batch, epochs, rates, the run folder,
     the name) follow in `config.validation.check_shared`.
@@ -42,6 +52,13 @@ def check_text_source(config) -> None:
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
+    given = {key for key in config.explicit.split(",") if key}
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    ignored = [f"--{key}" for key in sorted(given & set(IMAGE_ONLY)) if getattr(config, key) != defaults[key]]
+    if ignored:
+        one = len(ignored) == 1
+        raise ConfigError(f"{', '.join(ignored)} {'applies' if one else 'apply'} to image runs; a text run does not read "
+                          f"{'it: drop it' if one else 'them: drop them'}")
     if config.compare_scratch and config.text_preprocessor:
         raise ConfigError(
             f"--compare_scratch: --backbone={config.backbone!r} is a TF Hub-format encoder, which loads its own trained weights, so "
