@@ -127,7 +127,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         tokenized.texts[held_split], tokenized.labels[held_split],
     )
     if config.compare_scratch:
-        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result))
+        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight))
         summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
 
@@ -229,16 +229,16 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
     }
 
 
-def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer) -> dict:
+def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer, class_weight=None) -> dict:
     """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs.
 
-    (Nine parameters: the pieces of the run the scratch arm shares with the transfer arm.)
+    (Ten parameters: the pieces of the run the scratch arm shares with the transfer arm, class weights included.)
     """
     keras.utils.set_random_seed(config.seed)
     scratch = scratch_copy(model)
     budget = scratch_budget(config, transfer, timings["transfer_train_s"])
     t0 = time.perf_counter()
-    result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, **budget)
+    result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, class_weight=class_weight, **budget)
     timings["scratch_train_s"] = time.perf_counter() - t0
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
     accuracy = float(np.mean(probabilities.argmax(-1) == labels))
