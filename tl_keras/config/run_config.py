@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tl_keras.config.settings import ConfigError
-from tl_keras.config.recipes import apply_recipe
+from tl_keras.config.recipes import NEVER_GIVEN, apply_recipe, given_settings
 from tl_keras.io.run_folder import RESUME_STATE, RunFolder
 from tl_keras.config.validation import validate_run_config
 
@@ -358,8 +358,6 @@ class RunConfig:
 
 
 _GENERATED_INIT = RunConfig.__init__
-# Never recorded as given: where values came from (`recipe`, `explicit`) and what `resolved()` derives when empty.
-_NOT_RECORDED = frozenset(("recipe", "explicit", "name", "run_dir", "verbose"))
 _INIT_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig) if f.init)
 
 
@@ -375,7 +373,7 @@ def _init_recording_given(self: RunConfig, **given: Any) -> None:
     _GENERATED_INIT(self, **given)
     if set(given) >= _INIT_FIELDS:
         return
-    named = {key for key in self.explicit.split(",") if key} | (set(given) - _NOT_RECORDED)
+    named = given_settings(self) | (set(given) - NEVER_GIVEN)
     object.__setattr__(self, "explicit", ",".join(sorted(named)))
 
 

@@ -16,12 +16,14 @@ import sys
 @contextlib.contextmanager
 def native_stderr_silenced(enabled: bool = True):
     """Points descriptor 2 at /dev/null inside the block (Python's own errors still raise), then restores it."""
-    try:
-        if not enabled:
-            raise OSError
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # turned off, or no real stderr (embedded interpreters)
+    saved = None
+    if enabled:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no real stderr (embedded interpreters)
+            pass
+    if saved is None:
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)

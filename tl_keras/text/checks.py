@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import ConfigError
 from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
 
@@ -52,7 +53,7 @@ def check_text_source(config) -> None:
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
-    given = {key for key in config.explicit.split(",") if key}
+    given = given_settings(config)
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
     ignored = [f"--{key}" for key in sorted(given & set(IMAGE_ONLY)) if getattr(config, key) != defaults[key]]
     if ignored:

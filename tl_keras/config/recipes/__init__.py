@@ -26,6 +26,8 @@ _PROVENANCE = ("recipe", "explicit")
 # Filled by `resolved()` from the data source (name, run_dir) or by the CLI from the terminal (verbose) when not given;
 # no recipe sets them, so they are never recorded as explicit.
 _DERIVED = ("name", "run_dir", "verbose")
+# Settings never counted as given by the caller: where values came from, and what is derived when left empty.
+NEVER_GIVEN = frozenset(_PROVENANCE + _DERIVED)
 # A `RunConfig`; this package does not import config.py (config.py applies recipes).
 RunConfigT = TypeVar("RunConfigT")
 
@@ -40,6 +42,11 @@ def settings(name: str, known: Iterable[str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"recipe {name!r} sets unknown settings {unknown}")
     # A rate the run finds itself is written "auto", as on the command line; RunConfig stores it as 0.
     return {key: 0.0 if key == "fine_tune_learning_rate" and value == "auto" else value for key, value in values.items()}
+
+
+def given_settings(config) -> set[str]:
+    """The settings a config's caller gave (its `explicit` list), which no recipe replaces."""
+    return {key for key in config.explicit.split(",") if key}
 
 
 def auto_recipe(config) -> str:
@@ -65,15 +72,15 @@ def apply_recipe(config: RunConfigT) -> RunConfigT:
     name = auto_recipe(config) if config.recipe == AUTO else config.recipe
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
     values = settings(name, defaults)
-    given = {key for key in config.explicit.split(",") if key}
+    given = given_settings(config)
     unknown = sorted(given - set(defaults))
     if unknown:
         raise ConfigError(f"--explicit names unknown settings {unknown}")
     current = config.to_dict()
     for key, value in current.items():
-        if key not in _PROVENANCE + _DERIVED and value != defaults[key] and not (key in values and value == values[key]):
+        if key not in NEVER_GIVEN and value != defaults[key] and not (key in values and value == values[key]):
             given.add(key)
-    given -= set(_PROVENANCE + _DERIVED)
+    given -= NEVER_GIVEN
     updates = {key: value for key, value in values.items() if key not in given}
     return dataclasses.replace(config, **updates, recipe=name, explicit=",".join(sorted(given)))
 
@@ -86,7 +93,7 @@ def provenance_line(config: RunConfigT) -> str | None:
     default's output stays as it is.
     """
     values = settings(config.recipe)
-    given = {key for key in config.explicit.split(",") if key}
+    given = given_settings(config)
     overrode = [f"{key}={getattr(config, key)!r} (recipe: {values[key]!r})" for key in sorted(given & set(values))
                 if getattr(config, key) != values[key]]
     if not overrode:
