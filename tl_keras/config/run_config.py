@@ -156,6 +156,11 @@ class RunConfig:
     dropout: float = _field(0.2, "Dropout rate before the new softmax head.")
     head_l2: float = _field(0.0, "L2 penalty on the head's kernel.")
     label_smoothing: float = _field(0.0, "Label smoothing of the cross-entropy loss.")
+    task: str = _field(
+        "auto", "What each label is: auto (decided from the labels, and said in the log), single_label (one class), multi_label "
+        "(tags joined by | or ;) or regression (a number)."
+    )
+    regression_loss: str = _field("mse", "Regression runs: mse, or huber (squared below one standard deviation, linear above).")
 
     # Two-phase training.
     batch_size: int = _field(32, "Images per training step.")

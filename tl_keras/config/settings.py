@@ -30,6 +30,8 @@ CLASS_WEIGHTS = ("none", "auto")
 HEAD_INITS = ("logistic", "random")
 SCRATCH_BUDGETS = ("time", "epochs")
 REFIT_MODES = ("auto", "on", "off", "all")
+TASKS = ("auto", "single_label", "multi_label", "regression")
+REGRESSION_LOSSES = ("mse", "huber")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -180,6 +182,7 @@ class TrainSettings:
     lr_schedule: str = "cosine"
     clipnorm: float = 0.0
     label_smoothing: float = 0.0
+    regression_loss: str = "mse"
     unfreeze: str = "all"
     unfreeze_schedule: str = ""
     layer_rate_bottom: float = 0.1

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from tl_keras.config.settings import (
-    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES,
+    CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES, REGRESSION_LOSSES, TASKS,
     SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
 )
 
@@ -28,7 +28,8 @@ _NON_NEGATIVE = (
 _CHOICES = {
     "class_weights": CLASS_WEIGHTS, "head_init": HEAD_INITS, "scratch_budget": SCRATCH_BUDGETS, "lr_schedule": LR_SCHEDULES,
     "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "feature_cache": FEATURE_CACHES, "optimizer": OPTIMIZERS,
-    "fine_tune_optimizer": OPTIMIZERS, "monitor": MONITORS, "refit": REFIT_MODES,
+    "fine_tune_optimizer": OPTIMIZERS, "monitor": MONITORS, "refit": REFIT_MODES, "task": TASKS,
+    "regression_loss": REGRESSION_LOSSES,
 }
 _IMAGE_CHOICES = {"cache": CACHES, "flip": FLIPS, "tta": TTA_MODES, "pooling": POOLINGS}
 

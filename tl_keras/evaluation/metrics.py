@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tl_keras.io import atomic
+from tl_keras.tasks.measures import classification_metrics, confusion_matrix  # noqa: F401 - measured in the task layer, importable here as before
 
 
 def for_latest_model(build):
@@ -43,55 +44,16 @@ inference_function = for_latest_model(_traced_inference)
 
 
 def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and integer labels over a batched (images, labels) dataset."""
+    """The model's outputs and the targets over a batched (inputs, targets) dataset: integer labels, tag rows or values."""
     predict = inference_function(model)
     probabilities, labels = [], []
     for images, batch_labels in dataset:
         probabilities.append(np.asarray(predict(images)))
-        labels.append(np.asarray(batch_labels).reshape(-1))
-    return np.concatenate(probabilities), np.concatenate(labels).astype(np.int64)
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    """Rows are true classes, columns predicted classes (scikit-learn's, over every class even if unseen)."""
-    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
-
-    return sklearn_confusion_matrix(labels, predicted, labels=np.arange(num_classes)).astype(np.int64)
-
-
-def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], top_k: int = 5) -> dict:
-    """Accuracy, top-k accuracy, per-class and averaged precision/recall/F1, and the confusion matrix.
-
-    scikit-learn computes them over every class (`labels=range(n)`), so a
-    class never predicted has precision 0 and a class absent from the labels
-    recall 0 (zero_division=0), and the macro averages count every class.
-    """
-    from sklearn.metrics import precision_recall_fscore_support
-
-    num_classes = len(class_names)
-    classes = np.arange(num_classes)
-    predicted = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(labels, predicted, num_classes)
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
-    weights = support / support.sum() if support.sum() else np.zeros(num_classes)
-    k = min(top_k, num_classes)
-    # Top-k stays our own two lines: scikit-learn's top_k_accuracy_score infers "binary" from labels holding
-    # two distinct values (a 2-class model, or a test split that covers only two classes) and refuses a 2-D score.
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    has_labels = len(labels) > 0
-    return {
-        "examples": int(len(labels)),
-        "accuracy": float(np.mean(predicted == labels)) if has_labels else 0.0,
-        f"top_{k}_accuracy": float(np.mean(np.any(top == labels[:, None], axis=1))) if has_labels else 0.0,
-        "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
-            for i, name in enumerate(class_names)
-        },
-        "macro": {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())},
-        "weighted": {"precision": float(weights @ precision), "recall": float(weights @ recall), "f1": float(weights @ f1)},
-        "class_names": list(class_names),
-        "confusion_matrix": matrix.tolist(),
-    }
+        labels.append(np.asarray(batch_labels))
+    labels = np.concatenate(labels)
+    if np.issubdtype(labels.dtype, np.integer):  # class ids; tags (N, K) and values (N,) keep their shape and float type
+        labels = labels.reshape(-1).astype(np.int64)
+    return np.concatenate(probabilities), labels
 
 
 def write_metrics(metrics: dict, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -122,11 +122,11 @@ def layer_rate_scales(layers: Sequence[keras.layers.Layer], bottom_scale: float)
 
 def compile_classifier(
     model: keras.Model, optimizer: str, learning_rate: float, label_smoothing: float = 0.0, *, clipnorm: float = 0.0, decay_steps: int = 0,
-    rate_scale: dict[int, float] | None = None, warmup_steps: int = 0, total_steps: int = 0,
+    rate_scale: dict[int, float] | None = None, warmup_steps: int = 0, total_steps: int = 0, loss=None, metrics=None,
 ) -> keras.Model:
-    """Compiles for integer (or mixup soft) labels with accuracy; returns the model.
+    """Compiles with `loss` and `metrics` (the task's; by default integer or mixup soft labels with accuracy); returns the model.
 
-    (Nine parameters: a public entry point; each is an optimisation setting of its own.)
+    (Eleven parameters: a public entry point; each is an optimisation setting of its own.)
     """
     model.compile(
         optimizer=make_optimizer(
@@ -138,8 +138,8 @@ def compile_classifier(
             warmup_steps=warmup_steps,
             total_steps=total_steps,
         ),
-        loss=SparseCrossentropy(label_smoothing=label_smoothing),
-        metrics=[Accuracy()],
+        loss=loss if loss is not None else SparseCrossentropy(label_smoothing=label_smoothing),
+        metrics=metrics if metrics is not None else [Accuracy()],
     )
     return model
 

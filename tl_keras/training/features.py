@@ -30,6 +30,8 @@ from absl import logging
 from tl_keras.models.anatomy import anatomy
 from tl_keras.data.epochs import EpochBatches
 from tl_keras.config.settings import MEMORY_BUDGET_BYTES
+from tl_keras.tasks import task_of_head
+from tl_keras.tasks.single_label import STRENGTHS
 
 
 def feature_extractor(classifier: keras.Model) -> keras.Model:
@@ -136,7 +138,7 @@ class FeatureCache:
 
         signature = (
             tf.TensorSpec((None, features.shape[1]), tf.float32),
-            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None, *labels.shape[1:]), tf.as_dtype(labels.dtype)),
         )
         return tf.data.Dataset.from_generator(batches, args=(epoch,), output_signature=signature)
 
@@ -185,7 +187,7 @@ def cache_features(
         directory.mkdir(parents=True, exist_ok=True)
         feature_path = directory / f"{name}_features.npy"
         features = np.lib.format.open_memmap(feature_path, mode="w+", dtype=np.float32, shape=(total, width))
-        labels = np.zeros((total,), np.int32)
+        labels = np.zeros((total, *_target_shape(batches)), _target_dtype(batches))
         row = 0
         for encode in encoders:
             for images, batch_labels in batches:
@@ -202,9 +204,9 @@ def cache_features(
     for encode in encoders:
         for images, batch_labels in batches:
             chunks.append(encode(images).numpy().astype(np.float32))
-            label_chunks.append(batch_labels.numpy().astype(np.int32))
+            label_chunks.append(batch_labels.numpy().astype(_target_dtype(batches)))
     features = np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
-    labels = np.concatenate(label_chunks) if label_chunks else np.zeros((0,), np.int32)
+    labels = np.concatenate(label_chunks) if label_chunks else np.zeros((0, *_target_shape(batches)), _target_dtype(batches))
     if on_disk:  # asked for disk, but the size was unknown up front
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -213,12 +215,10 @@ def cache_features(
     return FeatureCache(features, labels, len(labels) // max(passes, 1))
 
 
-# Rows the logistic-regression head start is fitted on at most: beyond this it is a start, not the answer,
+# Rows the frozen head's estimator is fitted on at most: beyond this it is a start, not the answer,
 # and L-BFGS time grows with rows; Keras training then goes on over every row.
 _LOGISTIC_MAX_ROWS = 20_000
-# Inverse L2 strengths tried, strongest first (half-decade steps): with a few hundred rows and 1000+
-# features the best is often near 0.01, so the grid reaches well below it.
-_LOGISTIC_STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+_LOGISTIC_STRENGTHS = STRENGTHS  # the single-label grid, under its old name
 
 
 def fit_logistic_head(
@@ -230,69 +230,32 @@ def fit_logistic_head(
     seed: int = 0,
     strength: float | None = None,
 ) -> dict:
-    """Sets the softmax head to scikit-learn's multinomial logistic regression on the cached features.
+    """Sets the head to its task's converged convex fit on the cached features (`tasks`: multinomial logistic regression
+    for one label, one logistic regression per tag, ridge for a number).
 
-    The regression is convex and L-BFGS solves it to convergence in seconds;
-    its L2 strength is picked by validation log-loss, or is `strength` when
-    given (the refit on every label, which has no validation left to pick
-    with). Training rows are every cached view (subsampled, seeded, above
-    `_LOGISTIC_MAX_ROWS`).
+    The fit is convex and solved to convergence in seconds; its L2 strength
+    is picked on validation, or is `strength` when given (the refit on every
+    label, which has no validation left to pick with). Training rows are
+    every cached view (subsampled, seeded, above `_LOGISTIC_MAX_ROWS`).
 
     Returns:
-        {"C": the picked inverse L2 strength, "validation_accuracy", "validation_log_loss" (None without
-        validation), "rows", "seconds"}.
+        The task's record of the fit: {"C": the picked inverse L2 strength, "rows", "seconds", and its validation scores}.
     """
-    import time
-
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
-
-    started = time.perf_counter()
     features, labels = np.asarray(train.features), np.asarray(train.labels)
     if len(labels) > _LOGISTIC_MAX_ROWS:
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), _LOGISTIC_MAX_ROWS, replace=False))
         features, labels = features[keep], labels[keep]
-    num_classes = int(head.units)
     weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
-    if strength is not None:
-        model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4).fit(features, labels, sample_weight=weights)
-        _set_head(head, model, features.shape[1], num_classes)
-        return {"C": strength, "validation_accuracy": None, "validation_log_loss": None, "rows": int(len(labels)),
-                "seconds": round(time.perf_counter() - started, 2)}
-    val_x, val_y = validation.clean()
-    best, rises = None, 0
-    for strength in _LOGISTIC_STRENGTHS:
-        # A fresh model per strength (warm starts would make the answer depend on the path taken).
-        model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4)
-        model.fit(features, labels, sample_weight=weights)
-        probabilities = np.zeros((len(val_y), num_classes))
-        probabilities[:, model.classes_] = model.predict_proba(val_x)
-        # float32 features give float32 probabilities, whose rows miss 1 by more than float64's tolerance in log_loss
-        # (a warning per fit); renormalised in float64. Not clipped: log_loss clips at machine epsilon itself.
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        loss = log_loss(val_y, probabilities, labels=list(range(num_classes)))
-        if best is None or loss < best[0]:
-            best, rises = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y))), 0
-        else:
-            rises += 1
-            if rises == 2:  # validation log-loss is unimodal in C in practice: two rises past the best end the search
-                break
-    loss, strength, model, accuracy = best
-    _set_head(head, model, features.shape[1], num_classes)
-    return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
-            "seconds": round(time.perf_counter() - started, 2)}
+    return task_of_head(head).fit_head(
+        head, (features, labels), None if validation is None else validation.clean(), sample_weight=weights, strength=strength,
+    )
 
 
-def _set_head(head: keras.layers.Dense, model, width: int, num_classes: int) -> None:
-    """The Dense softmax head set to a fitted scikit-learn logistic regression's weights."""
-    kernel = np.zeros((width, num_classes), np.float32)
-    bias = np.full((num_classes,), -30.0, np.float32)  # a class absent from training stays improbable
-    if len(model.classes_) == 2:  # binary: one logit w.x + b; softmax over (-z/2, z/2) gives the same probabilities
-        coef, intercept = model.coef_[0] / 2, model.intercept_[0] / 2
-        kernel[:, model.classes_[0]], kernel[:, model.classes_[1]] = -coef, coef
-        bias[model.classes_[0]], bias[model.classes_[1]] = -intercept, intercept
-    else:
-        kernel[:, model.classes_] = model.coef_.T
-        bias[model.classes_] = model.intercept_
-    head.kernel.assign(kernel)
-    head.bias.assign(bias)
+def _target_dtype(batches) -> type:
+    """Class ids are stored as int32; tag rows and values as float32."""
+    return np.int32 if batches.element_spec[1].dtype.is_integer else np.float32
+
+
+def _target_shape(batches) -> tuple[int, ...]:
+    """A target's shape past the batch axis: () for a class id or a value, (tags,) for a tag row."""
+    return tuple(int(d) for d in batches.element_spec[1].shape[1:])

@@ -28,6 +28,7 @@ from tl_keras.training import features as features_lib
 from tl_keras.training import phase as phase_lib
 from tl_keras.training import resume as resume_lib
 from tl_keras.training.phase import PhaseResult
+from tl_keras.tasks import task_of_head
 
 
 def uses_feature_cache(settings: TrainSettings) -> bool:
@@ -94,42 +95,21 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
         anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed
     )
     dense = anatomy(model).head
-    train_logs = _scores(dense, *train_cache.clean(), settings.label_smoothing)
-    validation_logs = _scores(dense, *validation_cache.clean(), settings.label_smoothing)
+    task = task_of_head(dense)  # the loss and metrics `fit` would log, computed on the host arrays
+    train_logs = task.host_scores(dense, *train_cache.clean(), settings.label_smoothing)
+    validation_logs = task.host_scores(dense, *validation_cache.clean(), settings.label_smoothing)
     history = {**{k: [v] for k, v in train_logs.items()}, **{f"val_{k}": [v] for k, v in validation_logs.items()}}
     best_path = RunFolder(run_dir).checkpoint("frozen_head")
     best_path.parent.mkdir(parents=True, exist_ok=True)
     resume_lib.save_weights_atomically(head, best_path)
     value = history.get(settings.monitor, [None])[0]
-    logging.info("frozen phase: a logistic regression on the cached features (C=%g, %d rows, %.1fs): %s %.4f",
+    logging.info("frozen phase: %s on the cached features (C=%g, %d rows, %.1fs): %s %.4f", task.estimator,
                  fitted["C"], fitted["rows"], fitted["seconds"], settings.monitor, value if value is not None else float("nan"))
     trainable = sum(int(math.prod(w.shape)) for w in head.trainable_weights)
     return PhaseResult(
         name=FROZEN, first_epoch=1, epochs_run=0, best_epoch=0, best_value=value, trainable_weights=trainable, history=history,
         weights_path=str(best_path), seconds=time.perf_counter() - started, head_strength=float(fitted["C"]),
     )
-
-
-def _scores(dense, features, labels, label_smoothing: float) -> dict[str, float]:
-    """Loss and accuracy of the softmax head on cached features, as Keras's `evaluate` would report them.
-
-    Computed from the head's weights directly (dropout is off at inference):
-    `evaluate` under a multi-worker strategy cannot take these host arrays.
-    The loss is the run's (label smoothing included) plus the head's L2
-    penalty, as in the later phases' logs, so the phases compare on one scale.
-    """
-    logits = np.asarray(features, np.float64) @ np.asarray(dense.kernel, np.float64) + np.asarray(dense.bias, np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    # The loss in NumPy: a Keras loss called under a distribution strategy divides by the replica count.
-    classes = probabilities.shape[1]
-    targets = np.eye(classes)[np.asarray(labels)] * (1.0 - label_smoothing) + label_smoothing / classes
-    loss = float(np.mean(-np.sum(targets * np.log(np.clip(probabilities, 1e-7, 1.0)), axis=1)))
-    if dense.kernel_regularizer is not None:
-        loss += float(dense.kernel_regularizer(dense.kernel))
-    accuracy = np.mean(probabilities.argmax(1) == np.asarray(labels), dtype=np.float32)
-    return {"loss": float(np.float32(loss)), "accuracy": float(accuracy)}  # float32, as Keras reports them
 
 
 def _epochs_on_features(head, train_cache, validation_cache, settings, run_dir, recording, trainer, class_weight, extra_callbacks):

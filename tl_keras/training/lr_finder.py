@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from tl_keras.models.builders import make_optimizer
-from tl_keras.models.losses import SparseCrossentropy
+from tl_keras.tasks import task_of
 
 # Steps of a range test, and the rates swept: the head on cached features tolerates far larger
 # rates than a fine-tuned backbone. Shared by experiments/lr_find.py and --fine_tune_learning_rate=auto.
@@ -94,7 +94,7 @@ def lr_range_test(
     growth = float((max_lr / min_lr) ** (1 / max(steps - 1, 1)))
     schedule = keras.optimizers.schedules.ExponentialDecay(min_lr, decay_steps=1, decay_rate=growth)
     saved = model.get_weights()
-    model.compile(optimizer=make_optimizer(optimizer, schedule), loss=SparseCrossentropy(label_smoothing=label_smoothing))
+    model.compile(optimizer=make_optimizer(optimizer, schedule), loss=task_of(model).loss(label_smoothing))
     recorder = _StepRecorder(smoothing, diverge)
     try:
         model.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[recorder], class_weight=class_weight, verbose=0, shuffle=False)

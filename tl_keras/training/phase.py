@@ -24,6 +24,7 @@ from tl_keras.config.settings import TrainSettings
 from tl_keras.data.epochs import EpochBatches
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.models.builders import compile_classifier, is_layerwise
+from tl_keras.tasks import task_of
 from tl_keras.training import distribute
 from tl_keras.training import resume as resume_lib
 from tl_keras.training.callbacks import OverfitWarning
@@ -111,8 +112,14 @@ def compile_phase(
             warmup_steps = max(1, int(round(settings.fine_tune_warmup * total_steps)))
     compile_classifier(
         model, optimizer, rate, settings.label_smoothing, clipnorm=settings.clipnorm, decay_steps=decay_steps, rate_scale=rate_scale,
-        warmup_steps=warmup_steps, total_steps=total_steps,
+        warmup_steps=warmup_steps, total_steps=total_steps, **task_loss(model, settings),
     )
+
+
+def task_loss(model, settings: TrainSettings) -> dict:
+    """The loss and metrics of the model's task (read from its head), for `compile_classifier`."""
+    task = task_of(model)
+    return {"loss": task.loss(settings.label_smoothing, settings.regression_loss), "metrics": task.metrics()}
 
 
 def run_phase(
@@ -234,7 +241,7 @@ def leave_compiled(model: keras.Model, settings: TrainSettings) -> None:
     saved model can be reloaded with.
     """
     if not getattr(model, "compiled", False) or is_layerwise(getattr(model, "optimizer", None)):
-        compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing)
+        compile_classifier(model, settings.optimizer, settings.learning_rate, settings.label_smoothing, **task_loss(model, settings))
 
 
 def ledger(run_dir: Path, settings: TrainSettings) -> resume_lib.RunLedger:

@@ -18,8 +18,9 @@ from absl import logging
 
 from tl_keras.io import atomic
 from tl_keras.training import distribute
-from tl_keras.config.recipes import provenance_line
-from tl_keras.config.run_config import RunConfig, check_run_dir_reuse
+from tl_keras.config.recipes import given_settings, provenance_line
+from tl_keras.tasks import Task
+from tl_keras.config.run_config import ConfigError, RunConfig, check_run_dir_reuse
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import TrainSettings, settings_from
 
@@ -107,9 +108,25 @@ def start_run(config: RunConfig) -> tuple[RunConfig, Path]:
     return config, run_dir
 
 
-def train_settings(config: RunConfig) -> TrainSettings:
-    """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run)."""
-    return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings())
+def train_settings(config: RunConfig, task: Task | None = None) -> TrainSettings:
+    """The training part of `config`, carrying the whole run's fingerprint (a resume state belongs to the run).
+
+    The best epoch and phase are picked by `--monitor` when the user gave it,
+    else by the task's own (validation accuracy for one label; validation
+    loss for tags and numbers, which have no accuracy).
+
+    Raises:
+        ConfigError: --monitor=val_accuracy given for a task without accuracy.
+    """
+    monitor = config.monitor
+    if task is not None and task.monitor != monitor:
+        if "monitor" in given_settings(config):
+            if monitor == "val_accuracy":
+                raise ConfigError(f"--monitor=val_accuracy: a {task.kind} run has no accuracy; use --monitor=val_loss")
+        else:
+            monitor = task.monitor
+    return settings_from(TrainSettings, config, run_fingerprint=config.fingerprint(), run_settings=config.result_settings(),
+                         monitor=monitor)
 
 
 def write_summary(folder: RunFolder, summary: dict, timings: dict, started: float, extra: dict) -> dict:

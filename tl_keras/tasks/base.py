@@ -1,0 +1,110 @@
+"""What a task kind owns, and how the core finds the task of a model: from its head, not from a flag.
+
+A task kind (one label, several tags, a number) decides the head's
+activation, the loss and the metrics `fit` reports, the frozen phase's
+estimator on cached features, the scores that estimator's fit is logged
+with, how examples are split, and how a held-out split is measured. The
+core asks the task for each; none branches on the task's name.
+
+The kind travels in the graph: a softmax head is one label, a sigmoid head
+several tags, a linear head a number. So a reloaded `.keras` file, a head
+over cached features and a training wrapper around the classifier all
+answer `task_of` without a side channel that could disagree with the model.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+from tl_keras.models.anatomy import producer
+
+SINGLE_LABEL = "single_label"
+MULTI_LABEL = "multi_label"
+REGRESSION = "regression"
+KINDS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+
+
+class Task:
+    """One task kind; subclasses fill in every method. Instances hold no data: what a run learns (names,
+    thresholds, the target's scale) is a `tasks.targets.TargetSpec`."""
+
+    kind: str = ""
+    activation: str = ""  # the head's, which is how `task_of` recognises the kind
+    monitor: str = "val_loss"  # what picks the best epoch and phase when the user names none
+    headline: str = ""  # the metric of `evaluate` a run reports first
+    estimator: str = ""  # the frozen phase's convex fit, as the log names it
+
+    def head_units(self, names: Sequence[str]) -> int:
+        return len(names)
+
+    def loss(self, label_smoothing: float = 0.0, regression_loss: str = "mse") -> keras.losses.Loss:
+        raise NotImplementedError
+
+    def metrics(self) -> list:
+        raise NotImplementedError
+
+    def fit_head(self, head: keras.layers.Dense, train: tuple, validation: tuple | None, *, sample_weight=None,
+                 strength: float | None = None) -> dict:
+        """Sets `head` to the task's convex estimator on (features, targets); its strength picked on `validation`
+        (or `strength` when given: the refit, which has no validation left). Returns {"C", "rows", "seconds", ...}."""
+        raise NotImplementedError
+
+    def host_scores(self, head: keras.layers.Dense, features: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0) -> dict:
+        """The loss and metrics `fit` would log for `head` on cached features, computed in NumPy (a Keras loss called
+        under a distribution strategy divides by the replica count, and `evaluate` cannot take host arrays there)."""
+        raise NotImplementedError
+
+    def split(self, targets: np.ndarray, validation_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray, names: Sequence[str], thresholds=None) -> dict:
+        raise NotImplementedError
+
+    def counts(self, targets: np.ndarray, names: Sequence[str]) -> dict[str, int]:
+        """What a split holds, per name, for the log and summary.json."""
+        raise NotImplementedError
+
+    def serving_outputs(self, names: Sequence[str], top_k: int, thresholds=None) -> tuple[Callable, list[str]]:
+        """(model outputs -> the serving signature's dict, the output names) for the export."""
+        raise NotImplementedError
+
+
+def head_of(model: keras.Model) -> keras.layers.Layer:
+    """The layer that makes the model's output, looking through wrappers (augmentation, a head over features) to the classifier's."""
+    layer = producer(model.outputs[0])
+    while isinstance(layer, keras.Model) and getattr(layer, "outputs", None):
+        layer = producer(layer.outputs[0])
+    return layer
+
+
+def dense_logits(head: keras.layers.Dense, features: np.ndarray) -> np.ndarray:
+    """The head's pre-activation outputs in float64 (dropout is off at inference)."""
+    return np.asarray(features, np.float64) @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)
+
+
+def penalty(head: keras.layers.Dense) -> float:
+    """The head's L2 penalty, which Keras adds to the logged loss, so host scores and `fit`'s compare on one scale."""
+    return float(head.kernel_regularizer(head.kernel)) if head.kernel_regularizer is not None else 0.0
+
+
+def pick_strength(strengths: Sequence[float], fit_and_score: Callable[[float], tuple[float, object]]) -> tuple[float, float, object]:
+    """The strength with the lowest validation loss, searched strongest first; two rises past the best end the search
+    (validation loss is unimodal in the strength in practice). Returns (strength, loss, fitted)."""
+    best, rises = None, 0
+    for strength in strengths:
+        loss, fitted = fit_and_score(strength)
+        if best is None or loss < best[1]:
+            best, rises = (strength, loss, fitted), 0
+        else:
+            rises += 1
+            if rises == 2:
+                break
+    return best
+
+
+def timed(started: float) -> float:
+    return round(time.perf_counter() - started, 2)
