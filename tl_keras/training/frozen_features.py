@@ -17,7 +17,6 @@ import dataclasses
 import math
 import time
 
-import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import FROZEN, TrainSettings
