@@ -263,7 +263,7 @@ def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, re
     summary: dict = {
         "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
         "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, "phases": phases,
-        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{config.monitor}": result.kept_value,
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
         "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
         "macro_f1": metrics["macro"]["f1"],
         "metrics_json": str(evaluation_dir / "metrics.json"), "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),

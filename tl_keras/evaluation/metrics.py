@@ -71,6 +71,11 @@ def write_metrics(metrics: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     return paths
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend."""
+    return _pyplot()
+
+
 def _pyplot():
     import matplotlib
 
@@ -105,13 +110,16 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
 
 
 def plot_curves(history: dict, path: str | os.PathLike) -> Path:
-    """Loss and accuracy of every phase on one epoch axis, phase boundaries marked.
+    """Loss and the task's metric (accuracy, binary accuracy of tags, mean absolute error) of every phase on one epoch axis,
+    phase boundaries marked.
 
     `history` is the content of history.json (a `TrainingResult`).
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for metric, ax in zip(("loss", "accuracy"), axes):
+    logged = {key.removeprefix("val_") for phase in history["phases"] for key in phase["history"]}
+    second = next((m for m in ("accuracy", "binary_accuracy", "mae") if m in logged), "accuracy")
+    for metric, ax in zip(("loss", second), axes):
         for phase in history["phases"]:
             if phase["epochs_run"]:
                 epochs = np.arange(phase["first_epoch"], phase["first_epoch"] + phase["epochs_run"])

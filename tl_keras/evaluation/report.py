@@ -99,17 +99,32 @@ def write_report(
             ),
         )]
         sections.append(("tta", "Test-time augmentation", _tta_text(metrics)))
+    return page(path, title, sections, notes)
+
+
+def page(path: str | os.PathLike, title: str, sections: Sequence[tuple[str, str, str]], notes: Sequence[str] = ()) -> Path:
+    """Writes one self-contained page of (id, heading, HTML) sections with a link bar; returns its path."""
     nav = "".join(f'<a href="#{key}">{html.escape(heading)}</a>' for key, heading, _ in sections)
     body = "".join(f'<section id="{key}"><h2>{html.escape(heading)}</h2>{content}</section>' for key, heading, content in sections)
     extra = "".join(f'<p class="note">{html.escape(note)}</p>' for note in notes)
-    page = (
+    text = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>'
         f"<body><h1>{html.escape(title)}</h1>{extra}<nav>{nav}</nav>{body}</body></html>"
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out, page)
+    atomic.write_text(out, text)
     return out
+
+
+def image_tag(path: str | os.PathLike | None, alt: str) -> str:
+    """A PNG embedded in the page, or a note that it is not available."""
+    return _image(path, alt)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """An HTML table, every cell escaped, floats to four places."""
+    return _table(header, rows)
 
 
 def _errors_section(pictures: dict[str, Path | None]) -> str:

@@ -24,10 +24,9 @@ import tensorflow as tf
 from tl_keras.export.saved_model import (
     carry_hub_modules, existing_versions, model_card, read_labels_file, validate_model_name, versioned_folder, write_labels_file,
 )
-from tl_keras.export.signatures import (
-    CLASSES, EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, PROBABILITIES, SCORES, SERVING_SIGNATURE,
-)
+from tl_keras.export.signatures import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, SERVING_SIGNATURE
 from tl_keras.io import atomic
+from tl_keras.tasks import TargetSpec, task_of
 
 MODEL_INPUT = "inputs"
 
@@ -57,11 +56,16 @@ def model_input_endpoint(model: keras.Model, name: str = SERVING_SIGNATURE) -> E
 def export_classifier(
     model: keras.Model, export_dir: str | os.PathLike, name: str, class_names: Sequence[str], endpoints: Sequence[Endpoint], *,
     metadata: dict | None = None, card: dict | None = None, top_k: int = 5, version: int | None = None,
-    add_files: Callable[[Path], None] | None = None, allow_new_classes: bool = False,
+    add_files: Callable[[Path], None] | None = None, allow_new_classes: bool = False, target: TargetSpec | None = None,
 ) -> Path:
-    """Exports `model` (input -> probabilities) as `<export_dir>/<name>/<version>/` with one signature per endpoint; returns it.
+    """Exports `model` (input -> its outputs) as `<export_dir>/<name>/<version>/` with one signature per endpoint; returns it.
 
-    (Ten parameters: a public entry point; each is a choice of the exporting modality or the user.)
+    (Eleven parameters: a public entry point; each is a choice of the exporting modality or the user.)
+
+    Every signature returns what the model's task answers with (`Task.serving_outputs`):
+    one label: probabilities, the top-k class names and scores; tags: every
+    tag's score, the tags above their thresholds and which those are; a
+    number: the value, in the user's units.
 
     Args:
         card: entries that replace or add to the model card (e.g. the model kind, a tokenizer's facts).
@@ -79,14 +83,17 @@ def export_classifier(
     if not allow_new_classes:
         check_same_classes_as_served(Path(export_dir) / name, list(class_names))
     top_k = max(1, min(int(top_k), len(class_names)))
-    archive = _archive(model, class_names, endpoints, top_k)
+    target = target or TargetSpec(task_of(model).kind, list(class_names))
+    answer, answer_names = target.task.serving_outputs(class_names, top_k, target.thresholds)
+    archive = _archive(model, answer, endpoints)
     with versioned_folder(export_dir, name, version) as (staging, version):
         archive.write_out(str(staging), verbose=False)
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
         write_labels_file(extra / LABELS_FILE, class_names)
-        signatures = {e.name: {"inputs": e.described, "outputs": [PROBABILITIES, CLASSES, SCORES], **e.card} for e in endpoints}
+        signatures = {e.name: {"inputs": e.described, "outputs": answer_names, **e.card} for e in endpoints}
         written = model_card(model, name, version, class_names, top_k, metadata, signatures)
+        written["task"] = target.to_dict()
         written.update(card or {})
         atomic.write_json(extra / MODEL_CARD, written)
         model.save(extra / KERAS_COPY)
@@ -123,13 +130,7 @@ def check_same_classes_as_served(model_dir: Path, class_names: list[str]) -> Non
     )
 
 
-def _archive(model: keras.Model, class_names: Sequence[str], endpoints: Sequence[Endpoint], top_k: int):
-    names = tf.constant(list(class_names))
-
-    def outputs(probabilities):
-        scores, indices = tf.math.top_k(probabilities, k=top_k)
-        return {PROBABILITIES: probabilities, CLASSES: tf.gather(names, indices), SCORES: scores}
-
+def _archive(model: keras.Model, outputs: Callable, endpoints: Sequence[Endpoint]):
     archive = keras.export.ExportArchive()
     # Not archive.track(model): the endpoints track the variables they use, and track() would store each weight a second time.
     for endpoint in endpoints:

@@ -6,5 +6,5 @@ and below `training` (which fits and scores heads through it).
 
 from tl_keras.tasks.base import KINDS, MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, head_of  # noqa: F401
 from tl_keras.tasks.targets import (  # noqa: F401
-    TASK_CHOICES, TASKS, TargetSpec, decide_task, fold_target_scale, spec_for_training, task_named, task_of, task_of_head, with_scale,
+    TASK_CHOICES, TASKS, TargetSpec, decide_task, spec_for_training, task_named, task_of, task_of_head, with_scale,
 )

@@ -68,6 +68,17 @@ class Task:
         """What a split holds, per name, for the log and summary.json."""
         raise NotImplementedError
 
+    def scores(self, metrics: dict) -> dict[str, float]:
+        """The few numbers of `evaluate`'s dict that a summary, a model card and a comparison carry; the headline first."""
+        raise NotImplementedError
+
+    def finish_model(self, model: keras.Model, spec, validation_outputs: Callable[[], np.ndarray], validation_targets: np.ndarray):
+        """What training leaves to settle once the kept weights are in: returns the spec, with anything chosen on validation.
+
+        One label: nothing here (its temperature has a rule of its own, `evaluation.calibration`).
+        """
+        return spec
+
     def serving_outputs(self, names: Sequence[str], top_k: int, thresholds=None) -> tuple[Callable, list[str]]:
         """(model outputs -> the serving signature's dict, the output names) for the export."""
         raise NotImplementedError

@@ -79,6 +79,16 @@ class MultiLabel(Task):
         positives = (np.asarray(targets) > 0.5).sum(axis=0) if len(targets) else np.zeros(len(names))
         return {name: int(positives[j]) for j, name in enumerate(names)}
 
+    def finish_model(self, model, spec, validation_outputs, validation_targets):
+        """Each tag's threshold, chosen on validation (`measures.choose_thresholds`), shipped in the spec."""
+        import dataclasses
+
+        return dataclasses.replace(spec, thresholds=measures.choose_thresholds(validation_outputs(), np.asarray(validation_targets)))
+
+    def scores(self, metrics: dict) -> dict[str, float]:
+        return {"map": metrics["map"], "macro_f1": metrics["macro"]["f1"], "micro_f1": metrics["micro"]["f1"],
+                "subset_accuracy": metrics["subset_accuracy"]}
+
     def serving_outputs(self, names, top_k, thresholds=None):
         table = tf.constant(list(names))
         cut = tf.constant(list(thresholds) if thresholds is not None else [measures.DEFAULT_THRESHOLD] * len(names), tf.float32)

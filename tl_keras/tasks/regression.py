@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from tl_keras.tasks import measures
-from tl_keras.tasks.base import REGRESSION, Task, dense_logits, penalty, pick_strength, timed
+from tl_keras.tasks.base import REGRESSION, Task, dense_logits, head_of, penalty, pick_strength, timed
 from tl_keras.tasks.splitting import quantile_bins
 from tl_keras.data.splits import stratified_split
 
@@ -78,6 +78,17 @@ class Regression(Task):
 
     def counts(self, targets, names) -> dict[str, int]:
         return {name: int(len(targets)) for name in names}
+
+    def finish_model(self, model, spec, validation_outputs, validation_targets):
+        """The standardised head made to answer in the user's units (kernel and bias rescaled by the training spread and mean)."""
+        if spec.mean != 0.0 or spec.std != 1.0:
+            head = head_of(model)
+            head.kernel.assign(np.asarray(head.kernel) * spec.std)
+            head.bias.assign(np.asarray(head.bias) * spec.std + spec.mean)
+        return spec
+
+    def scores(self, metrics: dict) -> dict[str, float]:
+        return {k: metrics[k] for k in ("mae", "rmse", "r2", "pearson", "spearman")}
 
     def serving_outputs(self, names, top_k, thresholds=None):
         def outputs(values):

@@ -99,6 +99,9 @@ class SingleLabel(Task):
     def counts(self, targets, names) -> dict[str, int]:
         return {name: int(np.sum(np.asarray(targets) == i)) for i, name in enumerate(names)}
 
+    def scores(self, metrics: dict) -> dict[str, float]:
+        return {"accuracy": float(metrics["accuracy"]), "macro_f1": float(metrics["macro"]["f1"])}
+
     def serving_outputs(self, names, top_k, thresholds=None):
         table = tf.constant(list(names))
         k = max(1, min(int(top_k), len(names)))

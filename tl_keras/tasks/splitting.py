@@ -34,7 +34,7 @@ def iterative_stratified_split(truth: np.ndarray, validation_fraction: float, te
             split = _most_wanting(wanted[:, tag], wanted_total, rng)
             assigned[example] = split
             unassigned[example] = False
-            wanted[:, truth[example]] -= 1
+            wanted[split, truth[example]] -= 1
             wanted_total[split] -= 1
     for example in rng.permutation(np.flatnonzero(unassigned)):  # examples with no tag: by size alone
         split = _most_wanting(wanted_total, wanted_total, rng)

@@ -166,15 +166,6 @@ def with_scale(spec: TargetSpec, training_values: np.ndarray) -> TargetSpec:
     return dataclasses.replace(spec, mean=float(values.mean()), std=spread if spread > 0 else 1.0)
 
 
-def fold_target_scale(model: keras.Model, spec: TargetSpec) -> None:
-    """A regression head trained on the standardised target made to answer in the user's units (kernel and bias rescaled)."""
-    if spec.kind != REGRESSION or (spec.mean == 0.0 and spec.std == 1.0):
-        return
-    head = head_of(model)
-    head.kernel.assign(np.asarray(head.kernel) * spec.std)
-    head.bias.assign(np.asarray(head.bias) * spec.std + spec.mean)
-
-
 def _number(label: str) -> float | None:
     try:
         value = float(label)

@@ -52,7 +52,8 @@ def training_batches(
 ) -> EpochBatches:
     """Seeded training epochs of (token ids padded per batch, labels)."""
     lengths = np.array([len(r) for r in ids])
-    labels = np.asarray(labels, np.int32)
+    labels = _targets(labels)
+    signature = _signature(labels)
 
     @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
     def make_epoch(epoch):
@@ -60,14 +61,14 @@ def training_batches(
             for index in epoch_order(lengths, batch_size, seed, int(epoch), bucket):
                 yield pad_batch([ids[i] for i in index], pad_id), labels[index]
 
-        return tf.data.Dataset.from_generator(generate, args=(epoch,), output_signature=_SIGNATURE)
+        return tf.data.Dataset.from_generator(generate, args=(epoch,), output_signature=signature)
 
     return EpochBatches(make_epoch, math.ceil(len(ids) / batch_size))
 
 
 def ordered_batches(ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
     """Batches in the split's own order (predictions line up with labels), each padded to its longest text."""
-    labels = np.asarray(labels, np.int32)
+    labels = _targets(labels)
 
     def generate():
         for start in range(0, len(ids), batch_size):
@@ -75,8 +76,15 @@ def ordered_batches(ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: i
 
     # A generator's length is unknown to tf.data; stating it keeps Keras from treating the end of a pass as data running out.
     count = math.ceil(len(ids) / batch_size)
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=_SIGNATURE)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=_signature(labels))
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
 
 
-_SIGNATURE = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+def _targets(labels) -> np.ndarray:
+    """Class ids as int32; tag rows and values (a multi-label or regression run's targets) as float32."""
+    labels = np.asarray(labels)
+    return labels.astype(np.int32) if np.issubdtype(labels.dtype, np.integer) else labels.astype(np.float32)
+
+
+def _signature(labels: np.ndarray) -> tuple:
+    return (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, *labels.shape[1:]), tf.as_dtype(labels.dtype)))

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
-from tl_keras.data.splits import SplitMismatchError, counts_by_class, stratified_split
+from tl_keras.data.splits import SplitMismatchError
 from tl_keras.config.settings import ConfigError
+from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
 from tl_keras.text.sources import LabelledTexts, read_text_source
 
 SPLITS = ("train", "validation", "test")
@@ -28,17 +29,27 @@ SPLITS = ("train", "validation", "test")
 
 @dataclasses.dataclass
 class TextSplits:
-    """Texts and int labels per split (test may be empty), class names in label order, and the record of how."""
+    """Texts and targets per split (test may be empty), the output names in order, and the record of how.
+
+    Targets are in the user's units: class ids (int), tag rows (0/1 per tag)
+    or values; `target.training_targets` gives what `fit` sees.
+    """
 
     class_names: list[str]
     texts: dict[str, list[str]]
     labels: dict[str, np.ndarray]
     record: dict
     problems: list[str]
+    target: TargetSpec | None = None
+
+    def __post_init__(self):
+        if self.target is None:
+            self.target = TargetSpec(SINGLE_LABEL, list(self.class_names))
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
-        return {s: {n: int(np.sum(self.labels[s] == i)) for i, n in enumerate(self.class_names)} for s in SPLITS if len(self.texts[s])}
+        task = self.target.task
+        return {s: task.counts(self.labels[s], self.class_names) for s in SPLITS if len(self.texts[s])}
 
     def has(self, split: str) -> bool:
         return len(self.texts[split]) > 0
@@ -47,15 +58,17 @@ class TextSplits:
 def load_text_splits(
     train_source: str, *, validation_source: str = "", test_source: str = "", text_column: str = "", label_column: str = "",
     validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42, min_per_class: int = 2,
-    max_train_per_class: int = 0, class_order: list[str] | None = None,
+    max_train_per_class: int = 0, class_order: list[str] | None = None, task: str = "auto",
 ) -> TextSplits:
     """Reads the sources and splits them; what a separate file provides is not carved from the training file.
 
-    Classes are in `class_order` where the source has one (a TFDS ClassLabel's
+    `task` (auto, single_label, multi_label, regression) says what a label
+    is; auto decides from the training labels (`tasks.decide_task`). Classes
+    are in `class_order` where the source has one (a TFDS ClassLabel's
     names), else in numeric order when every label is a whole number ("2"
-    before "10"), else sorted.
+    before "10"), else sorted; tags likewise, or sorted.
 
-    (Eleven parameters: the sources and the split's settings, each a flag of its own.)
+    (Twelve parameters: the sources and the split's settings, each a flag of its own.)
 
     Raises:
         ConfigError: a class has fewer than `min_per_class` training texts
@@ -66,36 +79,56 @@ def load_text_splits(
     for split, source in (("validation", validation_source), ("test", test_source)):
         if source:
             read[split] = read_text_source(source, text_column=text_column, label_column=label_column)
-    problems = [p for part in read.values() for p in part.problems]
+    train = read["train"]
+    try:
+        spec, targets, kept, label_problems = spec_for_training(train.labels, train.where or [train.source] * len(train), task, class_order)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if spec.kind == SINGLE_LABEL:
+        class_names = ordered_classes(set(train.labels), class_order)
+        spec = dataclasses.replace(spec, names=class_names)
+        targets = spec.encode(train.labels, train.where)[0]
+        index = {name: i for i, name in enumerate(class_names)}
+        for split in ("validation", "test"):
+            unknown = sorted(set(read[split].labels) - set(index)) if split in read else []
+            if unknown:
+                raise ConfigError(f"{split} file {read[split].source}: labels {unknown} never occur in the training data")
+    elif max_train_per_class:
+        raise ConfigError(f"--max_train_per_class={max_train_per_class} counts texts per class; a {spec.kind} run has no classes")
+    else:
+        logging.info("text data: %s: %s", spec.kind.replace("_", "-"), spec.decided)
+    fractions = (0.0 if "validation" in read else validation_fraction, 0.0 if "test" in read else test_fraction)
+    parts = spec.task.split(targets, *fractions, seed)
+    if spec.kind == SINGLE_LABEL:
+        parts["train"] = _limit_per_class(parts["train"], targets, max_train_per_class, seed)
+        _check_class_sizes(targets[parts["train"]], spec.names, min_per_class)
+    spec = with_scale(spec, targets[parts["train"]])
+    texts = {split: [train.texts[kept[i]] for i in parts[split]] for split in SPLITS}
+    labels = {split: targets[parts[split]] for split in SPLITS}
+    problems = [*(p for part in read.values() for p in part.problems), *label_problems]
+    for split in ("validation", "test"):
+        if split in read:
+            part = read[split]
+            held, held_kept, held_problems = spec.encode(part.labels, part.where or [part.source] * len(part))
+            texts[split], labels[split] = [part.texts[i] for i in held_kept], held
+            problems += held_problems
+    _log_problems(problems)
+    record = {
+        "source": {s: r.source for s, r in read.items()}, "seed": seed, "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction, "max_train_per_class": max_train_per_class, "class_names": spec.names,
+        "indices_into_train_source": {s: kept[parts[s]].tolist() for s in SPLITS if s not in read or s == "train"},
+        "data_sha256": _fingerprint(train), "data_sha256_by_split": {split: _fingerprint(r) for split, r in read.items()},
+        "counts": {s: spec.task.counts(labels[s], spec.names) for s in SPLITS if len(texts[s])},
+        "task": {k: v for k, v in spec.to_dict().items() if k != "thresholds"},
+    }
+    return TextSplits(spec.names, texts, labels, record, problems, spec)
+
+
+def _log_problems(problems: list[str]) -> None:
     for problem in problems[:20]:
         logging.warning("text data: %s", problem)
     if len(problems) > 20:
         logging.warning("text data: %d more problems (data_report.json lists all)", len(problems) - 20)
-    class_names = ordered_classes(set(read["train"].labels), class_order)
-    index = {name: i for i, name in enumerate(class_names)}
-    for split in ("validation", "test"):
-        unknown = sorted(set(read[split].labels) - set(index)) if split in read else []
-        if unknown:
-            raise ConfigError(f"{split} file {read[split].source}: labels {unknown} never occur in the training data")
-    labels = np.array([index[name] for name in read["train"].labels], np.int64)
-    fractions = (0.0 if "validation" in read else validation_fraction, 0.0 if "test" in read else test_fraction)
-    parts = stratified_split(labels, *fractions, seed)
-    parts["train"] = _limit_per_class(parts["train"], labels, max_train_per_class, seed)
-    _check_class_sizes(labels[parts["train"]], class_names, min_per_class)
-    texts = {split: [read["train"].texts[i] for i in parts[split]] for split in SPLITS}
-    ints = {split: labels[parts[split]].astype(np.int32) for split in SPLITS}
-    for split in ("validation", "test"):
-        if split in read:
-            texts[split] = list(read[split].texts)
-            ints[split] = np.array([index[name] for name in read[split].labels], np.int32)
-    record = {
-        "source": {s: r.source for s, r in read.items()}, "seed": seed, "validation_fraction": validation_fraction,
-        "test_fraction": test_fraction, "max_train_per_class": max_train_per_class, "class_names": class_names,
-        "indices_into_train_source": {s: parts[s].tolist() for s in SPLITS if s not in read or s == "train"},
-        "data_sha256": _fingerprint(read["train"]), "data_sha256_by_split": {split: _fingerprint(r) for split, r in read.items()},
-        "counts": counts_by_class(labels, parts, class_names),
-    }
-    return TextSplits(class_names, texts, ints, record, problems)
 
 
 # The flag that names each split's source, for messages.

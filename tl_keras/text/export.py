@@ -37,9 +37,12 @@ WARMUP_TEXTS = ("A quietly moving film.", "", "Café naïve résumé, ❤️ 東
 
 def export_text_saved_model(
     model: keras.Model, tokenizer: TextTokenizer, export_dir: str | os.PathLike, name: str, class_names: Sequence[str], *,
-    metadata: dict | None = None, top_k: int = 5, version: int | None = None, allow_new_classes: bool = False,
+    metadata: dict | None = None, top_k: int = 5, version: int | None = None, allow_new_classes: bool = False, target=None,
 ) -> Path:
-    """Exports `model` (token ids -> probabilities) as `<export_dir>/<name>/<version>/`, atomically; returns that folder."""
+    """Exports `model` (token ids -> its task's outputs) as `<export_dir>/<name>/<version>/`, atomically; returns that folder.
+
+    `target`: the run's `tasks.TargetSpec` (tag thresholds, names); by default the task read from the model's head.
+    """
     card = {
         "model_kind": "text", "input_size": None, "preprocessing": None,
         "tokenizer": {
@@ -55,7 +58,7 @@ def export_text_saved_model(
 
     return export_classifier(
         model, export_dir, name, class_names, text_endpoints(tokenizer), metadata=metadata, card=card, top_k=top_k, version=version,
-        add_files=add_files, allow_new_classes=allow_new_classes,
+        add_files=add_files, allow_new_classes=allow_new_classes, target=target,
     )
 
 

@@ -18,16 +18,17 @@ from tl_keras.text.layers import FirstTokenPooling, MaskedMeanPooling, PaddingMa
 
 def build_text_classifier(
     encoder: TextEncoder, num_classes: int, *, pooling: str = "auto", dropout: float = 0.1, head_l2: float = 0.0,
-    name: str = "text_classifier",
+    name: str = "text_classifier", activation: str = "softmax",
 ) -> keras.Model:
-    """A classifier on `encoder`; `pooling` "auto" takes the checkpoint's own ("mean" or "cls"); `head_l2` penalises the head kernel.
+    """A model on `encoder` with `num_classes` outputs under the task's `activation` (softmax: one label; sigmoid: tags;
+    linear: a number); `pooling` "auto" takes the checkpoint's own ("mean" or "cls"); `head_l2` penalises the head kernel.
 
     Raises:
-        ValueError: pooling is not auto, mean or cls; fewer than two classes.
+        ValueError: pooling is not auto, mean or cls; fewer than two classes for a softmax.
     """
     if pooling not in ("auto", "mean", "cls"):
         raise ValueError(f"pooling={pooling!r}: a text encoder pools with auto (the checkpoint's own), mean or cls")
-    if num_classes < 2:
+    if activation == "softmax" and num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: a classifier needs at least two classes")
     pooling = encoder.pooling if pooling == "auto" else pooling
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -38,5 +39,5 @@ def build_text_classifier(
     pooled = pool(sequence, mask)
     features = keras.layers.Dropout(dropout, name="dropout")(pooled)
     regularizer = keras.regularizers.L2(head_l2) if head_l2 else None
-    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="head", dtype="float32")(features)
+    outputs = keras.layers.Dense(num_classes, activation=activation, kernel_regularizer=regularizer, name="head", dtype="float32")(features)
     return keras.Model(token_ids, outputs, name=name)

@@ -27,12 +27,14 @@ from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
+from tl_keras.evaluation.task_report import evaluate_task_split
+from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training.run_steps import (
     card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds, write_summary,
 )
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
-from tl_keras.text.baselines import tfidf_logistic
+from tl_keras.text.baselines import tfidf_baseline
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.evaluate import evaluate_text_split
@@ -56,6 +58,7 @@ class TrainedTextRun:
     summary: dict
     timings: dict[str, float]
     started: float
+    target: TargetSpec | None = None  # the task, with its thresholds once chosen
 
 
 @dataclasses.dataclass
@@ -84,22 +87,24 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     write_split(folder.split, {**splits.record, "sequence_length": encoder.tokenizer.sequence_length})
     encoder.tokenizer.save(folder.root / TOKENIZER_FOLDER)
     logging.info("%s; %d tokens per text", describe_counts(splits.class_names, splits.counts), encoder.tokenizer.sequence_length)
+    spec, task = splits.target, splits.target.task
     class_weight = balanced_class_weights(splits.counts["train"], splits.class_names) if config.class_weights == "auto" else None
     if class_weight:
         logging.info("class weights %s", {splits.class_names[i]: round(w, 3) for i, w in class_weight.items()})
 
     keras.utils.set_random_seed(config.seed)
     model = build_text_classifier(
-        encoder, len(splits.class_names), pooling=config.pooling, dropout=config.dropout, head_l2=config.head_l2,
-        name=f"{config.name}_classifier",
+        encoder, task.head_units(splits.class_names), pooling=config.pooling, dropout=config.dropout, head_l2=config.head_l2,
+        name=f"{config.name}_classifier", activation=task.activation,
     )
-    plan = train_settings(config)
+    plan = train_settings(config, task)
     pad = encoder.tokenizer.pad_id
-    train = batches_lib.training_batches(tokenized.ids["train"], tokenized.labels["train"], config.batch_size, pad_id=pad, seed=config.seed)
+    fitted = {split: spec.training_targets(tokenized.labels[split]) for split in tokenized.labels}
+    train = batches_lib.training_batches(tokenized.ids["train"], fitted["train"], config.batch_size, pad_id=pad, seed=config.seed)
     held_split = "test" if splits.has("test") else "validation"
 
     def ordered(split: str):
-        return batches_lib.ordered_batches(tokenized.ids[split], tokenized.labels[split], config.batch_size, pad_id=pad)
+        return batches_lib.ordered_batches(tokenized.ids[split], fitted[split], config.batch_size, pad_id=pad)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -108,28 +113,43 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
                              train_examples=len(tokenized.ids["train"]), extra_callbacks=callbacks)
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
+    title = f"{config.name}: {encoder.name} on the {held_split} split"
+    extra = {"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}
+    if spec.kind == SINGLE_LABEL:
+        metrics = _evaluate_single_label(config, model, ordered, tokenized, splits, folder, held_split, curves, title, extra)
+    else:
+        spec = task.finish_model(model, spec, lambda: predict_dataset(model, ordered("validation"))[0], tokenized.labels["validation"])
+        outputs, _ = predict_dataset(model, ordered(held_split))
+        metrics = evaluate_task_split(outputs, tokenized.labels[held_split], spec, tokenized.texts[held_split], folder.evaluation,
+                                      split=held_split, title=title, curves=curves, extra=extra, noun="texts")
+    model.save(folder.model)
+    summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec)
+    summary["tfidf"] = tfidf_baseline(tokenized.texts, tokenized.labels, spec, held_split)
+    if config.compare_scratch:
+        arm = scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight, spec=spec,
+                          held_targets=tokenized.labels)
+        summary.update(arm)
+        headline = task.headline if spec.kind != SINGLE_LABEL else "accuracy"
+        summary["transfer_minus_scratch"] = float(summary[f"transfer_{headline}"] - summary[f"scratch_{headline}"])
+    return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started, spec)
+
+
+def _evaluate_single_label(config, model, ordered, tokenized, splits, folder, held_split, curves, title, extra) -> dict:
+    """The temperature choice on validation, the held-out report, then the temperature folded into the head if adopted.
+
+    (Ten parameters: the run's pieces the report names.)
+    """
     temperature, decision = None, None
     if config.calibrate:
         temperature, decision = choose_temperature(*predict_dataset(model, ordered("validation")), seed=config.seed)
     probabilities, labels = predict_dataset(model, ordered(held_split))
     metrics = evaluate_text_split(
         probabilities, labels, tokenized.texts[held_split], splits.class_names, folder.evaluation, split=held_split,
-        temperature=temperature, temperature_decision=decision, curves=curves,
-        title=f"{config.name}: {encoder.name} on the {held_split} split",
-        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch},
+        temperature=temperature, temperature_decision=decision, curves=curves, title=title, extra=extra,
     )
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
-    model.save(folder.model)
-    summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves)
-    summary["tfidf"] = tfidf_logistic(
-        tokenized.texts["train"], tokenized.labels["train"], tokenized.texts["validation"], tokenized.labels["validation"],
-        tokenized.texts[held_split], tokenized.labels[held_split],
-    )
-    if config.compare_scratch:
-        summary.update(scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight))
-        summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
-    return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started)
+    return metrics
 
 
 def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
@@ -164,7 +184,7 @@ def read_splits(config: RunConfig) -> TextSplits:
     return load_text_splits(
         source, validation_source=validation, test_source=test, **columns, validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction, seed=config.seed, min_per_class=config.min_images_per_class,
-        max_train_per_class=config.max_train_per_class, class_order=order,
+        max_train_per_class=config.max_train_per_class, class_order=order, task=config.task,
     )
 
 
@@ -210,8 +230,23 @@ def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder)
     return TokenizedSplits(ids, splits.labels, splits.texts), report
 
 
-def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves) -> dict:
-    """The run summary in the image runs' shape, with the text facts (sequence length, pooling) in place of pixels."""
+def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec: TargetSpec | None = None) -> dict:
+    """The run summary in the image runs' shape, with the text facts (sequence length, pooling) in place of pixels.
+
+    (Nine parameters: the pieces of the run the summary reports.) A
+    multi-label or regression run reports its task's scores (`transfer_map`,
+    `transfer_mae`, ...) where a single-label run reports accuracy and calibration.
+    """
+    summary = _summary_common(config, run_dir, splits, encoder, result, held_split, curves, metrics)
+    if spec is not None and spec.kind != SINGLE_LABEL:
+        scores = spec.task.scores(metrics)
+        return {**summary, "task": spec.to_dict(), "scores": scores, **{f"transfer_{k}": v for k, v in scores.items()},
+                "calibration": None}
+    return {**summary, "transfer_accuracy": float(metrics["accuracy"]), "macro_f1": metrics["macro"]["f1"],
+            "calibration": {k: v for k, v in metrics["calibration"].items() if not isinstance(v, (list, dict))}}
+
+
+def _summary_common(config, run_dir, splits, encoder, result, held_split, curves, metrics) -> dict:
     return {
         "modality": "text", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
         "backbone": encoder.name, "sequence_length": encoder.tokenizer.sequence_length,
@@ -221,18 +256,19 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
                      "on_cached_features": p.on_cached_features}
             for p in result.phases
         },
-        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{config.monitor}": result.kept_value,
-        "fine_tune_change": result.change_from_frozen, "evaluated_on": held_split, "transfer_accuracy": float(metrics["accuracy"]),
-        "macro_f1": metrics["macro"]["f1"],
-        "calibration": {k: v for k, v in metrics["calibration"].items() if not isinstance(v, (list, dict))},
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen, "evaluated_on": held_split,
         "metrics_json": str(Path(metrics["report"]).parent / "metrics.json"), "curves_png": str(curves), "report_html": metrics["report"],
     }
 
 
-def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer, class_weight=None) -> dict:
+def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, transfer, class_weight=None, *, spec=None,
+                held_targets=None) -> dict:
     """The same network from random weights, trained for the transfer run's wall time (--scratch_budget=time) or epochs.
 
-    (Ten parameters: the pieces of the run the scratch arm shares with the transfer arm, class weights included.)
+    (Twelve parameters: the pieces of the run the scratch arm shares with the
+    transfer arm, class weights included, and the task with the targets in
+    the user's units, for a multi-label or regression run.)
     """
     keras.utils.set_random_seed(config.seed)
     scratch = scratch_copy(model)
@@ -240,9 +276,14 @@ def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings
     t0 = time.perf_counter()
     result = train_from_scratch(scratch, train, ordered("validation"), plan, folder.scratch.root, class_weight=class_weight, **budget)
     timings["scratch_train_s"] = time.perf_counter() - t0
+    done = {"scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
+    if spec is not None and spec.kind != SINGLE_LABEL:
+        spec = spec.task.finish_model(scratch, spec, lambda: predict_dataset(scratch, ordered("validation"))[0], held_targets["validation"])
+        outputs, _ = predict_dataset(scratch, ordered(held_split))
+        scores = spec.task.scores(spec.task.evaluate(outputs, held_targets[held_split], spec.names, spec.thresholds))
+        return {**done, **{f"scratch_{k}": v for k, v in scores.items()}}
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
-    accuracy = float(np.mean(probabilities.argmax(-1) == labels))
-    return {"scratch_accuracy": accuracy, "scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
+    return {"scratch_accuracy": float(np.mean(probabilities.argmax(-1) == labels)), **done}
 
 
 def scratch_copy(model: keras.Model) -> keras.Model:
@@ -258,12 +299,13 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
     """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
-        accuracy = {f"{summary['evaluated_on']}_accuracy": summary["transfer_accuracy"]}
-        metadata = card_metadata(config, None, accuracy, summary["calibration"])
+        split = summary["evaluated_on"]
+        scores = summary.get("scores") or {"accuracy": summary["transfer_accuracy"]}
+        metadata = card_metadata(config, None, {f"{split}_{k}": v for k, v in scores.items()}, summary["calibration"])
         t0 = time.perf_counter()
         exported = export_text_saved_model(
             distribute.float32_copy(trained.model), trained.encoder.tokenizer, config.export_dir, config.name, trained.class_names,
-            metadata=metadata, allow_new_classes=config.allow_new_classes,
+            metadata=metadata, allow_new_classes=config.allow_new_classes, target=trained.target,
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)

@@ -21,7 +21,7 @@ from tl_keras.data.splits import split_folders_inside
 TEXT_FILE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "tsv"}
 # Column names tried, in order, when --text_column / --label_column are empty.
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body")
-LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "tags", "value", "score")
 UNDECODABLE_LIMIT = 10  # lines that are not UTF-8 a file may hold (skipped, each named) before it is refused as another encoding
 # The longest field the csv module accepts: a long document in one cell is a document, not an attack.
 FIELD_SIZE_LIMIT = 1 << 27
@@ -35,6 +35,7 @@ class LabelledTexts:
     labels: list[str]
     problems: list[str] = dataclasses.field(default_factory=list)
     source: str = ""
+    where: list[str] = dataclasses.field(default_factory=list)  # per text: `file:line` (a table) or the file (a folder)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -77,6 +78,7 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
                 continue
             result.texts.append(text.strip())
             result.labels.append(name)
+            result.where.append(str(file))
     if ignored:
         result.problems.append(f"{folder}: {len(ignored)} files neither .txt nor without a suffix skipped, e.g. {ignored[0]}")
     return result
@@ -135,6 +137,7 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_colu
                 first_line, first_label, first_text = line, _label_name(label), str(text).strip()
             result.texts.append(str(text).strip())
             result.labels.append(_label_name(label))
+            result.where.append(f"{path}:{line}")
     looks_like_a_name = len(first_text) <= 40 and not any(c.isspace() for c in first_text)
     if isinstance(text_key, int) and looks_like_a_name and result.labels.count(first_label) == 1 and len(result) > 2:
         # A header of names we do not know, read as data: one word for a text, and a label no other row has.
@@ -143,7 +146,7 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_colu
             "--text_column and --label_column); skipped"
         )
         index = result.labels.index(first_label)
-        del result.texts[index], result.labels[index]
+        del result.texts[index], result.labels[index], result.where[index]
     return result
 
 

@@ -40,7 +40,7 @@ def lists_to_files(
     folder: str | os.PathLike, train: tuple[Sequence[str], Sequence], validation: tuple[Sequence[str], Sequence] | None = None,
     test: tuple[Sequence[str], Sequence] | None = None,
 ) -> dict[str, str]:
-    """Writes (texts, labels) pairs (lists or arrays; labels as names or numbers) as JSON Lines; returns {split: path}.
+    """Writes (texts, labels) pairs (lists or arrays; labels as names, numbers or lists of tags) as JSON Lines; returns {split: path}.
 
     Raises:
         ValueError: texts and labels differ in length, or a text is not a string.
@@ -56,8 +56,15 @@ def lists_to_files(
         if bad is not None:
             raise ValueError(f"{split}: text {bad} is a {type(texts[bad]).__name__}, not a str")
         paths[split] = str(Path(folder) / f"{split}.jsonl")
-        write_jsonl(paths[split], zip(texts, (str(label) for label in labels)))
+        write_jsonl(paths[split], zip(texts, (_label_text(label) for label in labels)))
     return paths
+
+
+def _label_text(label) -> str:
+    """A label as the file holds it: a class name or a number as written, a list of tags joined by `|`."""
+    if isinstance(label, (list, tuple, set, frozenset)):
+        return "|".join(str(tag) for tag in label)
+    return str(label)
 
 
 def tfds_to_files(name: str, folder: str | os.PathLike, data_dir: str | None = None, *, text_key: str = "", label_key: str = "") -> dict:
