@@ -34,6 +34,8 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import classification_metrics, plot_curves, predict_dataset
+from tl_keras.evaluation.task_report import evaluate_task_split
+from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
 from tl_keras.export.reload import load_classifier
@@ -78,6 +80,7 @@ class TrainedRun:
     summary: dict
     timings: dict[str, float]
     started: float
+    target: TargetSpec | None = None  # the task, with its thresholds once chosen (None: one class per image)
 
 
 def _train_and_evaluate(config: RunConfig) -> TrainedRun:
@@ -89,8 +92,9 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     splits = load_splits(config, run_dir)
     timings: dict[str, float] = {}
     weights = None if config.init_from else resolve_weights(config, run_dir, timings)
-    backbone, model = _model_for_run(config, splits, weights)
-    plan = train_settings(config)
+    spec = splits.target or TargetSpec(SINGLE_LABEL, list(splits.class_names))
+    backbone, model = _model_for_run(config, splits, weights, spec.task)
+    plan = train_settings(config, spec.task)
     check_unfreeze_fits(backbone.layer, plan)
     data = prepare_batches(config, splits, backbone.input_size, run_dir)
     augmentation = build_augmentation(settings_from(AugmentSettings, config))
@@ -106,6 +110,8 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     )
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
+    if spec.kind != SINGLE_LABEL:
+        return _tags_or_values_run(config, model, backbone, data, splits, spec, result, plan, folder, curves, weights, timings, started)
     refit_plan = _refit_plan(config, splits, result, plan, folder)
     # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
     # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
@@ -150,10 +156,67 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
 
 
-def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str | None):
-    """(backbone, classifier): reloaded from --init_from (its classes must be the data's), or built on --backbone."""
+def _tags_or_values_run(config, model, backbone, data, splits, spec, result, plan, folder, curves, weights, timings, started) -> TrainedRun:
+    """A multi-label or regression image run after training: the task settles its model (tag thresholds chosen on
+    validation, or the value's scale folded into the head), the held-out split is measured in the task's terms, the
+    scratch arm is scored alike. No temperature, refit or Grad-CAM: those rules were measured for one label.
+
+    (Thirteen parameters: the run's pieces the summary reports.)
+    """
+    validation_targets = spec.user_targets(predict_dataset(model, data.validation)[1])
+    spec = spec.task.finish_model(model, spec, lambda: predict_dataset(model, data.validation)[0], validation_targets)
+    outputs, trained_targets = predict_dataset(model, data.held_out)
+    split = data.evaluation_split
+    names = splits.split_record.get(split, [])
+    metrics = evaluate_task_split(
+        outputs, spec.user_targets(trained_targets), spec, [Path(n).name for n in names] or [str(i) for i in range(len(outputs))],
+        folder.evaluation, split=split, title=f"{config.name}: {backbone.name} on the {split} split", curves=curves,
+        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, noun="images",
+    )
+    if config.refit != "off":
+        logging.info("no refit on training + validation: its rules were measured for one label per image, not for tags or values")
+    scores = spec.task.scores(metrics)
+    summary = {
+        "name": config.name, "run_dir": str(folder.root), "classes": splits.class_names, "counts": splits.counts, "task": spec.to_dict(),
+        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size,
+        "phases": {p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
+                            "on_cached_features": p.on_cached_features} for p in result.phases},
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "scores": scores,
+        **{f"transfer_{k}": v for k, v in scores.items()}, "calibration": None, "report_html": metrics["report"],
+        "metrics_json": str(folder.evaluation / "metrics.json"), "curves_png": str(curves),
+    }
+    model.save(folder.model)
+    if config.compare_scratch:
+        summary.update(_scratch_tags_or_values(config, spec, data, plan, folder, timings, result))
+        summary["transfer_minus_scratch"] = float(summary[f"transfer_{spec.task.headline}"] - summary[f"scratch_{spec.task.headline}"])
+    return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started, spec)
+
+
+def _scratch_tags_or_values(config, spec, data, plan, folder: RunFolder, timings: dict, transfer) -> dict:
+    """The same network from random weights for tags or values, scored in the task's measures."""
+    keras.utils.set_random_seed(config.seed)
+    scratch = build_classifier(
+        _load(config, None), spec.task.head_units(spec.names), dropout=config.dropout, head_l2=config.head_l2,
+        pooling=_image(config).pooling, freeze_batch_norm=False, name=f"{config.name}_scratch", activation=spec.task.activation,
+    )
+    budget = scratch_budget(config, transfer, timings["transfer_train_s"])
+    t0 = time.perf_counter()
+    result = train_from_scratch(scratch, data.train, data.validation, plan, folder.scratch.root,
+                                augmentation=build_augmentation(settings_from(AugmentSettings, config)), **budget)
+    timings["scratch_train_s"] = time.perf_counter() - t0
+    validation_targets = spec.user_targets(predict_dataset(scratch, data.validation)[1])
+    spec = spec.task.finish_model(scratch, spec, lambda: predict_dataset(scratch, data.validation)[0], validation_targets)
+    outputs, trained = predict_dataset(scratch, data.held_out)
+    scores = spec.task.scores(spec.task.evaluate(outputs, spec.user_targets(trained), spec.names, spec.thresholds))
+    return {**{f"scratch_{k}": v for k, v in scores.items()}, "scratch_epochs": result.phases[0].epochs_run,
+            "scratch_budget": config.scratch_budget}
+
+
+def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str | None, task):
+    """(backbone, classifier): reloaded from --init_from (its classes must be the data's), or built on --backbone for `task`."""
     if not config.init_from:
-        return build_model(config, weights, len(splits.class_names))
+        return build_model(config, weights, task.head_units(splits.class_names), activation=task.activation)
     require_same_classes(config.init_from, splits.class_names, "--init_from")
     model = load_classifier(config.init_from)
     backbone = backbone_of(model)
@@ -305,14 +368,14 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
     """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
-        metadata = card_metadata(
-            config, trained.weights, {f"{summary['evaluated_on']}_accuracy": summary["exported_accuracy"]}, summary["calibration"]
-        )
+        scores = summary.get("scores") or {"accuracy": summary["exported_accuracy"]}
+        metadata = card_metadata(config, trained.weights, {f"{summary['evaluated_on']}_{k}": v for k, v in scores.items()},
+                                 summary["calibration"])
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(
             distribute.float32_copy(trained.model), config.export_dir, config.name, trained.class_names, metadata=metadata,
-            tta=_image(config).tta, allow_new_classes=config.allow_new_classes,
+            tta=_image(config).tta, allow_new_classes=config.allow_new_classes, target=trained.target,
         )
         timings["export_s"] = time.perf_counter() - t0
         summary["export"] = str(exported)
@@ -352,7 +415,7 @@ def resolve_weights(config: RunConfig, run_dir: Path, timings: dict[str, float])
     return weights
 
 
-def build_model(config: RunConfig, weights: str | None, num_classes: int, *, name: str | None = None):
+def build_model(config: RunConfig, weights: str | None, num_classes: int, *, name: str | None = None, activation: str = "softmax"):
     """The configured backbone and a fresh classifier on it, from a freshly seeded state.
 
     Reseeding here makes the initial weights independent of what ran
@@ -369,6 +432,7 @@ def build_model(config: RunConfig, weights: str | None, num_classes: int, *, nam
         head_l2=config.head_l2,
         pooling=_image(config).pooling,
         name=name or f"{config.name}_classifier",
+        activation=activation,
     )
     return backbone, model
 

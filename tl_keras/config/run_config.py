@@ -67,7 +67,11 @@ class RunConfig:
         "Built-in offline dataset used when neither --image_dir nor --tfds is given: flowers (500 real photos shipped in the package), "
         "digits_0_4, digits_5_9 or digits.",
     )
-    image_dir: str = _field("", "Folder with one sub-folder of images per class.")
+    image_dir: str = _field("", "Folder with one sub-folder of images per class (or the images a --labels_file names).")
+    labels_file: str = _field(
+        "", "CSV beside --image_dir (header filename,labels or filename,value): tags joined by | or ; per image (multi-label), or "
+        "a number (regression); the file names are relative to --image_dir."
+    )
     validation_dir: str = _field(
         "",
         "Optional second class-per-folder tree used for validation (and --test_fraction of it for test); all of --image_dir then trains.",

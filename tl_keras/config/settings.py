@@ -253,6 +253,8 @@ class DataSettings:
 
     dataset: str = "flowers"
     image_dir: str = ""
+    labels_file: str = ""
+    task: str = "auto"
     validation_dir: str = ""
     tfds: str = ""
     tfds_data_dir: str = ""

@@ -35,6 +35,20 @@ _CHOICES = {
 _IMAGE_CHOICES = {"cache": CACHES, "flip": FLIPS, "tta": TTA_MODES, "pooling": POOLINGS}
 
 
+def _check_labels_file(config) -> None:
+    """A labels file names images in --image_dir; tags and values need one (class folders say one class per image)."""
+    if config.labels_file and not config.image_dir:
+        raise ConfigError(f"--labels_file={config.labels_file}: give --image_dir, the folder its file names are relative to")
+    if config.labels_file and not Path(config.labels_file).is_file():
+        raise ConfigError(f"--labels_file={config.labels_file}: file not found")
+    if config.task in ("multi_label", "regression") and not config.labels_file:
+        raise ConfigError(f"--task={config.task}: image tags or values come from --labels_file (class folders give one class per image)")
+    if config.labels_file and (config.mixup_alpha or config.cutmix_alpha):
+        raise ConfigError("--mixup_alpha/--cutmix_alpha blend one-class labels; a --labels_file run of tags or values cannot use them")
+    if config.labels_file and config.class_weights == "auto":
+        raise ConfigError("--class_weights=auto weights classes; a --labels_file run of tags or values has none")
+
+
 def register_check(kind: str, check: Callable) -> None:
     """Makes `check(config)` part of validation for `kind`: "backbone" (image runs) or "text_source" (text runs)."""
     _CHECKS[kind] = check
@@ -88,6 +102,7 @@ def check_shared(config) -> None:
 
 def _check_image_run(config) -> None:
     _check_image_sources(config)
+    _check_labels_file(config)
     _check_numbers(config)
     _check_training(config)
     for flag, choices in _IMAGE_CHOICES.items():

@@ -95,6 +95,8 @@ class DataSplits:
     # Labels of `train` in dataset order, where the source knows them up front.
     train_labels: np.ndarray | None = None
     indexed: dict[str, IndexedSource] = dataclasses.field(default_factory=dict)
+    # The run's `tasks.TargetSpec` where the labels are tags or values (a labels file); None: one class per example.
+    target: object = None
 
     def size(self, split: str) -> int:
         """Examples in a split as listed (before undecodable files are dropped); -1 if unknown."""

@@ -95,6 +95,12 @@ class TargetSpec:
             return ((np.asarray(targets, np.float64) - self.mean) / self.std).astype(np.float32)
         return np.asarray(targets, np.float32)
 
+    def user_targets(self, trained: np.ndarray) -> np.ndarray:
+        """`training_targets` undone: a standardised value back in the user's units; class ids and tag rows as they are."""
+        if self.kind == REGRESSION:
+            return np.asarray(trained, np.float64).reshape(-1) * self.std + self.mean
+        return np.asarray(trained)
+
     def describe(self) -> str:
         if self.kind == REGRESSION:
             return f"regression of {self.names[0]} (training mean {self.mean:.4g}, standard deviation {self.std:.4g})"

@@ -160,6 +160,8 @@ def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
     if not splits.has("validation"):
         raise ConfigError("the texts have no validation split; set --validation_fraction above 0 or pass --validation_file "
                           "(the head's strength, the best epoch and the kept phase are chosen on it)")
+    if config.class_weights == "auto" and splits.target.kind != SINGLE_LABEL:
+        raise ConfigError(f"--class_weights=auto weights classes; a {splits.target.kind} run has none (its labels are tags or values)")
     if config.num_classes and config.num_classes != len(splits.class_names):
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
                           f"{splits.class_names}; fix the data or the flag")

@@ -20,8 +20,10 @@ def build_classifier(
     pooling: str = "avg",
     freeze_batch_norm: bool = True,
     name: str | None = None,
+    activation: str = "softmax",
 ) -> keras.Model:
-    """Builds image -> resize -> normalise -> backbone -> pool -> dropout -> softmax.
+    """Builds image -> resize -> normalise -> backbone -> pool -> dropout -> head (softmax, or the task's `activation`:
+    sigmoid for tags, linear for a number).
 
     The input is uint8 RGB of any height and width, so a server or phone
     feeds decoded pixels as they are; resizing and the backbone's own
@@ -48,7 +50,7 @@ def build_classifier(
         An uncompiled `keras.Model` with output "probabilities" of shape
         (batch, num_classes) in float32 (also under mixed precision).
     """
-    if num_classes < 2:
+    if activation == "softmax" and num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: a classifier needs two classes or more")
     if pooling not in ("avg", "max"):
         raise ValueError(f"pooling={pooling!r} must be 'avg' or 'max'")
@@ -66,7 +68,7 @@ def build_classifier(
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     regularizer = keras.regularizers.L2(head_l2) if head_l2 else None
     outputs = keras.layers.Dense(
-        num_classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32", name=HEAD_NAME
+        num_classes, activation=activation, kernel_regularizer=regularizer, dtype="float32", name=HEAD_NAME
     )(x)
     return keras.Model(inputs, outputs, name=name or f"{backbone.name}_classifier")
 

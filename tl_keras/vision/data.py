@@ -79,6 +79,14 @@ def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, pr
     """
     require_settings(DataSettings, source, "source", "load_data")
     data = source
+    if data.image_dir and data.labels_file:
+        from tl_keras.vision.labels_file import load_labelled_images
+
+        return load_labelled_images(
+            data.image_dir, data.labels_file, task=data.task, validation_fraction=data.validation_fraction,
+            test_fraction=data.test_fraction, seed=data.seed, split_file=RunFolder(run_dir).split if run_dir else None,
+            check=data.data_check, progress=progress,
+        )[0]
     if data.image_dir:
         return load_image_folder(
             data.image_dir, data.validation_fraction, data.test_fraction, data.seed,

@@ -46,6 +46,12 @@ from tl_keras.config.settings import MEMORY_BUDGET_BYTES  # a resized split is k
 _FILL_BATCH = 256
 
 
+def as_targets(labels) -> np.ndarray:
+    """Class ids as int32; tag rows and values (multi-label and regression targets) as float32."""
+    labels = np.asarray(labels)
+    return labels.astype(np.int32) if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool else labels.astype(np.float32)
+
+
 @dataclasses.dataclass
 class IndexedSplit:
     """A split whose examples can be read one by one by index: what lets an epoch shuffle indices.
@@ -155,7 +161,7 @@ class IndexedSplit:
         (height, width) of each file, as the data check found them.
         """
         sizes = None if sizes is None else np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-        return cls(np.asarray(labels, dtype=np.int32), np.asarray(paths, dtype=str), decode_file, may_fail=not checked, sizes=sizes)
+        return cls(as_targets(labels), np.asarray(paths, dtype=str), decode_file, may_fail=not checked, sizes=sizes)
 
     @classmethod
     def from_arrays(cls, images: np.ndarray, labels: np.ndarray) -> "IndexedSplit":
@@ -301,7 +307,7 @@ class ImageStore:
     """A resized split as one uint8 (N, S, S, 3) array in RAM or memory-mapped from disk, and its labels."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, np.asarray(labels, dtype=np.int32)
+        self.images, self.labels = images, as_targets(labels)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -342,7 +348,7 @@ class ImageStore:
             n += k
         if n == 0:
             raise ValueError("the training split is empty (no image could be read)")
-        return images[:n], np.concatenate(labels).astype(np.int32)
+        return images[:n], as_targets(np.concatenate(labels))
 
     @classmethod
     def _fill_disk(cls, dataset, image_size, count, images_file: Path, labels_file: Path) -> "ImageStore":

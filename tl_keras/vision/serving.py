@@ -37,10 +37,13 @@ def export_saved_model(
     warmup: bool = True,
     tta: str = "none",
     allow_new_classes: bool = False,
+    target=None,
 ) -> Path:
     """Exports `model` as `<export_dir>/<name>/<version>/`, atomically, for TF Serving (through `export.endpoints`).
 
-    (Ten parameters: a public entry point; each is a choice of the user.)
+    (Eleven parameters: a public entry point; each is a choice of the user.) A
+    multi-label or regression model (`target`, a `tasks.TargetSpec`) answers
+    with its task's outputs instead (`scores` and `tags`, or `value`).
 
     Signatures:
       * `serving_default`: `image_bytes` (string [N], encoded JPEG/PNG/GIF/BMP/
@@ -81,7 +84,7 @@ def export_saved_model(
 
     return export_classifier(
         model, export_dir, name, class_names, image_endpoints(model, len(class_names), tta), metadata=metadata, top_k=top_k,
-        version=version, add_files=add_files, allow_new_classes=allow_new_classes,
+        version=version, add_files=add_files, allow_new_classes=allow_new_classes, target=target,
     )
 
 
