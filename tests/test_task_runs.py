@@ -101,3 +101,63 @@ def test_a_tiny_regression_text_run_answers_in_the_users_units(tmp_path, tiny_en
     metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
     assert metrics["mae"] == pytest.approx(summary["transfer_mae"])
     assert metrics["target_mean"] == pytest.approx(np.mean([float(v) for _, v in scored(24, seed=5)]))
+
+
+def patches(root, count: int = 48):
+    """PNGs holding a red half, a green half, both or neither; tags name the colours present and the value counts red pixels."""
+    from conftest import write_png
+
+    rng = np.random.default_rng(0)
+    rows = [("filename", "labels", "value")]
+    for i in range(count):
+        red, green = i % 2 == 0, i % 3 == 0
+        pixels = rng.integers(0, 40, size=(20, 20, 3)).astype(np.uint8)
+        if red:
+            pixels[:, :10, 0] = 220
+        if green:
+            pixels[:, 10:, 1] = 220
+        name = f"p{i}.png"
+        write_png(root / name, pixels)
+        tags = "|".join(t for t, on in (("red", red), ("green", green), ("dark", not (red or green))) if on)
+        rows.append((name, tags, f"{float((pixels[:, :, 0] > 128).sum()) / 10 + 0.5:.1f}"))
+    return rows
+
+
+def write_csv(path, rows, columns):
+    path.write_text("\n".join(",".join(str(r[c]) for c in columns) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("column", [1, 2], ids=["tags", "values"])
+def test_a_tiny_image_run_of_tags_or_values_trains_measures_and_serves_what_keras_computes(tmp_path, column):
+    import keras
+    import tensorflow as tf
+
+    from tl_keras.run import run_experiment
+
+    root = tmp_path / "images"
+    rows = patches(root)
+    rows.append(("missing.png", "red", "3.0"))  # a row naming no image: reported and left out
+    labels = write_csv(tmp_path / "labels.csv", rows, (0, column))
+    config = RunConfig(
+        image_dir=str(root), labels_file=str(labels), backbone="small_cnn", weights="none", image_size=16, fine_tune_epochs=1,
+        fine_tune_min_steps=0, batch_size=8, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "sm"), verbose=0, seed=1,
+    )
+    summary = run_experiment(config)
+    kind = "multi_label" if column == 1 else "regression"
+    assert summary["task"]["kind"] == kind and summary["evaluated_on"] == "test"
+    assert sum(summary["counts"]["train"].values()) > 0 and "missing.png" not in json.dumps(summary["counts"])
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 48
+    model = keras.saving.load_model(summary["model_keras"], compile=False)
+    photo = (root / "p0.png").read_bytes()
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"](image_bytes=tf.constant([photo]))
+    expected = model.predict(tf.io.decode_png(photo, channels=3)[None], verbose=0)
+    if kind == "multi_label":
+        assert summary["classes"] == ["dark", "green", "red"]
+        np.testing.assert_allclose(served["scores"].numpy(), expected, atol=1e-5)
+        assert {"transfer_map", "transfer_macro_f1"} <= set(summary)
+    else:
+        np.testing.assert_allclose(served["value"].numpy(), expected[:, 0], atol=1e-4)
+        assert summary["task"]["mean"] > 1.0  # values are in the user's units (5.5 to 20.5), and so is the export
+        assert {"transfer_mae", "transfer_r2"} <= set(summary)
