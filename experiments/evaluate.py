@@ -48,6 +48,12 @@ def main(argv):
     if len(class_names) != int(model.output_shape[-1]):
         cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
+    from tl_keras.evaluation.task_report import recorded_target
+
+    target = recorded_target(run_dir) if run_dir is not None else None
+    if target is not None:
+        _evaluate_tags_or_values(model, target, run_dir)
+        return
     if run_dir is not None and RunConfig.from_dict(RunFolder(run_dir).read_config()).is_text():
         _evaluate_text_run(model, class_names, run_dir)
         return
@@ -77,6 +83,49 @@ def main(argv):
         tta = metrics["tta"]
         print(f"TTA {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
     print(f"report: {metrics['report']} (metrics.json beside it)")
+
+def _evaluate_tags_or_values(model, target, run_dir: Path) -> None:
+    """A multi-label or regression run's split scored again in its task's measures, at the thresholds the run chose."""
+    import numpy as np
+
+    from tl_keras.config.settings import DataSettings, settings_from
+    from tl_keras.evaluation.metrics import predict_dataset
+    from tl_keras.evaluation.task_report import evaluate_task_split
+
+    if FLAGS.image_dir or FLAGS.tta != "none":
+        cli.fail(f"--model={FLAGS.model} is a {target.kind} run: it is scored on its own splits (--split); --image_dir and --tta do "
+                 "not apply")
+    config = RunConfig.from_dict(RunFolder(run_dir).read_config())
+    if config.is_text():
+        from tl_keras.text import batches as batches_lib
+        from tl_keras.text.export import TOKENIZER_FOLDER
+        from tl_keras.text.run import read_recorded_splits
+        from tl_keras.text.tokenizer import TextTokenizer
+
+        splits = read_recorded_splits(config, run_dir)
+        if not splits.has(FLAGS.split):
+            cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} texts")
+        tokenizer = TextTokenizer.load(run_dir / TOKENIZER_FOLDER)
+        examples, targets = list(splits.texts[FLAGS.split]), splits.labels[FLAGS.split]
+        ids = tokenizer.encode(examples)
+        outputs = np.concatenate([model.predict(batches_lib.pad_batch(ids[i : i + FLAGS.batch_size], tokenizer.pad_id), verbose=0)
+                                  for i in range(0, len(ids), FLAGS.batch_size)])
+    else:
+        from tl_keras.models.anatomy import input_size_of
+        from tl_keras.vision import data as data_lib
+
+        splits = data_lib.load_recorded(settings_from(DataSettings, config), run_dir)
+        dataset = getattr(splits, FLAGS.split)
+        if dataset is None:
+            cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} images")
+        outputs, trained = predict_dataset(model, data_lib.make_batches(dataset, input_size_of(model), FLAGS.batch_size, cache="none"))
+        targets, examples = target.user_targets(trained), [Path(p).name for p in splits.split_record[FLAGS.split]]
+    out = FLAGS.output_dir or str(run_dir / f"evaluation_{FLAGS.split}")
+    metrics = evaluate_task_split(outputs, targets, target, examples, out, split=FLAGS.split,
+                                  title=f"{run_dir.name} on the {FLAGS.split} split", noun="texts" if config.is_text() else "images")
+    print(f"{FLAGS.split}: " + ", ".join(f"{k} {v:.4f}" for k, v in target.task.scores(metrics).items()) + f" on {metrics['examples']}")
+    print(f"report: {metrics['report']} (metrics.json beside it)")
+
 
 def _evaluate_text_run(model, class_names, run_dir: Path) -> None:
     """A text run's split scored again: the run's own texts and tokenizer, the text evaluation files."""

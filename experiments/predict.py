@@ -1,4 +1,8 @@
-"""Classify images or texts with a running TF Serving (REST) or, without --url, the SavedModel itself.
+"""Classify, tag or score images or texts with a running TF Serving (REST) or, without --url, the SavedModel itself.
+
+Each line shows what the model's task answers: the top classes with their
+probabilities, the tags above their thresholds with their scores, or the
+value.
 
   python experiments/predict.py --url=http://localhost:8501/v1/models/digits_5_9:predict --image=cat.jpg
   python experiments/predict.py --saved_model=saved_models/digits_5_9 --image=cat.jpg --image=dog.png
@@ -56,14 +60,23 @@ def main(argv):
             import tensorflow_text  # noqa: F401 - registers the tokenizer ops the text SavedModel calls
         served = tf.saved_model.load(str(version)).signatures["serving_default"]
         outputs = served(text=tf.constant(inputs)) if is_text else served(image_bytes=tf.constant(inputs))
-        predictions = [
-            {"classes": [c.decode() for c in classes], "scores": scores.tolist()}
-            for classes, scores in zip(outputs["classes"].numpy(), outputs["scores"].numpy())
-        ]
+        arrays = {key: value.numpy() for key, value in outputs.items()}
+        predictions = [{key: value[i].tolist() for key, value in arrays.items()} for i in range(len(inputs))]
     for path, prediction in zip(names, predictions):
-        classes = [c if isinstance(c, str) else c.decode() for c in prediction["classes"]]
-        ranked = ", ".join(f"{c} {s:.3f}" for c, s in zip(classes, prediction["scores"]))
-        print(f"{path}: {ranked}")
+        print(f"{path}: {describe(prediction)}")
+
+
+def describe(prediction: dict) -> str:
+    """One result as a line: ranked classes, the tags above their thresholds (each with its score), or the value."""
+    def text(value):
+        return value if isinstance(value, str) else value.decode()
+
+    if "value" in prediction:
+        return f"value {float(prediction['value']):.4g}"
+    if "tags" in prediction:
+        tags = [(text(t), s) for t, s in zip(prediction["tags"], prediction["scores"]) if text(t)]
+        return ", ".join(f"{t} {s:.3f}" for t, s in sorted(tags, key=lambda pair: -pair[1])) or "(no tag above its threshold)"
+    return ", ".join(f"{text(c)} {s:.3f}" for c, s in zip(prediction["classes"], prediction["scores"]))
 
 
 def _inputs() -> tuple[list[str], list, bool]:

@@ -59,6 +59,8 @@ def format_result_table(summary: dict, config) -> str:
         weights = Path(summary["weights"]).name if summary["weights"] and "/" in summary["weights"] else summary["weights"] or "random"
         heading = (f"recipe {config.recipe}: {summary['backbone']} ({weights} weights) "
                    f"at {summary['image_size']} px; kept the {summary['kept_phase']} phase")
+    if summary.get("scores"):
+        return "\n".join([heading, *_task_rows(summary, timings), f"whole job {timings['total_s']:.0f} s"])
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
     if "refit" in summary:
         refit = summary["refit"]
@@ -97,6 +99,24 @@ def format_result_table(summary: dict, config) -> str:
         lines.append(f"test-time augmentation {tta['mode']} ({tta['views']} views): accuracy {tta['accuracy']:.4f} ({tta['gain']:+.4f})")
     lines.append(f"whole job {timings['total_s']:.0f} s")
     return "\n".join(lines)
+
+
+def _task_rows(summary: dict, timings: dict) -> list[str]:
+    """A multi-label or regression run's table: each of its task's scores for transfer, scratch and the TF-IDF baseline."""
+    names = list(summary["scores"])
+    rows = [("transfer", summary["scores"], timings["transfer_train_s"])]
+    if "scratch_train_s" in timings:
+        rows.append(("same network from scratch", {k: summary.get(f"scratch_{k}") for k in names}, timings["scratch_train_s"]))
+    if "tfidf" in summary:
+        rows.append(("TF-IDF baseline, same split", summary["tfidf"], summary["tfidf"]["seconds"]))
+    width = max(len(label) for label, _, _ in rows) + 2
+    lines = [f"{summary['task']['kind'].replace('_', '-')} over {len(summary['classes'])} output(s), on the "
+             f"{summary['evaluated_on']} split:",
+             f"{'':<{width}}" + "".join(f"{name:>10}" for name in names) + f"{'train s':>9}"]
+    for label, scores, seconds in rows:
+        cells = "".join(f"{'-' if scores.get(n) is None else format(scores[n], '.4f'):>10}" for n in names)
+        lines.append(f"{label:<{width}}{cells}{seconds:>9.0f}")
+    return lines
 
 
 if __name__ == "__main__":

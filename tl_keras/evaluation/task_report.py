@@ -21,7 +21,7 @@ import numpy as np
 from tl_keras.evaluation.metrics import pyplot
 from tl_keras.io import atomic
 from tl_keras.evaluation.report import image_tag, page, table
-from tl_keras.tasks import MULTI_LABEL, TargetSpec
+from tl_keras.tasks import MULTI_LABEL, SINGLE_LABEL, TargetSpec
 
 WORST_SHOWN = 20
 TEXT_SHOWN = 300
@@ -68,6 +68,18 @@ def evaluate_task_split(
     metrics["report"] = str(page(out / "report.html", title or f"{spec.describe()} on the {split} split", sections))
     atomic.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def recorded_target(run_dir: str | os.PathLike) -> TargetSpec | None:
+    """The task a finished run trained for (summary.json's, thresholds included); None for a single-label run or an unfinished one."""
+    import json
+
+    from tl_keras.io.run_folder import RunFolder
+
+    summary = RunFolder(run_dir).summary
+    task = json.loads(summary.read_text(encoding="utf-8")).get("task") if summary.is_file() else None
+    spec = TargetSpec.from_dict(task) if task else None
+    return spec if spec is not None and spec.kind != SINGLE_LABEL else None
 
 
 def _na(value):
