@@ -38,12 +38,15 @@ FLAGS = flags.FLAGS
 
 
 def _scored_arrays(splits, split, size, limit, class_names, where):
-    """Up to `limit` images of a split (evenly across classes), labels mapped onto the model's classes by name."""
+    """Up to `limit` images of a split (evenly across classes), labels mapped onto the model's classes by name; a run of tags or
+    values keeps its targets, in the user's units."""
     from tl_keras.vision import data as data_lib
     from tl_keras.export.classes import align
 
-    to_model = align(class_names, splits.class_names, data=where)
     images, labels = data_lib.sample_arrays(splits, split, size, limit)
+    if splits.target is not None:
+        return images, splits.target.user_targets(labels)
+    to_model = align(class_names, splits.class_names, data=where)
     return images, to_model[labels]
 
 
@@ -147,7 +150,8 @@ def _export_text(version_dir, out_dir, class_names, config):
     else:
         cli.fail("pass --text_file (held-out labelled texts) or --run_dir")
     texts, labels = list(splits.texts[split]), np.asarray(splits.labels[split])
-    labels = align(class_names, splits.class_names, data=where)[labels]
+    if splits.target.kind == "single_label":  # tags and values are read in the model's own order and units
+        labels = align(class_names, splits.class_names, data=where)[labels]
     keep = np.linspace(0, len(texts) - 1, min(FLAGS.max_images, len(texts))).astype(int)
     minimum = {v: FLAGS.min_agreement for v in variants} if FLAGS.min_agreement else None
     report = text_tflite.export_text_tflite(

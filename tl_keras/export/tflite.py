@@ -113,10 +113,12 @@ def format_report(report: dict) -> str:
     def ratio(row: dict, key: str) -> str:
         return f"{row[key]:.2f}" if key in row else "-"
 
-    lines = [f"{'variant':<{width}}{'size KB':>9}{'x f32':>7}{'ms':>8}{'speedup':>8}{'acc':>7}{'agree':>7}{'max|dp|':>9}  flags"]
+    measure = report["variants"][0].get("measure", "accuracy") if report["variants"] else "accuracy"
+    heading = {"accuracy": "acc"}.get(measure, measure)
+    lines = [f"{'variant':<{width}}{'size KB':>9}{'x f32':>7}{'ms':>8}{'speedup':>8}{heading:>7}{'agree':>7}{'max|dp|':>9}  flags"]
     for r in report["variants"]:
-        flags_text = "COLLAPSE " if r["collapse"] else ""
-        if r["recall_dropped_over_10_points"]:
+        flags_text = "COLLAPSE " if r.get("collapse") else ""
+        if r.get("recall_dropped_over_10_points"):
             flags_text += "recall drop: " + ",".join(r["recall_dropped_over_10_points"]) + " "
         if r.get("below_min_agreement"):
             flags_text += f"BELOW --min_agreement {r['min_agreement']}"
@@ -124,5 +126,19 @@ def format_report(report: dict) -> str:
                f"{ratio(r, 'speedup_vs_float32'):>8}{r['accuracy']:>7.3f}{r['agreement']:>7.3f}{r['max_abs_diff']:>9.4f}  {flags_text}")
         lines.append(row.rstrip())
     first = report["variants"][0] if report["variants"] else None
-    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {len(first['per_class_recall']) if first else 0} classes")
+    outputs = len(first.get("per_class_recall", report.get("classes", []))) if first else 0
+    lines.append(f"interpreter: {first['interpreter'] if first else '-'}; {outputs} {'classes' if measure == 'accuracy' else 'outputs'}")
     return "\n".join(lines)
+
+
+def exported_target(version_dir, class_names):
+    """The task an export answers for (its model card's), single-label over `class_names` for an export from before tasks."""
+    import json
+    from pathlib import Path
+
+    from tl_keras.export.signatures import EXTRA_ASSETS, MODEL_CARD
+    from tl_keras.tasks import TargetSpec
+
+    card = Path(version_dir) / EXTRA_ASSETS / MODEL_CARD
+    task = json.loads(card.read_text(encoding="utf-8")).get("task") if card.is_file() else None
+    return TargetSpec.from_dict(task, class_names)

@@ -37,6 +37,7 @@ class Task:
     monitor: str = "val_loss"  # what picks the best epoch and phase when the user names none
     headline: str = ""  # the metric of `evaluate` a run reports first
     estimator: str = ""  # the frozen phase's convex fit, as the log names it
+    raw_output: str = ""  # the serving output that is the model's own output (what a TFLite file returns)
 
     def head_units(self, names: Sequence[str]) -> int:
         return len(names)
@@ -78,6 +79,15 @@ class Task:
         One label: nothing here (its temperature has a rule of its own, `evaluation.calibration`).
         """
         return spec
+
+    def parity(self, outputs: np.ndarray, reference: np.ndarray, targets: np.ndarray, spec) -> dict:
+        """A converted model's outputs against the Keras model's on the same inputs, in the task's terms: `agreement` (the share
+        of decisions that match), `accuracy` (the task's headline on `targets`, `measure` names it) and `keras_accuracy`."""
+        raise NotImplementedError
+
+    def output_reading(self, spec) -> str:
+        """How an app reads the raw output, for a TFLite sidecar."""
+        raise NotImplementedError
 
     def serving_outputs(self, names: Sequence[str], top_k: int, thresholds=None) -> tuple[Callable, list[str]]:
         """(model outputs -> the serving signature's dict, the output names) for the export."""

@@ -27,6 +27,7 @@ class MultiLabel(Task):
     monitor = "val_loss"
     headline = "map"
     estimator = "a logistic regression per tag"
+    raw_output = "scores"
 
     def head_units(self, names) -> int:
         if len(names) < 1:
@@ -88,6 +89,18 @@ class MultiLabel(Task):
     def scores(self, metrics: dict) -> dict[str, float]:
         return {"map": metrics["map"], "macro_f1": metrics["macro"]["f1"], "micro_f1": metrics["micro"]["f1"],
                 "subset_accuracy": metrics["subset_accuracy"]}
+
+    def parity(self, outputs, reference, targets, spec) -> dict:
+        """Agreement: the share of (example, tag) decisions at the shipped thresholds that match; accuracy: mAP."""
+        cut = np.asarray(spec.thresholds or [measures.DEFAULT_THRESHOLD] * outputs.shape[1])
+        return {"measure": "map", "accuracy": measures.multi_label_measures(outputs, targets, spec.names, cut)["map"],
+                "keras_accuracy": measures.multi_label_measures(reference, targets, spec.names, cut)["map"],
+                "agreement": float(np.mean((outputs >= cut) == (reference >= cut)))}
+
+    def output_reading(self, spec) -> str:
+        cut = spec.thresholds or [measures.DEFAULT_THRESHOLD] * len(spec.names)
+        return ("scores [1, T] in labels.txt order, each tag's probability; a tag applies when its score reaches its threshold: "
+                + ", ".join(f"{name} {t:.4f}" for name, t in zip(spec.names, cut)))
 
     def serving_outputs(self, names, top_k, thresholds=None):
         table = tf.constant(list(names))

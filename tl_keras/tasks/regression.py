@@ -30,6 +30,7 @@ class Regression(Task):
     monitor = "val_loss"
     headline = "mae"
     estimator = "a ridge regression"
+    raw_output = "value"
 
     def head_units(self, names) -> int:
         return 1
@@ -89,6 +90,16 @@ class Regression(Task):
 
     def scores(self, metrics: dict) -> dict[str, float]:
         return {k: metrics[k] for k in ("mae", "rmse", "r2", "pearson", "spearman")}
+
+    def parity(self, outputs, reference, targets, spec) -> dict:
+        """Agreement: the share of values within 1% of the training spread of the Keras model's; accuracy: mean absolute error."""
+        outputs, reference = np.asarray(outputs).reshape(-1), np.asarray(reference).reshape(-1)
+        return {"measure": "mae", "accuracy": measures.regression_measures(outputs, targets)["mae"],
+                "keras_accuracy": measures.regression_measures(reference, targets)["mae"],
+                "agreement": float(np.mean(np.abs(outputs - reference) <= 0.01 * spec.std))}
+
+    def output_reading(self, spec) -> str:
+        return f"value [1], in the training data's units (training mean {spec.mean:.4g}, standard deviation {spec.std:.4g})"
 
     def serving_outputs(self, names, top_k, thresholds=None):
         def outputs(values):

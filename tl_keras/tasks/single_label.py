@@ -28,6 +28,7 @@ class SingleLabel(Task):
     monitor = "val_accuracy"
     headline = "accuracy"
     estimator = "a logistic regression"
+    raw_output = "probabilities"
 
     def head_units(self, names: Sequence[str]) -> int:
         if len(names) < 2:
@@ -101,6 +102,14 @@ class SingleLabel(Task):
 
     def scores(self, metrics: dict) -> dict[str, float]:
         return {"accuracy": float(metrics["accuracy"]), "macro_f1": float(metrics["macro"]["f1"])}
+
+    def parity(self, outputs, reference, targets, spec) -> dict:
+        top1, keras_top1 = outputs.argmax(axis=1), reference.argmax(axis=1)
+        return {"measure": "accuracy", "accuracy": float(np.mean(top1 == targets)), "keras_accuracy": float(np.mean(keras_top1 == targets)),
+                "agreement": float(np.mean(top1 == keras_top1))}
+
+    def output_reading(self, spec) -> str:
+        return "probabilities [1, C] in labels.txt order; the class is the largest"
 
     def serving_outputs(self, names, top_k, thresholds=None):
         table = tf.constant(list(names))

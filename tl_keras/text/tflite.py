@@ -34,7 +34,8 @@ from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
 from tl_keras.export.tflite import (
-    DEFAULT_MIN_AGREEMENT, add_ratios_to_float32, below_min_agreement, collapse_check, median_latency_ms, quiet_interpreter_start,
+    DEFAULT_MIN_AGREEMENT, add_ratios_to_float32, below_min_agreement, collapse_check, exported_target, median_latency_ms,
+    quiet_interpreter_start,
 )
 
 FORMS = ("string", "ids")
@@ -46,8 +47,9 @@ CUSTOM_OPS_NOTE = (
 )
 
 
-def convert_text(version_dir: str | os.PathLike, tokenizer: TextTokenizer, form: str, variant: str) -> bytes:
-    """The TFLite flatbuffer of one form and variant of a text export.
+def convert_text(version_dir: str | os.PathLike, tokenizer: TextTokenizer, form: str, variant: str, output: str = PROBABILITIES) -> bytes:
+    """The TFLite flatbuffer of one form and variant of a text export, whose one output is the signature's `output`
+    (the task's own: probabilities, tag scores, or the value).
 
     Raises:
         ValueError: unknown form or variant; a string form for casing the in-graph tokenizer cannot do.
@@ -65,13 +67,13 @@ def convert_text(version_dir: str | os.PathLike, tokenizer: TextTokenizer, form:
         def serve(text):
             ids = graph_tokenizer(text)
             mask = tf.cast(tf.not_equal(ids, tokenizer.pad_id), tf.int32)
-            return {PROBABILITIES: ids_fn(input_word_ids=ids, input_mask=mask, input_type_ids=tf.zeros_like(ids))[PROBABILITIES]}
+            return {output: ids_fn(input_word_ids=ids, input_mask=mask, input_type_ids=tf.zeros_like(ids))[output]}
     else:
 
         @tf.function(input_signature=[tf.TensorSpec([1, length], tf.int32, name=n) for n in ID_INPUTS])
         def serve(input_word_ids, input_mask, input_type_ids):
             outputs = ids_fn(input_word_ids=input_word_ids, input_mask=input_mask, input_type_ids=input_type_ids)
-            return {PROBABILITIES: outputs[PROBABILITIES]}
+            return {output: outputs[output]}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], loaded)
     converter.allow_custom_ops = form == "string"
@@ -85,7 +87,7 @@ def convert_text(version_dir: str | os.PathLike, tokenizer: TextTokenizer, form:
 class TextTFLiteClassifier:
     """Runs a text TFLite file on strings: fed as they are (string form) or tokenised here (ids form)."""
 
-    def __init__(self, content: bytes, form: str, tokenizer: TextTokenizer, num_threads: int | None = None):
+    def __init__(self, content: bytes, form: str, tokenizer: TextTokenizer, num_threads: int | None = None, output: str = ""):
         import tensorflow_text as tf_text
 
         try:
@@ -97,6 +99,7 @@ class TextTFLiteClassifier:
 
             runtime = "tf.lite"
         self.form, self.tokenizer = form, tokenizer
+        self.output = output  # the file's one output ("": whichever it has)
         self.interpreter_name = f"{runtime}.InterpreterWithCustomOps" if form == "string" else f"{runtime}.Interpreter"
         registerers = tf_text.tflite_registrar.SELECT_TFTEXT_OPS if form == "string" else []
         with quiet_interpreter_start():
@@ -108,10 +111,14 @@ class TextTFLiteClassifier:
 
     def predict_one(self, text: str) -> np.ndarray:
         if self.form == "string":
-            return self._run(**{TEXT_INPUT: np.array([text.encode("utf-8")], dtype=object)})[PROBABILITIES][0]
+            return self._one(self._run(**{TEXT_INPUT: np.array([text.encode("utf-8")], dtype=object)}))
         ids = ids_row(self.tokenizer, text)
         mask = (ids != self.tokenizer.pad_id).astype(np.int32)
-        return self._run(input_word_ids=ids, input_mask=mask, input_type_ids=np.zeros_like(ids))[PROBABILITIES][0]
+        return self._one(self._run(input_word_ids=ids, input_mask=mask, input_type_ids=np.zeros_like(ids)))
+
+    def _one(self, outputs: dict) -> np.ndarray:
+        """The first row of the file's output: probabilities, tag scores or the value."""
+        return outputs[self.output or next(iter(outputs))][0]
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self.predict_one(t) for t in texts])
@@ -130,27 +137,33 @@ def ids_row(tokenizer: TextTokenizer, text: str) -> np.ndarray:
 
 def text_parity(
     form: str, variant: str, content: bytes, tokenizer: TextTokenizer, keras_probabilities: np.ndarray, texts: Sequence[str],
-    labels: np.ndarray, class_names: Sequence[str],
+    labels: np.ndarray, class_names: Sequence[str], target=None,
 ) -> dict:
-    """One report row: the file against the Keras model on the same texts."""
-    runner = TextTFLiteClassifier(content, form, tokenizer)
-    probabilities = runner.predict(texts)
+    """One report row: the file against the Keras model on the same texts, in the task's terms (`target`: the export's
+    `tasks.TargetSpec`; by default one label over `class_names`).
+
+    (Nine parameters: the file, what it is, and what it is checked against.)
+    """
+    from tl_keras.tasks import SINGLE_LABEL, TargetSpec
+
+    target = target or TargetSpec(SINGLE_LABEL, list(class_names))
+    runner = TextTFLiteClassifier(content, form, tokenizer, output=target.task.raw_output)
+    probabilities = runner.predict(texts).reshape(keras_probabilities.shape)
     if not np.isfinite(probabilities).all():
-        raise ValueError(f"the {form}/{variant} TFLite file outputs non-finite probabilities; its weights did not convert")
+        raise ValueError(f"the {form}/{variant} TFLite file outputs non-finite values; its weights did not convert")
     difference = np.abs(probabilities - keras_probabilities)
-    top1, keras_top1 = probabilities.argmax(axis=1), keras_probabilities.argmax(axis=1)
     row = {
         "variant": f"{form}/{variant}", "form": form, "precision": variant, "size_bytes": len(content),
-        "accuracy": float(np.mean(top1 == labels)), "keras_accuracy": float(np.mean(keras_top1 == labels)),
-        "agreement": float(np.mean(top1 == keras_top1)), "max_abs_diff": float(difference.max()),
+        **target.task.parity(probabilities, keras_probabilities, labels, target), "max_abs_diff": float(difference.max()),
         "mean_abs_diff": float(difference.mean()), "median_latency_ms": runner.median_latency_ms(texts[0]),
         "interpreter": runner.interpreter_name, "texts": len(texts),
     }
-    row.update(collapse_check(top1, keras_top1, labels, class_names))
+    if target.kind == SINGLE_LABEL:
+        row.update(collapse_check(probabilities.argmax(axis=1), keras_probabilities.argmax(axis=1), labels, class_names))
     return row
 
 
-def write_text_sidecar(path: Path, form: str, variant: str, tokenizer: TextTokenizer, class_names: Sequence[str]) -> None:
+def write_text_sidecar(path: Path, form: str, variant: str, tokenizer: TextTokenizer, class_names: Sequence[str], target=None) -> None:
     """What an app must know to feed the file, beside it."""
     if form == "string":
         inputs = {TEXT_INPUT: "string [1], UTF-8; tokenised, truncated and padded inside", "custom_ops": CUSTOM_OPS_NOTE}
@@ -162,7 +175,10 @@ def write_text_sidecar(path: Path, form: str, variant: str, tokenizer: TextToken
         }
     atomic.write_json(path.with_suffix(".json"), {
         "file": path.name, "form": form, "variant": variant, "inputs": inputs,
-        "output": {"name": PROBABILITIES, "dtype": "float32", "shape": [1, len(class_names)]}, "class_names": list(class_names),
+        "output": {"name": target.task.raw_output if target else PROBABILITIES, "dtype": "float32",
+                   "shape": [1] if target and target.task.head_units(class_names) == 1 else [1, len(class_names)],
+                   **({"meaning": target.task.output_reading(target)} if target else {})},
+        "class_names": list(class_names), **({"task": target.to_dict()} if target else {}),
     })
 
 
@@ -200,24 +216,25 @@ def export_text_tflite(
     tokenizer.save(out)  # vocab.txt and tokenizer_settings.json beside the files, for the ids form
     write_labels_file(out / LABELS_FILE, class_names)
     keras_probabilities = keras_probabilities_of(version_dir, texts)
+    target = exported_target(version_dir, class_names)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     rows, failures = [], []
     for form in forms:
         for variant in variants:
             started = time.perf_counter()
-            content = convert_text(version_dir, tokenizer, form, variant)
+            content = convert_text(version_dir, tokenizer, form, variant, output=target.task.raw_output)
             path = out / f"{version_dir.parent.name}_{form}_{variant}.tflite"
             path.write_bytes(content)
-            row = text_parity(form, variant, content, tokenizer, keras_probabilities, texts, labels, class_names)
+            row = text_parity(form, variant, content, tokenizer, keras_probabilities, texts, labels, class_names, target)
             row.update(file=str(path), convert_seconds=round(time.perf_counter() - started, 2))
-            write_text_sidecar(path, form, variant, tokenizer, class_names)
+            write_text_sidecar(path, form, variant, tokenizer, class_names, target)
             failure = below_min_agreement(row, thresholds[variant])
             failures += [failure] if failure else []
             rows.append(row)
     add_ratios_to_float32(rows, group="form")
     report = {
         "saved_model": str(version_dir), "model_kind": "text", "sequence_length": tokenizer.sequence_length,
-        "classes": list(class_names), "variants": rows, "failures": failures,
+        "classes": list(class_names), "task": target.kind, "variants": rows, "failures": failures,
     }
     atomic.write_json(out / "tflite_report.json", report)
     return report

@@ -204,7 +204,8 @@ def epoch_batches(
 
 
 def sample_arrays(splits: DataSplits, split: str, image_size: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Up to `count` images of a split, evenly across classes, as uint8 arrays at `image_size`; only those are decoded.
+    """Up to `count` images of a split, evenly across classes (tags and values: drawn at random), as uint8 arrays at `image_size`;
+    only those are decoded.
 
     For calibration and parity checks, which need a few hundred images, not
     the whole split in memory. A source that cannot be read by
@@ -213,7 +214,11 @@ def sample_arrays(splits: DataSplits, split: str, image_size: int, count: int, s
     """
     indexed = splits.indexed.get(split)
     if indexed is not None:
-        dataset = indexed.subset(balanced_indices(indexed.labels, count, seed)).dataset()
+        if splits.target is None:
+            rows = balanced_indices(indexed.labels, count, seed)
+        else:  # tags or values: no classes to balance; a seeded sample in file order
+            rows = np.sort(np.random.default_rng(seed).permutation(len(indexed.labels))[:count]) if count > 0 else None
+        dataset = indexed.subset(rows).dataset() if rows is not None else indexed.dataset()
     else:
         dataset = getattr(splits, split)
         if dataset is None:

@@ -26,7 +26,7 @@ from tl_keras.io import atomic
 from tl_keras.export.saved_model import LABELS_FILE, PIXELS_SIGNATURE, PROBABILITIES, write_labels_file
 from tl_keras.export.tflite import (  # noqa: F401 - the variants and their thresholds, importable with the image converter
     COLLAPSE_SHARE, DEFAULT_MIN_AGREEMENT, PROBABILITY_TOLERANCE, RECALL_DROP, VARIANTS, add_ratios_to_float32, below_min_agreement,
-    collapse_check, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
+    collapse_check, exported_target, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
 )
 
 
@@ -38,8 +38,10 @@ def convert(
     int8_io: str = "uint8",
     *,
     pin_input_range: bool = True,
+    output: str = PROBABILITIES,
 ) -> bytes:
-    """Converts an export's pixel signature to a TFLite flatbuffer.
+    """Converts an export's pixel signature to a TFLite flatbuffer whose one output is the signature's `output`
+    (the task's own: probabilities, tag scores, or the value).
 
     Args:
         version_dir: a `saved_models/<name>/<version>` folder.
@@ -58,7 +60,7 @@ def convert(
 
     @tf.function(input_signature=[tf.TensorSpec([1, image_size, image_size, 3], tf.float32, name="pixels")])
     def pixels_to_probabilities(pixels):
-        return {PROBABILITIES: pixels_fn(images=pixels)[PROBABILITIES]}
+        return {output: pixels_fn(images=pixels)[output]}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([pixels_to_probabilities.get_concrete_function()], loaded)
     if variant == "float16":
@@ -165,19 +167,20 @@ def parity(
     images: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
+    target=None,
 ) -> dict:
-    """One report row: the TFLite file against the Keras model on the same images."""
+    """One report row: the TFLite file against the Keras model on the same images, in the task's terms (`target`:
+    the export's `tasks.TargetSpec`; by default one label over `class_names`)."""
+    from tl_keras.tasks import SINGLE_LABEL, TargetSpec
+
+    target = target or TargetSpec(SINGLE_LABEL, list(class_names))
     runner = TFLiteClassifier(model_content)
-    probabilities = runner.predict(images)
-    tflite_top1 = probabilities.argmax(axis=1)
-    keras_top1 = keras_probabilities.argmax(axis=1)
+    probabilities = runner.predict(images).reshape(keras_probabilities.shape)
     difference = np.abs(probabilities - keras_probabilities)
     row = {
         "variant": variant,
         "size_bytes": len(model_content),
-        "accuracy": float(np.mean(tflite_top1 == labels)),
-        "keras_accuracy": float(np.mean(keras_top1 == labels)),
-        "agreement": float(np.mean(tflite_top1 == keras_top1)),
+        **target.task.parity(probabilities, keras_probabilities, labels, target),
         "max_abs_diff": float(difference.max()),
         "mean_abs_diff": float(difference.mean()),
         "median_latency_ms": runner.median_latency_ms(images[0]),
@@ -187,7 +190,8 @@ def parity(
         "quantization": runner.quantization(),
         "images": int(len(labels)),
     }
-    row.update(collapse_check(tflite_top1, keras_top1, labels, class_names))
+    if target.kind == SINGLE_LABEL:  # a quantised classifier's known failure: most images fall into one class
+        row.update(collapse_check(probabilities.argmax(axis=1), keras_probabilities.argmax(axis=1), labels, class_names))
     return row
 
 
@@ -208,7 +212,8 @@ def resize_contract(model, image_size: int) -> dict:
 
 
 def write_sidecar(
-    path: Path, variant: str, image_size: int, class_names: Sequence[str], row: dict, preprocessing: str, resize: dict | None = None
+    path: Path, variant: str, image_size: int, class_names: Sequence[str], row: dict, preprocessing: str, resize: dict | None = None,
+    target=None,
 ) -> None:
     """Labels and what an app must know to feed the file, beside it (see README for why not inside)."""
     sidecar = {
@@ -220,14 +225,16 @@ def write_sidecar(
             "pixels": "RGB, 0-255, already resized to S x S as resize_contract says (the normalisation is inside the model)",
         },
         "resize_contract": resize or resize_contract(None, image_size),
-        "output": {"name": PROBABILITIES, "dtype": row["output_dtype"]},
+        "output": {"name": target.task.raw_output if target else PROBABILITIES, "dtype": row["output_dtype"],
+                   **({"meaning": target.task.output_reading(target)} if target else {})},
+        **({"task": target.to_dict()} if target else {}),
         "normalisation_inside_model": preprocessing,
         "quantization": row["quantization"],
         "class_names": list(class_names),
     }
     if row["input_dtype"] in ("uint8", "int8"):
         sidecar["input"]["feed"] = "q = clip(round(pixel / scale + zero_point)) with input scale and zero_point above"
-        sidecar["output"]["read"] = "probability = (q - zero_point) * scale with output scale and zero_point above"
+        sidecar["output"]["read"] = "output = (q - zero_point) * scale with output scale and zero_point above"
     atomic.write_json(path.with_suffix(".json"), sidecar)
 
 
@@ -264,24 +271,27 @@ def export_tflite(
     preprocessing = anatomy(model).preprocessing or "none"
     size = int(images.shape[1])
     keras_probabilities = model.predict(images, verbose=0)
+    target = exported_target(version_dir, class_names)
     thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     name = version_dir.parent.name
     write_labels_file(out / LABELS_FILE, class_names)
     rows, failures = [], []
     for variant in variants:
         started = time.perf_counter()
-        content = convert(version_dir, variant, size, representative if variant == "int8" else None, int8_io)
+        content = convert(version_dir, variant, size, representative if variant == "int8" else None, int8_io,
+                          output=target.task.raw_output)
         seconds = time.perf_counter() - started
         path = out / f"{name}_{variant}.tflite"
         path.write_bytes(content)
-        row = parity(variant, content, keras_probabilities, images, labels, class_names)
+        row = parity(variant, content, keras_probabilities, images, labels, class_names, target)
         row.update({"file": str(path), "convert_seconds": round(seconds, 2)})
         row["size_on_disk_bytes"] = path.stat().st_size
         failure = below_min_agreement(row, thresholds[variant])
         failures += [failure] if failure else []
-        write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size))
+        write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size), target)
         rows.append(row)
     add_ratios_to_float32(rows)
-    report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "variants": rows, "failures": failures}
+    report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "task": target.kind, "variants": rows,
+              "failures": failures}
     atomic.write_json(out / "tflite_report.json", report)
     return report
