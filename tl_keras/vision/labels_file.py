@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,9 @@ def load_labelled_images(
         logging.warning("labels file: %s", problem)
     if len(found.problems + problems) > 20:
         logging.warning("labels file: %d more problems", len(found.problems + problems) - 20)
-    settings = split_settings(f"labels_file:{labels_file}:{image_dir}", seed, validation_fraction, test_fraction, None)
+    # The labels file's content is part of what the split stands for: a rerun or --resume on edited labels is refused by name.
+    settings = {**split_settings(f"labels_file:{labels_file}:{image_dir}", seed, validation_fraction, test_fraction, None),
+                "labels_sha256": hashlib.sha256(Path(labels_file).read_bytes()).hexdigest()}
     parts = recorded_split(split_file, settings, spec.names, paths)
     if parts is None:
         parts = spec.task.split(targets, validation_fraction, test_fraction, seed)
