@@ -1,6 +1,7 @@
 """Read every image or text of a data set once and report what is wrong, before any training.
 
   python experiments/check_data.py --image_dir=/data/photos --report=data_report.json
+  python experiments/check_data.py --image_dir=/data/photos --labels_file=labels.csv   # tags or values per image
   python experiments/check_data.py --text_file=reviews.csv [--test_file=test.csv] [--backbone=ENCODER]
 
 Unreadable files (empty, not images, truncated, corrupt) are listed and
@@ -27,7 +28,7 @@ from tl_keras.vision import data as data_lib
 import keras  # noqa: E402 - after tl_keras (see above)
 
 cli.define_config_flags(only=(
-    "image_dir", "text_file", "text_dir", "validation_file", "test_file", "text_column", "label_column", "backbone",
+    "image_dir", "labels_file", "task", "text_file", "text_dir", "validation_file", "test_file", "text_column", "label_column", "backbone",
     "max_sequence_length", "validation_fraction", "test_fraction", "seed", "min_images_per_class",
 ))
 flags.DEFINE_string("report", "data_report.json", "Where to write the JSON report.")
@@ -41,6 +42,8 @@ def main(argv):
         return check_texts()
     if not FLAGS.image_dir:
         cli.fail("--image_dir (a folder with one sub-folder of images per class), --text_file or --text_dir is required")
+    if FLAGS.labels_file:
+        return check_labels_file()
     bar = None
 
     def progress(done, total):
@@ -74,6 +77,31 @@ def main(argv):
     print(f"report: {FLAGS.report}")
 
 
+def check_labels_file() -> None:
+    """Images a labels file names: which task its labels make, the rows left out and why, and what each split would hold."""
+    from tl_keras.config.settings import ConfigError
+    from tl_keras.io import atomic
+    from tl_keras.vision.labels_file import load_labelled_images, read_labels_file
+
+    logging.set_verbosity(logging.ERROR)  # the problems are printed below, once
+    try:
+        found = read_labels_file(FLAGS.labels_file, FLAGS.image_dir)
+        splits, spec = load_labelled_images(FLAGS.image_dir, FLAGS.labels_file, task=FLAGS.task, seed=FLAGS.seed,
+                                            validation_fraction=FLAGS.validation_fraction, test_fraction=FLAGS.test_fraction)
+    except (ConfigError, ValueError) as error:
+        cli.fail(f"{error}")
+    atomic.write_json(FLAGS.report, {"task": spec.to_dict(), "counts": splits.counts, "problems": found.problems})
+    print(f"\n{spec.describe()}: {spec.decided}")
+    print(f"{_count(len(found.paths), 'image')} labelled; {_count(len(found.problems), 'problem')}")
+    for problem in found.problems[:5]:
+        print(f"  {problem}")
+    width = max(len(name) for name in spec.names)
+    print(f"  {'':<{width}}" + "".join(f"{split:>12}" for split in splits.counts))
+    for name in spec.names:
+        print(f"  {name:<{width}}" + "".join(f"{splits.counts[split][name]:>12}" for split in splits.counts))
+    print(f"report: {FLAGS.report}")
+
+
 def check_texts() -> None:
     """The text half: what training would read, split and cut, without training."""
     from tl_keras.config.settings import ConfigError
@@ -97,6 +125,8 @@ def check_texts() -> None:
     }
     atomic.write_json(FLAGS.report, report)
     usable = sum(len(t) for t in splits.texts.values())
+    if splits.target.decided:
+        print(f"\n{splits.target.describe()}: {splits.target.decided}")
     print(f"\n{_count(usable, 'text')} usable, {_count(len(splits.problems), 'line')} skipped")
     for problem in splits.problems[:5]:
         print(f"  {problem}")
