@@ -105,6 +105,9 @@ def _task_rows(summary: dict, timings: dict) -> list[str]:
     """A multi-label or regression run's table: each of its task's scores for transfer, scratch and the TF-IDF baseline."""
     names = list(summary["scores"])
     rows = [("transfer", summary["scores"], timings["transfer_train_s"])]
+    if summary.get("probe"):
+        frozen = summary["phases"].get("frozen", {})
+        rows.append(("frozen probe (the frozen phase alone)", summary["probe"], frozen.get("seconds", 0.0)))
     if "scratch_train_s" in timings:
         rows.append(("same network from scratch", {k: summary.get(f"scratch_{k}") for k in names}, timings["scratch_train_s"]))
     if "tfidf" in summary:

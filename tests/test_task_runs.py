@@ -67,6 +67,7 @@ def test_a_tiny_multi_label_text_run_picks_thresholds_and_serves_scores_and_tags
     assert summary["best_val_loss"] is not None  # picked on the loss: a tag set has no accuracy
     assert 0.0 <= summary["transfer_map"] <= 1.0 and "transfer_accuracy" not in summary
     assert {"map", "macro_f1"} <= set(summary["tfidf"])
+    assert set(summary["probe"]) == set(summary["scores"])  # the frozen phase alone, scored on the same test texts
     thresholds = summary["task"]["thresholds"]
     assert len(thresholds) == 4
     metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
@@ -147,6 +148,7 @@ def test_a_tiny_image_run_of_tags_or_values_trains_measures_and_serves_what_kera
     kind = "multi_label" if column == 1 else "regression"
     assert summary["task"]["kind"] == kind and summary["evaluated_on"] == "test"
     assert sum(summary["counts"]["train"].values()) > 0 and "missing.png" not in json.dumps(summary["counts"])
+    assert set(summary["probe"]) == set(summary["scores"])
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 48
     if column == 2:  # edited labels: a resume would train the saved weights on other targets, so it is refused by name

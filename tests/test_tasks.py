@@ -170,3 +170,30 @@ def test_settings_a_task_cannot_honour_are_refused_by_name(tmp_path):
         train_settings(RunConfig(monitor="val_accuracy"), TASKS["regression"])
     assert train_settings(RunConfig(), TASKS["multi_label"]).monitor == "val_loss"  # the task's own when none is given
     assert train_settings(RunConfig(), TASKS["single_label"]).monitor == "val_accuracy"
+
+
+def test_the_frozen_probe_is_scored_with_the_frozen_weights_and_the_kept_ones_are_put_back(tmp_path):
+    import tensorflow as tf
+
+    from tl_keras.evaluation.task_report import frozen_probe_scores
+    from tl_keras.training.phase import PhaseResult
+    from tl_keras.training.two_phase import TrainingResult
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = (x[:, 0] * 2 + 1).astype(np.float32)
+    model = head_over(3, 1, "linear")
+    head = model.get_layer("head")
+    head.kernel.assign([[2.0], [0.0], [0.0]])
+    head.bias.assign([1.0])
+    model.save_weights(tmp_path / "frozen.weights.h5")  # a perfect fit
+    head.kernel.assign([[0.0], [0.0], [0.0]])
+    model.save_weights(tmp_path / "fine_tune.weights.h5")  # predicts 1 everywhere
+    phases = [PhaseResult("frozen", 1, 0, 0, 0.1, 4, {}, str(tmp_path / "frozen.weights.h5")),
+              PhaseResult("fine_tune", 1, 1, 1, 0.05, 4, {}, str(tmp_path / "fine_tune.weights.h5"))]
+    result = TrainingResult(phases, "val_loss", "fine_tune", 1, 0.05, -0.05)
+    spec = TargetSpec("regression", ["value"])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    probe = frozen_probe_scores(model, model, result, spec, data, data, y, y)
+    assert probe["mae"] == pytest.approx(0.0, abs=1e-5) and probe["r2"] == pytest.approx(1.0)
+    np.testing.assert_allclose(np.asarray(head.kernel), 0.0)  # the kept phase's weights are back

@@ -34,7 +34,8 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import classification_metrics, plot_curves, predict_dataset
-from tl_keras.evaluation.task_report import evaluate_task_split
+from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores
+from tl_keras.models.builders import with_augmentation
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
@@ -164,6 +165,9 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     (Thirteen parameters: the run's pieces the summary reports.)
     """
     validation_targets = spec.user_targets(predict_dataset(model, data.validation)[1])
+    held_targets = spec.user_targets(predict_dataset(model, data.held_out)[1])
+    holder = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))  # the phases' checkpoints are its
+    probe = frozen_probe_scores(holder, model, result, spec, data.validation, data.held_out, validation_targets, held_targets)
     spec = spec.task.finish_model(model, spec, lambda: predict_dataset(model, data.validation)[0], validation_targets)
     outputs, trained_targets = predict_dataset(model, data.held_out)
     split = data.evaluation_split
@@ -183,7 +187,7 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
                             "on_cached_features": p.on_cached_features} for p in result.phases},
         "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
         "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "scores": scores,
-        **{f"transfer_{k}": v for k, v in scores.items()}, "calibration": None, "report_html": metrics["report"],
+        **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe, "calibration": None, "report_html": metrics["report"],
         "metrics_json": str(folder.evaluation / "metrics.json"), "curves_png": str(curves),
     }
     model.save(folder.model)

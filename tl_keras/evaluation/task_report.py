@@ -70,6 +70,34 @@ def evaluate_task_split(
     return metrics
 
 
+def frozen_probe_scores(holder, model, result, spec: TargetSpec, validation, held_out, validation_targets, held_targets) -> dict:
+    """The frozen phase's model (the converged probe on frozen features) scored on the held-out split in the task's measures.
+
+    Every run reports it beside the kept model, so a user sees what
+    fine-tuning added on examples no choice was made on. `holder` is the
+    model the phase checkpoints were saved from (the training wrapper, or
+    the model itself); its kept weights are loaded back afterwards.
+
+    (Eight parameters: the two models, the training result, and the data the probe is settled and scored on.)
+    """
+    from tl_keras.config.settings import FROZEN
+    from tl_keras.evaluation.metrics import predict_dataset
+    from tl_keras.training.phase import load_weights_quietly
+
+    phases = {p.name: p for p in result.phases}
+    frozen, kept = phases.get(FROZEN), phases.get(result.kept_phase)
+    if frozen is None or not frozen.weights_path or kept is None or not kept.weights_path:
+        return {}
+    if result.kept_phase != FROZEN:
+        load_weights_quietly(holder, frozen.weights_path)
+    try:
+        probe = spec.task.finish_model(model, spec, lambda: predict_dataset(model, validation)[0], validation_targets)
+        outputs, _ = predict_dataset(model, held_out)
+        return spec.task.scores(spec.task.evaluate(outputs, held_targets, probe.names, probe.thresholds))
+    finally:
+        load_weights_quietly(holder, kept.weights_path)  # the kept weights, before anything settled the probe's
+
+
 def recorded_target(run_dir: str | os.PathLike) -> TargetSpec | None:
     """The task a finished run trained for (summary.json's, thresholds included); None for a single-label run or an unfinished one."""
     import json

@@ -27,7 +27,7 @@ from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
-from tl_keras.evaluation.task_report import evaluate_task_split
+from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training.run_steps import (
     card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds, write_summary,
@@ -118,6 +118,8 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     if spec.kind == SINGLE_LABEL:
         metrics = _evaluate_single_label(config, model, ordered, tokenized, splits, folder, held_split, curves, title, extra)
     else:
+        probe = frozen_probe_scores(model, model, result, spec, ordered("validation"), ordered(held_split), tokenized.labels["validation"],
+                                    tokenized.labels[held_split])
         spec = task.finish_model(model, spec, lambda: predict_dataset(model, ordered("validation"))[0], tokenized.labels["validation"])
         outputs, _ = predict_dataset(model, ordered(held_split))
         metrics = evaluate_task_split(outputs, tokenized.labels[held_split], spec, tokenized.texts[held_split], folder.evaluation,
@@ -125,6 +127,8 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     model.save(folder.model)
     summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec)
     summary["tfidf"] = tfidf_baseline(tokenized.texts, tokenized.labels, spec, held_split)
+    if spec.kind != SINGLE_LABEL:
+        summary["probe"] = probe
     if config.compare_scratch:
         arm = scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight, spec=spec,
                           held_targets=tokenized.labels)
