@@ -43,3 +43,40 @@ def test_train_evaluate_and_predict_scripts_on_a_labels_file(tmp_path, column):
         assert line.split(": ")[1].startswith("value ")
     else:
         assert "value" not in line and ("red" in line or "no tag above" in line)
+
+
+@pytest.mark.parametrize("column", [1, 2], ids=["tags", "values"])
+def test_a_fresh_process_with_only_tensorflow_serves_what_keras_computes(tmp_path, column):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.run import run_experiment
+
+    root = tmp_path / "images"
+    labels = write_csv(tmp_path / "labels.csv", patches(root), (0, column))
+    summary = run_experiment(RunConfig(
+        image_dir=str(root), labels_file=str(labels), backbone="small_cnn", weights="none", image_size=16, fine_tune_epochs=1,
+        fine_tune_min_steps=0, batch_size=8, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "sm"), verbose=0, seed=1,
+    ))
+    photos = [root / f"p{i}.png" for i in range(4)]
+    model = keras.saving.load_model(summary["model_keras"], compile=False)
+    expected = np.concatenate([model.predict(tf.io.decode_png(p.read_bytes(), channels=3)[None], verbose=0) for p in photos])
+    code = (
+        "import json, sys, tensorflow as tf\n"
+        f"serve = tf.saved_model.load({summary['export']!r}).signatures['serving_default']\n"
+        f"out = serve(image_bytes=tf.constant([open(p, 'rb').read() for p in {[str(p) for p in photos]!r}]))\n"
+        "print(json.dumps({k: v.numpy().tolist() for k, v in out.items() if v.dtype != tf.string}))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = json.loads(done.stdout.strip().splitlines()[-1])
+    if column == 1:
+        np.testing.assert_allclose(served["scores"], expected, atol=1e-5)
+        thresholds = np.array(summary["task"]["thresholds"])
+        assert served["above_threshold"] == (expected >= thresholds).tolist()
+    else:
+        np.testing.assert_allclose(served["value"], expected[:, 0], atol=1e-4)
