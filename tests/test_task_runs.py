@@ -84,6 +84,12 @@ def test_a_tiny_multi_label_text_run_picks_thresholds_and_serves_scores_and_tags
     assert card["task"]["kind"] == "multi_label" and card["task"]["thresholds"] == thresholds
     assert card["signatures"]["serving_default"]["outputs"] == ["scores", "tags", "above_threshold"]
 
+    from tl_keras.run import run_experiment
+
+    resumed = run_experiment(RunConfig.from_dict({**json.loads((tmp_path / "run" / "config.json").read_text()), "resume": True,
+                                                  "export": False}))
+    assert resumed["scores"] == pytest.approx(summary["scores"]) and resumed["task"]["thresholds"] == pytest.approx(thresholds)
+
 
 def test_a_tiny_regression_text_run_answers_in_the_users_units(tmp_path, tiny_encoder):
     train = write(tmp_path / "train.tsv", "text\tvalue", scored(80))

@@ -197,3 +197,19 @@ def test_the_frozen_probe_is_scored_with_the_frozen_weights_and_the_kept_ones_ar
     probe = frozen_probe_scores(model, model, result, spec, data, data, y, y)
     assert probe["mae"] == pytest.approx(0.0, abs=1e-5) and probe["r2"] == pytest.approx(1.0)
     np.testing.assert_allclose(np.asarray(head.kernel), 0.0)  # the kept phase's weights are back
+
+
+def test_lists_of_tags_from_python_become_tag_labels_and_numbers_stay_numbers(tmp_path):
+    from tl_keras.text.data import load_text_splits
+    from tl_keras.text.tables import lists_to_files
+
+    texts = [f"text {i}" for i in range(20)]
+    tags = [["joy", "surprise"] if i % 2 else ["joy"] for i in range(20)]
+    files = lists_to_files(tmp_path / "tags", (texts, tags))
+    splits = load_text_splits(files["train"], validation_fraction=0.25, test_fraction=0.0, seed=0)
+    assert splits.target.kind == "multi_label" and splits.class_names == ["joy", "surprise"]
+    assert splits.labels["train"].shape[1] == 2 and splits.labels["validation"].sum(0).tolist()[1] >= 2
+    values = [0.5 + i / 7 for i in range(20)]
+    files = lists_to_files(tmp_path / "values", (texts, values))
+    splits = load_text_splits(files["train"], validation_fraction=0.25, test_fraction=0.0, seed=0)
+    assert splits.target.kind == "regression" and splits.target.mean == pytest.approx(np.mean(splits.labels["train"]))
