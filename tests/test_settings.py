@@ -144,3 +144,16 @@ def test_storage_only_choices_do_not_block_a_resume():
     assert base.fingerprint() == dataclasses.replace(base, compare_scratch=False).fingerprint()
     # Training the frozen phase on images instead of cached features is another computation.
     assert base.fingerprint() != dataclasses.replace(base, feature_cache="off").fingerprint()
+
+
+def test_the_fingerprint_hashes_only_what_differs_from_the_defaults():
+    """A release that adds a setting at its default must not orphan every earlier run's resume state and caches."""
+    import hashlib
+    import json
+
+    from tl_keras.config.run_config import RunConfig
+
+    config = RunConfig(seed=3, dropout=0.3)
+    expected = hashlib.sha256(json.dumps({"dropout": 0.3, "seed": 3}, sort_keys=True).encode()).hexdigest()[:12]
+    assert config.fingerprint() == expected
+    assert RunConfig(seed=3, dropout=0.3, task="auto").fingerprint() == expected  # a setting at its default changes nothing

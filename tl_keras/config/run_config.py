@@ -9,6 +9,7 @@ artifact; `RunConfig.from_json` reads it back to reproduce a run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -350,8 +351,15 @@ class RunConfig:
         return settings
 
     def fingerprint(self) -> str:
-        """Short hash of `result_settings`; tells two runs' configs apart."""
-        return hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode()).hexdigest()[:12]
+        """Short hash of the `result_settings` that differ from their defaults; tells two runs' configs apart.
+
+        Only what differs from a default is hashed, so a release that adds a
+        setting (at a default that computes what was computed before) leaves
+        every earlier run's fingerprint, and so its resume state and caches, valid.
+        """
+        defaults = _default_result_settings()
+        changed = {k: v for k, v in self.result_settings().items() if k not in defaults or defaults[k] != v}
+        return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -364,6 +372,11 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_result_settings() -> dict[str, Any]:
+    return RunConfig().result_settings()
 
 
 _GENERATED_INIT = RunConfig.__init__
