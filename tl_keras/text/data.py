@@ -20,7 +20,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.data.splits import SplitMismatchError
-from tl_keras.config.settings import ConfigError
+from tl_keras.config.settings import ConfigError, DataSettings
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
 from tl_keras.text.sources import LabelledTexts, read_text_source
 
@@ -57,7 +57,7 @@ class TextSplits:
 
 def load_text_splits(
     train_source: str, *, validation_source: str = "", test_source: str = "", text_column: str = "", label_column: str = "",
-    validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42, min_per_class: int = 2,
+    validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42, min_per_class: int = DataSettings.min_images_per_class,
     max_train_per_class: int = 0, class_order: list[str] | None = None, task: str = "auto",
 ) -> TextSplits:
     """Reads the sources and splits them; what a separate file provides is not carved from the training file.

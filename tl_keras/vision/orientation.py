@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tl_keras.vision.pixels import JPEG_MAGIC
+
 ORIENTATION_TAG = 0x0112
 _EXIF_ID = b"Exif\x00\x00"
 _HEAD_BYTES = 1 << 16  # the Exif block comes before the image data, within a JPEG's first segments
@@ -38,7 +40,7 @@ def exif_orientation(data: tf.Tensor) -> tf.Tensor:
     """
     data = tf.convert_to_tensor(data, tf.string)
     head = tf.strings.substr(data, 0, _HEAD_BYTES)
-    is_jpeg = tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff"
+    is_jpeg = tf.strings.substr(head, 0, len(JPEG_MAGIC)) == JPEG_MAGIC
     before, found = _split_at(tf.strings.substr(head, 0, _SEARCH_BYTES), _EXIF_ID)
     # Most files carry no Exif block: they skip the ~50 small ops of parsing it.
     return tf.cond(tf.logical_and(is_jpeg, found), lambda: _orientation_in(head, tf.strings.length(before)), lambda: tf.constant(1))

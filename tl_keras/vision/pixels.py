@@ -11,8 +11,9 @@ import numpy as np
 from keras import ops
 
 # First bytes of each format `tf.io.decode_image` reads (WebP: "RIFF", 4 bytes of size, "WEBP": `is_webp`).
+JPEG_MAGIC = b"\xff\xd8\xff"
 IMAGE_SIGNATURES = {
-    b"\xff\xd8\xff": "jpeg",
+    JPEG_MAGIC: "jpeg",
     b"\x89PNG\r\n\x1a\n": "png",
     b"GIF87a": "gif",
     b"GIF89a": "gif",

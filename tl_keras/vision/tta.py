@@ -46,6 +46,8 @@ def tta_views(images: "tf.Tensor", mode: str) -> "list[tf.Tensor]":
     """
     import tensorflow as tf
 
+    from tl_keras.vision.pixels import to_uint8
+
     check_mode(mode)
     views = [images]
     if mode in ("crops", "flip_crops"):
@@ -56,9 +58,7 @@ def tta_views(images: "tf.Tensor", mode: str) -> "list[tf.Tensor]":
         for top, left in ((0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)):
             crop = images[:, top : top + crop_h, left : left + crop_w, :]
             resized = tf.image.resize(tf.cast(crop, tf.float32), tf.stack([height, width]), method="bilinear")
-            if images.dtype.is_integer:
-                resized = tf.clip_by_value(tf.round(resized), images.dtype.min, images.dtype.max)
-            views.append(tf.cast(resized, images.dtype))
+            views.append(to_uint8(resized) if images.dtype == tf.uint8 else tf.cast(resized, images.dtype))
     if mode in ("flip", "flip_crops"):
         views += [tf.reverse(view, axis=[2]) for view in views]
     return views
