@@ -112,6 +112,9 @@ def _task_rows(summary: dict, timings: dict) -> list[str]:
         rows.append(("same network from scratch", {k: summary.get(f"scratch_{k}") for k in names}, timings["scratch_train_s"]))
     if "tfidf" in summary:
         rows.append(("TF-IDF baseline, same split", summary["tfidf"], summary["tfidf"]["seconds"]))
+    if summary.get("constant"):
+        what = "the training mean for every example" if summary["task"]["kind"] == "regression" else "each tag's training share"
+        rows.append((f"constant: {what}", summary["constant"], 0.0))
     width = max(len(label) for label, _, _ in rows) + 2
     lines = [f"{summary['task']['kind'].replace('_', '-')} over {len(summary['classes'])} output(s), on the "
              f"{summary['evaluated_on']} split:",

@@ -107,6 +107,10 @@ def test_a_tiny_regression_text_run_answers_in_the_users_units(tmp_path, tiny_en
     assert abs(float(np.mean(served["value"])) - 0.75) < 0.3
     metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
     assert metrics["mae"] == pytest.approx(summary["transfer_mae"])
+    test_values = np.array([float(v) for _, v in scored(24, seed=5)])
+    assert summary["constant"]["mae"] == pytest.approx(np.mean(np.abs(test_values - 0.75)))  # the training mean for every text
+    card = json.loads((Path(summary["export"]) / "assets.extra" / "model_card.json").read_text())
+    assert {"validation_mae", "test_mae"} <= set(card["metrics"])
     assert metrics["target_mean"] == pytest.approx(np.mean([float(v) for _, v in scored(24, seed=5)]))
 
 

@@ -30,6 +30,10 @@ def test_train_evaluate_and_predict_scripts_on_a_labels_file(tmp_path, column):
     decided = "tags joined by '|'" if column == 1 else "every label is a number, some with a fraction"
     assert decided in trained.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert "constant:" in trained.stdout and "frozen probe" in trained.stdout
+    checked = script("check_data.py", f"--image_dir={root}", f"--labels_file={labels}", f"--report={tmp_path / 'check.json'}")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert ("multi-label over 3 tags" if column == 1 else "regression of value") in checked.stdout
     evaluated = script("evaluate.py", f"--model={run_dir}", "--split=test")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     headline = "map" if column == 1 else "mae"

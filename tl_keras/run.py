@@ -169,6 +169,9 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     holder = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))  # the phases' checkpoints are its
     probe = frozen_probe_scores(holder, model, result, spec, data.validation, data.held_out, validation_targets, held_targets)
     spec = spec.task.finish_model(model, spec, lambda: predict_dataset(model, data.validation)[0], validation_targets)
+    validation_scores = spec.task.scores(spec.task.evaluate(predict_dataset(model, data.validation)[0], validation_targets, spec.names,
+                                                            spec.thresholds))
+    train_targets = spec.user_targets(splits.indexed["train"].labels) if "train" in splits.indexed else None
     outputs, trained_targets = predict_dataset(model, data.held_out)
     split = data.evaluation_split
     names = splits.split_record.get(split, [])
@@ -187,7 +190,9 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
                             "on_cached_features": p.on_cached_features} for p in result.phases},
         "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
         "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "scores": scores,
-        **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe, "calibration": None, "report_html": metrics["report"],
+        **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe, "validation_scores": validation_scores,
+        "constant": {} if train_targets is None else spec.task.constant_baseline(train_targets, held_targets, spec),
+        "calibration": None, "report_html": metrics["report"],
         "metrics_json": str(folder.evaluation / "metrics.json"), "curves_png": str(curves),
     }
     model.save(folder.model)
@@ -373,8 +378,9 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
     config, summary, timings = trained.config, trained.summary, trained.timings
     if config.export:
         scores = summary.get("scores") or {"accuracy": summary["exported_accuracy"]}
-        metadata = card_metadata(config, trained.weights, {f"{summary['evaluated_on']}_{k}": v for k, v in scores.items()},
-                                 summary["calibration"])
+        measured = {**{f"validation_{k}": v for k, v in summary.get("validation_scores", {}).items()},
+                    **{f"{summary['evaluated_on']}_{k}": v for k, v in scores.items()}}
+        metadata = card_metadata(config, trained.weights, measured, summary["calibration"])
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(

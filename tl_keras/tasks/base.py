@@ -73,6 +73,11 @@ class Task:
         """The few numbers of `evaluate`'s dict that a summary, a model card and a comparison carry; the headline first."""
         raise NotImplementedError
 
+    def constant_baseline(self, train_targets: np.ndarray, held_targets: np.ndarray, spec) -> dict[str, float]:
+        """`scores` of the answer that ignores the input, learnt from the training targets alone (each tag's training
+        share as its score; the training mean as the value): what a model must beat to have learnt anything."""
+        raise NotImplementedError
+
     def finish_model(self, model: keras.Model, spec, validation_outputs: Callable[[], np.ndarray], validation_targets: np.ndarray):
         """What training leaves to settle once the kept weights are in: returns the spec, with anything chosen on validation.
 

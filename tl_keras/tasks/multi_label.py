@@ -80,6 +80,11 @@ class MultiLabel(Task):
         positives = (np.asarray(targets) > 0.5).sum(axis=0) if len(targets) else np.zeros(len(names))
         return {name: int(positives[j]) for j, name in enumerate(names)}
 
+    def constant_baseline(self, train_targets, held_targets, spec) -> dict[str, float]:
+        share = np.asarray(train_targets, np.float64).mean(axis=0)
+        scores = np.broadcast_to(share, np.asarray(held_targets).shape)
+        return self.scores(measures.multi_label_measures(scores, held_targets, spec.names, [0.5] * len(spec.names)))
+
     def finish_model(self, model, spec, validation_outputs, validation_targets):
         """Each tag's threshold, chosen on validation (`measures.choose_thresholds`), shipped in the spec."""
         import dataclasses

@@ -80,6 +80,10 @@ class Regression(Task):
     def counts(self, targets, names) -> dict[str, int]:
         return {name: int(len(targets)) for name in names}
 
+    def constant_baseline(self, train_targets, held_targets, spec) -> dict[str, float]:
+        mean = float(np.mean(np.asarray(train_targets, np.float64)))
+        return self.scores(measures.regression_measures(np.full(len(held_targets), mean), held_targets))
+
     def finish_model(self, model, spec, validation_outputs, validation_targets):
         """The standardised head made to answer in the user's units (kernel and bias rescaled by the training spread and mean)."""
         if spec.mean != 0.0 or spec.std != 1.0:

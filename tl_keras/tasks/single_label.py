@@ -111,6 +111,11 @@ class SingleLabel(Task):
     def output_reading(self, spec) -> str:
         return "probabilities [1, C] in labels.txt order; the class is the largest"
 
+    def constant_baseline(self, train_targets, held_targets, spec) -> dict[str, float]:
+        counts = np.bincount(np.asarray(train_targets, np.int64), minlength=len(spec.names)).astype(np.float64)
+        probabilities = np.broadcast_to(counts / max(counts.sum(), 1.0), (len(held_targets), len(spec.names)))
+        return self.scores(self.evaluate(probabilities, held_targets, spec.names))
+
     def serving_outputs(self, names, top_k, thresholds=None):
         table = tf.constant(list(names))
         k = max(1, min(int(top_k), len(names)))

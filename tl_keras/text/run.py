@@ -129,6 +129,10 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     summary["tfidf"] = tfidf_baseline(tokenized.texts, tokenized.labels, spec, held_split)
     if spec.kind != SINGLE_LABEL:
         summary["probe"] = probe
+        summary["constant"] = task.constant_baseline(tokenized.labels["train"], tokenized.labels[held_split], spec)
+        validation_outputs, _ = predict_dataset(model, ordered("validation"))
+        summary["validation_scores"] = task.scores(task.evaluate(validation_outputs, tokenized.labels["validation"], spec.names,
+                                                                 spec.thresholds))
     if config.compare_scratch:
         arm = scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight, spec=spec,
                           held_targets=tokenized.labels)
@@ -307,7 +311,9 @@ def finish_text_run(trained: TrainedTextRun, extra: dict) -> dict:
     if config.export:
         split = summary["evaluated_on"]
         scores = summary.get("scores") or {"accuracy": summary["transfer_accuracy"]}
-        metadata = card_metadata(config, None, {f"{split}_{k}": v for k, v in scores.items()}, summary["calibration"])
+        measured = {**{f"validation_{k}": v for k, v in summary.get("validation_scores", {}).items()},
+                    **{f"{split}_{k}": v for k, v in scores.items()}}
+        metadata = card_metadata(config, None, measured, summary["calibration"])
         t0 = time.perf_counter()
         exported = export_text_saved_model(
             distribute.float32_copy(trained.model), trained.encoder.tokenizer, config.export_dir, config.name, trained.class_names,
