@@ -119,10 +119,13 @@ def _evaluate_tags_or_values(model, target, run_dir: Path) -> None:
         if dataset is None:
             cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} images")
         outputs, trained = predict_dataset(model, data_lib.make_batches(dataset, input_size_of(model), FLAGS.batch_size, cache="none"))
-        targets, examples = target.user_targets(trained), [Path(p).name for p in splits.split_record[FLAGS.split]]
+        targets, examples = target.user_targets(trained), list(splits.split_record[FLAGS.split])
     out = FLAGS.output_dir or str(run_dir / f"evaluation_{FLAGS.split}")
+    from tl_keras.vision.gallery import thumbnail_html
+
     metrics = evaluate_task_split(outputs, targets, target, examples, out, split=FLAGS.split,
-                                  title=f"{run_dir.name} on the {FLAGS.split} split", noun="texts" if config.is_text() else "images")
+                                  title=f"{run_dir.name} on the {FLAGS.split} split", noun="texts" if config.is_text() else "images",
+                                  show=None if config.is_text() else thumbnail_html)
     print(f"{FLAGS.split}: " + ", ".join(f"{k} {v:.4f}" for k, v in target.task.scores(metrics).items()) + f" on {metrics['examples']}")
     print(f"report: {metrics['report']} (metrics.json beside it)")
 

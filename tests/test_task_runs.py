@@ -159,6 +159,7 @@ def test_a_tiny_image_run_of_tags_or_values_trains_measures_and_serves_what_kera
     assert summary["task"]["kind"] == kind and summary["evaluated_on"] == "test"
     assert sum(summary["counts"]["train"].values()) > 0 and "missing.png" not in json.dumps(summary["counts"])
     assert set(summary["probe"]) == set(summary["scores"])
+    assert "data:image/jpeg;base64," in (tmp_path / "run" / "evaluation" / "report.html").read_text()  # the worst, as thumbnails
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 48
     if column == 2:  # edited labels: a resume would train the saved weights on other targets, so it is refused by name

@@ -39,6 +39,7 @@ from tl_keras.models.builders import with_augmentation
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.serving import export_saved_model
 from tl_keras.vision.inspection import inspect_split
+from tl_keras.vision.gallery import thumbnail_html
 from tl_keras.export.reload import load_classifier
 from tl_keras.models.anatomy import DEFAULT_INPUT_SIZE
 from tl_keras.vision.backbones import backbone_from, backbone_of
@@ -176,9 +177,9 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     split = data.evaluation_split
     names = splits.split_record.get(split, [])
     metrics = evaluate_task_split(
-        outputs, spec.user_targets(trained_targets), spec, [Path(n).name for n in names] or [str(i) for i in range(len(outputs))],
+        outputs, spec.user_targets(trained_targets), spec, list(names) or [str(i) for i in range(len(outputs))],
         folder.evaluation, split=split, title=f"{config.name}: {backbone.name} on the {split} split", curves=curves,
-        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, noun="images",
+        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, noun="images", show=thumbnail_html,
     )
     if config.refit != "off":
         logging.info("no refit on training + validation: its rules were measured for one label per image, not for tags or values")

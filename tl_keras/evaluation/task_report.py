@@ -14,7 +14,7 @@ import csv
 import html
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -31,18 +31,21 @@ MOST_CURVES = 12  # precision-recall curves drawn: the most frequent tags
 def evaluate_task_split(
     outputs: np.ndarray, targets: np.ndarray, spec: TargetSpec, examples: Sequence[str], out_dir: str | os.PathLike, *, split: str,
     title: str = "", curves: Path | None = None, extra: dict | None = None, noun: str = "examples",
+    show: Callable[[str], str] | None = None,
 ) -> dict:
     """Measures `outputs` (scores or values, the user's units) against `targets` and writes the files; returns the metrics.
 
-    (Ten parameters: the predictions, what they are of, and the page's labels.)
+    (Eleven parameters: the predictions, what they are of, and the page's labels.) `show` turns an example's name into the
+    HTML the worst-examples table shows (a modality's own: a thumbnail of a photo); by default the name, escaped.
     """
+    show = show or _shown
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = spec.task.evaluate(outputs, targets, spec.names, spec.thresholds)
     metrics.update({"task": spec.kind, "split": split, **(extra or {})})
     if spec.kind == MULTI_LABEL:
         pictures = {"precision-recall curves": _plot_precision_recall(outputs, targets, spec.names, out / "precision_recall.png")}
-        worst = _worst_tagged(outputs, targets, spec, examples)
+        worst = _worst_tagged(outputs, targets, spec, examples, show)
         _write_per_label(metrics, out / "per_label.csv")
         rows = [(name, *(row[k] for k in ("average_precision", "precision", "recall", "f1", "support", "threshold")))
                 for name, row in metrics["per_label"].items()]
@@ -54,7 +57,7 @@ def evaluate_task_split(
     else:
         values = np.asarray(outputs).reshape(len(outputs), -1)[:, 0]
         pictures = {"predicted against true": _plot_predicted(values, targets, out / "predicted_vs_true.png")}
-        worst = _largest_errors(values, targets, examples)
+        worst = _largest_errors(values, targets, examples, show)
         _write_values(values, targets, examples, out / "predictions.csv")
         detail = ""
         headline = [(k.upper() if k in ("mae", "rmse") else k.capitalize() if k != "r2" else "R²", metrics[k])
@@ -118,7 +121,7 @@ def _shown(text: str) -> str:
     return html.escape(text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "...")
 
 
-def _worst_tagged(scores, targets, spec: TargetSpec, examples) -> str:
+def _worst_tagged(scores, targets, spec: TargetSpec, examples, show) -> str:
     """The examples with the most tags wrong at the thresholds (ties: the larger total score error)."""
     truth = np.asarray(targets) > 0.5
     cut = np.asarray(spec.thresholds or [0.5] * len(spec.names))
@@ -131,17 +134,17 @@ def _worst_tagged(scores, targets, spec: TargetSpec, examples) -> str:
     names = np.asarray(spec.names)
     rows = "".join(
         f"<tr><td>{html.escape(', '.join(names[truth[i]]))}</td><td>{html.escape(', '.join(names[predicted[i]]) or '(none)')}</td>"
-        f'<td>{int(wrong[i])}</td><td class="text">{_shown(examples[i])}</td></tr>' for i in order
+        f'<td>{int(wrong[i])}</td><td class="text">{show(examples[i])}</td></tr>' for i in order
     )
     return (f'<p class="note">{int((wrong > 0).sum())} of {len(wrong)} with at least one tag wrong; the {len(order)} worst:</p>'
             "<table><tr><th>true tags</th><th>predicted tags</th><th>wrong</th><th>example</th></tr>" + rows + "</table>")
 
 
-def _largest_errors(values, targets, examples) -> str:
+def _largest_errors(values, targets, examples, show) -> str:
     truth = np.asarray(targets, np.float64).reshape(-1)
     order = np.argsort(-np.abs(values - truth), kind="stable")[:WORST_SHOWN]
     rows = "".join(f'<tr><td>{truth[i]:.4g}</td><td>{values[i]:.4g}</td><td>{values[i] - truth[i]:+.4g}</td>'
-                   f'<td class="text">{_shown(examples[i])}</td></tr>' for i in order)
+                   f'<td class="text">{show(examples[i])}</td></tr>' for i in order)
     return "<table><tr><th>true</th><th>predicted</th><th>error</th><th>example</th></tr>" + rows + "</table>"
 
 

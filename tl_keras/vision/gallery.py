@@ -128,3 +128,25 @@ def plot_examples(examples: Sequence[Example], class_names: Sequence[str], path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return Path(path)
+
+
+def thumbnail_html(path: str, side: int = 96) -> str:
+    """A photo as a small embedded thumbnail with its file name, for a report's table; the name alone if it cannot be read."""
+    import base64
+    import html
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    name = html.escape(Path(path).name)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+    except (OSError, ValueError):
+        return name
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{name}" src="data:image/jpeg;base64,{data}"><br>{name}'
