@@ -99,8 +99,11 @@ class Task:
         raise NotImplementedError
 
 
-def head_of(model: keras.Model) -> keras.layers.Layer:
-    """The layer that makes the model's output, looking through wrappers (augmentation, a head over features) to the classifier's."""
+def head_of(model: keras.Model) -> keras.layers.Layer | None:
+    """The layer that makes the model's output, looking through wrappers (augmentation, a head over features) to the classifier's;
+    None for a model with no graph to read (a subclassed trainer such as the distiller, which trains one label)."""
+    if not getattr(model, "outputs", None):
+        return None
     layer = producer(model.outputs[0])
     while isinstance(layer, keras.Model) and getattr(layer, "outputs", None):
         layer = producer(layer.outputs[0])
