@@ -9,6 +9,8 @@ import pytest
 from text_fixtures import NEGATIVE, POSITIVE, sentences
 from tl_keras.config.run_config import RunConfig
 
+pytestmark = pytest.mark.slow  # 20-35 s each; the quick tier keeps the seam's unit tests (test_tasks.py) and the tiny single-label runs
+
 
 def tagged(count: int, seed: int = 0) -> list[tuple[str, str]]:
     """Sentences tagged by what they mention: tone (pos/neg), and `plot` and `acting` when named."""
