@@ -24,7 +24,7 @@ setup(
         "absl-py>=1.0",
         # Metrics, the logistic-regression head start, and the digits example's data.
         "scikit-learn>=1.3",
-        # Temperature scaling's one-dimensional fit (scikit-learn already depends on it).
+        # Temperature scaling's one-dimensional fit and regression's Pearson and Spearman (scikit-learn already depends on it).
         "scipy>=1.9",
         "numpy",
         # The data check reads image headers (CMYK, 16-bit, alpha, truncation) with Pillow.
