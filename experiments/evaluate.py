@@ -86,7 +86,6 @@ def main(argv):
 
 def _evaluate_tags_or_values(model, target, run_dir: Path) -> None:
     """A multi-label or regression run's split scored again in its task's measures, at the thresholds the run chose."""
-    import numpy as np
 
     from tl_keras.config.settings import DataSettings, settings_from
     from tl_keras.evaluation.metrics import predict_dataset
@@ -107,9 +106,7 @@ def _evaluate_tags_or_values(model, target, run_dir: Path) -> None:
             cli.fail(f"--split={FLAGS.split}: the run has no {FLAGS.split} texts")
         tokenizer = TextTokenizer.load(run_dir / TOKENIZER_FOLDER)
         examples, targets = list(splits.texts[FLAGS.split]), splits.labels[FLAGS.split]
-        ids = tokenizer.encode(examples)
-        outputs = np.concatenate([model.predict(batches_lib.pad_batch(ids[i : i + FLAGS.batch_size], tokenizer.pad_id), verbose=0)
-                                  for i in range(0, len(ids), FLAGS.batch_size)])
+        outputs = batches_lib.predict_texts(model, tokenizer, examples, FLAGS.batch_size)
     else:
         from tl_keras.models.anatomy import input_size_of
         from tl_keras.vision import data as data_lib
@@ -150,11 +147,7 @@ def _evaluate_text_run(model, class_names, run_dir: Path) -> None:
     # The data's labels are positions in its own class list; the model's columns are positions in the run's.
     to_model = align(class_names, splits.class_names, data=f"the run's {FLAGS.split} split")
     texts, labels = list(splits.texts[FLAGS.split]), to_model[np.asarray(splits.labels[FLAGS.split])]
-    ids = tokenizer.encode(texts)
-    probabilities = np.concatenate([
-        model.predict(batches_lib.pad_batch(ids[i : i + FLAGS.batch_size], tokenizer.pad_id), verbose=0)
-        for i in range(0, len(ids), FLAGS.batch_size)
-    ])
+    probabilities = batches_lib.predict_texts(model, tokenizer, texts, FLAGS.batch_size)
     out = FLAGS.output_dir or str(run_dir / f"evaluation_{FLAGS.split}")
     metrics = evaluate_text_split(probabilities, labels, texts, class_names, out, split=FLAGS.split,
                                   title=f"{run_dir.name} on the {FLAGS.split} split")

@@ -28,13 +28,13 @@ from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.vision.classifier import build_classifier
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds,
-    write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_entries,
+    training_seconds, write_summary,
 )
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import classification_metrics, plot_curves, predict_dataset
-from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores
+from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores, targets_of
 from tl_keras.models.builders import with_augmentation
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.serving import export_saved_model
@@ -165,46 +165,43 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
 
     (Thirteen parameters: the run's pieces the summary reports.)
     """
-    validation_targets = spec.user_targets(predict_dataset(model, data.validation)[1])
-    held_targets = spec.user_targets(predict_dataset(model, data.held_out)[1])
+    validation_targets, held_targets = targets_of(data.validation, spec), targets_of(data.held_out, spec)
     holder = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))  # the phases' checkpoints are its
     probe = frozen_probe_scores(holder, model, result, spec, data.validation, data.held_out, validation_targets, held_targets)
-    spec = spec.task.finish_model(model, spec, lambda: predict_dataset(model, data.validation)[0], validation_targets)
+    spec, outputs, scores = settled_scores(model, spec, data.validation, data.held_out, validation_targets, held_targets)
     validation_scores = spec.task.scores(spec.task.evaluate(predict_dataset(model, data.validation)[0], validation_targets, spec.names,
                                                             spec.thresholds))
     train_targets = spec.user_targets(splits.indexed["train"].labels) if "train" in splits.indexed else None
-    outputs, trained_targets = predict_dataset(model, data.held_out)
     split = data.evaluation_split
     names = splits.split_record.get(split, [])
     metrics = evaluate_task_split(
-        outputs, spec.user_targets(trained_targets), spec, list(names) or [str(i) for i in range(len(outputs))],
+        outputs, held_targets, spec, list(names) or [str(i) for i in range(len(outputs))],
         folder.evaluation, split=split, title=f"{config.name}: {backbone.name} on the {split} split", curves=curves,
         extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, noun="images", show=thumbnail_html,
     )
     if config.refit != "off":
         logging.info("no refit on training + validation: its rules were measured for one label per image, not for tags or values")
-    scores = spec.task.scores(metrics)
     summary = {
         "name": config.name, "run_dir": str(folder.root), "classes": splits.class_names, "counts": splits.counts, "task": spec.to_dict(),
-        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size,
-        "phases": {p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
-                            "on_cached_features": p.on_cached_features} for p in result.phases},
-        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
-        "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "scores": scores,
-        **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe, "validation_scores": validation_scores,
+        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, **training_entries(result),
+        "evaluated_on": split, "scores": scores, **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe,
+        "validation_scores": validation_scores,
         "constant": {} if train_targets is None else spec.task.constant_baseline(train_targets, held_targets, spec),
         "calibration": None, "report_html": metrics["report"],
         "metrics_json": str(folder.evaluation / "metrics.json"), "curves_png": str(curves),
     }
     model.save(folder.model)
     if config.compare_scratch:
-        summary.update(_scratch_tags_or_values(config, spec, data, plan, folder, timings, result))
+        summary.update(_scratch_tags_or_values(config, spec, data, plan, folder, timings, result, validation_targets, held_targets))
         summary["transfer_minus_scratch"] = float(summary[f"transfer_{spec.task.headline}"] - summary[f"scratch_{spec.task.headline}"])
     return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started, spec)
 
 
-def _scratch_tags_or_values(config, spec, data, plan, folder: RunFolder, timings: dict, transfer) -> dict:
-    """The same network from random weights for tags or values, scored in the task's measures."""
+def _scratch_tags_or_values(config, spec, data, plan, folder: RunFolder, timings: dict, transfer, validation_targets, held_targets) -> dict:
+    """The same network from random weights for tags or values, scored in the task's measures.
+
+    (Nine parameters: the run's pieces the scratch arm shares with the transfer arm.)
+    """
     keras.utils.set_random_seed(config.seed)
     scratch = build_classifier(
         _load(config, None), spec.task.head_units(spec.names), dropout=config.dropout, head_l2=config.head_l2,
@@ -215,10 +212,7 @@ def _scratch_tags_or_values(config, spec, data, plan, folder: RunFolder, timings
     result = train_from_scratch(scratch, data.train, data.validation, plan, folder.scratch.root,
                                 augmentation=build_augmentation(settings_from(AugmentSettings, config)), **budget)
     timings["scratch_train_s"] = time.perf_counter() - t0
-    validation_targets = spec.user_targets(predict_dataset(scratch, data.validation)[1])
-    spec = spec.task.finish_model(scratch, spec, lambda: predict_dataset(scratch, data.validation)[0], validation_targets)
-    outputs, trained = predict_dataset(scratch, data.held_out)
-    scores = spec.task.scores(spec.task.evaluate(outputs, spec.user_targets(trained), spec.names, spec.thresholds))
+    scores = settled_scores(scratch, spec, data.validation, data.held_out, validation_targets, held_targets)[2]
     return {**{f"scratch_{k}": v for k, v in scores.items()}, "scratch_epochs": result.phases[0].epochs_run,
             "scratch_budget": config.scratch_budget}
 
@@ -328,16 +322,10 @@ def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, re
     (Nine parameters: the pieces of the run the summary reports, each made by another step.)
     """
     evaluation_dir = RunFolder(run_dir).evaluation
-    phases = {
-        p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
-                 "on_cached_features": p.on_cached_features}
-        for p in result.phases
-    }
     summary: dict = {
         "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
-        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, "phases": phases,
-        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
-        "fine_tune_change": result.change_from_frozen, "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
+        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, **training_entries(result),
+        "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
         "macro_f1": metrics["macro"]["f1"],
         "metrics_json": str(evaluation_dir / "metrics.json"), "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
         "curves_png": str(curves), **_evaluation_entries(metrics),

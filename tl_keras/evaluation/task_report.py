@@ -84,7 +84,6 @@ def frozen_probe_scores(holder, model, result, spec: TargetSpec, validation, hel
     (Eight parameters: the two models, the training result, and the data the probe is settled and scored on.)
     """
     from tl_keras.config.settings import FROZEN
-    from tl_keras.evaluation.metrics import predict_dataset
     from tl_keras.training.phase import load_weights_quietly
 
     phases = {p.name: p for p in result.phases}
@@ -94,11 +93,27 @@ def frozen_probe_scores(holder, model, result, spec: TargetSpec, validation, hel
     if result.kept_phase != FROZEN:
         load_weights_quietly(holder, frozen.weights_path)
     try:
-        probe = spec.task.finish_model(model, spec, lambda: predict_dataset(model, validation)[0], validation_targets)
-        outputs, _ = predict_dataset(model, held_out)
-        return spec.task.scores(spec.task.evaluate(outputs, held_targets, probe.names, probe.thresholds))
+        return settled_scores(model, spec, validation, held_out, validation_targets, held_targets)[2]
     finally:
         load_weights_quietly(holder, kept.weights_path)  # the kept weights, before anything settled the probe's
+
+
+def settled_scores(model, spec: TargetSpec, validation, held_out, validation_targets, held_targets):
+    """(the spec, the held-out outputs, the task's scores) once the task has settled `model` on validation (thresholds
+    chosen, or the value's scale folded in): what every arm of a tag or value run reports, measured one way.
+
+    (Six parameters: the model, its task, and the two splits with their targets in the user's units.)
+    """
+    from tl_keras.evaluation.metrics import predict_dataset
+
+    spec = spec.task.finish_model(model, spec, lambda: predict_dataset(model, validation)[0], validation_targets)
+    outputs, _ = predict_dataset(model, held_out)
+    return spec, outputs, spec.task.scores(spec.task.evaluate(outputs, held_targets, spec.names, spec.thresholds))
+
+
+def targets_of(dataset, spec: TargetSpec) -> np.ndarray:
+    """The targets of a batched (inputs, targets) dataset in the user's units, read without running a model."""
+    return spec.user_targets(np.concatenate([np.asarray(y) for _, y in dataset]))
 
 
 def recorded_target(run_dir: str | os.PathLike) -> TargetSpec | None:

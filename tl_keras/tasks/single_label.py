@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tl_keras.data.splits import stratified_split
 from tl_keras.models.losses import Accuracy, SparseCrossentropy
-from tl_keras.tasks.base import SINGLE_LABEL, Task, dense_logits, penalty, timed
+from tl_keras.tasks.base import SINGLE_LABEL, Task, dense_logits, penalty, pick_strength, timed
 
 # Inverse L2 strengths tried, strongest first (half-decade steps): with a few hundred rows and 1000+
 # features the best is often near 0.01, so the grid reaches well below it.
@@ -55,24 +55,19 @@ class SingleLabel(Task):
             return {"C": strength, "validation_accuracy": None, "validation_log_loss": None, "rows": int(len(labels)),
                     "seconds": timed(started)}
         val_x, val_y = validation
-        best, rises = None, 0
-        for strength in STRENGTHS:
+
+        def fit(c):
             # A fresh model per strength (warm starts would make the answer depend on the path taken).
-            model = LogisticRegression(C=strength, max_iter=1000, tol=1e-4)
-            model.fit(features, labels, sample_weight=sample_weight)
+            model = LogisticRegression(C=c, max_iter=1000, tol=1e-4).fit(features, labels, sample_weight=sample_weight)
             probabilities = np.zeros((len(val_y), num_classes))
             probabilities[:, model.classes_] = model.predict_proba(val_x)
             # float32 features give float32 probabilities, whose rows miss 1 by more than float64's tolerance in log_loss
             # (a warning per fit); renormalised in float64. Not clipped: log_loss clips at machine epsilon itself.
             probabilities /= probabilities.sum(axis=1, keepdims=True)
             loss = log_loss(val_y, probabilities, labels=list(range(num_classes)))
-            if best is None or loss < best[0]:
-                best, rises = (loss, strength, model, float(np.mean(probabilities.argmax(1) == val_y))), 0
-            else:
-                rises += 1
-                if rises == 2:  # validation log-loss is unimodal in C in practice: two rises past the best end the search
-                    break
-        loss, strength, model, accuracy = best
+            return loss, (model, float(np.mean(probabilities.argmax(1) == val_y)))
+
+        strength, loss, (model, accuracy) = pick_strength(STRENGTHS, fit)
         _set_head(head, model, features.shape[1], num_classes)
         return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
                 "seconds": timed(started)}

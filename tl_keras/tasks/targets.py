@@ -42,12 +42,11 @@ def task_named(kind: str) -> Task:
 def task_of(model: keras.Model) -> Task:
     """The task a model was built for, read from its head's activation (a model without a Dense head, such as an
     averaged ensemble, is single-label)."""
-    head = head_of(model)
-    activation = getattr(getattr(head, "activation", None), "__name__", "softmax")
-    return _BY_ACTIVATION.get(activation, TASKS[SINGLE_LABEL])
+    return task_of_head(head_of(model))
 
 
-def task_of_head(head: keras.layers.Layer) -> Task:
+def task_of_head(head: keras.layers.Layer | None) -> Task:
+    """The task a head's activation says (softmax, sigmoid, linear); single-label for anything else."""
     return _BY_ACTIVATION.get(getattr(getattr(head, "activation", None), "__name__", "softmax"), TASKS[SINGLE_LABEL])
 
 

@@ -63,11 +63,8 @@ def tfidf_baseline(texts: dict[str, Sequence[str]], targets: dict[str, np.ndarra
     else:
         scored = _one_vs_rest(train, targets["train"], validation, targets["validation"], held)
     outputs, strength, extra = scored
-    measures = spec.task.evaluate(outputs, targets[held_split], spec.names, extra.get("thresholds"))
-    headline = {k: measures[k] for k in ("map", "mae", "rmse", "pearson", "spearman", "r2", "subset_accuracy") if k in measures}
-    if "macro" in measures:
-        headline.update(macro_f1=measures["macro"]["f1"], micro_f1=measures["micro"]["f1"])
-    return {**headline, "C": strength, "features": int(train.shape[1]), "seconds": round(time.perf_counter() - started, 2)}
+    scores = spec.task.scores(spec.task.evaluate(outputs, targets[held_split], spec.names, extra.get("thresholds")))
+    return {**scores, "C": strength, "features": int(train.shape[1]), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _ridge(train, train_values, validation, validation_values, held):

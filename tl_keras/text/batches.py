@@ -32,6 +32,14 @@ def pad_batch(rows: Sequence[np.ndarray], pad_id: int) -> np.ndarray:
     return out
 
 
+def predict_texts(model, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """The model's outputs on `texts`, tokenised by `tokenizer` and padded per batch, in order (for scoring a saved model)."""
+    ids = tokenizer.encode(list(texts))
+    return np.concatenate([
+        model.predict(pad_batch(ids[i : i + batch_size], tokenizer.pad_id), verbose=0) for i in range(0, len(ids), batch_size)
+    ])
+
+
 def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket: bool = True) -> list[np.ndarray]:
     """The batches (index arrays) of one epoch, a function of (seed, epoch, lengths) alone."""
     rng = np.random.default_rng([seed, int(epoch)])

@@ -27,10 +27,11 @@ from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
-from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores
+from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training.run_steps import (
-    card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_seconds, write_summary,
+    card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_entries, training_seconds,
+    write_summary,
 )
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
@@ -120,8 +121,8 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
     else:
         probe = frozen_probe_scores(model, model, result, spec, ordered("validation"), ordered(held_split), tokenized.labels["validation"],
                                     tokenized.labels[held_split])
-        spec = task.finish_model(model, spec, lambda: predict_dataset(model, ordered("validation"))[0], tokenized.labels["validation"])
-        outputs, _ = predict_dataset(model, ordered(held_split))
+        spec, outputs, _ = settled_scores(model, spec, ordered("validation"), ordered(held_split), tokenized.labels["validation"],
+                                          tokenized.labels[held_split])
         metrics = evaluate_task_split(outputs, tokenized.labels[held_split], spec, tokenized.texts[held_split], folder.evaluation,
                                       split=held_split, title=title, curves=curves, extra=extra, noun="texts")
     model.save(folder.model)
@@ -137,8 +138,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         arm = scratch_arm(config, model, train, ordered, held_split, plan, folder, timings, result, class_weight, spec=spec,
                           held_targets=tokenized.labels)
         summary.update(arm)
-        headline = task.headline if spec.kind != SINGLE_LABEL else "accuracy"
-        summary["transfer_minus_scratch"] = float(summary[f"transfer_{headline}"] - summary[f"scratch_{headline}"])
+        summary["transfer_minus_scratch"] = float(summary[f"transfer_{task.headline}"] - summary[f"scratch_{task.headline}"])
     return TrainedTextRun(config, folder, model, encoder, splits.class_names, summary, timings, started, spec)
 
 
@@ -261,13 +261,7 @@ def _summary_common(config, run_dir, splits, encoder, result, held_split, curves
         "modality": "text", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
         "backbone": encoder.name, "sequence_length": encoder.tokenizer.sequence_length,
         "pooling": encoder.pooling if config.pooling == "auto" else config.pooling,
-        "phases": {
-            p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
-                     "on_cached_features": p.on_cached_features}
-            for p in result.phases
-        },
-        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
-        "fine_tune_change": result.change_from_frozen, "evaluated_on": held_split,
+        **training_entries(result), "evaluated_on": held_split,
         "metrics_json": str(Path(metrics["report"]).parent / "metrics.json"), "curves_png": str(curves), "report_html": metrics["report"],
     }
 
@@ -288,9 +282,8 @@ def scratch_arm(config, model, train, ordered, held_split, plan, folder, timings
     timings["scratch_train_s"] = time.perf_counter() - t0
     done = {"scratch_epochs": result.phases[0].epochs_run, "scratch_budget": config.scratch_budget}
     if spec is not None and spec.kind != SINGLE_LABEL:
-        spec = spec.task.finish_model(scratch, spec, lambda: predict_dataset(scratch, ordered("validation"))[0], held_targets["validation"])
-        outputs, _ = predict_dataset(scratch, ordered(held_split))
-        scores = spec.task.scores(spec.task.evaluate(outputs, held_targets[held_split], spec.names, spec.thresholds))
+        scores = settled_scores(scratch, spec, ordered("validation"), ordered(held_split), held_targets["validation"],
+                                held_targets[held_split])[2]
         return {**done, **{f"scratch_{k}": v for k, v in scores.items()}}
     probabilities, labels = predict_dataset(scratch, ordered(held_split))
     return {"scratch_accuracy": float(np.mean(probabilities.argmax(-1) == labels)), **done}

@@ -199,10 +199,7 @@ def keras_probabilities_of(version_dir: str | os.PathLike, texts: Sequence[str],
 
     tokenizer = export_tokenizer(version_dir)
     model = keras.saving.load_model(Path(version_dir) / EXTRA_ASSETS / KERAS_COPY, compile=False)
-    ids = tokenizer.encode(list(texts))
-    return np.concatenate([
-        model.predict(batches_lib.pad_batch(ids[i : i + batch_size], tokenizer.pad_id), verbose=0) for i in range(0, len(ids), batch_size)
-    ])
+    return batches_lib.predict_texts(model, tokenizer, texts, batch_size)
 
 
 def export_text_tflite(

@@ -129,6 +129,17 @@ def train_settings(config: RunConfig, task: Task | None = None) -> TrainSettings
                          monitor=monitor)
 
 
+def training_entries(result) -> dict:
+    """What summary.json says of the training itself, for any run: each phase's epochs, best and time, which phase was kept
+    and what fine-tuning changed."""
+    return {
+        "phases": {p.name: {"epochs": p.epochs_run, "best_epoch": p.best_epoch, "best": p.best_value, "seconds": round(p.seconds, 2),
+                            "on_cached_features": p.on_cached_features} for p in result.phases},
+        "kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch, f"best_{result.monitor}": result.kept_value,
+        "fine_tune_change": result.change_from_frozen,
+    }
+
+
 def write_summary(folder: RunFolder, summary: dict, timings: dict, started: float, extra: dict) -> dict:
     """Adds the timings (with the whole job's), the model's path and `extra`, and writes summary.json; returns the summary.
 
