@@ -43,7 +43,8 @@ from tl_keras.evaluation import calibration
 from tl_keras.config.run_config import recipe_config
 from tl_keras.evaluation.metrics import predict_dataset
 from tl_keras.export.reload import load_classifier
-from tl_keras.run import load_splits, prepare_batches, run_experiment
+from tl_keras.run import run_experiment
+from tl_keras.vision.run import load_splits, prepare_batches
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"

@@ -33,7 +33,8 @@ from absl import app, flags
 from tl_keras.config.run_config import recipe_config
 from tl_keras.vision.backbones import load_backbone
 from tl_keras.vision.classifier import build_classifier
-from tl_keras.run import load_splits, prepare_batches, train_settings
+from tl_keras.training.run_steps import train_settings
+from tl_keras.vision.run import load_splits, prepare_batches
 from tl_keras.training.two_phase import train_two_phase
 
 REPO = Path(__file__).resolve().parents[1]

@@ -63,7 +63,8 @@ from absl import app, flags
 from tl_keras.config.run_config import RunConfig
 from tl_keras.vision.data import IMAGE_EXTENSIONS
 from tl_keras.data.splits import split_settings
-from tl_keras.run import build_model, run_experiment
+from tl_keras.run import run_experiment
+from tl_keras.vision.run import build_model
 from tl_keras.training import features as features_lib
 from tl_keras.vision.pixels import to_uint8
 

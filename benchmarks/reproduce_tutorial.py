@@ -37,7 +37,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
-from tl_keras.run import train_settings
+from tl_keras.training.run_steps import train_settings
 from tl_keras.vision import data as data_lib
 from tl_keras.vision.augment import build_augmentation
 from tl_keras.vision.backbones import load_backbone

@@ -39,7 +39,7 @@ def main(argv):
     from tl_keras.models.builders import HEAD_NAME
     from tl_keras.config.run_config import ConfigError
     from tl_keras.config.settings import AugmentSettings, DataSettings, settings_from
-    from tl_keras.run import build_model, prepare_batches, resolve_weights
+    from tl_keras.vision.run import build_model, prepare_batches, resolve_weights
     from tl_keras.training.freezing import freeze_backbone, unfreeze_backbone
 
     try:

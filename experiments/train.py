@@ -14,11 +14,11 @@ the same wall time; evaluated, and exported to saved_models/.
   python experiments/train.py --flagfile=runs/flowers/flags.txt --resume   # after a crash or kill
 """
 
-from pathlib import Path
 
 from absl import app, flags
 
 from tl_keras.config import cli
+from tl_keras.config.modalities import modality_of_record
 from tl_keras.config.run_config import ConfigError, check_run_dir_reuse
 from tl_keras.evaluation.calibration import why_not_adopted
 from tl_keras.run import run_experiment
@@ -52,13 +52,7 @@ SMALL_HELD_OUT = 50  # held-out examples below which the table says how coarse i
 def format_result_table(summary: dict, config) -> str:
     """The run's headline: transfer against scratch when both ran, with their training wall times."""
     timings = summary["timings"]
-    if summary.get("modality") == "text":
-        heading = (f"recipe {config.recipe}: {summary['backbone']}, {summary['pooling']} pooling, "
-                   f"{summary['sequence_length']} tokens; kept the {summary['kept_phase']} phase")
-    else:
-        weights = Path(summary["weights"]).name if summary["weights"] and "/" in summary["weights"] else summary["weights"] or "random"
-        heading = (f"recipe {config.recipe}: {summary['backbone']} ({weights} weights) "
-                   f"at {summary['image_size']} px; kept the {summary['kept_phase']} phase")
+    heading = f"recipe {config.recipe}: {summary['setup']}; kept the {summary['kept_phase']} phase"
     if summary.get("scores"):
         return "\n".join([heading, *_task_rows(summary, timings), f"whole job {timings['total_s']:.0f} s"])
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
@@ -80,7 +74,7 @@ def format_result_table(summary: dict, config) -> str:
     lines += [f"{label:<{width}}{'-' if accuracy is None else f'{accuracy:.4f}':>16}{seconds:>9.0f}" for label, accuracy, seconds in rows]
     held = sum(summary.get("counts", {}).get(summary["evaluated_on"], {}).values())
     if 0 < held < SMALL_HELD_OUT:
-        noun = "texts" if summary.get("modality") == "text" else "images"
+        noun = modality_of_record(summary).noun
         lines.append(f"the {summary['evaluated_on']} split holds {held} {noun}: one of them moves accuracy by {1 / held:.3f} "
                      f"(a larger --test_fraction, or more {noun}, makes the comparison firmer)")
     calibration = summary.get("calibration", {})
@@ -112,12 +106,15 @@ def _task_rows(summary: dict, timings: dict) -> list[str]:
         rows.append(("same network from scratch", {k: summary.get(f"scratch_{k}") for k in names}, timings["scratch_train_s"]))
     if "tfidf" in summary:
         rows.append(("TF-IDF baseline, same split", summary["tfidf"], summary["tfidf"]["seconds"]))
+    if "mfcc" in summary:
+        rows.append(("MFCC statistics + linear model, same split", summary["mfcc"], summary["mfcc"]["seconds"]))
     if summary.get("constant"):
         what = "the training mean for every example" if summary["task"]["kind"] == "regression" else "each tag's training share"
         rows.append((f"constant: {what}", summary["constant"], 0.0))
     width = max(len(label) for label, _, _ in rows) + 2
+    held = sum(summary.get("counts", {}).get(summary["evaluated_on"], {}).values()) if summary["task"]["kind"] == "single_label" else 0
     lines = [f"{summary['task']['kind'].replace('_', '-')} over {len(summary['classes'])} output(s), on the "
-             f"{summary['evaluated_on']} split:",
+             f"{summary['evaluated_on']} split" + (f" ({held} {modality_of_record(summary).noun}):" if held else ":"),
              f"{'':<{width}}" + "".join(f"{name:>10}" for name in names) + f"{'train s':>9}"]
     for label, scores, seconds in rows:
         cells = "".join(f"{'-' if scores.get(n) is None else format(scores[n], '.4f'):>10}" for n in names)

@@ -20,7 +20,7 @@ def _record_final_weights(path: str) -> None:
     """Saves the trained model's weights when the run finishes (a non-chief's run folder is removed at its end)."""
     import numpy as np
 
-    from tl_keras import run as run_lib
+    from tl_keras.vision import run as run_lib
 
     original = run_lib.finish_run
 

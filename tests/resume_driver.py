@@ -44,7 +44,7 @@ def install(point: str) -> None:
     """Arms the kill at `point` in this process."""
     from tl_keras.export import endpoints
     from tl_keras.training import features as features_lib
-    from tl_keras import run as run_lib
+    from tl_keras.vision import run as run_lib
     from tl_keras.training import phase as training
 
     kind, _, rest = point.partition(":")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.run import train_settings
+from tl_keras.training.run_steps import train_settings
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings
 from tl_keras.training import features as features_lib

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.run import train_settings
+from tl_keras.training.run_steps import train_settings
 from tl_keras.config.run_config import recipe_config
 from tl_keras.vision import tflite
 from tl_keras.vision.backbones import load_backbone

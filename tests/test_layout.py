@@ -1,9 +1,8 @@
-"""The package's layout holds: layer folders imported only downward, old module paths still importable for one release."""
+"""The package's layout holds: layer folders imported only downward, modalities that never import each other."""
 
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -40,6 +39,7 @@ def test_the_import_linter_contracts_hold():
 @pytest.mark.parametrize("module, wrong_import, expected", [
     ("text/model.py", "from tl_keras.vision import pixels", "tl_keras.text.model -> tl_keras.vision.pixels"),
     ("vision/pixels.py", "from ..text import tokenizer", "tl_keras.vision.pixels -> tl_keras.text.tokenizer"),
+    ("audio/frontend.py", "from tl_keras.vision import backbones", "tl_keras.audio.frontend -> tl_keras.vision.backbones"),
     ("data/splits.py", "from tl_keras.export import signatures", "tl_keras.data.splits -> tl_keras.export.signatures"),
 ])
 def test_import_linter_catches_a_modality_importing_its_sibling_or_a_layer_importing_upward(tmp_path, module, wrong_import, expected):
@@ -79,52 +79,3 @@ def test_a_cycle_inside_one_layer_is_caught(tmp_path):
     (copy / "io" / "atomic.py").write_text("from tl_keras.io import run_folder\n" + (copy / "io" / "atomic.py").read_text())
     done = _check(copy)
     assert done.returncode == 1 and "cycle: tl_keras.io.atomic <-> tl_keras.io.run_folder" in done.stdout
-
-
-def test_old_module_paths_import_the_moved_module_with_a_warning():
-    import tl_keras  # noqa: F401 - installs the finder
-    from tl_keras.vision import backbones
-
-    sys.modules.pop("tl_keras.backbones", None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        import tl_keras.backbones as old
-    assert old is backbones
-    assert any("tl_keras.backbones moved to tl_keras.vision.backbones" in str(w.message) for w in caught)
-    from tl_keras.recipes import embedded  # a module inside a moved folder
-    from tl_keras.config.recipes import embedded as new
-
-    assert embedded is new
-
-
-def test_old_module_paths_that_became_folders_still_give_their_names():
-    from tl_keras.config import RunConfig, recipe_config
-    from tl_keras.evaluation import predict_dataset
-    from tl_keras.export import export_saved_model
-    from tl_keras.training import train_two_phase
-
-    from tl_keras.config.run_config import RunConfig as moved_config
-    from tl_keras.evaluation.metrics import predict_dataset as moved_predict
-    from tl_keras.vision.serving import export_saved_model as moved_export
-    from tl_keras.training.two_phase import train_two_phase as moved_train
-
-    assert (RunConfig, predict_dataset, export_saved_model, train_two_phase) == (moved_config, moved_predict, moved_export, moved_train)
-    assert callable(recipe_config)
-    with pytest.raises(ImportError):
-        from tl_keras.export import no_such_name  # noqa: F401
-
-
-def test_modules_that_left_a_core_folder_for_vision_still_import_with_a_warning():
-    import tl_keras  # noqa: F401 - installs the finder
-    from tl_keras.vision import folders
-    from tl_keras.vision.classifier import build_classifier
-
-    sys.modules.pop("tl_keras.data.folders", None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        import tl_keras.data.folders as old
-        from tl_keras.models.builders import build_classifier as old_builder
-    assert old is folders and old_builder is build_classifier
-    messages = [str(w.message) for w in caught]
-    assert any("tl_keras.data.folders moved to tl_keras.vision.folders" in m for m in messages), messages
-    assert any("tl_keras.models.builders.build_classifier moved to tl_keras.vision.classifier" in m for m in messages), messages

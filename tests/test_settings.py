@@ -7,7 +7,7 @@ import pytest
 
 from tl_keras.config import settings as settings_lib
 from tl_keras.config.run_config import RunConfig
-from tl_keras.run import train_settings
+from tl_keras.training.run_steps import train_settings
 from tl_keras.config.settings import AugmentSettings, DataSettings, TrainSettings, backbone_source, settings_from
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tl_keras.run import train_settings
+from tl_keras.training.run_steps import train_settings
 from tl_keras.config.run_config import recipe_config
 from tl_keras.config.settings import AugmentSettings, settings_from
 from tl_keras.vision.backbones import load_backbone

@@ -50,10 +50,6 @@ _CHATTY_LIBRARIES = ("tensorflow", "keras", "keras_hub", "tensorflow_datasets", 
 if _QUIET and "tensorflow" not in _sys.modules:
     _load_tensorflow_quietly()
 
-from tl_keras import _moved  # noqa: E402
-
-_moved.install()  # `tl_keras.backbones` and the other pre-folder paths still import, for one release
-
 from tl_keras.vision.backbones import BACKBONES, Backbone, load_backbone  # noqa: E402
 from tl_keras.models.builders import compile_classifier  # noqa: E402
 from tl_keras.vision.classifier import build_classifier  # noqa: E402
@@ -64,13 +60,10 @@ from tl_keras.run import run_experiment  # noqa: E402
 from tl_keras.training.freezing import unfreeze_backbone  # noqa: E402
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase  # noqa: E402
 from tl_keras.text.model import build_text_classifier  # noqa: E402 - also registers the layers a saved text model holds
-from tl_keras.config.validation import register_check as _register_check  # noqa: E402
-from tl_keras.vision.checks import check_backbone_and_weights as _check_backbone_and_weights  # noqa: E402
-from tl_keras.text.checks import check_text_source as _check_text_source  # noqa: E402
-
-# RunConfig.validate's checks that need the layers above config/ (the backbone registry, the text encoders).
-_register_check("backbone", _check_backbone_and_weights)
-_register_check("text_source", _check_text_source)
+# The modalities register themselves (tl_keras.config.modalities): the run, validation, recipes and scripts ask the registry.
+from tl_keras.vision import modality as _vision_modality  # noqa: E402,F401
+from tl_keras.text import modality as _text_modality  # noqa: E402,F401
+from tl_keras.audio import modality as _audio_modality  # noqa: E402,F401
 
 __all__ = [
     "BACKBONES",

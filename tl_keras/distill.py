@@ -128,7 +128,7 @@ def run_distillation(config, teacher_path: str, *, temperature: float = 4.0, alp
     (`evaluation/report.html`) and, with `config.export`, exported. Writes
     `<run_dir>/distillation.json`.
     """
-    from tl_keras import run as run_lib
+    from tl_keras.vision import run as run_lib
 
     return run_lib.in_run_environment(
         config, lambda resolved: _train_students(resolved, teacher_path, temperature, alpha), _finish_distillation
@@ -162,7 +162,7 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     """Both students trained and scored, inside the strategy scope; the export waits for `_finish_distillation`."""
     import time
 
-    from tl_keras import run as run_lib
+    from tl_keras.vision import run as run_lib
     from tl_keras.export.classes import require_same_classes
     from tl_keras.vision.augment import build_augmentation
     from tl_keras.evaluation.metrics import classification_metrics, predict_dataset

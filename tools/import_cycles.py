@@ -18,7 +18,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tl_keras"
 # Bottom to top: a module may import its own folder and the folders before it.
-LAYERS = ("io", "config", "data", "models", "tasks", "training", "evaluation", "export", "vision", "text")
+LAYERS = ("io", "config", "data", "models", "tasks", "training", "evaluation", "export", "vision", "text", "audio")
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

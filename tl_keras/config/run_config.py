@@ -61,8 +61,11 @@ class RunConfig:
         "Comma-separated settings given explicitly, which win over --recipe. The command line fills it; recorded in config.json.",
     )
 
-    # Data: exactly one source. With neither image_dir nor tfds, `dataset`
-    # names a built-in offline dataset.
+    # Data: exactly one source; its modality (tl_keras.config.modalities) runs it. With none, `dataset`
+    # names a built-in offline image dataset.
+    modality: str = _field(
+        "auto", "What the examples are: auto (from the data source given), vision, text, audio, or a modality a package registered."
+    )
     dataset: str = _field(
         DEFAULT_DATASET,
         "Built-in offline dataset used when neither --image_dir nor --tfds is given: flowers (500 real photos shipped in the package), "
@@ -86,6 +89,25 @@ class RunConfig:
     text_tfds: str = _field(
         "", "A TFDS text-classification dataset by name (imdb_reviews, ag_news_subset, glue/sst2, ...): a text classifier; "
         "--text_column/--label_column name its features when they are not the supervised keys."
+    )
+    audio_dir: str = _field("", "Folder with one sub-folder of WAV clips per class: a sound classifier.")
+    audio_file: str = _field(
+        "", "CSV or TSV of clip path (relative to the file) and label, tags or value (header path,label / path,tags / path,value): "
+        "a sound classifier."
+    )
+    audio_tfds: str = _field("", "A TFDS audio dataset by name (speech_commands, spoken_digit, ...): a sound classifier.")
+    clip_seconds: float = _field(
+        0.0, "Sound runs: seconds per clip (shorter clips are padded, longer ones cropped about their loudest part); 0 takes the 95th "
+        "percentile of the training clips."
+    )
+    mel_floor_db: float = _field(
+        40.0, "Sound runs with an image backbone: the log-mel image keeps this many dB below each clip's peak (quieter is clipped)."
+    )
+    noise_snr_db: float = _field(
+        0.0, "Sound runs: mix white noise into training clips at a random SNR between this value and 30 dB; 0 turns it off."
+    )
+    spec_augment: bool = _field(
+        True, "Sound runs: mask random time and frequency bands of training spectrograms (SpecAugment) and shift clips in time."
     )
     validation_file: str = _field(
         "", "Text runs: a separate file (or folder) of validation texts, instead of a share of the training file."
@@ -292,10 +314,6 @@ class RunConfig:
         validate_run_config(self)
         return self
 
-    def is_text(self) -> bool:
-        """Whether the run classifies texts (--text_dir or --text_file) rather than images."""
-        return bool(self.text_dir or self.text_file or self.text_tfds)
-
     def resolved(self) -> "RunConfig":
         """Applies the recipe and fills the derived defaults (name, run_dir) so the saved JSON is complete.
 
@@ -456,16 +474,17 @@ SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test",
 
 def _derive_name(config: RunConfig) -> str:
     """The run and export name a data source implies: its folder's name (its parent's, for a split folder), TFDS name or dataset."""
-    if config.image_dir or config.text_dir or config.text_file:
-        source = Path(config.image_dir or config.text_dir or config.text_file).resolve()
+    local = config.image_dir or config.text_dir or config.text_file or config.audio_dir or config.audio_file
+    if local:
+        source = Path(local).resolve()
         folder = source if source.is_dir() or not source.suffix else source.with_suffix("")
         if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         raw = folder.name
-    elif config.tfds or config.text_tfds:
-        raw = (config.tfds or config.text_tfds).split(":")[0].replace("/", "_")
+    elif config.tfds or config.text_tfds or config.audio_tfds:
+        raw = (config.tfds or config.text_tfds or config.audio_tfds).split(":")[0].replace("/", "_")
     else:
         raw = config.dataset
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("._-") or "model"

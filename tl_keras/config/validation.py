@@ -1,23 +1,21 @@
 """What makes a RunConfig valid: every rule, each raising ConfigError that names the flag and says what would do.
 
 Checks that need a layer above `config/` (a backbone name against the
-registry, a text encoder) are registered by the package root
-(`tl_keras/__init__.py`) with `register_check`, so this layer imports
-nothing above it and every entry point validates alike.
+registry, a text encoder, a sound source) belong to the modality that
+registered itself in `config.modalities`, so this layer imports nothing
+above it and every entry point validates alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
+from tl_keras.config.modalities import modality_for
 from tl_keras.config.settings import (
     CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES,
     REGRESSION_LOSSES, TASKS,
     SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
 )
-
-_CHECKS: dict[str, Callable] = {}
 
 # Settings that are counts, sizes or strengths: 0 skips or keeps a default, below 0 means nothing.
 _NON_NEGATIVE = (
@@ -49,24 +47,14 @@ def _check_labels_file(config) -> None:
         raise ConfigError("--class_weights=auto weights classes; a --labels_file run of tags or values has none")
 
 
-def register_check(kind: str, check: Callable) -> None:
-    """Makes `check(config)` part of validation for `kind`: "backbone" (image runs) or "text_source" (text runs)."""
-    _CHECKS[kind] = check
-
-
 def validate_run_config(config) -> None:
-    """Every rule for `config` (a RunConfig): the data source first, then the modality's own rules, then the shared ones.
+    """Every rule for `config` (a RunConfig): one data source, then its modality's own rules, then the shared ones.
 
-    A text run's own rules are a registered check (`text/checks.py`); the
-    rules every run shares (`check_shared`) are written once, here.
+    Each modality registers its own rules with its `Modality` (the image
+    rules are `check_image_run` below; the text and audio ones live in their
+    packages); the rules every run shares (`check_shared`) are written once, here.
     """
-    sources = [f"--{flag}" for flag in ("image_dir", "tfds", "text_dir", "text_file", "text_tfds") if getattr(config, flag)]
-    if len(sources) > 1:
-        raise ConfigError(f"{' and '.join(sources)} are all set; give one data source.")
-    if config.is_text():
-        _run_check("text_source", config)
-    else:
-        _check_image_run(config)
+    modality_for(config).validate(config)
     check_shared(config)
 
 
@@ -100,27 +88,21 @@ def check_shared(config) -> None:
         check_model_name(config.name)
 
 
-def _check_image_run(config) -> None:
+def check_image_run(config) -> None:
+    """An image run's own rules: its sources, labels file, numbers, training schedule and choices (the backbone: `vision.checks`)."""
     _check_image_sources(config)
     _check_labels_file(config)
     _check_numbers(config)
     _check_training(config)
     for flag, choices in _IMAGE_CHOICES.items():
         check_choice(flag, getattr(config, flag), choices)
-    if config.init_from:
-        if not Path(config.init_from).exists():
-            raise ConfigError(f"--init_from: not found: {config.init_from!r}; pass a .keras file, a run folder or an export folder")
-    else:
-        _run_check("backbone", config)
-
-
-def _run_check(kind: str, config) -> None:
-    if kind not in _CHECKS:
-        raise RuntimeError(f"no {kind!r} check registered: import tl_keras (its __init__ registers them) before validating")
-    _CHECKS[kind](config)
+    if config.init_from and not Path(config.init_from).exists():
+        raise ConfigError(f"--init_from: not found: {config.init_from!r}; pass a .keras file, a run folder or an export folder")
 
 
 def _check_image_sources(config) -> None:
+    if config.image_dir and config.tfds:
+        raise ConfigError("--image_dir and --tfds are all set; give one data source.")
     if config.image_dir and not Path(config.image_dir).is_dir():
         raise ConfigError(f"--image_dir: folder not found: {config.image_dir!r}; pass a folder with one sub-folder per class.")
     if config.validation_dir and not config.image_dir:

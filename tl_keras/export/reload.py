@@ -11,7 +11,6 @@ from pathlib import Path
 
 import keras
 
-from tl_keras.io.reexport import moved_names
 from tl_keras.export.saved_model import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, latest_version_dir
 
 
@@ -48,6 +47,3 @@ def load_classifier(path: str | os.PathLike, flag: str = "--init_from") -> keras
         # Not compiled: every caller predicts or recompiles, and restoring the saved optimizer only warns that its
         # variables do not match the layer-wise optimizer's.
         return keras.models.load_model(file, safe_mode=True, compile=False)
-
-
-__getattr__ = moved_names(__name__, {"backbone_of": "tl_keras.vision.backbones"})  # old paths, for one release

@@ -21,7 +21,6 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.io.reexport import moved_names
 from tl_keras.io import atomic
 from tl_keras.models.anatomy import anatomy
 from tl_keras.config.settings import check_model_name
@@ -96,7 +95,8 @@ def _process_alive(pid: int) -> bool:
 # Every model card has these keys, in this order, whoever exported it (a run, the export or distillation script,
 # an ensemble); None where the exporter did not know. Anything else an exporter records goes under "provenance".
 CARD_FIELDS = (
-    "model_kind", "backbone", "weights", "input_size", "preprocessing", "metrics", "calibration", "config", "config_fingerprint",
+    "modality", "model_kind", "backbone", "weights", "input_size", "preprocessing", "metrics", "calibration", "config",
+    "config_fingerprint",
     "provenance", "versions",
 )
 
@@ -259,4 +259,3 @@ def read_labels_file(path: str | os.PathLike) -> list[str]:
 
 
 # Old paths, for one release.
-__getattr__ = moved_names(__name__, {"export_saved_model": "tl_keras.vision.serving", "resize_front": "tl_keras.vision.serving"})

@@ -10,7 +10,6 @@ from typing import Sequence
 
 import keras
 
-from tl_keras.io.reexport import moved_names
 from tl_keras.models.losses import Accuracy, SparseCrossentropy
 
 INPUT_NAME = "image"  # the input's name in an image classifier and its exports (a text classifier names its own)
@@ -157,7 +156,3 @@ def with_augmentation(classifier: keras.Model, augmentation: keras.Sequential | 
     outputs = classifier(augmentation(inputs))
     return keras.Model(inputs, outputs, name=f"{classifier.name}_training")
 
-
-_CLASSIFIERS = "tl_keras.vision.classifier"
-# Old paths, for one release.
-__getattr__ = moved_names(__name__, {"build_classifier": _CLASSIFIERS, "build_fusion_classifier": _CLASSIFIERS, "FUSIONS": _CLASSIFIERS})

@@ -1,8 +1,7 @@
 """What `RunConfig.validate` asks of a text run: one readable source, a text encoder, sane numbers.
 
 Here rather than in `config/` so that the settings layer does not import the
-text encoders: the package root registers this check with
-`validation.register_check("text_source", ...)`.
+text encoders: the text modality (`text/modality.py`) registers it as its validation.
 """
 
 from __future__ import annotations

@@ -257,10 +257,11 @@ def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, 
 
 
 def _summary_common(config, run_dir, splits, encoder, result, held_split, curves, metrics) -> dict:
+    pooling = encoder.pooling if config.pooling == "auto" else config.pooling
     return {
         "modality": "text", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
-        "backbone": encoder.name, "sequence_length": encoder.tokenizer.sequence_length,
-        "pooling": encoder.pooling if config.pooling == "auto" else config.pooling,
+        "backbone": encoder.name, "sequence_length": encoder.tokenizer.sequence_length, "pooling": pooling,
+        "setup": f"{encoder.name}, {pooling} pooling, {encoder.tokenizer.sequence_length} tokens",
         **training_entries(result), "evaluated_on": held_split,
         "metrics_json": str(Path(metrics["report"]).parent / "metrics.json"), "curves_png": str(curves), "report_html": metrics["report"],
     }

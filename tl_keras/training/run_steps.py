@@ -1,8 +1,8 @@
 """The steps every kind of run shares, whatever its modality: the run environment, the run folder's start, the settings.
 
-`tl_keras.run` (images) and `tl_keras.text.run` (texts) both call these, so
+`tl_keras.vision.run` (images), `tl_keras.text.run` (texts) and `tl_keras.audio.run` (sound) call these, so
 --strategy, --mixed_precision, the seeded start, the recorded config and
-the resume fingerprint behave the same for both.
+the resume fingerprint behave the same for all.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from absl import logging
 from tl_keras.io import atomic
 from tl_keras.training import distribute
 from tl_keras.config.recipes import given_settings, provenance_line
+from tl_keras.config.modalities import modality_for
 from tl_keras.tasks import Task
 from tl_keras.config.run_config import ConfigError, RunConfig, check_run_dir_reuse
 from tl_keras.io.run_folder import RunFolder
@@ -76,7 +77,8 @@ def card_metadata(config: RunConfig, weights: str | None, metrics: dict, calibra
     The resolved config travels with the artifact, so the model can be reproduced.
     """
     return {
-        "backbone": config.backbone, "weights": weights, "metrics": metrics, "calibration": calibration, "config": config.to_dict(),
+        "modality": modality_for(config).name, "backbone": config.backbone, "weights": weights, "metrics": metrics,
+        "calibration": calibration, "config": config.to_dict(),
         "config_fingerprint": config.fingerprint(), "provenance": provenance or None,
     }
 

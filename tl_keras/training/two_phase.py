@@ -189,7 +189,7 @@ def _fine_tune_stage(run: _PhaseRun, phases: list[PhaseResult], name: str, spec:
 
 
 def _check_settings(settings) -> None:
-    """Training takes its own settings, not a whole `RunConfig` (take a RunConfig's with tl_keras.run.train_settings)."""
+    """Training takes its own settings, not a whole `RunConfig` (take a RunConfig's with tl_keras.training.run_steps.train_settings)."""
     require_settings(TrainSettings, settings, "settings", "training")
 
 

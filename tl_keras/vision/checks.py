@@ -1,8 +1,8 @@
 """What `RunConfig.validate` asks of an image run's backbone and weights, checked against the registry that builds them.
 
 Here rather than in `config/` so that the settings layer does not import the
-models layer: the package root registers this check with
-`validation.register_check("backbone", ...)`.
+backbone registry: the vision modality (`vision/modality.py`) runs it as part
+of its validation.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ win, and the resolved config records the recipe's name and which settings
 were explicit, so `config.json` says where every value came from.
 
 `auto` (the default) picks `embedded` for the built-in photo set,
-`digits` for the built-in digits, `default` for a user's own images and
-`text` for labelled texts.
+`digits` for the built-in digits, `default` for a user's own images,
+`text` for labelled texts, and for sound `audio` (the speech encoder, where
+its files are at hand) or `audio_image` (an image backbone over log-mel
+images): each modality says which (`Modality.recipe`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import importlib
 from typing import Any, Iterable, TypeVar
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.config.modalities import modality_for
 
-NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits", "text", "text_fast")
+NAMES = ("default", "mobile", "tutorial", "accurate", "embedded", "digits", "text", "text_fast", "audio", "audio_image")
 AUTO = "auto"
 _PROVENANCE = ("recipe", "explicit")
 # Filled by `resolved()` from the data source (name, run_dir) or by the CLI from the terminal (verbose) when not given;
@@ -51,11 +54,7 @@ def given_settings(config) -> set[str]:
 
 def auto_recipe(config) -> str:
     """The recipe `--recipe=auto` means for this config's data source."""
-    if config.is_text():
-        return "text"
-    if config.image_dir or config.tfds:
-        return "default"
-    return "digits" if config.dataset.startswith("digits") else "embedded"
+    return modality_for(config).recipe(config)
 
 
 def apply_recipe(config: RunConfigT) -> RunConfigT:

@@ -1,0 +1,78 @@
+"""The baseline every sound run reports: MFCC statistics and a logistic regression (ridge for a value).
+
+What a speech engineer would try first without a network: 13 MFCCs per
+25 ms frame (and their deltas), mean and spread over the clip, standardised,
+then scikit-learn's logistic regression with its strength chosen on
+validation. A transfer model that does not beat it has not earned its size.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tl_keras.audio.frontend import FRAME_SECONDS, HOP_SECONDS, log_mel_db
+from tl_keras.tasks import REGRESSION, SINGLE_LABEL
+
+STRENGTHS = (0.01, 0.1, 1.0, 10.0)
+
+
+def mfcc_statistics(waves: np.ndarray, sample_rate: int = 16000, batch: int = 256) -> np.ndarray:
+    """(clips, 52): the mean and standard deviation over time of 13 MFCCs and of their frame-to-frame deltas."""
+    frame, hop = int(FRAME_SECONDS * sample_rate), int(HOP_SECONDS * sample_rate)
+    fft = 1 << (frame - 1).bit_length()
+    mel = tf.signal.linear_to_mel_weight_matrix(40, fft // 2 + 1, sample_rate, 20.0, sample_rate / 2 - 1)
+    rows = []
+    for start in range(0, len(waves), batch):
+        decibels = log_mel_db(tf.constant(waves[start:start + batch]), frame, hop, fft, mel)
+        mfcc = tf.signal.mfccs_from_log_mel_spectrograms(decibels / 10.0)[..., :13].numpy()
+        delta = np.diff(mfcc, axis=1)
+        rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)], axis=1))
+    return np.concatenate(rows).astype(np.float64)
+
+
+def mfcc_baseline(waves: dict, targets: dict, spec, held_split: str, sample_rate: int = 16000) -> dict:
+    """MFCC statistics + logistic regression (ridge for a value) fitted on training, strength chosen on validation, scored on
+    `held_split` in the task's own scores; with the seconds it took."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    started = time.perf_counter()
+    features = {split: mfcc_statistics(w, sample_rate) for split, w in waves.items() if len(w)}
+    scaler = StandardScaler().fit(features["train"])
+    x = {split: scaler.transform(f) for split, f in features.items()}
+    task = spec.task
+    best = None
+    for strength in STRENGTHS:
+        if spec.kind == REGRESSION:
+            model = Ridge(alpha=1.0 / strength).fit(x["train"], spec.training_targets(targets["train"]))
+            outputs = {s: spec.user_targets(model.predict(x[s])) for s in ("validation", held_split)}
+        elif spec.kind == SINGLE_LABEL:
+            model = LogisticRegression(C=strength, max_iter=2000).fit(x["train"], targets["train"])
+            outputs = {s: _full_probabilities(model, x[s], len(spec.names)) for s in ("validation", held_split)}
+        else:
+            outputs = {s: np.zeros((len(x[s]), len(spec.names))) for s in ("validation", held_split)}
+            for j in range(len(spec.names)):
+                column = np.asarray(targets["train"])[:, j]
+                if column.min() == column.max():
+                    for s in outputs:
+                        outputs[s][:, j] = column[0]
+                    continue
+                model = LogisticRegression(C=strength, max_iter=2000).fit(x["train"], column)
+                for s in outputs:
+                    outputs[s][:, j] = model.predict_proba(x[s])[:, 1]
+        validation = task.scores(task.evaluate(outputs["validation"], targets["validation"], spec.names))[task.headline]
+        better = best is None or (validation < best[0] if task.headline in ("mae", "rmse") else validation > best[0])
+        if better:
+            best = (validation, strength, outputs[held_split])
+    scores = task.scores(task.evaluate(best[2], targets[held_split], spec.names))
+    return {**scores, "strength": best[1], "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _full_probabilities(model, x, classes: int) -> np.ndarray:
+    """predict_proba over every class, zeros for a class absent from training."""
+    out = np.zeros((len(x), classes))
+    out[:, model.classes_] = model.predict_proba(x)
+    return out

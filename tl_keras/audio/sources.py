@@ -1,0 +1,107 @@
+"""Where labelled clips come from: a folder of class sub-folders of WAV files, or a table of clip paths and labels.
+
+Each source gives the clip paths, their labels as written and where each
+label was found (a folder, or a file and line), so a problem can be named
+by place. Other audio formats are reported by name instead of being passed
+over in silence: the model reads WAV (the serving signature decodes 16-bit
+PCM WAV), and converting is the user's one-line fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+from tl_keras.config.settings import ConfigError
+
+WAV_EXTENSIONS = (".wav", ".wave")
+OTHER_AUDIO = (".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif", ".wma", ".webm")
+PATH_COLUMNS = ("path", "file", "filename", "clip", "audio", "wav", "file_name")
+LABEL_COLUMNS = ("label", "labels", "tags", "class", "value", "target", "score", "category")
+
+
+@dataclasses.dataclass
+class FoundClips:
+    """Clip paths in a stable order, each clip's label as written and where it is said, and what was left out and why."""
+
+    paths: list[str]
+    labels: list[str]
+    where: list[str]
+    problems: list[str]
+
+
+def clips_in_folder(folder: str | Path) -> FoundClips:
+    """The WAV files under each class sub-folder of `folder` (the sub-folder's name is the label), sorted by path.
+
+    Raises:
+        ConfigError: not a folder, or no class sub-folder holds a WAV file.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"--audio_dir={folder}: folder not found; pass a folder with one sub-folder of WAV clips per class")
+    found = FoundClips([], [], [], [])
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        other = [p for p in files if p.suffix.lower() in OTHER_AUDIO]
+        if other:
+            found.problems.append(f"{class_dir}: {len(other)} clips in another format than WAV are not used, e.g. {other[0].name} "
+                                  "(convert them, e.g. ffmpeg -i clip.mp3 -ar 16000 -ac 1 clip.wav)")
+        for path in (p for p in files if p.suffix.lower() in WAV_EXTENSIONS):
+            found.paths.append(str(path))
+            found.labels.append(class_dir.name)
+            found.where.append(str(class_dir))
+    if not found.paths:
+        raise ConfigError(f"--audio_dir={folder}: no WAV clip in any class sub-folder (expected {root}/<class>/<clip>.wav)")
+    return found
+
+
+def clips_in_table(table: str | Path) -> FoundClips:
+    """The rows of a CSV or TSV whose header names a clip path column and a label column; paths are relative to the table.
+
+    The label cell holds one class, tags joined by `|` or `;`, or a number
+    (the task decides which, `tasks.targets`). Rows with another number of
+    cells than the header, no file or an empty label are reported by line.
+
+    Raises:
+        ConfigError: no such file, a header without both columns, or no usable row.
+    """
+    table = Path(table)
+    if not table.is_file():
+        raise ConfigError(f"--audio_file={table}: file not found")
+    delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
+    found = FoundClips([], [], [], [])
+    with open(table, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = [cell.strip().lower() for cell in next(reader, [])]
+        path_column = next((header.index(c) for c in PATH_COLUMNS if c in header), None)
+        label_column = next((header.index(c) for c in LABEL_COLUMNS if c in header), None)
+        if path_column is None or label_column is None:
+            raise ConfigError(f"--audio_file={table}: its header {header} names no clip column ({', '.join(PATH_COLUMNS[:3])}) and "
+                              f"label column ({', '.join(LABEL_COLUMNS[:4])}); add a header row such as path,label")
+        seen: set[str] = set()
+        for line, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            where = f"{table}:{line}"
+            if len(row) != len(header):
+                found.problems.append(f"{where}: {len(row)} cells where the header has {len(header)}; skipped")
+                continue
+            name, label = row[path_column].strip(), row[label_column].strip()
+            path = (table.parent / name) if not Path(name).is_absolute() else Path(name)
+            if str(path) in seen:
+                found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
+            elif not path.is_file():
+                found.problems.append(f"{where}: no clip {path}; skipped")
+            elif path.suffix.lower() not in WAV_EXTENSIONS:
+                found.problems.append(f"{where}: {path.name} is not a WAV file; skipped (convert it to WAV)")
+            elif not label:
+                found.problems.append(f"{where}: empty label; skipped")
+            else:
+                seen.add(str(path))
+                found.paths.append(str(path))
+                found.labels.append(label)
+                found.where.append(where)
+    if not found.paths:
+        raise ConfigError(f"--audio_file={table}: no row names a WAV clip that exists")
+    return found
