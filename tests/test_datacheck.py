@@ -134,7 +134,7 @@ def test_check_data_script_writes_the_report(messy_folder, tmp_path):
     missing = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "check_data.py")], capture_output=True, text=True, env=env, timeout=120
     )
-    assert missing.returncode == 2 and "--text_file or --text_dir is required" in missing.stderr
+    assert missing.returncode == 2 and "--text_dir, --audio_dir or --audio_file is required" in missing.stderr
 
 
 @pytest.mark.slow  # a subprocess

@@ -93,11 +93,13 @@ def _sinc(x):
 
 
 def fit_length(waveform, length: int):
-    """`waveform` (samples,) padded with silence at the end, or cropped to the `length` samples around its loudest stretch.
+    """`waveform` (samples,) centred in `length` samples of silence, or cropped to the `length` samples around its loudest stretch.
 
     The loudest stretch is the window of `length` samples with the most
     energy, so a word inside a long recording is kept whole wherever it
-    falls; ties go to the earliest window.
+    falls; ties go to the earliest window. Centring matters: the speech
+    encoder's embeddings of a spoken digit padded at the end scored 0.61
+    leave-one-speaker-out, centred 0.95 (`benchmarks/audio.py`).
     """
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     size = tf.shape(waveform)[0]
@@ -109,7 +111,8 @@ def fit_length(waveform, length: int):
         return waveform[start:start + length]
 
     def pad():
-        return tf.pad(waveform, [[0, length - size]])
+        before = (length - size) // 2
+        return tf.pad(waveform, [[before, length - size - before]])
 
     fitted = tf.cond(size > length, crop, pad)
     return tf.ensure_shape(tf.reshape(fitted, [length]), [length])

@@ -67,13 +67,14 @@ class AudioSplits:
 
 def load_audio_splits(
     source: str, *, table: bool, task: str = "auto", validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42,
-    clip_seconds: float = 0.0, min_seconds: float = 0.0, max_train_per_class: int = 0, split_file: Path | None = None,
-    progress=None,
+    clip_seconds: float = 0.0, min_seconds: float = 0.0, floor_seconds: float = 0.0, max_train_per_class: int = 0,
+    split_file: Path | None = None, progress=None,
 ) -> AudioSplits:
     """Reads, checks and splits the clips of `source` (a class-per-folder tree, or a table when `table`).
 
-    (Eleven parameters: the source and the split's settings, each a flag of its own.) `min_seconds`:
+    (Twelve parameters: the source and the split's settings, each a flag of its own.) `min_seconds`:
     the shortest clip length a backbone accepts (the speech encoder's window); a shorter `--clip_seconds` is refused.
+    `floor_seconds`: the shortest length the automatic choice takes (the backbone's preference).
 
     Raises:
         ConfigError: a bad source, nothing usable left, a too-short `clip_seconds`, or fewer than two classes.
@@ -82,7 +83,7 @@ def load_audio_splits(
     found = clips_in_table(source) if table else clips_in_folder(source)
     flag = "--audio_file" if table else "--audio_dir"
     raw_splits = _split_column(source) if table else None
-    spec, targets, kept, problems = _targets(found, task if table else SINGLE_LABEL, flag, source)
+    spec, targets, kept, problems = _targets(found, task if table else SINGLE_LABEL, flag, source, table)
     paths = [found.paths[i] for i in kept]
     assigned = [raw_splits.get(p) for p in paths] if raw_splits else None
     waves, infos, kept_reading, check = _read_all(paths, progress)
@@ -104,7 +105,7 @@ def load_audio_splits(
         if max_train_per_class and spec.kind == SINGLE_LABEL:
             parts["train"] = _limited(parts["train"], targets, max_train_per_class, seed)
     spec = with_scale(spec, targets[parts["train"]])
-    seconds = clip_seconds or _auto_seconds([infos[i].seconds for i in parts["train"]], min_seconds)
+    seconds = clip_seconds or _auto_seconds([infos[i].seconds for i in parts["train"]], max(min_seconds, floor_seconds))
     if seconds < min_seconds:
         raise ConfigError(f"--clip_seconds={clip_seconds}: the backbone needs clips of at least {min_seconds:.3f} s")
     length = int(round(seconds * MODEL_RATE))
@@ -125,7 +126,7 @@ def load_audio_splits(
     )
 
 
-def _targets(found: FoundClips, task: str, flag: str, source: str):
+def _targets(found: FoundClips, task: str, flag: str, source: str, table: bool):
     """(spec, targets, positions kept, problems) for the labels as written; class names sorted for one label per clip."""
     try:
         spec, targets, kept, problems = spec_for_training(found.labels, found.where, task)
@@ -135,7 +136,7 @@ def _targets(found: FoundClips, task: str, flag: str, source: str):
         names = sorted(set(found.labels))
         if len(names) < 2:
             raise ConfigError(f"{flag}={source}: one class ({names[0]!r}); a classifier needs two or more")
-        spec = TargetSpec(SINGLE_LABEL, names, decided=spec.decided)
+        spec = TargetSpec(SINGLE_LABEL, names, decided="" if not table else spec.decided)
         targets, kept, problems = spec.encode(found.labels, found.where)
     return spec, targets, kept, problems
 

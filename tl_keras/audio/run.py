@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def load_backbone_for(config: RunConfig, *, pretrained: bool = True):
                                alpha=config.alpha, floor_db=config.mel_floor_db, pretrained=pretrained)
 
 
-def read_audio_splits(config: RunConfig, split_file: Path | None, min_seconds: float = 0.0) -> AudioSplits:
+def read_audio_splits(config: RunConfig, split_file: Path | None, backbone=None) -> AudioSplits:
     """The run's clips by split, checked and at one length; `split_file` (split.json) is reused and checked when it exists."""
     if config.audio_tfds:
         raise ConfigError(f"--audio_tfds={config.audio_tfds}: TFDS audio sets are not read yet; export the clips as WAV into class "
@@ -83,9 +84,22 @@ def read_audio_splits(config: RunConfig, split_file: Path | None, min_seconds: f
     table = bool(config.audio_file)
     return load_audio_splits(
         config.audio_file or config.audio_dir, table=table, task=config.task, validation_fraction=config.validation_fraction,
-        test_fraction=config.test_fraction, seed=config.seed, clip_seconds=config.clip_seconds, min_seconds=min_seconds,
+        test_fraction=config.test_fraction, seed=config.seed, clip_seconds=config.clip_seconds,
+        min_seconds=getattr(backbone, "min_seconds", 0.0), floor_seconds=getattr(backbone, "floor_seconds", 0.0),
         max_train_per_class=config.max_train_per_class, split_file=split_file,
     )
+
+
+def read_recorded_audio_splits(config: RunConfig, run_dir: str | Path) -> AudioSplits:
+    """A finished run's clips by split, at the clip length it trained with, checked against its split.json.
+
+    Raises:
+        SplitMismatchError: the clips, their labels or the split settings changed since the run (one line naming the file).
+    """
+    folder = RunFolder(run_dir)
+    recorded = json.loads(folder.split.read_text())
+    seconds = recorded["clip_samples"] / recorded["sample_rate"]
+    return read_audio_splits(dataclasses.replace(config, clip_seconds=seconds), folder.split)
 
 
 def train_audio_run(config: RunConfig) -> TrainedAudioRun:
@@ -94,7 +108,7 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
     started = time.perf_counter()
     folder = RunFolder(run_dir)
     backbone = load_backbone_for(config)
-    splits = read_audio_splits(config, folder.split, backbone.min_seconds)
+    splits = read_audio_splits(config, folder.split, backbone)
     _check_splits(config, splits)
     write_split(folder.split, splits.record)
     atomic.write_json(folder.data_report, splits.report)

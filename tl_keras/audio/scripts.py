@@ -12,17 +12,19 @@ from pathlib import Path
 from tl_keras.io import atomic
 
 
-def check_data(config, report_path: str) -> list[str]:
+def check_data(config, report_path: str, progress=None) -> list[str]:
     """Every clip read once, as training would: what is left out and why, what is kept but noted, the clip length, the split."""
-    from tl_keras.audio.data import load_audio_splits
-    from tl_keras.audio.model import SPEECH_EMBEDDING, speech_embedding_folder
-    from tl_keras.audio.speech_embedding import MIN_SAMPLES, SAMPLE_RATE, is_speech_embedding_folder
+    from absl import logging
 
-    speech = config.backbone == SPEECH_EMBEDDING and speech_embedding_folder() or is_speech_embedding_folder(config.backbone)
+    from tl_keras.audio.data import load_audio_splits
+    from tl_keras.audio.model import clip_limits
+
+    logging.set_verbosity(logging.ERROR)  # the problems are listed below, once
+    shortest, floor = clip_limits(config.backbone)
     splits = load_audio_splits(
         config.audio_file or config.audio_dir, table=bool(config.audio_file), task=config.task,
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction, seed=config.seed,
-        clip_seconds=config.clip_seconds, min_seconds=MIN_SAMPLES / SAMPLE_RATE if speech else 0.0,
+        clip_seconds=config.clip_seconds, min_seconds=shortest, floor_seconds=floor, progress=progress,
     )
     report = {**splits.report, "task": splits.target.to_dict(), "counts": splits.counts}
     atomic.write_json(report_path, report)
@@ -50,4 +52,96 @@ def check_data(config, report_path: str) -> list[str]:
     return lines
 
 
-HOOKS = {"check_data": check_data}
+
+
+def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]:
+    """A sound run's split scored again, at the clip length it trained with: the report with worst clips and noise, or the task's."""
+    import numpy as np
+
+    from tl_keras.audio.batches import predict_waves
+    from tl_keras.audio.report import noise_robustness, worst_clips_html
+    from tl_keras.audio.run import read_recorded_audio_splits
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.config.settings import ConfigError
+    from tl_keras.evaluation.predictions import evaluate_predictions
+    from tl_keras.evaluation.task_report import evaluate_task_split, recorded_target, score_lines
+    from tl_keras.export.classes import align
+    from tl_keras.io.run_folder import RunFolder
+
+    if run_dir is None:
+        raise ConfigError(f"--model={options['model']}: a sound model is scored on a run's own clips; pass its run folder")
+    if options["image_dir"] or options["tta"] != "none":
+        raise ConfigError(f"--model={options['model']} is a sound run: --image_dir and --tta do not apply")
+    split = options["split"]
+    splits = read_recorded_audio_splits(RunConfig.from_dict(RunFolder(run_dir).read_config()), run_dir)
+    if not splits.has(split):
+        raise ConfigError(f"--split={split}: the run has no {split} clips")
+    waves = splits.waves[split]
+    outputs = predict_waves(model, waves, options["batch_size"])
+    out = options["output_dir"] or str(Path(run_dir) / f"evaluation_{split}")
+    target = recorded_target(run_dir)
+    title = f"{Path(run_dir).name} on the {split} split"
+    if target is not None:
+        metrics = evaluate_task_split(outputs, splits.targets[split], target, splits.paths[split], out, split=split, title=title,
+                                      noun="clips")
+        return score_lines(metrics, target, split)
+    labels = align(class_names, splits.class_names, data=f"the run's {split} split")[np.asarray(splits.targets[split])]
+    noise = noise_robustness(lambda w: float(np.mean(predict_waves(model, w, options["batch_size"]).argmax(-1) == labels)), waves)
+    metrics = evaluate_predictions(outputs, labels, class_names, out, split=split, title=title, noun="clips", extra={"noise": noise},
+                                   mistakes_html=worst_clips_html(outputs, labels, waves, splits.paths[split], class_names))
+    return [f"{split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {len(waves)} clips; with white "
+            "noise " + ", ".join(f"{k} {v:.3f}" for k, v in noise.items() if k != "clean"),
+            f"report: {metrics['report']} (metrics.json beside it)"]
+
+
+
+
+def tflite(version_dir, out_dir: str, class_names: list[str], config, run_dir: str, options: dict) -> dict:
+    """A sound export as float32, float16 and dynamic-range files, each checked on the run's held-out clips. Returns the report.
+
+    (Six parameters: the export, where the files go, and what the script was given.)
+    """
+    import numpy as np
+
+    from tl_keras.audio import tflite as audio_tflite
+    from tl_keras.audio.run import read_recorded_audio_splits
+    from tl_keras.config.settings import ConfigError
+    from tl_keras.export.classes import align
+    from tl_keras.tasks import SINGLE_LABEL
+
+    variants = [v for v in options["variants"] if v in audio_tflite.AUDIO_VARIANTS]
+    if not variants:
+        raise ConfigError(f"--variants: sound exports convert to {', '.join(audio_tflite.AUDIO_VARIANTS)}")
+    if config is None:
+        raise ConfigError("pass --run_dir: a sound export is checked on its run's held-out clips")
+    splits = read_recorded_audio_splits(config, run_dir)
+    split = "test" if splits.has("test") else "validation"
+    waves, targets = splits.waves[split], splits.targets[split]
+    if splits.target.kind == SINGLE_LABEL:
+        targets = align(class_names, splits.class_names, data=f"the run's {split} split")[np.asarray(targets)]
+    keep = np.linspace(0, len(waves) - 1, min(options["max_examples"], len(waves))).astype(int)
+    minimum = {v: options["min_agreement"] for v in variants} if options["min_agreement"] else None
+    return audio_tflite.export_audio_tflite(version_dir, out_dir, waves[keep], np.asarray(targets)[keep], class_names,
+                                            sample_rate=splits.sample_rate, variants=variants, min_agreement=minimum)
+
+
+
+
+def predict_request(paths: list[str]) -> dict:
+    """What predict.py sends for WAV files: their bytes as `audio_bytes` (decoded and resampled inside the model)."""
+    import base64
+
+    from tl_keras.audio.export import AUDIO_INPUT
+    from tl_keras.config.settings import ConfigError
+    from tl_keras.export.signatures import SERVING_SIGNATURE
+
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ConfigError(f"--audio: file not found: {missing[0]}")
+    data = [Path(p).read_bytes() for p in paths]
+    rest = {"signature_name": SERVING_SIGNATURE,
+            "instances": [{AUDIO_INPUT: {"b64": base64.b64encode(d).decode("ascii")}} for d in data]}
+    return {"names": list(paths), "inputs": {AUDIO_INPUT: data}, "rest": rest}
+
+
+HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request}

@@ -128,6 +128,12 @@ def recorded_target(run_dir: str | os.PathLike) -> TargetSpec | None:
     return spec if spec is not None and spec.kind != SINGLE_LABEL else None
 
 
+def score_lines(metrics: dict, target: TargetSpec, split: str) -> list[str]:
+    """What a script prints for a split scored in a task's measures: the task's scores, the example count, the report's path."""
+    return [f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in target.task.scores(metrics).items()) + f" on {metrics['examples']}",
+            f"report: {metrics['report']} (metrics.json beside it)"]
+
+
 def _na(value):
     return "n/a" if value is None else value
 

@@ -25,6 +25,7 @@ import keras
 from absl import logging
 
 from tl_keras.io import atomic
+from tl_keras.training import batch_norm
 from tl_keras.training import features as features_lib
 from tl_keras.training import phase as phase_lib
 from tl_keras.training import resume as resume_lib
@@ -213,13 +214,17 @@ def train_from_scratch(
     same data the same number of times. Early stopping is off: a network
     from random weights often sits at chance for several epochs before it
     moves, and stopping it there would flatter transfer. The best epoch is
-    still the one kept.
+    still the one kept. BatchNorm layers follow the weights with momentum 0.9
+    and the kept weights get their statistics re-estimated on training
+    batches (`training.batch_norm`): without that a short scratch run scores
+    at chance whatever it learned, which would flatter transfer too.
     """
     _check_settings(settings)
     run_dir = Path(run_dir)
     for layer in model.layers:  # the model's own flag does not reach a sub-model frozen explicitly
         layer.trainable = True
     model.trainable = True
+    batch_norm.follow_quickly(model)  # else its moving statistics lag the weights and it scores at chance (training/batch_norm.py)
     trainer = with_augmentation(model, augmentation)
     budget = epochs if epochs is not None else settings.frozen_epochs + settings.fine_tune_epochs
     phase_lib.compile_phase(trainer, settings, False, budget, phase_lib.steps_per_epoch(train_data, -1, settings.batch_size))
@@ -243,6 +248,9 @@ def train_from_scratch(
         )
         phase_lib.record_finished(ledger, trainer, [phase])
     result = _keep_best(trainer, [phase], settings.monitor)
+    used = batch_norm.reestimate(model, train_data.epoch(0) if isinstance(train_data, EpochBatches) else train_data)
+    if used:
+        logging.debug("scratch: BatchNorm statistics re-estimated on %d training batches", used)
     phase_lib.leave_compiled(model, settings)
     _write_json(RunFolder(run_dir).history, result.to_dict())
     return result

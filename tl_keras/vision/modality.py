@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tl_keras.config.modalities import Modality, register
 from tl_keras.config.validation import check_image_run
+from tl_keras.vision import scripts
 from tl_keras.vision.backbones import load_backbone
 from tl_keras.vision.checks import check_backbone_and_weights
 from tl_keras.vision.layers import ImagePreprocessing
@@ -42,5 +43,5 @@ def image_backbone(backbone: str, weights: str | None, *, image_size: int = 0, a
 
 VISION = register(Modality(
     name="vision", noun="images", sources=("image_dir", "tfds"), run=run_image_experiment, validate=validate_image_config,
-    recipe=image_recipe, default=True, hooks={"image_backbone": image_backbone},
+    recipe=image_recipe, default=True, hooks={**scripts.HOOKS, "image_backbone": image_backbone},
 ))
