@@ -191,15 +191,27 @@ def _auto_seconds(durations: list[float], min_seconds: float) -> float:
 
 
 def _parts(spec: TargetSpec, targets, assigned, validation_fraction, test_fraction, seed) -> dict[str, np.ndarray]:
-    """The split: the table's own split column where it has one, else the task's rule."""
+    """The split: the table's own split column where it has one (clips whose cell is empty split by the fractions), else the task's
+    rule."""
     if assigned and any(assigned):
-        unknown = sorted({a for a in assigned if a not in SPLITS})
+        unknown = sorted({a for a in assigned if a and a not in SPLITS})
         if unknown:
-            raise ConfigError(f"--audio_file: split column values {unknown} are not train, validation or test")
-        parts = {s: np.array([i for i, a in enumerate(assigned) if a == s], np.int64) for s in SPLITS}
+            raise ConfigError(f"--audio_file: split column values {unknown} are not train, validation or test (or empty)")
+        parts = {s: [i for i, a in enumerate(assigned) if a == s] for s in SPLITS}
+        open_rows = np.array([i for i, a in enumerate(assigned) if not a], np.int64)
+        if len(open_rows):  # the named splits stand; the fractions divide the rest (no test share if test clips are named)
+            rest = _task_split(spec, np.asarray(targets)[open_rows], validation_fraction, 0.0 if parts["test"] else test_fraction, seed)
+            for split in SPLITS:
+                parts[split] += open_rows[rest[split]].tolist()
+        parts = {s: np.sort(np.array(v, np.int64)) for s, v in parts.items()}
         if not len(parts["validation"]):
-            raise ConfigError("--audio_file: its split column names no validation clip (best epochs and phases are chosen on it)")
+            raise ConfigError("--audio_file: its split column names no validation clip and leaves none to split (best epochs and "
+                              "phases are chosen on validation)")
         return parts
+    return _task_split(spec, targets, validation_fraction, test_fraction, seed)
+
+
+def _task_split(spec: TargetSpec, targets, validation_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
     if spec.kind == SINGLE_LABEL:
         return stratified_split(np.asarray(targets), validation_fraction, test_fraction, seed)
     return spec.task.split(targets, validation_fraction, test_fraction, seed)

@@ -27,6 +27,7 @@ from tl_keras.audio.data import AudioSplits, load_audio_splits
 from tl_keras.audio.export import export_audio_saved_model
 from tl_keras.audio.model import build_audio_classifier, load_audio_backbone
 from tl_keras.audio.report import noise_robustness, plot_noise, worst_clips_html
+from tl_keras.audio.tfds_source import tfds_to_table
 from tl_keras.config.modalities import named, registered
 from tl_keras.config.run_config import ConfigError, RunConfig
 from tl_keras.data.splits import write_split
@@ -78,12 +79,11 @@ def load_backbone_for(config: RunConfig, *, pretrained: bool = True):
 
 def read_audio_splits(config: RunConfig, split_file: Path | None, backbone=None) -> AudioSplits:
     """The run's clips by split, checked and at one length; `split_file` (split.json) is reused and checked when it exists."""
+    source = config.audio_file or config.audio_dir
     if config.audio_tfds:
-        raise ConfigError(f"--audio_tfds={config.audio_tfds}: TFDS audio sets are not read yet; export the clips as WAV into class "
-                          "folders and pass --audio_dir")
-    table = bool(config.audio_file)
+        source = str(tfds_to_table(config.audio_tfds, Path(config.run_dir) / "tfds_audio", config.tfds_data_dir or None))
     return load_audio_splits(
-        config.audio_file or config.audio_dir, table=table, task=config.task, validation_fraction=config.validation_fraction,
+        source, table=not config.audio_dir, task=config.task, validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction, seed=config.seed, clip_seconds=config.clip_seconds,
         min_seconds=getattr(backbone, "min_seconds", 0.0), floor_seconds=getattr(backbone, "floor_seconds", 0.0),
         max_train_per_class=config.max_train_per_class, split_file=split_file,

@@ -18,7 +18,11 @@ def check_data(config, report_path: str, progress=None) -> list[str]:
 
     from tl_keras.audio.data import load_audio_splits
     from tl_keras.audio.model import clip_limits
+    from tl_keras.config.settings import ConfigError
 
+    if config.audio_tfds:
+        raise ConfigError(f"--audio_tfds={config.audio_tfds}: check_data reads files; a run writes the dataset's clips and table "
+                          "into <run_dir>/tfds_audio/, which --audio_file can then check")
     logging.set_verbosity(logging.ERROR)  # the problems are listed below, once
     shortest, floor = clip_limits(config.backbone)
     splits = load_audio_splits(

@@ -79,6 +79,8 @@ def evaluate(model, class_names: list[str], run_dir: Path | None, options: dict)
 
     `options`: the script's model, image_dir, split, output_dir, batch_size and tta.
     """
+    from absl import logging
+
     from tl_keras.evaluation.task_report import recorded_target
     from tl_keras.export.classes import ClassMismatchError, absent_classes, align
     from tl_keras.export.reload import classifier_file
@@ -98,8 +100,9 @@ def evaluate(model, class_names: list[str], run_dir: Path | None, options: dict)
         to_model = align(class_names, splits.class_names, data=f"--image_dir {image_dir}" if image_dir else f"the run's {split_name} split")
     except (ValueError, ClassMismatchError) as error:
         raise ConfigError(str(error)) from None
-    lines = [f"warning: no images of class {name!r} in the evaluation data; its recall is undefined (reported as 0)"
-             for name in absent_classes(class_names, splits.class_names)]
+    for name in absent_classes(class_names, splits.class_names):
+        logging.warning("no images of class %r in the evaluation data; its recall is undefined (reported as 0)", name)
+    lines = []
     out = options["output_dir"] or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
     curves = RunFolder(run_dir).curves if run_dir and RunFolder(run_dir).curves.is_file() else None
     metrics = inspect_split(
