@@ -180,7 +180,8 @@ def print_table(rows: list[dict]) -> None:
             print(f"{arm:<14}{len(means):>6}{seeds:>6}  {measure:<16}{means.mean():>8.3f}{worst:>8.3f}{means.std():>8.3f}")
         for r in chosen:
             if "latency" in r:
-                print(f"{arm:<14}  latency per clip (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in r["latency"].items() if k.endswith("_ms")))
+                shown = ", ".join(f"{k} {v:.2f}" for k, v in r["latency"].items() if k.endswith("_ms"))
+                print(f"{arm:<14}  latency per clip (ms): {shown}")
 
 
 if __name__ == "__main__":
