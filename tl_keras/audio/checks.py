@@ -6,11 +6,10 @@ the rules every run shares follow in `config.validation.check_shared`.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import ConfigError
+from tl_keras.config.validation import given_flags_among
 
 # Settings an image run reads and a sound run does not: given (with a value other than the default) they are refused by name.
 NOT_FOR_SOUND = (
@@ -37,9 +36,7 @@ def check_audio_source(config) -> None:
         raise ConfigError(f"--noise_snr_db must be 0 (off) or below 30 dB, got {config.noise_snr_db}")
     if config.task == "multi_label" and config.audio_dir:
         raise ConfigError("--task=multi_label: class folders give one class per clip; list the tags of each clip in --audio_file")
-    given = given_settings(config)
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    ignored = [f"--{key}" for key in sorted(given & set(NOT_FOR_SOUND)) if getattr(config, key) != defaults[key]]
+    ignored = given_flags_among(config, NOT_FOR_SOUND)
     if ignored:
         one = len(ignored) == 1
         raise ConfigError(f"{', '.join(ignored)} {'does' if one else 'do'} not apply to sound runs; drop "

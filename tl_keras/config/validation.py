@@ -8,9 +8,11 @@ above it and every entry point validates alike.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tl_keras.config.modalities import modality_for
+from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import (
     CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES,
     REGRESSION_LOSSES, TASKS,
@@ -56,6 +58,12 @@ def validate_run_config(config) -> None:
     """
     modality_for(config).validate(config)
     check_shared(config)
+
+
+def given_flags_among(config, names) -> list[str]:
+    """`--name` for each of `names` the caller gave with a value other than the default: settings a modality cannot honour, named."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    return [f"--{key}" for key in sorted(given_settings(config) & set(names)) if getattr(config, key) != defaults[key]]
 
 
 def check_shared(config) -> None:

@@ -6,11 +6,10 @@ text encoders: the text modality (`text/modality.py`) registers it as its valida
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import ConfigError
+from tl_keras.config.validation import given_flags_among
 from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
 
 
@@ -52,9 +51,7 @@ def check_text_source(config) -> None:
         )
     if config.pooling not in TEXT_POOLINGS:
         raise ConfigError(f"--pooling={config.pooling!r}: a text encoder pools with {', '.join(TEXT_POOLINGS)}")
-    given = given_settings(config)
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    ignored = [f"--{key}" for key in sorted(given & set(IMAGE_ONLY)) if getattr(config, key) != defaults[key]]
+    ignored = given_flags_among(config, IMAGE_ONLY)
     if ignored:
         one = len(ignored) == 1
         raise ConfigError(f"{', '.join(ignored)} {'applies' if one else 'apply'} to image runs; a text run does not read "
