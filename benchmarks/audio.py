@@ -18,7 +18,9 @@ Arms:
   same wall time (`--compare_scratch`);
 * `image_30`: `image` with 30 clips per digit (no scratch arm);
 * `export`: the `speech` recipe on the first fold, exported; per-clip
-  latency of the SavedModel (WAV bytes in) and of each TFLite file.
+  latency of the SavedModel (WAV bytes in) and of each TFLite file;
+* `mfcc`, `mfcc_30`: the MFCC baseline alone on the same splits (all
+  training clips, 30 per digit), clean and at 10 dB SNR.
 
 Every run also reports its frozen probe (the frozen phase's converged
 logistic regression) and the MFCC baseline on the same split; the noise
@@ -59,6 +61,8 @@ ARMS = {
     "image": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "compare_scratch": True},
     "image_30": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "max_train_per_class": 30},
     "export": {"backbone": str(SPEECH_ENCODER), "export": True},
+    "mfcc": {},  # the baseline alone, on the same splits (no network)
+    "mfcc_30": {"max_train_per_class": 30},
 }
 
 flags.DEFINE_list("arms", ["speech", "speech_30"], f"Any of {', '.join(ARMS)}.")
@@ -86,7 +90,24 @@ def fold_table(held_out: str, seed: int, folder: Path) -> Path:
     return path
 
 
+def mfcc_row(arm: str, held_out: str, seed: int, work: Path) -> dict:
+    """The MFCC baseline every run reports, alone: fitted on the fold's training clips, scored on the held-out speaker clean and noisy."""
+    from tl_keras.audio.augment import with_noise
+    from tl_keras.audio.baselines import mfcc_baseline
+    from tl_keras.audio.data import load_audio_splits
+
+    started = time.perf_counter()
+    splits = load_audio_splits(str(fold_table(held_out, seed, work)), table=True, seed=seed, clip_seconds=1.2,
+                               max_train_per_class=ARMS[arm].get("max_train_per_class", 0))
+    clean = mfcc_baseline(splits.waves, splits.targets, splits.target, "test")
+    noisy = mfcc_baseline({**splits.waves, "test": with_noise(splits.waves["test"], 10.0, seed)}, splits.targets, splits.target, "test")
+    return {"arm": arm, "held_out": held_out, "seed": seed, "accuracy": clean["accuracy"], "noise_10db": noisy["accuracy"],
+            "train_clips": len(splits.waves["train"]), "job_s": round(time.perf_counter() - started, 1)}
+
+
 def run_row(arm: str, held_out: str, seed: int, work: Path) -> dict:
+    if arm.startswith("mfcc"):
+        return mfcc_row(arm, held_out, seed, work)
     settings = dict(ARMS[arm])
     export = settings.pop("export", False)
     run_dir = work / f"{arm}_{held_out}_{seed}"

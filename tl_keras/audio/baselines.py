@@ -1,9 +1,13 @@
 """The baseline every sound run reports: MFCC statistics and a logistic regression (ridge for a value).
 
 What a speech engineer would try first without a network: 13 MFCCs per
-25 ms frame (and their deltas), mean and spread over the clip, standardised,
-then scikit-learn's logistic regression with its strength chosen on
-validation. A transfer model that does not beat it has not earned its size.
+25 ms frame (and their deltas), mean and spread over the frames that hold
+sound (within 50 dB of the clip's loudest), standardised, then
+scikit-learn's logistic regression with its strength chosen on validation.
+A transfer model that does not beat it has not earned its size. Counting
+the silence a clip is padded with drags the statistics towards the clip's
+length: on spoken digits, leave-one-speaker-out, the statistics over every
+frame scored 0.48 and over the sounding frames 0.69.
 """
 
 from __future__ import annotations
@@ -17,20 +21,27 @@ from tl_keras.audio.frontend import FRAME_SECONDS, HOP_SECONDS, log_mel_db
 from tl_keras.tasks import REGRESSION, SINGLE_LABEL
 
 STRENGTHS = (0.01, 0.1, 1.0, 10.0)
+SOUNDING_DB = 50.0  # frames this far below the clip's loudest one count as silence
+FLOOR_DB = 80.0
 
 
 def mfcc_statistics(waves: np.ndarray, sample_rate: int = 16000, batch: int = 256) -> np.ndarray:
-    """(clips, 52): the mean and standard deviation over time of 13 MFCCs and of their frame-to-frame deltas."""
+    """(clips, 52): the mean and standard deviation over the sounding frames of 13 MFCCs and of their frame-to-frame deltas."""
     frame, hop = int(FRAME_SECONDS * sample_rate), int(HOP_SECONDS * sample_rate)
     fft = 1 << (frame - 1).bit_length()
     mel = tf.signal.linear_to_mel_weight_matrix(40, fft // 2 + 1, sample_rate, 20.0, sample_rate / 2 - 1)
     rows = []
     for start in range(0, len(waves), batch):
-        decibels = log_mel_db(tf.constant(waves[start:start + batch]), frame, hop, fft, mel)
-        mfcc = tf.signal.mfccs_from_log_mel_spectrograms(decibels / 10.0)[..., :13].numpy()
-        delta = np.diff(mfcc, axis=1)
-        rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)], axis=1))
-    return np.concatenate(rows).astype(np.float64)
+        decibels = log_mel_db(tf.constant(waves[start:start + batch]), frame, hop, fft, mel).numpy()
+        peak = decibels.max(axis=(1, 2), keepdims=True)
+        decibels = np.maximum(decibels, peak - FLOOR_DB)
+        mfcc = tf.signal.mfccs_from_log_mel_spectrograms(tf.constant(decibels / 10.0))[..., :13].numpy()
+        sounding = decibels.max(axis=2) > peak[:, :, 0] - SOUNDING_DB
+        for clip, keep in zip(mfcc, sounding):
+            kept = clip[keep] if keep.sum() >= 2 else clip
+            delta = np.diff(kept, axis=0)
+            rows.append(np.concatenate([kept.mean(0), kept.std(0), delta.mean(0), delta.std(0)]))
+    return np.array(rows, np.float64)
 
 
 def mfcc_baseline(waves: dict, targets: dict, spec, held_split: str, sample_rate: int = 16000) -> dict:
