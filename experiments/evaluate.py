@@ -9,8 +9,8 @@ and accuracy against noise for sound), reliability.png and report.html
   python experiments/evaluate.py --model=saved_models/pets --image_dir=/data/pets_holdout --tta=flip
   python experiments/evaluate.py --model=runs/digits_spoken --split=validation
 
-The run's modality (`tl_keras.config.modalities`) scores it; a model given
-without its run folder is an image model.
+The run's modality (`tl_keras.config.modalities`) scores it; an export
+folder names its modality in its model card; a .keras file is an image model.
 """
 
 from pathlib import Path
@@ -50,7 +50,7 @@ def main(argv):
     if len(class_names) != int(model.output_shape[-1]):
         cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
-    modality = modality_for(RunConfig.from_dict(RunFolder(run_dir).read_config())) if run_dir is not None else named("vision")
+    modality = modality_for(RunConfig.from_dict(RunFolder(run_dir).read_config())) if run_dir is not None else _export_modality()
     options = {"model": FLAGS.model, "image_dir": FLAGS.image_dir, "split": FLAGS.split, "output_dir": FLAGS.output_dir,
                "batch_size": FLAGS.batch_size, "tta": FLAGS.tta}
     try:
@@ -58,6 +58,20 @@ def main(argv):
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
     print("\n".join(lines))
+
+
+def _export_modality():
+    """The modality an export folder's model card names; an image model for a .keras file or an export without a card."""
+    import json
+
+    from tl_keras.config.modalities import modality_of_record
+    from tl_keras.export.saved_model import latest_version_dir
+
+    try:
+        card = latest_version_dir(FLAGS.model) / "assets.extra" / "model_card.json"
+    except ValueError:
+        return named("vision")
+    return modality_of_record(json.loads(card.read_text())) if card.is_file() else named("vision")
 
 
 if __name__ == "__main__":
