@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.audio.frontend import log_mel_db, mel_blocks
 from tl_keras.config.settings import ConfigError
 
 MEL_FILE, EMBEDDING_FILE = "melspectrogram.tflite", "embedding_model.tflite"
@@ -51,25 +52,27 @@ class SpeechMelFrames(keras.layers.Layer):
     """Waveforms (batch, samples) in [-1, 1] at 16 kHz -> (batch, frames, 32, 1) in dB: the encoder's own log-mel front end.
 
     The original computes a 512-point STFT every 160 samples as two
-    convolutions with fixed cosine and sine kernels, 32 mel bands, 10 log10,
-    and clips at 80 dB below the peak (the encoder is then fed `dB / 10 + 2`,
-    `audio.model.SpeechScale`); it was given 16-bit sample values, so
-    waveforms are scaled by 32768 first. The kernels are this layer's
-    (non-trainable) weights, read from the file.
+    convolutions whose kernels are a window times cosines and sines, 32 mel
+    bands, 10 log10, and clips at 80 dB below the peak (the encoder is then
+    fed `dB / 10 + 2`, `audio.model.SpeechScale`); it was given 16-bit sample
+    values, so waveforms are scaled by 32768 first. Here the same STFT is
+    `tf.signal.stft` with the file's window (the cosine kernel at 0 Hz; the
+    two agree within 2e-5 dB), which converts to TFLite's RFFT with no large
+    constant, and the mel matrix is held in row blocks (`frontend.mel_blocks`):
+    a dynamic-range TFLite file then quantizes the encoder, not its spectrum.
+    The window and mel blocks are this layer's (non-trainable) weights, read
+    from the file.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.real = self.add_weight(name="dft_real", shape=(512, 1, 257), trainable=False, initializer="zeros")
-        self.imag = self.add_weight(name="dft_imag", shape=(512, 1, 257), trainable=False, initializer="zeros")
-        self.mel = self.add_weight(name="mel", shape=(257, 32), trainable=False, initializer="zeros")
+        self.window = self.add_weight(name="window", shape=(512,), trainable=False, initializer="zeros")
+        self.mel = [self.add_weight(name=f"mel_{i}", shape=tuple(block.shape), trainable=False, initializer="zeros")
+                    for i, block in enumerate(mel_blocks(np.zeros((257, 32), np.float32)))]
 
     def call(self, waveforms):
-        signal = tf.cast(waveforms, "float32")[:, :, None] * 32768.0
-        real = tf.nn.conv1d(signal, self.real, stride=160, padding="VALID")
-        imag = tf.nn.conv1d(signal, self.imag, stride=160, padding="VALID")
-        mel = tf.tensordot(real * real + imag * imag, self.mel, 1)
-        decibels = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / tf.math.log(10.0)
+        signal = tf.cast(waveforms, "float32") * 32768.0
+        decibels = log_mel_db(signal, 512, 160, 512, list(self.mel), window=self.window)
         peak = tf.reduce_max(decibels, axis=[1, 2], keepdims=True)
         return tf.maximum(decibels, peak - 80.0)[..., None]
 
@@ -118,15 +121,15 @@ def load_speech_embedding(folder: str) -> tuple[SpeechMelFrames, keras.Model]:
     mel_tensors = _constant_tensors(Path(folder) / MEL_FILE, resize=(1, SAMPLE_RATE))
     front = SpeechMelFrames(name="speech_mel_frames")
     front.build((None, None))
-    kernels = [v for n, v in mel_tensors.items() if v.shape == (257, 1, 512, 1)]
+    kernels = [v[:, 0, :, 0] for v in mel_tensors.values() if v.shape == (257, 1, 512, 1)]
     mel = [v for v in mel_tensors.values() if v.shape == (257, 32)]
     if len(kernels) != 2 or len(mel) != 1:
         raise ConfigError(f"--backbone={folder!r}: {MEL_FILE} does not hold the speech_embedding front end (two STFT kernels, "
                           "a mel matrix)")
-    # Which kernel is the cosine one does not matter: only re^2 + im^2 is used.
-    front.real.assign(kernels[0][:, 0, :, 0].T[:, None, :])
-    front.imag.assign(kernels[1][:, 0, :, 0].T[:, None, :])
-    front.mel.assign(mel[0])
+    cosine = max(kernels, key=lambda k: float(np.abs(k[0]).max()))  # the sine kernel is zero at 0 Hz; the cosine one is the window
+    front.window.assign(cosine[0])
+    for weight, block in zip(front.mel, mel_blocks(mel[0])):
+        weight.assign(block)
     encoder = build_encoder()
     _load_encoder_weights(encoder, _constant_tensors(Path(folder) / EMBEDDING_FILE), folder)
     return front, encoder
