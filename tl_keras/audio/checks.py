@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tl_keras.audio.model import SPEECH_EMBEDDING, SPEECH_EMBEDDING_ENV, SPEECH_EMBEDDING_HOME, speech_embedding_folder
 from tl_keras.config.settings import ConfigError
 from tl_keras.config.validation import given_flags_among
 
@@ -41,5 +42,9 @@ def check_audio_source(config) -> None:
         one = len(ignored) == 1
         raise ConfigError(f"{', '.join(ignored)} {'does' if one else 'do'} not apply to sound runs; drop "
                           f"{'it' if one else 'them'}")
+    if config.backbone == SPEECH_EMBEDDING and speech_embedding_folder() is None:
+        raise ConfigError(f"--backbone=speech_embedding: its files were not found in ${SPEECH_EMBEDDING_ENV} or {SPEECH_EMBEDDING_HOME}; "
+                          "pass the folder holding melspectrogram.tflite and embedding_model.tflite as --backbone, or use an image "
+                          "backbone over spectrograms (--backbone=mobilenet_v2)")
     if config.pooling not in ("avg", "auto"):
         raise ConfigError(f"--pooling={config.pooling!r}: sound backbones pool their own way (mean and max over time, or average)")
