@@ -17,6 +17,7 @@ Arms:
   images) with noise mixing on, and the same network from scratch for the
   same wall time (`--compare_scratch`);
 * `image_30`: `image` with 30 clips per digit (no scratch arm);
+* `image_30_long`: `image_30` with at least 400 fine-tuning steps (`--fine_tune_min_steps`);
 * `export`: the `speech` recipe on the first fold, exported; per-clip
   latency of the SavedModel (WAV bytes in) and of each TFLite file;
 * `mfcc`, `mfcc_30`: the MFCC baseline alone on the same splits (all
@@ -60,6 +61,7 @@ ARMS = {
     "speech_noise": {"backbone": str(SPEECH_ENCODER), "noise_snr_db": 10.0},
     "image": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "compare_scratch": True},
     "image_30": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "max_train_per_class": 30},
+    "image_30_long": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "max_train_per_class": 30, "fine_tune_min_steps": 400},
     "export": {"backbone": str(SPEECH_ENCODER), "export": True},
     "mfcc": {},  # the baseline alone, on the same splits (no network)
     "mfcc_30": {"max_train_per_class": 30},
