@@ -4,8 +4,9 @@ What `--recipe=auto` picks for sound when the speech encoder's files are not
 at hand. The clip becomes a 64-band log-mel image (40 dB below its peak,
 160 x 160, three equal channels) inside the model; MobileNetV2 (alpha 0.35,
 its ImageNet weights ship with the package) reads it. Phase 1 fits the head
-on cached features; phase 2 fine-tunes every layer but BatchNorm with Adam,
-SpecAugment and time shifts on. Expect it well below a speech encoder on
+on cached features; phase 2 fine-tunes every layer but BatchNorm with Adam
+at 3e-4 for eight epochs and at least 400 steps, SpecAugment and time
+shifts on. Expect it well below a speech encoder on
 clean speech and more robust than MFCC features to noise and to other
 microphones.
 
@@ -25,7 +26,10 @@ SETTINGS = {
     "frozen_epochs": 50,
     "head_init": "logistic",
     "fine_tune_epochs": 8,
-    "fine_tune_min_steps": 0,
+    # A small folder still gets 400 steps of fine-tuning: at 30 clips per digit, eight epochs (80 steps) never moved the network
+    # past the frozen probe (0.415 leave-one-speaker-out on three speakers), 400 steps did (0.684; MFCC 0.583). With 2,000
+    # clips eight epochs are 504 steps, so the floor changes nothing there.
+    "fine_tune_min_steps": 400,
     "fine_tune_learning_rate": 3e-4,
     "fine_tune_optimizer": "adam",
     "fine_tune_warmup": 0.1,
