@@ -26,7 +26,8 @@ def tone_run(tmp_path_factory):
     """One small run: three classes of tones, a tiny image backbone from random weights over log-mel images, exported."""
     root = tmp_path_factory.mktemp("audio")
     clips = clip_folder(root / "tones", per_class=12)
-    config = RunConfig(audio_dir=str(clips), backbone="small_cnn", weights="none", image_size=32, fine_tune_epochs=1, batch_size=8,
+    config = RunConfig(audio_dir=str(clips), backbone="small_cnn", weights="none", image_size=32, fine_tune_epochs=1, fine_tune_min_steps=0,
+                       batch_size=8,
                        compare_scratch=True, scratch_budget="epochs", run_dir=str(root / "run"), export_dir=str(root / "exports"),
                        name="tones", seed=0, verbose=0)
     return run_experiment(config), root
