@@ -16,7 +16,6 @@ under 200 MB. Streaming from sharded records is the road for millions.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import math
@@ -26,7 +25,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.audio import clips as clips_lib
-from tl_keras.audio.sources import PATH_COLUMNS, FoundClips, clips_in_folder, clips_in_table
+from tl_keras.audio.sources import FoundClips, clips_in_folder, clips_in_table
 from tl_keras.config.settings import ConfigError
 from tl_keras.data.splits import recorded_split, split_settings, stratified_split
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
@@ -82,10 +81,9 @@ def load_audio_splits(
     """
     found = clips_in_table(source) if table else clips_in_folder(source)
     flag = "--audio_file" if table else "--audio_dir"
-    raw_splits = _split_column(source) if table else None
     spec, targets, kept, problems = _targets(found, task if table else SINGLE_LABEL, flag, source, table)
     paths = [found.paths[i] for i in kept]
-    assigned = [raw_splits.get(p) for p in paths] if raw_splits else None
+    assigned = [found.splits[i] for i in kept] if found.splits is not None else None
     waves, infos, kept_reading, check = _read_all(paths, progress)
     problems = found.problems + problems + check["problems"]
     paths = [paths[i] for i in kept_reading]
@@ -222,26 +220,6 @@ def _limited(train: np.ndarray, targets: np.ndarray, per_class: int, seed: int) 
     rng = np.random.default_rng(seed)
     kept = [rng.permutation(train[targets[train] == c])[:per_class] for c in np.unique(targets[train])]
     return np.sort(np.concatenate(kept))
-
-
-def _split_column(table: str) -> dict[str, str] | None:
-    """clip path -> its `split` cell, when the table has a split column (paths as `clips_in_table` resolves them)."""
-    table_path = Path(table)
-    delimiter = "\t" if table_path.suffix.lower() in (".tsv", ".tab") else ","
-    with open(table_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [cell.strip().lower() for cell in next(reader, [])]
-        if "split" not in header:
-            return None
-        path_column = next(header.index(c) for c in PATH_COLUMNS if c in header)
-        split_column = header.index("split")
-        found = {}
-        for row in reader:
-            if len(row) == len(header) and row[path_column].strip():
-                name = row[path_column].strip()
-                path = (table_path.parent / name) if not Path(name).is_absolute() else Path(name)
-                found[str(path)] = row[split_column].strip().lower()
-        return found
 
 
 def _content_hash(source: str, paths: list[str], table: bool) -> str:

@@ -42,7 +42,7 @@ SPEECH_EMBEDDING_HOME = Path.home() / ".keras" / "tl_keras" / "speech_embedding"
 
 @dataclasses.dataclass
 class AudioBackbone:
-    """A loaded sound backbone: the layers between the waveform and the pooled vector, and what it needs of a clip."""
+    """A loaded sound backbone: the layers between the waveform and the pooled vector (its clip bounds: `clip_limits`)."""
 
     name: str
     kind: str  # "speech" (the speech encoder) or "image" (an image backbone over log-mel images)
@@ -50,8 +50,6 @@ class AudioBackbone:
     normaliser: keras.layers.Layer  # declares normalises_input: anatomy's backbone is the layer it feeds
     encoder: keras.layers.Layer  # what phase 2 fine-tunes
     pool: keras.layers.Layer
-    min_seconds: float = 0.0  # the shortest clip it can read
-    floor_seconds: float = 0.0  # the shortest clip the automatic clip length gives it
     preprocessing: str = ""
 
 
@@ -104,7 +102,7 @@ def load_audio_backbone(
 
 def _speech(name: str, front, encoder) -> AudioBackbone:
     return AudioBackbone(name, "speech", front, SpeechScale(name="speech_scale"), encoder, MeanMaxOverTime(name="mean_max_pool"),
-                         min_seconds=MIN_SAMPLES / SAMPLE_RATE, floor_seconds=SPEECH_FLOOR_SECONDS, preprocessing="speech_embedding")
+                         preprocessing="speech_embedding")
 
 
 @keras.saving.register_keras_serializable(package="tl_keras")

@@ -25,7 +25,7 @@ from tl_keras.audio.augment import build_wave_augmentation
 from tl_keras.audio.baselines import mfcc_baseline
 from tl_keras.audio.data import AudioSplits, load_audio_splits
 from tl_keras.audio.export import export_audio_saved_model
-from tl_keras.audio.model import build_audio_classifier, load_audio_backbone
+from tl_keras.audio.model import build_audio_classifier, clip_limits, load_audio_backbone
 from tl_keras.audio.report import noise_robustness, plot_noise, worst_clips_html
 from tl_keras.audio.tfds_source import tfds_to_table
 from tl_keras.config.modalities import named, registered
@@ -77,16 +77,20 @@ def load_backbone_for(config: RunConfig, *, pretrained: bool = True):
                                alpha=config.alpha, floor_db=config.mel_floor_db, pretrained=pretrained)
 
 
-def read_audio_splits(config: RunConfig, split_file: Path | None, backbone=None) -> AudioSplits:
-    """The run's clips by split, checked and at one length; `split_file` (split.json) is reused and checked when it exists."""
+def read_audio_splits(config: RunConfig, split_file: Path | None, progress=None) -> AudioSplits:
+    """The run's clips by split, checked and at one length; `split_file` (split.json) is reused and checked when it exists.
+
+    The clip length's bounds are the backbone's (`clip_limits`: the speech encoder's window), read from --backbone unloaded.
+    """
+    shortest, floor = clip_limits(config.backbone)
     source = config.audio_file or config.audio_dir
     if config.audio_tfds:
         source = str(tfds_to_table(config.audio_tfds, Path(config.run_dir) / "tfds_audio", config.tfds_data_dir or None))
     return load_audio_splits(
         source, table=not config.audio_dir, task=config.task, validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction, seed=config.seed, clip_seconds=config.clip_seconds,
-        min_seconds=getattr(backbone, "min_seconds", 0.0), floor_seconds=getattr(backbone, "floor_seconds", 0.0),
-        max_train_per_class=config.max_train_per_class, split_file=split_file,
+        min_seconds=shortest, floor_seconds=floor, max_train_per_class=config.max_train_per_class, split_file=split_file,
+        progress=progress,
     )
 
 
@@ -108,7 +112,7 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
     started = time.perf_counter()
     folder = RunFolder(run_dir)
     backbone = load_backbone_for(config)
-    splits = read_audio_splits(config, folder.split, backbone)
+    splits = read_audio_splits(config, folder.split)
     _check_splits(config, splits)
     write_split(folder.split, splits.record)
     atomic.write_json(folder.data_report, splits.report)

@@ -16,20 +16,14 @@ def check_data(config, report_path: str, progress=None) -> list[str]:
     """Every clip read once, as training would: what is left out and why, what is kept but noted, the clip length, the split."""
     from absl import logging
 
-    from tl_keras.audio.data import load_audio_splits
-    from tl_keras.audio.model import clip_limits
+    from tl_keras.audio.run import read_audio_splits
     from tl_keras.config.settings import ConfigError
 
     if config.audio_tfds:
         raise ConfigError(f"--audio_tfds={config.audio_tfds}: check_data reads files; a run writes the dataset's clips and table "
                           "into <run_dir>/tfds_audio/, which --audio_file can then check")
     logging.set_verbosity(logging.ERROR)  # the problems are listed below, once
-    shortest, floor = clip_limits(config.backbone)
-    splits = load_audio_splits(
-        config.audio_file or config.audio_dir, table=bool(config.audio_file), task=config.task,
-        validation_fraction=config.validation_fraction, test_fraction=config.test_fraction, seed=config.seed,
-        clip_seconds=config.clip_seconds, min_seconds=shortest, floor_seconds=floor, progress=progress,
-    )
+    splits = read_audio_splits(config, None, progress)
     report = {**splits.report, "task": splits.target.to_dict(), "counts": splits.counts}
     atomic.write_json(report_path, report)
     length = splits.report["clip_length"]

@@ -23,12 +23,14 @@ LABEL_COLUMNS = ("label", "labels", "tags", "class", "value", "target", "score",
 
 @dataclasses.dataclass
 class FoundClips:
-    """Clip paths in a stable order, each clip's label as written and where it is said, and what was left out and why."""
+    """Clip paths in a stable order, each clip's label as written and where it is said, and what was left out and why; for a
+    table with a `split` column, each clip's cell (lowercased; "" leaves it to the fractions), else None."""
 
     paths: list[str]
     labels: list[str]
     where: list[str]
     problems: list[str]
+    splits: list[str] | None = None
 
 
 def clips_in_folder(folder: str | Path) -> FoundClips:
@@ -76,6 +78,9 @@ def clips_in_table(table: str | Path) -> FoundClips:
         header = [cell.strip().lower() for cell in next(reader, [])]
         path_column = next((header.index(c) for c in PATH_COLUMNS if c in header), None)
         label_column = next((header.index(c) for c in LABEL_COLUMNS if c in header), None)
+        split_column = header.index("split") if "split" in header else None
+        if split_column is not None:
+            found.splits = []
         if path_column is None or label_column is None:
             raise ConfigError(f"--audio_file={table}: its header {header} names no clip column ({', '.join(PATH_COLUMNS[:3])}) and "
                               f"label column ({', '.join(LABEL_COLUMNS[:4])}); add a header row such as path,label")
@@ -102,6 +107,8 @@ def clips_in_table(table: str | Path) -> FoundClips:
                 found.paths.append(str(path))
                 found.labels.append(label)
                 found.where.append(where)
+                if split_column is not None:
+                    found.splits.append(row[split_column].strip().lower())
     if not found.paths:
         raise ConfigError(f"--audio_file={table}: no row names a WAV clip that exists")
     return found
