@@ -9,11 +9,11 @@ PCM WAV), and converting is the user's one-line fix.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from pathlib import Path
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.data.labelled_table import read_labelled_table
 
 WAV_EXTENSIONS = (".wav", ".wave")
 OTHER_AUDIO = (".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif", ".wma", ".webm")
@@ -72,43 +72,30 @@ def clips_in_table(table: str | Path) -> FoundClips:
     if not table.is_file():
         raise ConfigError(f"--audio_file={table}: file not found")
     delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
-    found = FoundClips([], [], [], [])
-    with open(table, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [cell.strip().lower() for cell in next(reader, [])]
-        path_column = next((header.index(c) for c in PATH_COLUMNS if c in header), None)
-        label_column = next((header.index(c) for c in LABEL_COLUMNS if c in header), None)
-        split_column = header.index("split") if "split" in header else None
-        if split_column is not None:
-            found.splits = []
-        if path_column is None or label_column is None:
-            raise ConfigError(f"--audio_file={table}: its header {header} names no clip column ({', '.join(PATH_COLUMNS[:3])}) and "
-                              f"label column ({', '.join(LABEL_COLUMNS[:4])}); add a header row such as path,label")
-        seen: set[str] = set()
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{table}:{line}"
-            if len(row) != len(header):
-                found.problems.append(f"{where}: {len(row)} cells where the header has {len(header)}; skipped")
-                continue
-            name, label = row[path_column].strip(), row[label_column].strip()
-            path = (table.parent / name) if not Path(name).is_absolute() else Path(name)
-            if str(path) in seen:
-                found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
-            elif not path.is_file():
-                found.problems.append(f"{where}: no clip {path}; skipped")
-            elif path.suffix.lower() not in WAV_EXTENSIONS:
-                found.problems.append(f"{where}: {path.name} is not a WAV file; skipped (convert it to WAV)")
-            elif not label:
-                found.problems.append(f"{where}: empty label; skipped")
-            else:
-                seen.add(str(path))
-                found.paths.append(str(path))
-                found.labels.append(label)
-                found.where.append(where)
-                if split_column is not None:
-                    found.splits.append(row[split_column].strip().lower())
+    read = read_labelled_table(table, "--audio_file", PATH_COLUMNS, LABEL_COLUMNS, file_noun="clip", example="path,label",
+                               delimiter=delimiter, split_column="split")
+    found = FoundClips([], [], [], [], [] if read.has_split else None)
+    seen: set[str] = set()
+    for row in read.rows:
+        where, name, label = row.where, row.file, row.label
+        path = (table.parent / name) if not Path(name).is_absolute() else Path(name)
+        if row.problem:
+            found.problems.append(row.problem)
+        elif str(path) in seen:
+            found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
+        elif not path.is_file():
+            found.problems.append(f"{where}: no clip {path}; skipped")
+        elif path.suffix.lower() not in WAV_EXTENSIONS:
+            found.problems.append(f"{where}: {path.name} is not a WAV file; skipped (convert it to WAV)")
+        elif not label:
+            found.problems.append(f"{where}: empty label; skipped")
+        else:
+            seen.add(str(path))
+            found.paths.append(str(path))
+            found.labels.append(label)
+            found.where.append(where)
+            if found.splits is not None:
+                found.splits.append(row.split)
     if not found.paths:
         raise ConfigError(f"--audio_file={table}: no row names a WAV clip that exists")
     return found

@@ -13,7 +13,6 @@ bins of values), recorded in split.json and reused by a rerun.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.data.labelled_table import read_labelled_table
 from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, write_split
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
 from tl_keras.vision.folders import IMAGE_EXTENSIONS
@@ -50,36 +50,25 @@ def read_labels_file(labels_file: str | Path, image_dir: str | Path) -> Labelled
     labels_file, image_dir = Path(labels_file), Path(image_dir)
     if not labels_file.is_file():
         raise ConfigError(f"--labels_file={labels_file}: file not found")
+    table = read_labelled_table(labels_file, "--labels_file", FILE_COLUMNS, LABEL_COLUMNS, file_noun="file",
+                                example="filename,labels")
     found = LabelledImages([], [], [], [])
-    with open(labels_file, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [cell.strip().lower() for cell in next(reader, [])]
-        file_column = next((header.index(c) for c in FILE_COLUMNS if c in header), None)
-        label_column = next((header.index(c) for c in LABEL_COLUMNS if c in header), None)
-        if file_column is None or label_column is None:
-            raise ConfigError(f"--labels_file={labels_file}: its header {header} names no file column ({', '.join(FILE_COLUMNS[:3])}) "
-                              f"and label column ({', '.join(LABEL_COLUMNS[:4])}); add a header row such as filename,labels")
-        seen: set[str] = set()
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{labels_file}:{line}"
-            if len(row) != len(header):
-                found.problems.append(f"{where}: {len(row)} cells where the header has {len(header)}; skipped")
-                continue
-            name, label = row[file_column].strip(), row[label_column].strip()
-            path = image_dir / name
-            if name in seen:
-                found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
-            elif not path.is_file():
-                found.problems.append(f"{where}: no image {path}; skipped")
-            elif not label:
-                found.problems.append(f"{where}: empty label; skipped")
-            else:
-                seen.add(name)
-                found.paths.append(str(path))
-                found.labels.append(label)
-                found.where.append(where)
+    seen: set[str] = set()
+    for row in table.rows:
+        where, name, label, path = row.where, row.file, row.label, image_dir / row.file
+        if row.problem:
+            found.problems.append(row.problem)
+        elif name in seen:
+            found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
+        elif not path.is_file():
+            found.problems.append(f"{where}: no image {path}; skipped")
+        elif not label:
+            found.problems.append(f"{where}: empty label; skipped")
+        else:
+            seen.add(name)
+            found.paths.append(str(path))
+            found.labels.append(label)
+            found.where.append(where)
     unlabelled = [p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and str(p) not in set(found.paths)]
     if unlabelled:
         found.problems.append(f"{image_dir}: {len(unlabelled)} images the labels file does not name are not used, e.g. {unlabelled[0]}")
