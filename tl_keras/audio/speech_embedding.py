@@ -5,7 +5,8 @@ Apache-2.0) was trained for keyword spotting on a large speech corpus. It is
 distributed here as two standard files, `melspectrogram.tflite` (16 kHz audio
 to 32-band log-mel frames every 10 ms) and `embedding_model.tflite` (76 frames
 to a 96-d vector); a TFLite file cannot be fine-tuned, so this converter
-reads each file's constant tensors (through LiteRT, already a dependency) and
+reads each file's constant tensors (through LiteRT, or TensorFlow's own
+interpreter where the `[litert]` extra is not installed) and
 puts them into Keras layers of the same shapes, the way keras-hub's checkpoint
 converters map a foreign checkpoint onto a Keras architecture.
 
@@ -155,7 +156,10 @@ def _named(tensors: dict[str, np.ndarray], pattern: str, rank: int, folder: str)
 
 def _constant_tensors(path: Path, resize: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """Every constant tensor of a TFLite file by name (activations, which are not constant, are left out)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:  # LiteRT is the [litert] extra; TensorFlow's own interpreter reads the same tensors
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
 
     interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     if resize is not None:
