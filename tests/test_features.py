@@ -153,3 +153,51 @@ def test_logistic_head_fit_on_float32_features_sets_the_head_without_warnings():
     assert np.isfinite(fit["validation_log_loss"])
     predicted = np.asarray(head(validation.features)).argmax(1)
     assert np.mean(predicted == validation.labels) == pytest.approx(fit["validation_accuracy"])
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid", "linear"])
+def test_scores_in_chunks_are_the_scores_of_every_row_at_once(activation):
+    """Host scores a chunk at a time (no float64 copy of the whole cache) give the numbers of one pass over every row."""
+    from tl_keras.tasks import task_of_head
+
+    rng = np.random.default_rng(1)
+    head = keras.layers.Dense(3 if activation != "linear" else 1, activation=activation,
+                              kernel_regularizer=keras.regularizers.L2(1e-3))
+    head.build((None, 8))
+    features = rng.normal(size=(50, 8)).astype(np.float32)
+    targets = {"softmax": rng.integers(0, 3, 50), "sigmoid": (rng.random((50, 3)) > 0.5).astype(np.float32),
+               "linear": rng.normal(size=50).astype(np.float32)}[activation]
+    task = task_of_head(head)
+    whole = task.host_scores(head, features, targets, 0.1)
+    chunked = task.host_scores_in_chunks(head, features, targets, 0.1, rows=7)
+    assert chunked.keys() == whole.keys()
+    for key in whole:
+        assert chunked[key] == pytest.approx(whole[key], rel=1e-5), key
+
+
+def test_convex_fit_on_a_sample_says_so_and_counts_every_row():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 90)
+    features = (rng.normal(size=(90, 6)) + labels[:, None]).astype(np.float32)
+    head = keras.layers.Dense(3, activation="softmax")
+    head.build((None, 6))
+    fit = features_lib.fit_logistic_head(head, features_lib.FeatureCache(features, labels, 90), None, strength=1.0, max_rows=40)
+    assert (fit["rows"], fit["of_rows"]) == (40, 90)
+
+
+@pytest.mark.slow
+def test_frozen_phase_trains_over_every_row_past_the_convex_fits_sample(tmp_path, monkeypatch):
+    """More cached rows than the convex fit takes: epochs over every row follow from the fit, kept only if validation
+    improves; the phase records its epochs and how many rows the head was fitted on."""
+    monkeypatch.setattr(features_lib, "LOGISTIC_MAX_ROWS", 10)
+    backbone, model, _, _, ds = _setup(n=24)
+    result = train_two_phase(
+        model, backbone.layer, ds, ds,
+        train_settings(recipe_config("digits", fine_tune_epochs=0, verbose=0)), tmp_path, train_examples=24,
+    )
+    frozen = result.phases[0]
+    assert frozen.on_cached_features
+    assert frozen.epochs_run >= 1
+    assert len(frozen.history["val_loss"]) == 1 + frozen.epochs_run
+    assert frozen.rows_fitted in (10, 24)
+    assert frozen.weights_path

@@ -215,9 +215,10 @@ def cache_features(
     return FeatureCache(features, labels, len(labels) // max(passes, 1))
 
 
-# Rows the frozen head's estimator is fitted on at most: beyond this it is a start, not the answer,
-# and L-BFGS time grows with rows; Keras training then goes on over every row.
-_LOGISTIC_MAX_ROWS = 20_000
+# Rows the frozen head's convex estimator is fitted on at most (a seeded sample beyond): L-BFGS time and
+# memory grow with rows, and past this many the fit is a start, not the answer. The frozen phase then
+# trains the head over every cached row from that start (`frozen_features`); the log says which it did.
+LOGISTIC_MAX_ROWS = 20_000
 _LOGISTIC_STRENGTHS = STRENGTHS  # the single-label grid, under its old name
 
 
@@ -229,6 +230,7 @@ def fit_logistic_head(
     class_weight: dict[int, float] | None = None,
     seed: int = 0,
     strength: float | None = None,
+    max_rows: int | None = None,
 ) -> dict:
     """Sets the head to its task's converged convex fit on the cached features (`tasks`: multinomial logistic regression
     for one label, one logistic regression per tag, ridge for a number).
@@ -236,19 +238,25 @@ def fit_logistic_head(
     The fit is convex and solved to convergence in seconds; its L2 strength
     is picked on validation, or is `strength` when given (the refit on every
     label, which has no validation left to pick with). Training rows are
-    every cached view (subsampled, seeded, above `_LOGISTIC_MAX_ROWS`).
+    every cached view, or a seeded sample of `max_rows` of them (logged).
 
     Returns:
-        The task's record of the fit: {"C": the picked inverse L2 strength, "rows", "seconds", and its validation scores}.
+        The task's record of the fit: {"C": the picked inverse L2 strength, "rows" fitted on, "of_rows" cached,
+        "seconds", and its validation scores}.
     """
-    features, labels = np.asarray(train.features), np.asarray(train.labels)
-    if len(labels) > _LOGISTIC_MAX_ROWS:
-        keep = np.sort(np.random.default_rng(seed).choice(len(labels), _LOGISTIC_MAX_ROWS, replace=False))
-        features, labels = features[keep], labels[keep]
+    total = len(train.labels)
+    max_rows = LOGISTIC_MAX_ROWS if max_rows is None else max_rows
+    if total > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(total, max_rows, replace=False))
+        features, labels = np.asarray(train.features[keep]), np.asarray(train.labels[keep])
+        logging.info("the head's convex fit uses a seeded sample of %d of the %d cached rows", max_rows, total)
+    else:
+        features, labels = np.asarray(train.features), np.asarray(train.labels)
     weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
-    return task_of_head(head).fit_head(
+    fitted = task_of_head(head).fit_head(
         head, (features, labels), None if validation is None else validation.clean(), sample_weight=weights, strength=strength,
     )
+    return {**fitted, "of_rows": int(total)}
 
 
 def _target_dtype(batches) -> type:

@@ -58,6 +58,9 @@ def frozen_phase_on_features(
     head = features_lib.head_on_features(model)
     if settings.head_init == "logistic":
         phase = _logistic_phase(model, head, train_cache, validation_cache, settings, run_dir, class_weight)
+        if phase.rows_fitted is not None and phase.rows_fitted < len(train_cache.labels):
+            phase = _past_the_sample(phase, head, train_cache, validation_cache, settings, run_dir,
+                                     recording, trainer, class_weight, extra_callbacks)
     else:
         phase = _epochs_on_features(
             head, train_cache, validation_cache, settings, run_dir, recording, trainer, class_weight, extra_callbacks
@@ -94,9 +97,9 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
         anatomy(model).head, train_cache, validation_cache, class_weight=class_weight, seed=settings.seed
     )
     dense = anatomy(model).head
-    task = task_of_head(dense)  # the loss and metrics `fit` would log, computed on the host arrays
-    train_logs = task.host_scores(dense, *train_cache.clean(), settings.label_smoothing)
-    validation_logs = task.host_scores(dense, *validation_cache.clean(), settings.label_smoothing)
+    task = task_of_head(dense)  # the loss and metrics `fit` would log, computed on the host arrays, a chunk at a time
+    train_logs = task.host_scores_in_chunks(dense, *_clean_view(train_cache), settings.label_smoothing)
+    validation_logs = task.host_scores_in_chunks(dense, *_clean_view(validation_cache), settings.label_smoothing)
     history = {**{k: [v] for k, v in train_logs.items()}, **{f"val_{k}": [v] for k, v in validation_logs.items()}}
     best_path = RunFolder(run_dir).checkpoint("frozen_head")
     best_path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +111,46 @@ def _logistic_phase(model, head, train_cache, validation_cache, settings: TrainS
     return PhaseResult(
         name=FROZEN, first_epoch=1, epochs_run=0, best_epoch=0, best_value=value, trainable_weights=trainable, history=history,
         weights_path=str(best_path), seconds=time.perf_counter() - started, head_strength=float(fitted["C"]),
+        rows_fitted=int(fitted["rows"]),
     )
+
+
+# Epochs of the head over every cached row after a convex fit on a sample of them: the fit is already near
+# the optimum, so a few passes settle what the other rows add, at a bounded cost.
+PAST_THE_SAMPLE_EPOCHS = 5
+
+
+def _past_the_sample(fit: PhaseResult, head, train_cache, validation_cache, settings, run_dir, recording, trainer,
+                     class_weight, extra_callbacks) -> PhaseResult:
+    """Where the convex fit saw a sample of the cached rows, the head trains from it over every row (streamed from
+    the cache a batch at a time) and is kept only if validation improves on the fit; the log says which was kept."""
+    total = len(train_cache.labels)
+    epochs = min(PAST_THE_SAMPLE_EPOCHS, max(settings.frozen_epochs, 1))
+    logging.info("frozen phase: %d rows are more than the convex fit's %d; %d epoch%s of the head over every row follow "
+                 "from it", total, fit.rows_fitted, epochs, "" if epochs == 1 else "s")
+    kept_fit = RunFolder(run_dir).checkpoint("frozen_head_fit")
+    resume_lib.save_weights_atomically(head, kept_fit)
+    streamed = _epochs_on_features(head, train_cache, validation_cache, dataclasses.replace(settings, frozen_epochs=epochs),
+                                   run_dir, recording, trainer, class_weight, extra_callbacks)
+    mode = phase_lib.monitor_mode(settings.monitor)
+    better = streamed.best_value is not None and (
+        fit.best_value is None or (streamed.best_value < fit.best_value if mode == "min" else streamed.best_value > fit.best_value))
+    history = {key: fit.history.get(key, []) + values for key, values in streamed.history.items()}
+    if better:
+        logging.info("frozen phase: kept epoch %d over every row (%s %.4f; the sampled fit: %.4f)", streamed.best_epoch,
+                     settings.monitor, streamed.best_value, fit.best_value if fit.best_value is not None else float("nan"))
+        return dataclasses.replace(streamed, history=history, head_strength=fit.head_strength, rows_fitted=total,
+                                   seconds=fit.seconds + streamed.seconds)
+    logging.info("frozen phase: kept the sampled fit (%s %.4f); the epochs over every row did not improve on it",
+                 settings.monitor, fit.best_value if fit.best_value is not None else float("nan"))
+    return dataclasses.replace(fit, history=history, epochs_run=streamed.epochs_run, weights_path=str(kept_fit),
+                               seconds=fit.seconds + streamed.seconds)
+
+
+def _clean_view(cache) -> tuple:
+    """The un-augmented rows, without copying a disk cache into memory (`FeatureCache.clean` makes arrays)."""
+    count = cache.examples_per_pass
+    return cache.features[:count], cache.labels[:count]
 
 
 def _epochs_on_features(head, train_cache, validation_cache, settings, run_dir, recording, trainer, class_weight, extra_callbacks):

@@ -47,6 +47,7 @@ class PhaseResult:
     caching_seconds: float = 0.0
     head_strength: float | None = None  # the logistic fit's inverse L2 strength, picked on validation
     planned_epochs: int = 0  # the epochs the phase was given (its schedule's span); early stopping may run fewer
+    rows_fitted: int | None = None  # rows the frozen head's convex fit saw (a sample where the cache holds more)
 
 
 @dataclasses.dataclass

@@ -130,8 +130,10 @@ def refit(
     cache = cache_training_features(extractor, all_labelled, settings, run_dir, augmentation, examples, "all_labelled")
     fitted = features_lib.fit_logistic_head(anatomy(model).head, cache, None, class_weight=class_weight, seed=settings.seed,
                                             strength=plan.head_strength)
-    logging.info("refit: the logistic head at C=%g on all %d labelled examples (%.1fs)", plan.head_strength, cache.examples_per_pass,
-                 fitted["seconds"])
+    sampled = ("" if fitted["rows"] == fitted["of_rows"]
+               else f", fitted on a seeded sample of {fitted['rows']} of the {fitted['of_rows']} cached rows")
+    logging.info("refit: the logistic head at C=%g on all %d labelled examples%s (%.1fs)", plan.head_strength,
+                 cache.examples_per_pass, sampled, fitted["seconds"])
     if plan.fine_tune_epochs:
         _fine_tune(model, backbone, all_labelled, plan, settings, augmentation, class_weight)
     phase_lib.leave_compiled(model, settings)
