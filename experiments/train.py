@@ -68,7 +68,8 @@ def format_result_table(summary: dict, config) -> str:
         label = f"same network from scratch ({budget}, {epochs} epoch{'' if epochs == 1 else 's'})"
         rows.append((label, summary["scratch_accuracy"], timings["scratch_train_s"]))
     if "tfidf" in summary:
-        rows.append(("TF-IDF + logistic regression, same split", summary["tfidf"]["accuracy"], summary["tfidf"]["seconds"]))
+        rows.append((_baseline_label("TF-IDF + logistic regression", summary["tfidf"]), summary["tfidf"]["accuracy"],
+                     summary["tfidf"]["seconds"]))
     width = max(len(label) for label, _, _ in rows) + 2
     lines = [heading, f"{'':<{width}}{summary['evaluated_on'] + ' accuracy':>16}{'train s':>9}"]
     lines += [f"{label:<{width}}{'-' if accuracy is None else f'{accuracy:.4f}':>16}{seconds:>9.0f}" for label, accuracy, seconds in rows]
@@ -95,6 +96,13 @@ def format_result_table(summary: dict, config) -> str:
     return "\n".join(lines)
 
 
+def _baseline_label(name: str, result: dict) -> str:
+    """A baseline's row: on the same split, and on how many training rows where --baselines=auto sampled them."""
+    if result.get("sampled"):
+        return f"{name}, same split ({result['rows']['train']:,} training rows sampled)"
+    return f"{name}, same split"
+
+
 def _task_rows(summary: dict, timings: dict) -> list[str]:
     """A multi-label or regression run's table: each of its task's scores for transfer, scratch and the TF-IDF baseline."""
     names = list(summary["scores"])
@@ -105,9 +113,9 @@ def _task_rows(summary: dict, timings: dict) -> list[str]:
     if "scratch_train_s" in timings:
         rows.append(("same network from scratch", {k: summary.get(f"scratch_{k}") for k in names}, timings["scratch_train_s"]))
     if "tfidf" in summary:
-        rows.append(("TF-IDF baseline, same split", summary["tfidf"], summary["tfidf"]["seconds"]))
+        rows.append((_baseline_label("TF-IDF baseline", summary["tfidf"]), summary["tfidf"], summary["tfidf"]["seconds"]))
     if "mfcc" in summary:
-        rows.append(("MFCC statistics + linear model, same split", summary["mfcc"], summary["mfcc"]["seconds"]))
+        rows.append((_baseline_label("MFCC statistics + linear model", summary["mfcc"]), summary["mfcc"], summary["mfcc"]["seconds"]))
     if summary.get("constant"):
         what = "the training mean for every example" if summary["task"]["kind"] == "regression" else "each tag's training share"
         rows.append((f"constant: {what}", summary["constant"], 0.0))

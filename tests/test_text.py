@@ -251,9 +251,10 @@ def test_the_frozen_phase_on_cached_sentence_vectors_is_as_good_as_scikit_learns
     test.write_text("\n".join(split.joinpath("test.tsv").read_text(encoding="utf-8").splitlines()[:500]) + "\n", encoding="utf-8")
     config = RunConfig(
         text_file=str(train), test_file=str(test), backbone=str(shared_assets / "text_encoders" / "all-MiniLM-L6-v2"),
-        fine_tune_epochs=0, run_dir=str(tmp_path / "run"), export=False, verbose=0,
+        fine_tune_epochs=0, run_dir=str(tmp_path / "run"), export=False, verbose=0, baselines="none",
     ).resolved()
     summary = run_experiment(config)
+    assert "tfidf" not in summary  # --baselines=none skips it
     model = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     extractor = keras.Model(model.input, model.get_layer("mean_pool").output)
     tokenizer = TextTokenizer.load(tmp_path / "run" / "tokenizer")

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tl_keras.audio.frontend import FRAME_SECONDS, HOP_SECONDS, log_mel_db
+from tl_keras.evaluation.baseline_rows import BaselineRows
 from tl_keras.tasks import REGRESSION, SINGLE_LABEL
 
 STRENGTHS = (0.01, 0.1, 1.0, 10.0)
@@ -44,19 +45,26 @@ def mfcc_statistics(waves: np.ndarray, sample_rate: int = 16000, batch: int = 25
     return np.array(rows, np.float64)
 
 
-def mfcc_baseline(waves: dict, targets: dict, spec, held_split: str, sample_rate: int = 16000) -> dict:
+def mfcc_baseline(waves: dict, targets: dict, spec, held_split: str, sample_rate: int = 16000,
+                  rows: BaselineRows | None = None) -> dict:
     """MFCC statistics + logistic regression (ridge for a value) fitted on training, strength chosen on validation, scored on
-    `held_split` in the task's own scores; with the seconds it took."""
+    `held_split` in the task's own scores; with the seconds it took. On `rows` of each split (every row when None;
+    a sample gets one fit at strength 1, `evaluation.baseline_rows`)."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
 
     started = time.perf_counter()
+    rows = rows or BaselineRows(skip=False, rows={})
+    used = ("train", "validation", held_split)
+    waves = {split: rows.take(split, waves[split]) for split in used if split in waves}
+    targets = {split: rows.take(split, np.asarray(targets[split])) for split in used if split in targets}
+    record = rows.record({split: len(w) for split, w in waves.items()}) if rows.sampled else {}
     features = {split: mfcc_statistics(w, sample_rate) for split, w in waves.items() if len(w)}
     scaler = StandardScaler().fit(features["train"])
     x = {split: scaler.transform(f) for split, f in features.items()}
     task = spec.task
     best = None
-    for strength in STRENGTHS:
+    for strength in (1.0,) if rows.sampled else STRENGTHS:
         if spec.kind == REGRESSION:
             model = Ridge(alpha=1.0 / strength).fit(x["train"], spec.training_targets(targets["train"]))
             outputs = {s: spec.user_targets(model.predict(x[s])) for s in ("validation", held_split)}
@@ -79,7 +87,7 @@ def mfcc_baseline(waves: dict, targets: dict, spec, held_split: str, sample_rate
         if better:
             best = (validation, strength, outputs[held_split])
     scores = task.scores(task.evaluate(best[2], targets[held_split], spec.names))
-    return {**scores, "strength": best[1], "seconds": round(time.perf_counter() - started, 1)}
+    return {**scores, "strength": best[1], "seconds": round(time.perf_counter() - started, 1), **record}
 
 
 def _full_probabilities(model, x, classes: int) -> np.ndarray:

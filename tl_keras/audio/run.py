@@ -23,6 +23,7 @@ from absl import logging
 from tl_keras.audio import batches as batches_lib
 from tl_keras.audio.augment import build_wave_augmentation
 from tl_keras.audio.baselines import mfcc_baseline
+from tl_keras.evaluation.baseline_rows import baseline_rows, sampled_note
 from tl_keras.audio.data import AudioSplits, load_audio_splits
 from tl_keras.audio.export import export_audio_saved_model
 from tl_keras.audio.model import build_audio_classifier, clip_limits, load_audio_backbone
@@ -169,8 +170,12 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
         summary["validation_scores"] = task.scores(task.evaluate(validation_outputs, splits.targets["validation"], spec.names,
                                                                  spec.thresholds))
         summary["constant"] = task.constant_baseline(splits.targets["train"], splits.targets[held], spec)
-    summary["mfcc"] = mfcc_baseline(splits.waves, splits.targets, spec, held, splits.sample_rate)
-    logging.info("MFCC + logistic regression on the %s split: %s", held, _scores_line(summary["mfcc"]))
+    rows = baseline_rows(config.baselines, {split: len(splits.waves[split]) for split in ("train", "validation", held)},
+                         config.seed)
+    if not rows.skip:
+        summary["mfcc"] = mfcc_baseline(splits.waves, splits.targets, spec, held, splits.sample_rate, rows)
+        logging.info("MFCC + logistic regression on the %s split%s: %s", held, sampled_note(summary["mfcc"]),
+                     _scores_line(summary["mfcc"]))
     if config.compare_scratch:
         summary.update(_scratch_arm(config, splits, spec, train, ordered, held, plan, folder, timings, result, class_weight))
         summary["transfer_minus_scratch"] = float(summary[f"transfer_{task.headline}"] - summary[f"scratch_{task.headline}"])

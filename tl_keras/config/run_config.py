@@ -36,10 +36,11 @@ DEFAULT_WEIGHTS = "imagenet"
 # Settings that change how a run reports or where it writes, not what it computes: a run folder that
 # moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
-# `compare_scratch` adds an arm beside the transfer model without changing it, so a run may resume with it
-# turned on or off.
+# `compare_scratch` and `baselines` add arms beside the transfer model without changing it, so a run may resume
+# with them turned on or off.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "allow_new_classes", "recipe", "explicit",
-                        "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir", "compare_scratch")
+                        "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir", "compare_scratch",
+                        "baselines")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
@@ -264,6 +265,12 @@ class RunConfig:
     compare_scratch: bool = _field(
         False,
         "Also train the same network from random weights on the same data, and report transfer against scratch.",
+    )
+    baselines: str = _field(
+        "auto",
+        "The simple baselines a text or sound run reports beside the model (TF-IDF, MFCC): all (every row, the strength picked "
+        "on validation), auto (all up to 50,000 training rows; past that a seeded sample of 50,000 per split, one fit, "
+        "said in the summary) or none.",
     )
     scratch_budget: str = _field(
         "time",

@@ -16,7 +16,7 @@ from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import (
     CACHES, CLASS_WEIGHTS, FEATURE_CACHES, FLIPS, HEAD_INITS, LR_SCHEDULES, MONITORS, OPTIMIZERS, POOLINGS, PRECISIONS, REFIT_MODES,
     REGRESSION_LOSSES, TASKS,
-    SCRATCH_BUDGETS, STRATEGIES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
+    SCRATCH_BUDGETS, STRATEGIES, BASELINE_MODES, TTA_MODES, ConfigError, check_choice, check_model_name, parse_unfreeze, unfreeze_stages,
 )
 
 # Settings that are counts, sizes or strengths: 0 skips or keeps a default, below 0 means nothing.
@@ -30,7 +30,7 @@ _CHOICES = {
     "class_weights": CLASS_WEIGHTS, "head_init": HEAD_INITS, "scratch_budget": SCRATCH_BUDGETS, "lr_schedule": LR_SCHEDULES,
     "strategy": STRATEGIES, "mixed_precision": PRECISIONS, "feature_cache": FEATURE_CACHES, "optimizer": OPTIMIZERS,
     "fine_tune_optimizer": OPTIMIZERS, "monitor": MONITORS, "refit": REFIT_MODES, "task": TASKS,
-    "regression_loss": REGRESSION_LOSSES,
+    "regression_loss": REGRESSION_LOSSES, "baselines": BASELINE_MODES,
 }
 _IMAGE_CHOICES = {"cache": CACHES, "flip": FLIPS, "tta": TTA_MODES, "pooling": POOLINGS}
 

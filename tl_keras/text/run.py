@@ -35,6 +35,7 @@ from tl_keras.training.run_steps import (
 )
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
+from tl_keras.evaluation.baseline_rows import baseline_rows, sampled_note
 from tl_keras.text.baselines import tfidf_baseline
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
@@ -127,7 +128,12 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
                                       split=held_split, title=title, curves=curves, extra=extra, noun="texts")
     model.save(folder.model)
     summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec)
-    summary["tfidf"] = tfidf_baseline(tokenized.texts, tokenized.labels, spec, held_split)
+    rows = baseline_rows(config.baselines, {split: len(tokenized.texts[split]) for split in ("train", "validation", held_split)},
+                         config.seed)
+    if not rows.skip:
+        summary["tfidf"] = tfidf_baseline(tokenized.texts, tokenized.labels, spec, held_split, rows)
+        logging.info("TF-IDF baseline on the %s split%s (%.1fs)", held_split, sampled_note(summary["tfidf"]),
+                     summary["tfidf"]["seconds"])
     if spec.kind != SINGLE_LABEL:
         summary["probe"] = probe
         summary["constant"] = task.constant_baseline(tokenized.labels["train"], tokenized.labels[held_split], spec)
