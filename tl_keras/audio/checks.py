@@ -6,8 +6,8 @@ the rules every run shares follow in `config.validation.check_shared`.
 
 from __future__ import annotations
 
-from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.audio.model import SPEECH_EMBEDDING, SPEECH_EMBEDDING_ENV, SPEECH_EMBEDDING_HOME, speech_embedding_folder
 from tl_keras.config.settings import ConfigError
 from tl_keras.config.validation import given_flags_among
@@ -25,9 +25,9 @@ def check_audio_source(config) -> None:
     sources = [f for f in ("audio_dir", "audio_file", "audio_tfds") if getattr(config, f)]
     if len(sources) > 1:
         raise ConfigError(f"pass one sound source, not {' and '.join('--' + f for f in sources)}")
-    if config.audio_dir and not Path(config.audio_dir).is_dir():
+    if config.audio_dir and not storage.isdir(config.audio_dir):
         raise ConfigError(f"--audio_dir: folder not found: {config.audio_dir!r}; pass a folder with one sub-folder of WAV clips per class")
-    if config.audio_file and not Path(config.audio_file).is_file():
+    if config.audio_file and not storage.isfile(config.audio_file):
         raise ConfigError(f"--audio_file: file not found: {config.audio_file!r}")
     if config.clip_seconds < 0 or config.clip_seconds > 60:
         raise ConfigError(f"--clip_seconds must be 0 (from the data) or up to 60, got {config.clip_seconds}")

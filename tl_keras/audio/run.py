@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from tl_keras.io import storage
 from tl_keras.audio import batches as batches_lib
 from tl_keras.audio.augment import build_wave_augmentation
 from tl_keras.audio.baselines import mfcc_baseline
@@ -192,7 +193,7 @@ def _check_splits(config: RunConfig, splits: AudioSplits) -> None:
     if config.class_weights == "auto" and splits.target.kind != SINGLE_LABEL:
         raise ConfigError(f"--class_weights=auto weights classes; a {splits.target.kind} run has none (its labels are tags or values)")
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
-        check_same_classes_as_served(Path(config.export_dir) / config.name, splits.class_names)
+        check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
 
 
 def _evaluate_single_label(config, model, ordered, splits: AudioSplits, folder: RunFolder, held, curves, title, extra) -> dict:

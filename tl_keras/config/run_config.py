@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError
 from tl_keras.config.recipes import NEVER_GIVEN, apply_recipe, given_settings
 from tl_keras.io.run_folder import RESUME_STATE, RunFolder
@@ -483,8 +484,8 @@ def _derive_name(config: RunConfig) -> str:
     """The run and export name a data source implies: its folder's name (its parent's, for a split folder), TFDS name or dataset."""
     local = config.image_dir or config.text_dir or config.text_file or config.audio_dir or config.audio_file
     if local:
-        source = Path(local).resolve()
-        folder = source if source.is_dir() or not source.suffix else source.with_suffix("")
+        source = PurePosixPath(local.split("://", 1)[1]) if storage.is_remote(local) else Path(local).resolve()
+        folder = source if storage.isdir(local) or not source.suffix else source.with_suffix("")
         if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:
             folder = folder.parent
         if folder.name.lower() in SPLIT_FOLDER_NAMES and folder.parent.name:

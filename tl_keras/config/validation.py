@@ -9,8 +9,8 @@ above it and every entry point validates alike.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.modalities import modality_for
 from tl_keras.config.recipes import given_settings
 from tl_keras.config.settings import (
@@ -39,7 +39,7 @@ def _check_labels_file(config) -> None:
     """A labels file names images in --image_dir; tags and values need one (class folders say one class per image)."""
     if config.labels_file and not config.image_dir:
         raise ConfigError(f"--labels_file={config.labels_file}: give --image_dir, the folder its file names are relative to")
-    if config.labels_file and not Path(config.labels_file).is_file():
+    if config.labels_file and not storage.isfile(config.labels_file):
         raise ConfigError(f"--labels_file={config.labels_file}: file not found")
     if config.task in ("multi_label", "regression") and not config.labels_file:
         raise ConfigError(f"--task={config.task}: image tags or values come from --labels_file (class folders give one class per image)")
@@ -104,18 +104,18 @@ def check_image_run(config) -> None:
     _check_training(config)
     for flag, choices in _IMAGE_CHOICES.items():
         check_choice(flag, getattr(config, flag), choices)
-    if config.init_from and not Path(config.init_from).exists():
+    if config.init_from and not storage.exists(config.init_from):
         raise ConfigError(f"--init_from: not found: {config.init_from!r}; pass a .keras file, a run folder or an export folder")
 
 
 def _check_image_sources(config) -> None:
     if config.image_dir and config.tfds:
         raise ConfigError("--image_dir and --tfds are all set; give one data source.")
-    if config.image_dir and not Path(config.image_dir).is_dir():
+    if config.image_dir and not storage.isdir(config.image_dir):
         raise ConfigError(f"--image_dir: folder not found: {config.image_dir!r}; pass a folder with one sub-folder per class.")
     if config.validation_dir and not config.image_dir:
         raise ConfigError("--validation_dir needs --image_dir: it is the validation tree beside a training tree.")
-    if config.validation_dir and not Path(config.validation_dir).is_dir():
+    if config.validation_dir and not storage.isdir(config.validation_dir):
         raise ConfigError(f"--validation_dir: folder not found: {config.validation_dir!r}; pass a folder with one sub-folder per class.")
     if config.tfds_data_dir and not config.tfds:
         raise ConfigError("--tfds_data_dir is set but --tfds is not; name the dataset with --tfds.")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.io import storage
 
 
 @dataclasses.dataclass
@@ -40,7 +41,7 @@ class LabelledTable:
 
 
 def read_labelled_table(
-    path: Path, flag: str, file_columns: Sequence[str], label_columns: Sequence[str], *, file_noun: str, example: str,
+    path: str | Path, flag: str, file_columns: Sequence[str], label_columns: Sequence[str], *, file_noun: str, example: str,
     delimiter: str = ",", split_column: str = "",
 ) -> LabelledTable:
     """The rows of the table at `path` (which `flag` names), read with `delimiter`.
@@ -51,7 +52,7 @@ def read_labelled_table(
         ConfigError: the header names no file column or no label column (both lists' first names given, and a header to add).
     """
     table = LabelledTable([], False)
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with storage.open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         header = [cell.strip().lower() for cell in next(reader, [])]
         file_column = next((header.index(c) for c in file_columns if c in header), None)

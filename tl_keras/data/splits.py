@@ -19,13 +19,13 @@ from absl import logging
 import tensorflow as tf
 
 from tl_keras.config.run_config import SPLIT_FOLDER_NAMES
-from tl_keras.io import atomic
+from tl_keras.io import atomic, storage
 
 # What a split depends on besides the files themselves; recorded in split.json and compared on reuse.
 SPLIT_SETTINGS = ("source", "seed", "validation_fraction", "test_fraction", "validation_dir")
 
 
-def split_folders_inside(root: Path, flag: str, train_flag: str, held_flags: dict[str, str], unused: str = "") -> str | None:
+def split_folders_inside(root: str | Path, flag: str, train_flag: str, held_flags: dict[str, str], unused: str = "") -> str | None:
     """What to pass instead, when `root`'s sub-folders are splits (train/, val/, test/ of class folders), not classes; else None.
 
     The most common layout one level up from a class-per-folder tree: read
@@ -35,12 +35,16 @@ def split_folders_inside(root: Path, flag: str, train_flag: str, held_flags: dic
     and how to use a split folder no flag takes (`unused`, formatted with
     `folder`).
     """
-    splits = {d.name.lower(): d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_FOLDER_NAMES
-              and any(c.is_dir() and not c.name.startswith(".") for c in d.iterdir())}
-    others = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in splits]
+    def folders_in(folder: str) -> list[str]:
+        return [name for name in storage.listdir(folder) if not name.startswith(".") and storage.isdir(storage.join(folder, name))]
+
+    root = str(root)
+    splits = {name.lower(): storage.join(root, name) for name in folders_in(root)
+              if name.lower() in SPLIT_FOLDER_NAMES and folders_in(storage.join(root, name))}
+    others = [name for name in folders_in(root) if name.lower() not in splits]
     if len(splits) < 2 and not (splits and not others):
         return None
-    classes = sorted(c.name for c in next(iter(splits.values())).iterdir() if c.is_dir() and not c.name.startswith("."))
+    classes = sorted(folders_in(next(iter(splits.values()))))
     train = next((splits[n] for n in ("train", "training") if n in splits), None)
     if train is None:
         advice = f"pass {train_flag} a folder with one sub-folder per class"
@@ -55,8 +59,8 @@ def split_folders_inside(root: Path, flag: str, train_flag: str, held_flags: dic
         advice = "pass " + " ".join(passed)
         if left and unused:
             advice += "; then " + ", ".join(unused.format(folder=d) for d in left)
-    return (f"{flag}={root}: its sub-folders {', '.join(d.name for d in splits.values())} are splits holding class folders "
-            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}), not classes; {advice}")
+    return (f"{flag}={root}: its sub-folders {', '.join(storage.name_of(d) for d in splits.values())} are splits holding class "
+            f"folders ({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}), not classes; {advice}")
 
 
 class IndexedSource(Protocol):

@@ -25,7 +25,7 @@ from tl_keras.export.saved_model import (
     carry_hub_modules, existing_versions, model_card, read_labels_file, validate_model_name, versioned_folder, write_labels_file,
 )
 from tl_keras.export.signatures import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, LABELS_FILE, MODEL_CARD, SERVING_SIGNATURE
-from tl_keras.io import atomic
+from tl_keras.io import atomic, storage
 from tl_keras.tasks import TargetSpec, task_of
 
 MODEL_INPUT = "inputs"
@@ -57,7 +57,7 @@ def export_classifier(
     model: keras.Model, export_dir: str | os.PathLike, name: str, class_names: Sequence[str], endpoints: Sequence[Endpoint], *,
     metadata: dict | None = None, card: dict | None = None, top_k: int = 5, version: int | None = None,
     add_files: Callable[[Path], None] | None = None, allow_new_classes: bool = False, target: TargetSpec | None = None,
-) -> Path:
+) -> Path | str:
     """Exports `model` (input -> its outputs) as `<export_dir>/<name>/<version>/` with one signature per endpoint; returns it.
 
     (Eleven parameters: a public entry point; each is a choice of the exporting modality or the user.)
@@ -81,12 +81,12 @@ def export_classifier(
     if len(class_names) != outputs:
         raise ValueError(f"{len(class_names)} class names for a model with {outputs} outputs")
     if not allow_new_classes:
-        check_same_classes_as_served(Path(export_dir) / name, list(class_names))
+        check_same_classes_as_served(storage.join(export_dir, name), list(class_names))
     top_k = max(1, min(int(top_k), len(class_names)))
     target = target or TargetSpec(task_of(model).kind, list(class_names))
     answer, answer_names = target.task.serving_outputs(class_names, top_k, target.thresholds)
     archive = _archive(model, answer, endpoints)
-    with versioned_folder(export_dir, name, version) as (staging, version):
+    with versioned_folder(export_dir, name, version) as (staging, version, final):
         archive.write_out(str(staging), verbose=False)
         extra = staging / EXTRA_ASSETS
         extra.mkdir(exist_ok=True)
@@ -100,10 +100,10 @@ def export_classifier(
         carry_hub_modules(model, extra / HUB_MODULES)
         if add_files is not None:
             add_files(extra)
-    return staging.parent / str(version)
+    return final
 
 
-def check_same_classes_as_served(model_dir: Path, class_names: list[str]) -> None:
+def check_same_classes_as_served(model_dir: str | Path, class_names: list[str]) -> None:
     """Refuses a new version whose classes differ from the latest version's: a server would answer old clients with other classes.
 
     Run names derive from folder names, so two data sets can share one
@@ -114,8 +114,8 @@ def check_same_classes_as_served(model_dir: Path, class_names: list[str]) -> Non
         ValueError: names the served version, what differs, and the two ways out.
     """
     versions = existing_versions(model_dir)
-    labels = model_dir / str(versions[-1]) / EXTRA_ASSETS / LABELS_FILE if versions else None
-    if labels is None or not labels.is_file():
+    labels = storage.join(model_dir, str(versions[-1]), EXTRA_ASSETS, LABELS_FILE) if versions else None
+    if labels is None or not storage.isfile(labels):
         return
     served = read_labels_file(labels)
     if served == class_names:

@@ -21,7 +21,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from tl_keras.io import atomic
+from tl_keras.io import atomic, storage
 from tl_keras.models.anatomy import anatomy
 from tl_keras.config.settings import check_model_name
 from tl_keras.export.signatures import (  # noqa: F401 - the export's contract, re-exported for its callers
@@ -39,11 +39,10 @@ def validate_model_name(name: str) -> str:
 
 
 def existing_versions(model_dir: str | os.PathLike) -> list[int]:
-    """The integer version folders TF Serving would see, ascending."""
-    path = Path(model_dir)
-    if not path.is_dir():
+    """The integer version folders TF Serving would see, ascending (on any filesystem, `io.storage`)."""
+    if not storage.isdir(model_dir):
         return []
-    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(int(name) for name in storage.listdir(model_dir) if name.isdigit() and storage.isdir(storage.join(model_dir, name)))
 
 
 # Highest version ever issued under a model folder: a deleted version's number is never given again
@@ -53,15 +52,16 @@ _LAST_VERSION_FILE = ".last_version"
 
 def next_version(model_dir: str | os.PathLike) -> int:
     versions = existing_versions(model_dir)
-    issued = Path(model_dir) / _LAST_VERSION_FILE
-    last = int(issued.read_text().strip() or 0) if issued.is_file() else 0
-    return max(versions[-1] if versions else 0, last) + 1
+    return max(versions[-1] if versions else 0, _last_issued(model_dir)) + 1
 
 
-def _record_issued(model_dir: Path, version: int) -> None:
-    issued = model_dir / _LAST_VERSION_FILE
-    last = int(issued.read_text().strip() or 0) if issued.is_file() else 0
-    atomic.write_text(issued, f"{max(last, version)}\n")
+def _last_issued(model_dir: str | os.PathLike) -> int:
+    issued = storage.join(model_dir, _LAST_VERSION_FILE)
+    return int(storage.read_text(issued).strip() or 0) if storage.isfile(issued) else 0
+
+
+def _record_issued(model_dir: str | os.PathLike, version: int) -> None:
+    storage.write_bytes(storage.join(model_dir, _LAST_VERSION_FILE), f"{max(_last_issued(model_dir), version)}\n".encode())
 
 
 def remove_abandoned_staging(model_dir: str | os.PathLike) -> list[Path]:
@@ -103,28 +103,39 @@ CARD_FIELDS = (
 
 @contextlib.contextmanager
 def versioned_folder(export_dir: str | os.PathLike, name: str, version: int | None = None):
-    """Yields (staging folder, version) for one export of any modality; renamed to `<export_dir>/<name>/<version>` on success.
+    """Yields (staging folder, version, final folder) for one export of any modality; the staging folder becomes
+    `<export_dir>/<name>/<version>` on success.
 
-    The staging folder is hidden from TF Serving (a dot name); rename(2) is
-    atomic on one filesystem, so a server sees the whole version or none of
-    it, and a racing exporter that took the same number fails instead of
-    mixing two models. On any error the staging folder is removed.
+    Locally the staging folder is a hidden one beside the versions (a dot
+    name TF Serving ignores) and rename(2) puts it in place atomically, so a
+    server sees the whole version or none of it, and a racing exporter that
+    took the same number fails instead of mixing two models. On an object
+    store, where a folder's rename is a copy of each object, the version is
+    written in a local staging folder and copied into place with
+    `saved_model.pb`, which a server waits for, last (`storage.publish_tree`).
+    On any error the staging folder is removed.
     """
     validate_model_name(name)
-    model_dir = Path(export_dir) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_staging(model_dir)
+    model_dir = storage.join(export_dir, name)
+    remote = storage.is_remote(model_dir)
+    storage.makedirs(model_dir)
+    if not remote:
+        remove_abandoned_staging(model_dir)
     if version is None:
         version = next_version(model_dir)
     elif version < 1:
         raise ValueError(f"version={version}: must be a positive integer")
-    final = model_dir / str(version)
-    if final.exists():
+    final = storage.join(model_dir, str(version))
+    if storage.exists(final):
         raise FileExistsError(f"{final} already exists; versions are never overwritten (leave --version unset for the next one)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=None if remote else model_dir))
     try:
-        yield staging, version
-        os.rename(staging, final)
+        yield staging, version, (final if remote else Path(final))
+        if remote:
+            storage.publish_tree(staging, final, last=("saved_model.pb",))
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            os.rename(staging, final)
         _record_issued(model_dir, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -232,8 +243,15 @@ def rest_request(encoded_images: Sequence[bytes], signature: str = SERVING_SIGNA
     }
 
 
-def latest_version_dir(path: str | os.PathLike) -> Path:
-    """A version folder as given, or the highest version under a model folder."""
+def latest_version_dir(path: str | os.PathLike) -> Path | str:
+    """A version folder as given, or the highest version under a model folder (a string on an object store)."""
+    if storage.is_remote(path):
+        if storage.isfile(storage.join(path, "saved_model.pb")):
+            return str(path)
+        versions = existing_versions(path)
+        if not versions:
+            raise ValueError(f"{path} is neither a SavedModel version folder nor a model folder with numbered versions")
+        return storage.join(path, str(versions[-1]))
     path = Path(path)
     if (path / "saved_model.pb").is_file():
         return path
@@ -245,7 +263,7 @@ def latest_version_dir(path: str | os.PathLike) -> Path:
 
 def read_labels(version_dir: str | os.PathLike) -> list[str]:
     """Class names of an export, in output order."""
-    return read_labels_file(Path(version_dir, EXTRA_ASSETS, LABELS_FILE))
+    return read_labels_file(storage.join(version_dir, EXTRA_ASSETS, LABELS_FILE))
 
 
 def write_labels_file(path: str | os.PathLike, class_names: Sequence[str]) -> Path:
@@ -255,7 +273,7 @@ def write_labels_file(path: str | os.PathLike, class_names: Sequence[str]) -> Pa
 
 def read_labels_file(path: str | os.PathLike) -> list[str]:
     """Class names from a labels.txt, one per line in output order; blank lines and line-end whitespace ignored."""
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in storage.read_text(path).splitlines() if line.strip()]
 
 
 # Old paths, for one release.

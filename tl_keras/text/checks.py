@@ -6,8 +6,8 @@ text encoders: the text modality (`text/modality.py`) registers it as its valida
 
 from __future__ import annotations
 
-from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError
 from tl_keras.config.validation import given_flags_among
 from tl_keras.text.encoders import PRESET_PREFIX, TEXT_POOLINGS, is_text_backbone
@@ -35,13 +35,13 @@ def check_text_source(config) -> None:
         raise ConfigError("--text_tfds brings its own splits; --validation_file and --test_file go with --text_file or --text_dir")
     for flag in [f for f in sources if f != "text_tfds"] + ["validation_file", "test_file"]:
         path = getattr(config, flag)
-        if path and not Path(path).exists():
+        if path and not storage.exists(path):
             raise ConfigError(f"--{flag}: not found: {path!r}")
-    if config.text_dir and not Path(config.text_dir).is_dir():
+    if config.text_dir and not storage.isdir(config.text_dir):
         raise ConfigError(f"--text_dir: {config.text_dir!r} is not a folder; pass a folder with one sub-folder of .txt files per class")
     if config.text_preprocessor:
         for flag in ("backbone", "text_preprocessor"):
-            if not (Path(getattr(config, flag)) / "saved_model.pb").is_file():
+            if not storage.isfile(storage.join(getattr(config, flag), "saved_model.pb")):
                 raise ConfigError(f"--{flag}={getattr(config, flag)!r}: not a SavedModel folder (with --text_preprocessor, "
                                   "--backbone is a TF Hub-format encoder and --text_preprocessor its preprocessing model)")
     elif not is_text_backbone(config.backbone):

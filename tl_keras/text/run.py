@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from tl_keras.io import storage
 from tl_keras.io import atomic
 from tl_keras.training import distribute
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
@@ -180,7 +181,7 @@ def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
         raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
                           f"{splits.class_names}; fix the data or the flag")
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
-        check_same_classes_as_served(Path(config.export_dir) / config.name, splits.class_names)
+        check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
     return splits
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.io import atomic
+from tl_keras.io.mirror import push_if_mirrored
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.config.settings import ConfigError
 
@@ -156,6 +157,7 @@ def write_state(
     arrays.update({f"model/{i}": v for i, v in enumerate(model_values)})
     arrays.update({f"optimizer/{i}": v for i, v in enumerate(optimizer_values)})
     atomic.write_with(path, lambda partial: np.savez(partial, **arrays))
+    push_if_mirrored(path)  # a run folder on an object store gets the state (and what changed with it) now
 
 
 class PhaseStart:

@@ -7,8 +7,8 @@ of its validation.
 
 from __future__ import annotations
 
-from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError, backbone_source
 from tl_keras.vision.builtin import BUILTIN_DATASETS
 from tl_keras.vision.backbones import BACKBONES
@@ -21,7 +21,7 @@ def check_backbone_and_weights(config) -> None:
     """Catches a mistyped backbone or a missing weights file before any training starts."""
     name = config.backbone
     source = backbone_source(name)
-    if source == "keras_file" and not Path(name).is_file():
+    if source == "keras_file" and not storage.isfile(name):
         raise ConfigError(f"--backbone: .keras file not found: {name!r}")
     if config.compare_scratch and source != "name":
         raise ConfigError(
@@ -44,7 +44,7 @@ def check_backbone_and_weights(config) -> None:
             raise ConfigError(f"--weights: unknown source dataset {source!r}; known: {', '.join(BUILTIN_DATASETS)}")
         if name not in BACKBONES:
             raise ConfigError(f"--weights={weights} pretrains a registered backbone; {name!r} is not one (pass --weights=none)")
-    elif weights.lower() not in ("", "none", "imagenet") and not Path(weights).is_file():
+    elif weights.lower() not in ("", "none", "imagenet") and not storage.isfile(weights):
         raise ConfigError(
             f"--weights: file not found: {weights!r}; pass 'imagenet', 'none', 'pretrain:digits_0_4' or an existing weights file"
         )

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from tl_keras.io import atomic
+from tl_keras.io import atomic, storage
 from tl_keras.vision.orientation import decode_upright, exif_orientation
 from tl_keras.vision.pixels import format_of
 
@@ -112,7 +112,7 @@ class DataReport:
 
 def check_file(path: str, label: int) -> FileCheck:
     """Decodes one file as training will, and describes it."""
-    data = Path(path).read_bytes()
+    data = storage.read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         return FileCheck(path, label, ok=False, reason=EMPTY, sha256=digest)

@@ -10,6 +10,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import DataSettings
+from tl_keras.io import storage
 from tl_keras.vision.pipeline import IndexedSplit
 from tl_keras.data.splits import (
     DataSplits, recorded_split, split_folders_inside, split_settings, splits_by_index, stratified_split, write_split,
@@ -40,34 +41,34 @@ def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -
     Raises:
         ValueError: the folder is missing or has fewer than two classes with images.
     """
-    root = Path(image_dir)
-    if not root.is_dir():
-        raise ValueError(f"{flag}: folder not found: {str(root)!r}")
+    root = str(image_dir)
+    if not storage.isdir(root):
+        raise ValueError(f"{flag}: folder not found: {root!r}")
     layout = split_folders_inside(root, flag, "--image_dir", {"validation": "--validation_dir"},
                                   unused="experiments/evaluate.py --model=runs/NAME --image_dir={folder} scores {folder}")
     if layout:
         raise ValueError(layout)
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = storage.listdir(root)
+    class_dirs = [storage.join(root, name) for name in entries if not name.startswith(".") and storage.isdir(storage.join(root, name))]
     class_names, paths, labels, empty, ignored = [], [], [], [], []
     for class_dir in class_dirs:
         files = []
-        for p in sorted(class_dir.rglob("*")):
-            if not p.is_file():
-                continue
-            hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
-            if hidden or p.suffix.lower() not in IMAGE_EXTENSIONS:
-                ignored.append(str(p))
+        for path in sorted(storage.files_under(class_dir), key=lambda p: storage.relative_parts(p, root)):  # as pathlib sorts
+            hidden = any(part.startswith(".") for part in storage.relative_parts(path, root))
+            if hidden or storage.suffix_of(path).lower() not in IMAGE_EXTENSIONS:
+                ignored.append(path)
             else:
-                files.append(str(p))
+                files.append(path)
         if not files:
-            empty.append(str(class_dir))
+            empty.append(class_dir)
             logging.warning("class folder %s has no images (%s); leaving it out", class_dir, ", ".join(IMAGE_EXTENSIONS))
             continue
         paths.extend(files)
         labels.extend([len(class_names)] * len(files))
-        class_names.append(class_dir.name)
+        class_names.append(storage.name_of(class_dir))
     if len(class_names) < 2:
-        loose = sum(1 for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        loose = sum(1 for name in entries if storage.suffix_of(name).lower() in IMAGE_EXTENSIONS
+                    and storage.isfile(storage.join(root, name)))
         raise ValueError(
             f"{flag}: {root} has {len(class_names)} class folder(s) with images; need at least 2, one sub-folder of images per class"
             + (f" (empty: {', '.join(empty)})" if empty else "")
@@ -174,7 +175,7 @@ def _require_enough(class_names, labels: np.ndarray, image_dir, min_images_per_c
     for name, count in zip(class_names, counts):
         if count < max(1, min_images_per_class):
             raise ValueError(
-                f"class folder {Path(image_dir) / name} has {count} usable image(s); need at least {max(1, min_images_per_class)} "
+                f"class folder {storage.join(image_dir, name)} has {count} usable image(s); need at least {max(1, min_images_per_class)} "
                 "(--min_images_per_class); add images or remove the folder" + (f" (see {report_file})" if report_file else "")
             )
 

@@ -21,6 +21,7 @@ import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import ConfigError
+from tl_keras.io import storage
 from tl_keras.data.labelled_table import read_labelled_table
 from tl_keras.data.splits import DataSplits, recorded_split, split_settings, splits_by_index, write_split
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
@@ -47,29 +48,32 @@ def read_labels_file(labels_file: str | Path, image_dir: str | Path) -> Labelled
     Raises:
         ConfigError: no such file, no header naming a file column and a label column, or no usable row.
     """
-    labels_file, image_dir = Path(labels_file), Path(image_dir)
-    if not labels_file.is_file():
+    labels_file, image_dir = str(labels_file), str(image_dir)
+    if not storage.isfile(labels_file):
         raise ConfigError(f"--labels_file={labels_file}: file not found")
     table = read_labelled_table(labels_file, "--labels_file", FILE_COLUMNS, LABEL_COLUMNS, file_noun="file",
                                 example="filename,labels")
+    present = set(storage.files_under(image_dir))  # one listing, not a stat per row (a round trip each on an object store)
     found = LabelledImages([], [], [], [])
     seen: set[str] = set()
     for row in table.rows:
-        where, name, label, path = row.where, row.file, row.label, image_dir / row.file
+        where, name = row.where, row.file
+        path = storage.join(image_dir, name) if name else ""
         if row.problem:
             found.problems.append(row.problem)
         elif name in seen:
             found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
-        elif not path.is_file():
+        elif path not in present:
             found.problems.append(f"{where}: no image {path}; skipped")
-        elif not label:
+        elif not row.label:
             found.problems.append(f"{where}: empty label; skipped")
         else:
             seen.add(name)
-            found.paths.append(str(path))
-            found.labels.append(label)
+            found.paths.append(path)
+            found.labels.append(row.label)
             found.where.append(where)
-    unlabelled = [p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and str(p) not in set(found.paths)]
+    named = set(found.paths)
+    unlabelled = [p for p in sorted(present) if storage.suffix_of(p).lower() in IMAGE_EXTENSIONS and p not in named]
     if unlabelled:
         found.problems.append(f"{image_dir}: {len(unlabelled)} images the labels file does not name are not used, e.g. {unlabelled[0]}")
     if not found.paths:
@@ -109,7 +113,7 @@ def load_labelled_images(
         logging.warning("labels file: %d more problems", len(found.problems + problems) - 20)
     # The labels file's content is part of what the split stands for: a rerun or --resume on edited labels is refused by name.
     settings = {**split_settings(f"labels_file:{labels_file}:{image_dir}", seed, validation_fraction, test_fraction, None),
-                "labels_sha256": hashlib.sha256(Path(labels_file).read_bytes()).hexdigest()}
+                "labels_sha256": hashlib.sha256(storage.read_bytes(labels_file)).hexdigest()}
     parts = recorded_split(split_file, settings, spec.names, paths)
     if parts is None:
         parts = spec.task.split(targets, validation_fraction, test_fraction, seed)

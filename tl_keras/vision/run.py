@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tl_keras.io import storage
 from tl_keras.vision import data as data_lib
 from tl_keras.training import distribute
 from tl_keras.vision import pretrain
@@ -402,7 +403,7 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     if splits.validation is None:
         raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
-        check_same_classes_as_served(Path(config.export_dir) / config.name, splits.class_names)
+        check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
     logging.info("%s", describe_counts(splits.class_names, splits.counts))
     return splits

@@ -1,0 +1,125 @@
+"""A run whose data, run folder and export all live on another filesystem: TensorFlow's ram://, which behaves as an
+object store does (a folder is a prefix; renaming one moves nothing), in this process's memory."""
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from tl_keras.config.run_config import RunConfig
+from tl_keras.io import storage
+
+
+def upload(folder, remote: str) -> str:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            storage.write_bytes(storage.join(remote, *path.relative_to(folder).parts), path.read_bytes())
+    return remote
+
+
+@pytest.fixture
+def bucket(monkeypatch, tmp_path):
+    monkeypatch.setenv("TL_KERAS_MIRRORS", str(tmp_path / "mirrors"))
+    return f"ram://{uuid.uuid4().hex}"
+
+
+def test_an_image_run_reads_trains_and_exports_on_an_object_store_and_resumes_there(bucket, image_folder, tmp_path):
+    import tensorflow as tf
+
+    from tl_keras.run import run_experiment
+
+    images = upload(image_folder, f"{bucket}/data/images")
+    config = RunConfig(
+        image_dir=images, backbone="small_cnn", weights="none", image_size=16, fine_tune_epochs=1, fine_tune_min_steps=0,
+        frozen_epochs=2, batch_size=8, run_dir=f"{bucket}/runs/colours", export_dir=f"{bucket}/exports", verbose=0, seed=1,
+    )
+    summary = run_experiment(config)
+    assert summary["name"] == "images" and summary["classes"] == ["blue", "green", "red"]
+    assert summary["export"] == f"{bucket}/exports/images/1"
+    for name in ("summary.json", "split.json", "config.json", "model.keras", "evaluation/metrics.json"):
+        assert storage.isfile(f"{bucket}/runs/colours/{name}"), name
+    split = json.loads(storage.read_text(f"{bucket}/runs/colours/split.json"))
+    assert all(path.startswith(images + "/") for path in split["train"])
+    assert storage.isfile(f"{bucket}/exports/images/1/saved_model.pb")
+    assert storage.read_text(f"{bucket}/exports/images/.last_version").strip() == "1"
+    photo = storage.read_bytes(split["test"][0])
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"](image_bytes=tf.constant([photo]))
+    assert served["probabilities"].shape == (1, 3)
+
+    # A second machine: an empty local copy, the same settings: the finished run is found and its folder reused.
+    import shutil
+
+    shutil.rmtree(tmp_path / "mirrors")
+    again = run_experiment(config)
+    assert again["export"] == f"{bucket}/exports/images/2"
+    np.testing.assert_allclose(again["exported_accuracy"], summary["exported_accuracy"])
+
+
+@pytest.mark.slow
+def test_a_run_killed_on_one_machine_resumes_from_the_object_store_on_another_to_the_same_weights(
+        bucket, image_folder, tmp_path, monkeypatch):
+    """The resume state reaches the store when it is written (not only when the run ends): a run stopped mid fine-tune,
+    its local copy lost, resumes from the store alone and ends with the uninterrupted run's weights."""
+    import shutil
+
+    import keras
+
+    from tl_keras.run import run_experiment
+    from tl_keras.training import phase as training
+
+    images = upload(image_folder, f"{bucket}/data/images")
+
+    def config(run: str, **extra) -> RunConfig:
+        return RunConfig(image_dir=images, backbone="small_cnn", weights="none", image_size=16, fine_tune_epochs=3,
+                         fine_tune_min_steps=0, frozen_epochs=2, batch_size=8, run_dir=f"{bucket}/runs/{run}", export=False,
+                         verbose=0, seed=1, **extra)
+
+    run_experiment(config("whole"))
+
+    class Preempted(Exception):
+        pass
+
+    class StopAfterOneEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch >= 1:  # one fine-tune epoch finished and its state written
+                assert storage.isfile(f"{bucket}/runs/cut/checkpoints/resume_state.npz")
+                raise Preempted()
+
+    original = training.run_phase
+
+    def run_phase(model, name, *args, extra_callbacks=(), **kwargs):
+        if name == "fine_tune":
+            extra_callbacks = (*extra_callbacks, StopAfterOneEpoch())
+        return original(model, name, *args, extra_callbacks=extra_callbacks, **kwargs)
+
+    monkeypatch.setattr(training, "run_phase", run_phase)
+    with pytest.raises(Preempted):
+        run_experiment(config("cut"))
+    trained = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            trained.append(epoch)
+
+    def counted(model, name, *args, extra_callbacks=(), **kwargs):
+        if name == "fine_tune":
+            extra_callbacks = (*extra_callbacks, Count())
+        return original(model, name, *args, extra_callbacks=extra_callbacks, **kwargs)
+
+    monkeypatch.setattr(training, "run_phase", counted)
+    shutil.rmtree(tmp_path / "mirrors")  # another machine
+    resumed = run_experiment(config("cut", resume=True))
+    assert resumed["phases"]["fine_tune"]["epochs"] == 3
+    assert trained == [1, 2]  # the finished epoch came from the store, not trained again
+    fetched = {run: keras.saving.load_model(_fetch(f"{bucket}/runs/{run}/model.keras", tmp_path), compile=False)
+               for run in ("whole", "cut")}
+    for a, b in zip(fetched["whole"].weights, fetched["cut"].weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def _fetch(remote: str, tmp_path) -> str:
+    local = tmp_path / uuid.uuid4().hex / storage.name_of(remote)
+    local.parent.mkdir(parents=True)
+    local.write_bytes(storage.read_bytes(remote))
+    return str(local)
