@@ -37,6 +37,8 @@ def test_an_image_run_reads_trains_and_exports_on_an_object_store_and_resumes_th
     summary = run_experiment(config)
     assert summary["name"] == "images" and summary["classes"] == ["blue", "green", "red"]
     assert summary["export"] == f"{bucket}/exports/images/1"
+    assert summary["model_keras"] == f"{bucket}/runs/colours/model.keras"  # paths name the store, not the local copy
+    assert json.loads(storage.read_text(f"{bucket}/runs/colours/summary.json"))["model_keras"] == summary["model_keras"]
     for name in ("summary.json", "split.json", "config.json", "model.keras", "evaluation/metrics.json"):
         assert storage.isfile(f"{bucket}/runs/colours/{name}"), name
     split = json.loads(storage.read_text(f"{bucket}/runs/colours/split.json"))
@@ -123,3 +125,44 @@ def _fetch(remote: str, tmp_path) -> str:
     local.parent.mkdir(parents=True)
     local.write_bytes(storage.read_bytes(remote))
     return str(local)
+
+
+@pytest.mark.slow
+def test_a_text_run_reads_its_table_and_encoder_from_an_object_store(bucket, tiny_encoder, tmp_path):
+    import tensorflow as tf
+
+    from text_fixtures import sentences
+    from tl_keras.run import run_experiment
+
+    def table(rows) -> bytes:
+        return ("sentence\tlabel\n" + "".join(f"{text}\t{label}\n" for text, label in rows)).encode()
+
+    storage.write_bytes(f"{bucket}/texts/train.tsv", table(sentences(60)))
+    storage.write_bytes(f"{bucket}/texts/test.tsv", table(sentences(16, seed=5)))
+    encoder = upload(tiny_encoder, f"{bucket}/encoders/tiny")
+    summary = run_experiment(RunConfig(
+        text_file=f"{bucket}/texts/train.tsv", test_file=f"{bucket}/texts/test.tsv", backbone=encoder,
+        run_dir=f"{bucket}/runs/text", export_dir=f"{bucket}/exports", fine_tune_epochs=1, batch_size=16, verbose=0,
+    ))
+    assert summary["modality"] == "text" and summary["export"] == f"{bucket}/exports/texts/1"
+    split = json.loads(storage.read_text(f"{bucket}/runs/text/split.json"))
+    assert split["source"]["train"] == f"{bucket}/texts/train.tsv"
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"](text=tf.constant(["the movie was good"]))
+    assert served["probabilities"].shape == (1, 2)
+
+
+@pytest.mark.slow
+def test_a_sound_run_reads_clips_listed_in_a_table_on_an_object_store(bucket, tmp_path):
+    from audio_fixtures import clip_folder
+    from tl_keras.run import run_experiment
+
+    clips = upload(clip_folder(tmp_path / "tones", per_class=6), f"{bucket}/sound/tones")
+    rows = [f"{name}/{storage.name_of(path)},{name}" for name in ("high", "low", "mid")
+            for path in storage.files_under(f"{clips}/{name}")]
+    storage.write_bytes(f"{clips}/clips.csv", ("path,label\n" + "\n".join(rows) + "\n").encode())
+    summary = run_experiment(RunConfig(
+        audio_file=f"{clips}/clips.csv", backbone="small_cnn", weights="none", image_size=32, fine_tune_epochs=1,
+        fine_tune_min_steps=0, batch_size=8, run_dir=f"{bucket}/runs/sound", export=False, seed=0, verbose=0,
+    ))
+    assert summary["modality"] == "audio" and summary["classes"] == ["high", "low", "mid"]
+    assert storage.isfile(f"{bucket}/runs/sound/data_report.json")

@@ -14,7 +14,9 @@ import dataclasses
 
 from tl_keras.config.modalities import modality_for
 from tl_keras.config.run_config import RunConfig
-from tl_keras.io.mirror import mirrored
+from tl_keras.io import atomic, storage
+from tl_keras.io.mirror import as_remote, mirrored
+from tl_keras.io.run_folder import RunFolder
 
 
 def run_experiment(config: RunConfig) -> dict:
@@ -23,7 +25,9 @@ def run_experiment(config: RunConfig) -> dict:
     A `run_dir` on an object store is worked on through a local copy pushed after every saved state (`io.mirror`).
     """
     modality = modality_for(config)
-    if not config.run_dir:
+    if not storage.is_remote(config.run_dir):
         return modality.run(config)
     with mirrored(config.run_dir) as run_dir:
-        return modality.run(dataclasses.replace(config, run_dir=run_dir))
+        summary = as_remote(modality.run(dataclasses.replace(config, run_dir=run_dir)), run_dir, config.run_dir)
+        atomic.write_json(RunFolder(run_dir).summary, summary)  # its paths name the store, not this machine's copy
+        return summary

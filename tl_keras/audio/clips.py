@@ -17,6 +17,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.io import storage
+
 TAPS = 16  # windowed-sinc half width, in input samples at the lower of the two rates
 CLIPPED_LEVEL = 0.999
 
@@ -41,7 +43,8 @@ def read_wav(path: str) -> tuple[np.ndarray, WavInfo]:
     from scipy.io import wavfile
 
     try:
-        rate, data = wavfile.read(path)
+        with storage.open_binary(path) as handle:  # a local file, or a remote one's bytes
+            rate, data = wavfile.read(handle)
     except Exception as error:  # SciPy raises ValueError, EOFError or struct errors on a damaged header
         raise ValueError(f"not a readable WAV file ({type(error).__name__}: {error})") from None
     if data.dtype == np.uint8:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from tl_keras.io import storage
 from tl_keras.audio import clips as clips_lib
 from tl_keras.audio.sources import FoundClips, clips_in_folder, clips_in_table
 from tl_keras.config.settings import ConfigError
@@ -226,9 +227,9 @@ def _content_hash(source: str, paths: list[str], table: bool) -> str:
     """What the split stands for: the table's bytes, or each clip's path, size and modification time for a folder."""
     digest = hashlib.sha256()
     if table:
-        digest.update(Path(source).read_bytes())
+        digest.update(storage.read_bytes(source))
     for path in paths:
-        stat = Path(path).stat()
-        digest.update(f"{path}\0{stat.st_size}\0{int(stat.st_mtime)}\n".encode())
+        size, mtime_ns = storage.size_and_mtime(path)
+        digest.update(f"{path}\0{size}\0{mtime_ns // 10**9}\n".encode())
     return digest.hexdigest()
 

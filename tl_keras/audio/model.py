@@ -25,6 +25,7 @@ from typing import Callable
 
 import keras
 
+from tl_keras.io.mirror import local_copy
 from tl_keras.audio.frontend import LogMelImage, SpecAugment
 from tl_keras.audio.speech_embedding import (
     MIN_SAMPLES, SAMPLE_RATE, MeanMaxOverTime, build_encoder, is_speech_embedding_folder, load_speech_embedding,
@@ -82,7 +83,7 @@ def load_audio_backbone(
     """
     folder = backbone if is_speech_embedding_folder(backbone) else (speech_embedding_folder() if backbone == SPEECH_EMBEDDING else None)
     if folder is not None:
-        front, encoder = load_speech_embedding(folder)
+        front, encoder = load_speech_embedding(local_copy(folder))  # TFLite files are read from a local path
         if not pretrained:
             encoder = build_encoder()  # the front end is signal processing, not learned: it stays
         return _speech(SPEECH_EMBEDDING, front, encoder)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError
 from tl_keras.data.labelled_table import read_labelled_table
 
@@ -39,20 +40,24 @@ def clips_in_folder(folder: str | Path) -> FoundClips:
     Raises:
         ConfigError: not a folder, or no class sub-folder holds a WAV file.
     """
-    root = Path(folder)
-    if not root.is_dir():
+    root = storage.normal(folder)
+    if not storage.isdir(root):
         raise ConfigError(f"--audio_dir={folder}: folder not found; pass a folder with one sub-folder of WAV clips per class")
     found = FoundClips([], [], [], [])
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        other = [p for p in files if p.suffix.lower() in OTHER_AUDIO]
+    for name in storage.listdir(root):
+        class_dir = storage.join(root, name)
+        if name.startswith(".") or not storage.isdir(class_dir):
+            continue
+        files = sorted((p for p in storage.files_under(class_dir) if not storage.name_of(p).startswith(".")),
+                       key=lambda p: storage.relative_parts(p, class_dir))
+        other = [p for p in files if storage.suffix_of(p).lower() in OTHER_AUDIO]
         if other:
-            found.problems.append(f"{class_dir}: {len(other)} clips in another format than WAV are not used, e.g. {other[0].name} "
-                                  "(convert them, e.g. ffmpeg -i clip.mp3 -ar 16000 -ac 1 clip.wav)")
-        for path in (p for p in files if p.suffix.lower() in WAV_EXTENSIONS):
-            found.paths.append(str(path))
-            found.labels.append(class_dir.name)
-            found.where.append(str(class_dir))
+            found.problems.append(f"{class_dir}: {len(other)} clips in another format than WAV are not used, e.g. "
+                                  f"{storage.name_of(other[0])} (convert them, e.g. ffmpeg -i clip.mp3 -ar 16000 -ac 1 clip.wav)")
+        for path in (p for p in files if storage.suffix_of(p).lower() in WAV_EXTENSIONS):
+            found.paths.append(path)
+            found.labels.append(name)
+            found.where.append(class_dir)
     if not found.paths:
         raise ConfigError(f"--audio_dir={folder}: no WAV clip in any class sub-folder (expected {root}/<class>/<clip>.wav)")
     return found
@@ -68,30 +73,31 @@ def clips_in_table(table: str | Path) -> FoundClips:
     Raises:
         ConfigError: no such file, a header without both columns, or no usable row.
     """
-    table = Path(table)
-    if not table.is_file():
+    table = storage.normal(table)
+    if not storage.isfile(table):
         raise ConfigError(f"--audio_file={table}: file not found")
-    delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
+    delimiter = "\t" if storage.suffix_of(table).lower() in (".tsv", ".tab") else ","
     read = read_labelled_table(table, "--audio_file", PATH_COLUMNS, LABEL_COLUMNS, file_noun="clip", example="path,label",
                                delimiter=delimiter, split_column="split")
     found = FoundClips([], [], [], [], [] if read.has_split else None)
     seen: set[str] = set()
     for row in read.rows:
         where, name, label = row.where, row.file, row.label
-        path = (table.parent / name) if not Path(name).is_absolute() else Path(name)
+        absolute = storage.is_remote(name) or Path(name).is_absolute()
+        path = storage.normal(name) if absolute else storage.join(storage.parent_of(table), name) if name else ""
         if row.problem:
             found.problems.append(row.problem)
-        elif str(path) in seen:
+        elif path in seen:
             found.problems.append(f"{where}: {name} is labelled twice; this row skipped")
-        elif not path.is_file():
+        elif not path or not storage.isfile(path):
             found.problems.append(f"{where}: no clip {path}; skipped")
-        elif path.suffix.lower() not in WAV_EXTENSIONS:
-            found.problems.append(f"{where}: {path.name} is not a WAV file; skipped (convert it to WAV)")
+        elif storage.suffix_of(path).lower() not in WAV_EXTENSIONS:
+            found.problems.append(f"{where}: {storage.name_of(path)} is not a WAV file; skipped (convert it to WAV)")
         elif not label:
             found.problems.append(f"{where}: empty label; skipped")
         else:
-            seen.add(str(path))
-            found.paths.append(str(path))
+            seen.add(path)
+            found.paths.append(path)
             found.labels.append(label)
             found.where.append(where)
             if found.splits is not None:

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tl_keras.io import storage
 from tl_keras.audio.frontend import log_mel_db, mel_blocks
 from tl_keras.config.settings import ConfigError
 
@@ -45,7 +46,7 @@ LEAK, FLOOR = 0.2, -0.4  # LeakyReLU slope, then max(x, -0.4): the original netw
 
 def is_speech_embedding_folder(path: str) -> bool:
     """Whether `path` is a folder holding the two speech_embedding files."""
-    return bool(path) and (Path(path) / MEL_FILE).is_file() and (Path(path) / EMBEDDING_FILE).is_file()
+    return bool(path) and storage.isfile(storage.join(path, MEL_FILE)) and storage.isfile(storage.join(path, EMBEDDING_FILE))
 
 
 @keras.saving.register_keras_serializable(package="tl_keras")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 
+from tl_keras.io.mirror import local_copy
 from tl_keras.export.saved_model import EXTRA_ASSETS, HUB_MODULES, KERAS_COPY, latest_version_dir
 
 
@@ -19,7 +20,7 @@ def classifier_file(path: str | os.PathLike, flag: str = "--init_from") -> Path:
 
     `flag` is the option the path came from, named in the error.
     """
-    path = Path(path)
+    path = Path(local_copy(str(path), refresh=True))  # a run or export on a store: its latest state, read locally
     if path.is_file() and path.suffix == ".keras":
         return path
     if (path / "model.keras").is_file():

@@ -107,6 +107,17 @@ def mirrored(run_dir: str) -> Iterator[str]:
         mirror.push()
 
 
+def as_remote(value, local_root: str, remote: str):
+    """`value` (a summary: dicts, lists, strings) with every path inside the local copy written as the remote path."""
+    if isinstance(value, dict):
+        return {key: as_remote(item, local_root, remote) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_remote(item, local_root, remote) for item in value]
+    if isinstance(value, str) and (value == local_root or value.startswith(local_root + os.sep)):
+        return storage.join(remote, *Path(value).relative_to(local_root).parts)
+    return value
+
+
 def push_if_mirrored(path: str | os.PathLike) -> None:
     """Pushes the run folder holding `path` when it is a mirror (called after each resume state is written)."""
     resolved = Path(path).resolve()
@@ -119,8 +130,8 @@ def local_copy(path: str, refresh: bool = False) -> str:
     """`path` itself when local; else a local copy of the remote file or folder, fetched into `<mirrors_root>/fetched/`
     once per path (a file again when its size or time changed; a folder again with `refresh`, as a run folder that
     may have moved on since)."""
-    if not storage.is_remote(path):
-        return path
+    if not storage.is_remote(path) or not storage.exists(path):
+        return path  # a missing path is left to its reader, whose error names it
     path = path.rstrip("/")
     stamp = storage.size_and_mtime(path) if storage.isfile(path) else (0, 0)
     target = mirrors_root() / "fetched" / hashlib.sha256(f"{path}|{stamp}".encode()).hexdigest()[:16] / storage.name_of(path)

@@ -46,6 +46,12 @@ def local(path: str | os.PathLike) -> Path:
     return Path(text[len(LOCAL_SCHEME):] if text.startswith(LOCAL_SCHEME) else text)
 
 
+def normal(path: str | os.PathLike) -> str:
+    """A path as a string in one spelling: a local one as pathlib writes it (no trailing or doubled '/'), a remote one
+    without a trailing '/'."""
+    return str(path).rstrip("/") if is_remote(path) else str(local(path))
+
+
 def join(base: str | os.PathLike, *parts: str) -> str:
     if is_remote(base):
         return posixpath.join(str(base).rstrip("/"), *parts)
@@ -138,6 +144,32 @@ def open_text(path: str | os.PathLike, encoding: str = "utf-8-sig") -> Iterator[
         return
     with _gfile().GFile(str(path), "rb") as handle:
         yield _decoded_lines(handle, encoding)
+
+
+@contextlib.contextmanager
+def binary_lines(path: str | os.PathLike) -> Iterator[Iterable[bytes]]:
+    """The raw lines of a file (each ending in b"\\n" but the last), streamed on any filesystem, for readers that decode
+    line by line and report the lines that do not decode."""
+    if not is_remote(path):
+        with open(local(path), "rb") as handle:
+            yield handle
+        return
+    with _gfile().GFile(str(path), "rb") as handle:
+        yield _split_lines(handle)
+
+
+def _split_lines(handle) -> Iterator[bytes]:
+    pending = b""
+    while True:
+        block = handle.read(1 << 20)
+        pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+        if not block:
+            break
+    if pending:
+        yield pending
 
 
 def _decoded_lines(handle, encoding: str) -> Iterator[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from tl_keras.io import storage
 from tl_keras.data.splits import SplitMismatchError
 from tl_keras.config.settings import ConfigError, DataSettings
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec, spec_for_training, with_scale
@@ -156,7 +157,7 @@ def check_same_data(split_file: Path, splits: TextSplits, fix: str) -> None:
         if recorded != current:
             source = now["source"].get(split) or record.get("source", {}).get(split, "?")
             what = "is gone" if current is None else "changed (its texts or labels differ)"
-            flag = "--text_dir" if split == "train" and Path(source).is_dir() else SOURCE_FLAGS[split]
+            flag = "--text_dir" if split == "train" and storage.isdir(source) else SOURCE_FLAGS[split]
             raise SplitMismatchError(
                 f"{flag}={source} {what} since {split_file} was written: the run's split and weights belong to the "
                 f"data it recorded; restore that data, or {fix}"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import keras
 
+from tl_keras.io import storage
+from tl_keras.io.mirror import local_copy
 from tl_keras.config.settings import ConfigError
 from tl_keras.text.tokenizer import TextTokenizer
 
@@ -40,8 +42,8 @@ def is_text_backbone(spec: str) -> bool:
     """Whether --backbone names a text encoder: a keras-hub preset, or a folder holding a BERT checkpoint."""
     if spec.startswith(PRESET_PREFIX):
         return True
-    folder = Path(spec)
-    return folder.is_dir() and (folder / "config.json").is_file() and not (folder / "saved_model.pb").is_file()
+    return (storage.isdir(spec) and storage.isfile(storage.join(spec, "config.json"))
+            and not storage.isfile(storage.join(spec, "saved_model.pb")))
 
 
 def load_text_encoder(spec: str, sequence_length: int = 128, preprocessor: str = "") -> TextEncoder:
@@ -62,7 +64,7 @@ def load_text_encoder(spec: str, sequence_length: int = 128, preprocessor: str =
         return _hub_encoder(spec, sequence_length, preprocessor)
     import keras_hub
 
-    source = spec[len(PRESET_PREFIX):] if spec.startswith(PRESET_PREFIX) else spec
+    source = spec[len(PRESET_PREFIX):] if spec.startswith(PRESET_PREFIX) else local_copy(spec)  # keras-hub reads local folders
     try:
         backbone = keras_hub.models.Backbone.from_preset(source)
     except ModuleNotFoundError as error:

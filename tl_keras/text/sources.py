@@ -13,8 +13,8 @@ import csv
 import dataclasses
 import json
 import os
-from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError
 from tl_keras.data.splits import split_folders_inside
 
@@ -43,8 +43,7 @@ class LabelledTexts:
 
 def read_text_source(path: str | os.PathLike, *, text_column: str = "", label_column: str = "") -> LabelledTexts:
     """A folder of class sub-folders (`read_text_folder`) or one table file (`read_text_file`)."""
-    path = Path(path)
-    if path.is_dir():
+    if storage.isdir(path):
         return read_text_folder(path)
     return read_text_file(path, text_column=text_column, label_column=label_column)
 
@@ -57,20 +56,22 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
     Raises:
         ValueError: the folder has fewer than two class sub-folders, or its sub-folders are splits (train/, test/).
     """
-    folder = Path(folder)
+    folder = storage.normal(folder)
     layout = split_folders_inside(folder, "text_dir", "--text_dir", {"validation": "--validation_file", "test": "--test_file"})
     if layout:
         raise ValueError(layout)
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = [name for name in storage.listdir(folder) if not name.startswith(".") and storage.isdir(storage.join(folder, name))]
     if len(classes) < 2:
-        raise ValueError(f"text_dir={str(folder)!r}: found {len(classes)} class sub-folders; a classifier needs at least two")
-    result = LabelledTexts([], [], source=str(folder))
-    ignored: list[Path] = []
+        raise ValueError(f"text_dir={folder!r}: found {len(classes)} class sub-folders; a classifier needs at least two")
+    result = LabelledTexts([], [], source=folder)
+    ignored: list[str] = []
     for name in classes:
-        files = sorted(f for f in (folder / name).rglob("*") if f.is_file() and not f.name.startswith("."))
+        class_folder = storage.join(folder, name)
+        files = sorted((f for f in storage.files_under(class_folder) if not storage.name_of(f).startswith(".")),
+                       key=lambda f: storage.relative_parts(f, class_folder))
         ignored += [f for f in files if not _is_text_file(f)]
         for file in (f for f in files if _is_text_file(f)):
-            text, why = _decode(file.read_bytes())
+            text, why = _decode(storage.read_bytes(file))
             if why is None and not text.strip():
                 why = "empty text"
             if why:
@@ -78,15 +79,15 @@ def read_text_folder(folder: str | os.PathLike) -> LabelledTexts:
                 continue
             result.texts.append(text.strip())
             result.labels.append(name)
-            result.where.append(str(file))
+            result.where.append(file)
     if ignored:
         result.problems.append(f"{folder}: {len(ignored)} files neither .txt nor without a suffix skipped, e.g. {ignored[0]}")
     return result
 
 
-def _is_text_file(path: Path) -> bool:
+def _is_text_file(path: str) -> bool:
     """A document of a class folder: `.txt` in any case, or no suffix at all (20 Newsgroups' files have none)."""
-    return path.suffix.lower() == ".txt" or not path.suffix
+    return storage.suffix_of(path).lower() == ".txt" or not storage.suffix_of(path)
 
 
 def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_column: str = "") -> LabelledTexts:
@@ -108,13 +109,14 @@ def read_text_file(path: str | os.PathLike, *, text_column: str = "", label_colu
         ValueError: an unknown suffix, a named column the header lacks, or a
             headerless file of more than two columns with no column named.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"text_file={str(path)!r}: file not found")
-    kind = TEXT_FILE_SUFFIXES.get(path.suffix.lower())
+    path = storage.normal(path)
+    if not storage.isfile(path):
+        raise FileNotFoundError(f"text_file={path!r}: file not found")
+    suffix = storage.suffix_of(path)
+    kind = TEXT_FILE_SUFFIXES.get(suffix.lower())
     if kind is None:
-        raise ValueError(f"text_file={str(path)!r}: unknown suffix {path.suffix!r}; use one of {', '.join(sorted(TEXT_FILE_SUFFIXES))}")
-    result = LabelledTexts([], [], source=str(path))
+        raise ValueError(f"text_file={path!r}: unknown suffix {suffix!r}; use one of {', '.join(sorted(TEXT_FILE_SUFFIXES))}")
+    result = LabelledTexts([], [], source=path)
     named = tuple(c.strip().lower() for c in (text_column, label_column) if c and not c.strip().isdigit())
     if kind == "jsonl":
         rows = _json_rows(path, result)
@@ -169,7 +171,7 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return "", f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-save it as UTF-8"
 
 
-def _lines(path: Path, result: LabelledTexts, keep_blank: bool = False):
+def _lines(path: str, result: LabelledTexts, keep_blank: bool = False):
     """(line number, decoded line) for every line of `path`; undecodable lines are reported, not yielded.
 
     Raises:
@@ -177,7 +179,7 @@ def _lines(path: Path, result: LabelledTexts, keep_blank: bool = False):
             encoding, and skipping those lines would drop exactly the texts with accents.
     """
     bad, number = [], 0  # the numbers of the undecodable lines
-    with open(path, "rb") as handle:
+    with storage.binary_lines(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -194,7 +196,7 @@ def _lines(path: Path, result: LabelledTexts, keep_blank: bool = False):
                           "(e.g. iconv -f cp1252 -t utf-8)")
 
 
-def _table_rows(path: Path, delimiter: str, result: LabelledTexts, named: tuple[str, ...] = ()):
+def _table_rows(path: str, delimiter: str, result: LabelledTexts, named: tuple[str, ...] = ()):
     """(first line, row) pairs: dicts by header name when the first row is a header, else lists of cells.
 
     One csv reader over the whole file, so a quoted CSV field may hold
@@ -237,13 +239,14 @@ def _table_rows(path: Path, delimiter: str, result: LabelledTexts, named: tuple[
         yield number, dict(zip(header, row)) if header else row
 
 
-def _tsv_is_quoted(path: Path, lines: int = 2000) -> bool:
+def _tsv_is_quoted(path: str, lines: int = 2000) -> bool:
     """Whether a TSV file's cells that open with a quote are all CSV-quoted whole (`"a ""b"" c"`), and there is one."""
     seen = False
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle):
+    with storage.binary_lines(path) as handle:
+        for number, raw in enumerate(handle):
             if number >= lines:
                 break
+            line = raw.decode("utf-8", errors="replace")
             for cell in line.rstrip("\r\n").split("\t"):
                 if not cell.startswith('"'):
                     continue
@@ -254,7 +257,7 @@ def _tsv_is_quoted(path: Path, lines: int = 2000) -> bool:
     return seen
 
 
-def _json_rows(path: Path, result: LabelledTexts):
+def _json_rows(path: str, result: LabelledTexts):
     for number, line in _lines(path, result):
         try:
             row = json.loads(line)
@@ -267,7 +270,7 @@ def _json_rows(path: Path, result: LabelledTexts):
         yield number, {str(k).lower(): v for k, v in row.items()}
 
 
-def _pick_columns(path: Path, row, text_column: str, label_column: str):
+def _pick_columns(path: str, row, text_column: str, label_column: str):
     """Keys (dict rows) or positions (list rows) of the text and the label.
 
     Raises:

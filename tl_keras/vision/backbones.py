@@ -16,6 +16,8 @@ from typing import Callable
 import keras
 from absl import logging
 
+from tl_keras.io import storage
+from tl_keras.io.mirror import local_copy
 from tl_keras.models.anatomy import DEFAULT_INPUT_SIZE, SINGLE, anatomy
 from tl_keras.models.hub_layer import HubLayer
 from tl_keras.vision.layers import PREPROCESSING_MODES
@@ -195,6 +197,7 @@ def _normalise_weights(weights: str | None) -> str | None:
         return None
     if weights == "imagenet":
         return weights
+    weights = local_copy(str(weights)) if storage.is_remote(weights) and storage.isfile(weights) else weights  # h5py reads local files
     if not Path(weights).is_file():
         raise ValueError(f"weights={weights!r}: file not found; pass 'imagenet', 'none' or an existing weights file")
     return str(weights)
@@ -274,9 +277,9 @@ def _load_keras_file(path: str, cut_layer: str, image_size: int) -> Backbone:
     activation and softmax layers), keeping the model's own pooling; the
     builder then adds a fresh head as it does for any backbone.
     """
-    if not Path(path).is_file():
+    if not storage.isfile(path):
         raise ValueError(f"backbone={path!r}: .keras file not found")
-    model = keras.models.load_model(path, compile=False, safe_mode=True)
+    model = keras.models.load_model(local_copy(str(path)), compile=False, safe_mode=True)
     if cut_layer:
         try:
             features = _output_in_graph(model.get_layer(cut_layer))

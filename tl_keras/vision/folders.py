@@ -41,7 +41,7 @@ def scan_image_folder(image_dir: str | os.PathLike, flag: str = "--image_dir") -
     Raises:
         ValueError: the folder is missing or has fewer than two classes with images.
     """
-    root = str(image_dir)
+    root = storage.normal(image_dir)
     if not storage.isdir(root):
         raise ValueError(f"{flag}: folder not found: {root!r}")
     layout = split_folders_inside(root, flag, "--image_dir", {"validation": "--validation_dir"},

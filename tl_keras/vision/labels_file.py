@@ -48,7 +48,7 @@ def read_labels_file(labels_file: str | Path, image_dir: str | Path) -> Labelled
     Raises:
         ConfigError: no such file, no header naming a file column and a label column, or no usable row.
     """
-    labels_file, image_dir = str(labels_file), str(image_dir)
+    labels_file, image_dir = storage.normal(labels_file), storage.normal(image_dir)
     if not storage.isfile(labels_file):
         raise ConfigError(f"--labels_file={labels_file}: file not found")
     table = read_labelled_table(labels_file, "--labels_file", FILE_COLUMNS, LABEL_COLUMNS, file_noun="file",
