@@ -37,6 +37,18 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    from tl_keras.io.mirror import working_copy
+
+    given = FLAGS.model
+    with working_copy(given or "") as local:  # a run or export on an object store is read (and written) through a local copy
+        FLAGS.model = local
+        try:
+            _evaluate()
+        finally:
+            FLAGS.model = given
+
+
+def _evaluate():
     from tl_keras.export.classes import classes_or_error
     from tl_keras.export.reload import load_classifier
 

@@ -19,6 +19,7 @@ agreement with the Keras model is below --min_agreement (default 0.99 for
 float16/dynamic-range, 0.97 for int8).
 """
 
+import tempfile
 from pathlib import Path
 
 from absl import app, flags
@@ -50,35 +51,47 @@ def main(argv):
     from tl_keras.export.tflite import format_report
     from tl_keras.io.run_folder import RunFolder
 
-    config = None
-    if FLAGS.run_dir:
-        run = RunFolder(FLAGS.run_dir)
-        if not run.is_run():
-            cli.fail(f"--run_dir: no config.json in {FLAGS.run_dir}")
-        config = RunConfig.from_dict(run.read_config())
-    saved_model = FLAGS.saved_model
-    if not saved_model and config is not None:
-        if not run.is_finished():
-            cli.fail(f"--run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
-        saved_model = run.read_summary().get("export", "")
-    if not saved_model:
-        cli.fail("pass --saved_model (or a --run_dir that exported one)")
-    try:
-        version_dir = latest_version_dir(saved_model)
-    except ValueError as error:
-        cli.fail(f"--saved_model: {error}")
-    class_names = read_labels(version_dir)
-    # Named by version: converting version 2 must not overwrite version 1's files and parity report.
-    out_dir = FLAGS.output_dir or str((Path(FLAGS.run_dir) if FLAGS.run_dir else version_dir.parent) / f"tflite_v{version_dir.name}")
-    options = {"variants": FLAGS.variants, "image_dir": FLAGS.image_dir, "representative_dir": FLAGS.representative_dir,
-               "representative_count": FLAGS.representative_count, "int8_io": FLAGS.int8_io, "max_examples": FLAGS.max_images,
-               "min_agreement": FLAGS.min_agreement, "text_forms": FLAGS.text_forms, "text_file": FLAGS.text_file}
-    try:
-        report = modality_of_record(_card(version_dir)).hook("tflite")(version_dir, out_dir, class_names, config, FLAGS.run_dir, options)
-    except (ConfigError, ValueError) as error:
-        cli.fail(f"{error}")
+    from tl_keras.io import storage
+    from tl_keras.io.mirror import local_copy, working_copy
+
+    with working_copy(FLAGS.run_dir) as run_dir:  # a run on an object store: its TFLite folder lands there too
+        config = None
+        if run_dir:
+            run = RunFolder(run_dir)
+            if not run.is_run():
+                cli.fail(f"--run_dir: no config.json in {FLAGS.run_dir}")
+            config = RunConfig.from_dict(run.read_config())
+        saved_model = FLAGS.saved_model
+        if not saved_model and config is not None:
+            if not run.is_finished():
+                cli.fail(f"--run_dir {FLAGS.run_dir} has no summary.json (unfinished run?); pass --saved_model")
+            saved_model = run.read_summary().get("export", "")
+        if not saved_model:
+            cli.fail("pass --saved_model (or a --run_dir that exported one)")
+        try:
+            remote_version = latest_version_dir(saved_model) if storage.is_remote(saved_model) else None
+            version_dir = Path(local_copy(remote_version, refresh=True)) if remote_version else latest_version_dir(saved_model)
+        except ValueError as error:
+            cli.fail(f"--saved_model: {error}")
+        class_names = read_labels(version_dir)
+        # Named by version: converting version 2 must not overwrite version 1's files and parity report.
+        beside = storage.parent_of(remote_version) if remote_version else str(version_dir.parent)
+        out_dir = FLAGS.output_dir or (storage.join(run_dir, f"tflite_v{version_dir.name}") if run_dir
+                                       else storage.join(beside, f"tflite_v{version_dir.name}"))
+        written = out_dir if not storage.is_remote(out_dir) else tempfile.mkdtemp(prefix="tflite_")
+        options = {"variants": FLAGS.variants, "image_dir": FLAGS.image_dir, "representative_dir": FLAGS.representative_dir,
+                   "representative_count": FLAGS.representative_count, "int8_io": FLAGS.int8_io, "max_examples": FLAGS.max_images,
+                   "min_agreement": FLAGS.min_agreement, "text_forms": FLAGS.text_forms, "text_file": FLAGS.text_file}
+        try:
+            report = modality_of_record(_card(version_dir)).hook("tflite")(version_dir, written, class_names, config, run_dir, options)
+        except (ConfigError, ValueError) as error:
+            cli.fail(f"{error}")
+        if written != out_dir:  # converters write local files; the folder is then copied to the store whole
+            storage.remove_tree(out_dir)
+            storage.publish_tree(written, out_dir)
     print(format_report(report))
-    print(f"report: {out_dir}/tflite_report.json")
+    shown = FLAGS.output_dir or (storage.join(FLAGS.run_dir, f"tflite_v{version_dir.name}") if FLAGS.run_dir else out_dir)
+    print(f"report: {shown}/tflite_report.json")
     if report["failures"]:
         cli.fail("below --min_agreement: " + "; ".join(report["failures"]))
 

@@ -47,3 +47,24 @@ def test_remote_paths_keep_their_scheme():
     assert storage.parent_of("gs://bucket/a/b.jpg") == "gs://bucket/a"
     with pytest.raises(ValueError, match="not on the local filesystem"):
         storage.local("gs://bucket/x")
+
+
+def test_a_run_folder_on_a_store_is_worked_on_locally_and_pushed_back(monkeypatch, tmp_path):
+    from tl_keras.io.mirror import working_copy
+
+    monkeypatch.setenv("TL_KERAS_MIRRORS", str(tmp_path / "mirrors"))
+    run = f"ram://{uuid.uuid4().hex}/runs/a"
+    storage.write_bytes(f"{run}/config.json", b"{}")
+    storage.write_bytes(f"{run}/feature_cache/train.npy", b"big")
+    export = f"ram://{uuid.uuid4().hex}/exports/a/1"
+    storage.write_bytes(f"{export}/saved_model.pb", b"pb")
+    with working_copy(run) as local:
+        assert (storage.local(local) / "config.json").read_bytes() == b"{}"
+        assert not (storage.local(local) / "feature_cache").exists()  # caches stay where they were made
+        (storage.local(local) / "evaluation_test").mkdir()
+        (storage.local(local) / "evaluation_test" / "metrics.json").write_text("{}")
+    assert storage.read_text(f"{run}/evaluation_test/metrics.json") == "{}"
+    with working_copy(export) as local:
+        assert storage.name_of(local) == "1" and (storage.local(local) / "saved_model.pb").read_bytes() == b"pb"
+    with working_copy(str(tmp_path)) as local:
+        assert local == str(tmp_path)

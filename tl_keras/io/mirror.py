@@ -59,7 +59,10 @@ class RunMirror:
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         self.local.mkdir(parents=True, exist_ok=True)
         if storage.isdir(self.remote):
-            storage.fetch_tree(self.remote, self.local)
+            for path in storage.files_under(self.remote):
+                parts = storage.relative_parts(path, self.remote)
+                if parts[0] not in LOCAL_ONLY:
+                    storage.copy_file(path, self.local.joinpath(*parts))
         self._pushed = {str(path): self._stamp(path) for path in self._files()}
         storage.makedirs(self.remote)
         (self.local / MIRROR_RECORD).write_text(json.dumps({"remote": self.remote, "local": str(self.local)}, indent=1) + "\n")
@@ -124,6 +127,20 @@ def push_if_mirrored(path: str | os.PathLike) -> None:
     for root, mirror in list(_ACTIVE.items()):
         if resolved == Path(root).resolve() or Path(root).resolve() in resolved.parents:
             mirror.push()
+
+
+@contextlib.contextmanager
+def working_copy(path: str) -> Iterator[str]:
+    """What a script reads (and may write into) as a local path: `path` itself when local; for a run folder on a store,
+    its mirror, pushed back when the script ends (an evaluation or TFLite folder written into the run lands on the
+    store); for any other remote file or folder (an export, a .keras file), a fresh local copy."""
+    if not storage.is_remote(path):
+        yield path
+    elif storage.isfile(storage.join(path, "config.json")):
+        with mirrored(path) as local:
+            yield local
+    else:
+        yield local_copy(path, refresh=True)
 
 
 def local_copy(path: str, refresh: bool = False) -> str:
