@@ -166,6 +166,47 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
 
 
 @pytest.mark.slow
+def test_a_kill_inside_an_epoch_resumes_from_the_last_step_state_to_an_uninterrupted_runs_weights(tmp_path):
+    """--checkpoint_every=1 (epochs of 4 batches here): states inside epochs; killed mid-epoch in each phase, the run skips the batches it had
+    trained and ends with the uninterrupted run's weights, history (the interrupted epochs' training loss included)
+    and metrics."""
+    base = recipe_config("digits",
+        weights="none", head_init="random", frozen_epochs=2, fine_tune_epochs=2, early_stopping_patience=0,
+        lr_schedule="cosine", flip="horizontal", feature_cache_augment_passes=2, dropout=0.3, compare_scratch=False,
+        export=False, verbose=0, seed=5, checkpoint_every=1,
+    )
+    straight = _write_config(tmp_path / "straight.json", dataclasses.replace(base, run_dir=str(tmp_path / "straight")))
+    killed_dir = tmp_path / "killed"
+    killed = _write_config(tmp_path / "killed.json", dataclasses.replace(base, run_dir=str(killed_dir)))
+    resumed = _write_config(tmp_path / "resumed.json", dataclasses.replace(base, run_dir=str(killed_dir), resume=True))
+    reference = _drive(straight)
+    code, err = _finish(_drive(killed, "phase:frozen:1:2"))  # the kill lands before the state of batch 3 is written
+    assert code == -signal.SIGKILL, err[-3000:]
+    fingerprint = RunConfig.from_json(killed_dir / "config.json").fingerprint()
+    state = resume_lib.load_state(resume_lib.state_path(killed_dir), fingerprint)
+    assert (state.phase, state.epoch, state.step) == ("frozen", 1, 2)
+    code, err = _finish(_drive(resumed, "phase:fine_tune:2:1"))
+    assert code == -signal.SIGKILL, err[-3000:]
+    state = resume_lib.load_state(resume_lib.state_path(killed_dir), fingerprint)
+    assert (state.phase, state.epoch, state.step) == ("fine_tune", 2, 1)
+    code, err = _finish(_drive(resumed))
+    assert code == 0, err[-3000:]
+    code, err = _finish(reference)
+    assert code == 0, err[-3000:]
+
+    one = json.loads((tmp_path / "straight" / "history.json").read_text())
+    two = json.loads((killed_dir / "history.json").read_text())
+    for a, b in zip(one["phases"], two["phases"], strict=True):
+        assert (a["name"], a["epochs_run"], a["best_epoch"]) == (b["name"], b["epochs_run"], b["best_epoch"])
+        for key in a["history"]:
+            np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=1e-5, err_msg=f"{a['name']} {key}")
+    first = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
+    second = keras.saving.load_model(killed_dir / "model.keras", compile=False)
+    for a, b in zip(first.weights, second.weights, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+
+
+@pytest.mark.slow
 def test_scratch_baseline_resumes_after_sigkill(tmp_path):
     """The --compare_scratch arm keeps its own per-epoch state: a kill in its middle costs at most one epoch."""
     base = recipe_config("digits",

@@ -38,10 +38,10 @@ DEFAULT_WEIGHTS = "imagenet"
 # moved, a non-chief worker's scratch folder, another --cache storage or --name must still resume.
 # `recipe` and `explicit` only say where the values came from; the values themselves are hashed.
 # `compare_scratch` and `baselines` add arms beside the transfer model without changing it, so a run may resume
-# with them turned on or off.
+# with them turned on or off; `checkpoint_every` changes how often the state is saved, not what is trained.
 _NOT_RESULT_SETTINGS = ("verbose", "overwrite", "resume", "tensorboard", "export", "export_dir", "allow_new_classes", "recipe", "explicit",
                         "run_dir", "name", "cache", "tfds_data_dir", "tta", "hub_encoder_dir", "compare_scratch",
-                        "baselines")
+                        "baselines", "checkpoint_every")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors absl's name
@@ -313,6 +313,11 @@ class RunConfig:
         False,
         "Continue the interrupted run in --run_dir after its last finished epoch: same phase, weights, optimizer state, schedule "
         "position, best so far and data order.",
+    )
+    checkpoint_every: int = _field(
+        0,
+        "Also save the resume state every N training batches inside an epoch (0: at the end of each epoch only), so a run "
+        "stopped mid-epoch (a preempted worker, an epoch of hours) resumes from its last N-batch mark to the same weights.",
     )
 
     # ---------------------------------------------------------------- helpers

@@ -198,6 +198,7 @@ class TrainSettings:
     seed: int = 42
     verbose: int = 2
     resume: bool = False
+    checkpoint_every: int = 0  # also a resume state every this many training batches within an epoch (0: at epoch ends)
     run_fingerprint: str = ""
     run_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -210,7 +211,7 @@ class TrainSettings:
         if self.run_settings:
             return dict(self.run_settings)
         own = dataclasses.asdict(self)
-        for reporting in ("verbose", "resume", "run_fingerprint", "run_settings"):
+        for reporting in ("verbose", "resume", "checkpoint_every", "run_fingerprint", "run_settings"):
             own.pop(reporting)
         return own
 

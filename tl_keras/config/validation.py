@@ -24,6 +24,7 @@ _NON_NEGATIVE = (
     "frozen_epochs", "fine_tune_epochs", "fine_tune_min_steps", "early_stopping_patience", "alpha", "image_size", "head_l2",
     "label_smoothing", "min_images_per_class", "max_train_per_class", "rotation_degrees", "zoom", "translation", "contrast",
     "brightness", "mixup_alpha", "cutmix_alpha", "clipnorm", "overfit_patience", "feature_cache_augment_passes",
+    "checkpoint_every",
 )
 # Settings that take one of a vocabulary: any modality's, then the image runs' own.
 _CHOICES = {

@@ -64,9 +64,11 @@ class EpochBatches:
         """Epoch `index` alone (e.g. one pass to cache features from), exactly as `stream` yields it."""
         return tf.data.Dataset.counter(index, dtype=tf.int64).take(1).flat_map(self._make_epoch)
 
-    def stream(self, first_epoch: int = 0) -> tf.data.Dataset:
-        """Epochs `first_epoch`, `first_epoch + 1`, ... back to back, never ending."""
-        return tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(self._make_epoch).prefetch(tf.data.AUTOTUNE)
+    def stream(self, first_epoch: int = 0, skip_batches: int = 0) -> tf.data.Dataset:
+        """Epochs `first_epoch`, `first_epoch + 1`, ... back to back, never ending; the first `skip_batches` batches of
+        `first_epoch` left out (a run resumed from a state taken inside that epoch)."""
+        stream = tf.data.Dataset.counter(first_epoch, dtype=tf.int64).flat_map(self._make_epoch)
+        return (stream.skip(skip_batches) if skip_batches else stream).prefetch(tf.data.AUTOTUNE)
 
     def map_epochs(self, transform: Callable[[tf.data.Dataset, tf.Tensor], tf.data.Dataset]) -> "EpochBatches":
         """A new stream whose epoch `e` is `transform(batches_of_e, e)`; `transform` must keep the batch count."""

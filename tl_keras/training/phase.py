@@ -10,9 +10,9 @@ phase shares (which way the monitor improves, the best finite epoch).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -163,42 +163,43 @@ def run_phase(
     mode = monitor_mode(settings.monitor)
     callbacks = _phase_callbacks(settings, checkpoint, mode, extra_callbacks)
     history: dict[str, list[float]] = {}
-    seconds_before, first = 0.0, initial_epoch
+    seconds_before, first, done_steps = 0.0, initial_epoch, 0
     stop_requested = False
     if resuming:
         start.resume(state_model, model)
         history, seconds_before, first, stop_requested = start.history, start.seconds, start.epoch, start.stop_requested
+        done_steps = start.step if isinstance(train_data, EpochBatches) else 0
     elif settings.resume and not isinstance(train_data, EpochBatches):
         logging.warning("phase %s: the training data is a plain dataset, so a resumed run will not see the same batch order", name)
     recorder = resume_lib.EpochCheckpoint(
         ledger, name, state_model, [dataclasses.asdict(p) for p in completed], history, seconds_before, list(callbacks),
-        restore_from=start.counters,
+        restore_from=start.counters, every_steps=settings.checkpoint_every if isinstance(train_data, EpochBatches) else 0,
     )
     callbacks.append(recorder)
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     last_epoch = initial_epoch + epochs
-    if isinstance(train_data, EpochBatches):
-        fit_data, steps_per_epoch = train_data.stream(first), train_data.steps_per_epoch
-    else:
-        fit_data, steps_per_epoch = train_data, None
     if stop_requested or first >= last_epoch:
         logging.info("phase %s: already ended after epoch %d", name, first)
     else:
         logging.info("phase %s: epochs %d-%d, %d trainable weights", name, first + 1, last_epoch, trainable)
         distribute.prepare_for_fit(model)
-        model.fit(
-            fit_data,
-            validation_data=validation_data,
-            epochs=last_epoch,
-            initial_epoch=first,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            class_weight=class_weight,
-            verbose=fit_verbosity(settings.verbose),
-            shuffle=False,  # the data is a seeded tf.data stream already; Keras would only warn that it ignores shuffle=True
-        )
-    seconds = seconds_before + (time.perf_counter() - recorder.started if recorder.started else 0.0)
-    return _phase_result(name, initial_epoch, recorder.history, settings.monitor, trainable, checkpoint, seconds, epochs)
+        fit = functools.partial(model.fit, validation_data=validation_data, callbacks=callbacks, class_weight=class_weight,
+                                verbose=fit_verbosity(settings.verbose), shuffle=False)  # the stream is seeded already
+        if done_steps and done_steps < train_data.steps_per_epoch:
+            # A state taken inside epoch `first`: its other batches, then the epochs after it, as the uninterrupted run had them.
+            logging.info("phase %s: epoch %d goes on after its batch %d", name, first + 1, done_steps)
+            recorder.step_offset, recorder.restore_metrics_from = done_steps, start.counters
+            fit(train_data.stream(first, skip_batches=done_steps), epochs=first + 1, initial_epoch=first,
+                steps_per_epoch=train_data.steps_per_epoch - done_steps)
+            first += 1
+            recorder.restore_from = ledger.reread() if ledger is not None else None  # the counters as that epoch left them
+            stop_requested = bool(getattr(model, "stop_training", False))
+        if first < last_epoch and not stop_requested:
+            if isinstance(train_data, EpochBatches):
+                fit(train_data.stream(first), epochs=last_epoch, initial_epoch=first, steps_per_epoch=train_data.steps_per_epoch)
+            else:
+                fit(train_data, epochs=last_epoch, initial_epoch=first)
+    return _phase_result(name, initial_epoch, recorder.history, settings.monitor, trainable, checkpoint, recorder.seconds(), epochs)
 
 
 def _phase_callbacks(settings: TrainSettings, checkpoint: Path, mode: str, extra_callbacks) -> list[keras.callbacks.Callback]:

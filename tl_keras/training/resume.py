@@ -1,13 +1,16 @@
 """Exact resume: all a run needs to continue after any epoch, in one file written atomically.
 
-After every epoch `EpochCheckpoint` writes `<run_dir>/checkpoints/resume_state.npz`:
+After every epoch (and, with `--checkpoint_every=N`, every N batches within
+one) `EpochCheckpoint` writes `<run_dir>/checkpoints/resume_state.npz`:
 every variable of the model (weights, BatchNorm statistics, and the seed
 states of dropout and augmentation layers), every optimizer variable (step
 count, moments, learning rate, and so the position in a schedule), the
 counters of the callbacks that stop a phase or cut its rate, the phase's
 history so far, and the phases already finished. The order of training
 batches is a function of (seed, epoch) (`tl_keras.data.epochs`), so nothing about
-the data needs saving. The file is written beside itself and renamed over
+the data needs saving; a state taken inside an epoch records how many of
+its batches were trained, and its running training metrics, and the
+resumed run skips those batches of the same epoch. The file is written beside itself and renamed over
 the old one: a kill at any instant leaves the previous epoch's state or the
 new one, never a mixture.
 """
@@ -50,13 +53,16 @@ class ResumeError(ConfigError):
 class ResumeState:
     """What `resume_state.npz` holds. `epoch` counts finished epochs across phases."""
 
-    def __init__(self, meta: dict, model_values: list[np.ndarray], optimizer_values: list[np.ndarray]):
+    def __init__(self, meta: dict, model_values: list[np.ndarray], optimizer_values: list[np.ndarray],
+                 metric_values: list[np.ndarray] | None = None):
         self.meta = meta
         self.model_values = model_values
         self.optimizer_values = optimizer_values
+        self.metric_values = metric_values or []
 
     phase = property(lambda self: self.meta["phase"])
     epoch = property(lambda self: int(self.meta["epoch"]))
+    step = property(lambda self: int(self.meta.get("step", 0)))  # batches of epoch `epoch` (0-based) already trained
     history = property(lambda self: self.meta["history"])
     completed = property(lambda self: self.meta["completed"])
 
@@ -75,6 +81,19 @@ class ResumeState:
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         _assign(optimizer.variables, self.optimizer_values, "optimizer")
+
+    def add_metrics(self, model: keras.Model) -> None:
+        """Adds the interrupted epoch's training-metric sums to `model`'s, so the epoch's logged loss and accuracy are the
+        whole epoch's. Called after the resumed epoch's first batch: Keras builds compiled metrics on the first batch, and
+        their state (totals and counts) adds up."""
+        if not self.metric_values:
+            return
+        variables = model.metrics_variables
+        if len(variables) != len(self.metric_values):
+            raise ResumeError(f"the resume state holds {len(self.metric_values)} metric variables but this run has "
+                              f"{len(variables)}; was the code changed?")
+        for variable, value in zip(variables, self.metric_values):
+            variable.assign(variable.numpy() + value)
 
     def restore_callbacks(self, callbacks: Iterable[keras.callbacks.Callback]) -> None:
         saved = self.meta.get("callbacks", {})
@@ -97,6 +116,7 @@ def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None 
             meta = json.loads(str(archive["meta"]))
             model_values = [archive[f"model/{i}"] for i in range(meta["model_variables"])]
             optimizer_values = [archive[f"optimizer/{i}"] for i in range(meta["optimizer_variables"])]
+            metric_values = [archive[f"metrics/{i}"] for i in range(meta.get("metric_variables", 0))]
     except (OSError, ValueError, KeyError) as error:
         raise ResumeError(f"{path} is unreadable ({error}); pass --overwrite to start the run again") from error
     if meta.get("format") != _FORMAT:
@@ -113,7 +133,7 @@ def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None 
         else:
             detail = f"config {meta.get('fingerprint')}, now {fingerprint}"
         raise ResumeError(f"{path} belongs to a run with other settings ({detail}); pass --overwrite to start again")
-    return ResumeState(meta, model_values, optimizer_values)
+    return ResumeState(meta, model_values, optimizer_values, metric_values)
 
 
 def write_state(
@@ -123,6 +143,7 @@ def write_state(
     settings: dict | None = None,
     phase: str,
     epoch: int,
+    step: int = 0,
     history: dict[str, list[float]],
     seconds: float,
     completed: list[dict],
@@ -130,21 +151,25 @@ def write_state(
     model: keras.Model,
     optimizer=None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
+    metrics: Iterable = (),
 ) -> None:
     """Writes the state atomically: to a temporary file, synced, then renamed over the old one.
 
-    (Twelve parameters: each is one part of the resume state, written together atomically.)
+    (Fourteen parameters: each is one part of the resume state, written together atomically.) `step` > 0 is a state
+    taken inside epoch `epoch` after that many batches; `metrics` are then the epoch's running training metrics.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model_values = [np.asarray(v.numpy()) for v in model.variables]
     optimizer_values = [np.asarray(v.numpy()) for v in optimizer.variables] if optimizer is not None else []
+    metric_values = [np.asarray(v.numpy()) for v in metrics]
     meta = {
         "format": _FORMAT,
         "fingerprint": fingerprint,
         "settings": settings,
         "phase": phase,
         "epoch": int(epoch),
+        "step": int(step),
         "history": history,
         "seconds": float(seconds),
         "completed": completed,
@@ -152,10 +177,12 @@ def write_state(
         "callbacks": _callback_state(callbacks),
         "model_variables": len(model_values),
         "optimizer_variables": len(optimizer_values),
+        "metric_variables": len(metric_values),
     }
     arrays = {"meta": np.array(json.dumps(meta))}
     arrays.update({f"model/{i}": v for i, v in enumerate(model_values)})
     arrays.update({f"optimizer/{i}": v for i, v in enumerate(optimizer_values)})
+    arrays.update({f"metrics/{i}": v for i, v in enumerate(metric_values)})
     atomic.write_with(path, lambda partial: np.savez(partial, **arrays))
     push_if_mirrored(path)  # a run folder on an object store gets the state (and what changed with it) now
 
@@ -169,6 +196,7 @@ class PhaseStart:
         self.finished: dict | None = recorded  # the phase's recorded result when it had ended
         self.in_progress = state is not None and recorded is None and state.phase == phase
         self.epoch = state.epoch if self.in_progress else None  # epochs finished, counted across phases
+        self.step = state.step if self.in_progress else 0  # batches of the next epoch already trained (a mid-epoch state)
         self.history: dict[str, list[float]] = state.history if self.in_progress else {}
         self.seconds = float(state.meta["seconds"]) if self.in_progress else 0.0
         self.stop_requested = bool(state.meta["stop_requested"]) if self.in_progress else False
@@ -229,15 +257,21 @@ class RunLedger:
         return start
 
     def record(self, phase: str, model: keras.Model, *, epoch: int, history: dict, seconds: float, completed: list[dict],
-               stop_requested: bool, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = ()) -> None:
-        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs, in `phase`.
+               stop_requested: bool, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = (), step: int = 0,
+               metrics: Iterable = ()) -> None:
+        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs and `step` batches, in `phase`.
 
-        (Nine parameters: `write_state`'s, less what the ledger knows.)
+        (Eleven parameters: `write_state`'s, less what the ledger knows.)
         """
         write_state(
-            self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, history=history, seconds=seconds,
-            completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer, callbacks=callbacks,
+            self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, step=step, history=history,
+            seconds=seconds, completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer,
+            callbacks=callbacks, metrics=metrics,
         )
+
+    def reread(self) -> ResumeState | None:
+        """The state as last written (for a second `fit` of the same phase, whose callbacks reset their counters)."""
+        return load_state(self.path, self.fingerprint, self.settings)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -255,7 +289,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             own `on_train_begin` has reset them (so this callback goes last).
     """
 
-    def __init__(self, ledger: RunLedger | None, phase, state_model, completed, history, seconds, tracked, restore_from=None):
+    def __init__(self, ledger: RunLedger | None, phase, state_model, completed, history, seconds, tracked, restore_from=None,
+                 every_steps: int = 0):
         super().__init__()
         self.ledger = ledger
         self.phase = phase
@@ -265,7 +300,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.seconds_before = seconds
         self.tracked = list(tracked)
         self.restore_from = restore_from
+        self.every_steps = int(every_steps)  # also a state every this many batches within an epoch (0: epoch ends only)
+        self.step_offset = 0  # batches of the current epoch trained before this `fit` (a resumed partial epoch)
+        self.restore_metrics_from: ResumeState | None = None  # the partial epoch's running metrics, put back at its start
         self.started = 0.0
+        self._epoch = 0
 
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
@@ -273,12 +312,37 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.restore_from.restore_callbacks(self.tracked)
         self._promote_best()  # what the state names (a kill may have come between writing it and promoting)
 
+    def on_train_end(self, logs=None):
+        self.seconds_before += time.perf_counter() - self.started  # a phase may take two `fit`s (a resumed partial epoch)
+        self.started = 0.0
+
+    def seconds(self) -> float:
+        return self.seconds_before + (time.perf_counter() - self.started if self.started else 0.0)
+
     def _promote_best(self) -> None:
         for callback in self.tracked:
             if isinstance(callback, BestWeights):
                 callback.promote()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.restore_metrics_from is not None:  # the resumed partial epoch's first batch: its metrics now exist
+            self.restore_metrics_from.add_metrics(self.model)
+            self.restore_metrics_from = None
+        step = self.step_offset + batch + 1
+        last = batch + 1 == (self.params or {}).get("steps")  # the epoch's end writes its own state
+        if self.ledger is None or not self.every_steps or step % self.every_steps or last:
+            return
+        self.ledger.record(
+            self.phase, self.state_model, epoch=self._epoch, step=step, history=self.history, seconds=self.seconds(),
+            completed=self.completed, stop_requested=False, optimizer=self.model.optimizer, callbacks=self.tracked,
+            metrics=self.model.metrics_variables,
+        )
+
     def on_epoch_end(self, epoch, logs=None):
+        self.step_offset = 0
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.ledger is None:  # a phase run outside a training run: its history is kept, nothing is written
@@ -289,7 +353,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.state_model,
             epoch=epoch + 1,
             history=self.history,
-            seconds=self.seconds_before + time.perf_counter() - self.started,
+            seconds=self.seconds(),
             completed=self.completed,
             stop_requested=bool(getattr(self.model, "stop_training", False)),
             optimizer=self.model.optimizer,
