@@ -167,8 +167,8 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
 
 @pytest.mark.slow
 def test_a_kill_inside_an_epoch_resumes_from_the_last_step_state_to_an_uninterrupted_runs_weights(tmp_path):
-    """--checkpoint_every=1 (epochs of 4 batches here): states inside epochs; killed mid-epoch in each phase, the run skips the batches it had
-    trained and ends with the uninterrupted run's weights, history (the interrupted epochs' training loss included)
+    """--checkpoint_every=1 (epochs of 4 batches here): states inside epochs; killed mid-epoch in each phase, the run
+    skips the batches it had trained and ends with the uninterrupted run's weights, history (the interrupted epochs' training loss included)
     and metrics."""
     base = recipe_config("digits",
         weights="none", head_init="random", frozen_epochs=2, fine_tune_epochs=2, early_stopping_patience=0,
