@@ -1,8 +1,11 @@
 """Shared fixtures: quiet TensorFlow, tiny real data written to tmp_path, the shared assets."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What tl_keras remembers between runs (the data check's verdicts) goes to a folder of this test session, not the user's.
+os.environ.setdefault("TL_KERAS_CACHE", tempfile.mkdtemp(prefix="tl_keras_cache_"))
 
 from pathlib import Path  # noqa: E402
 

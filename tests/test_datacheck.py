@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,30 @@ def test_skipped_files_are_announced_in_the_log(messy_folder, tmp_path, caplog):
                                split_file=tmp_path / "r" / "split.json")
     line = next(r.getMessage() for r in caplog.records if "files skipped" in r.getMessage())
     assert line.startswith("3 of ") and "1 empty file, 1 not an image, 1 truncated" in line and "data_report.json" in line
+
+
+def test_an_unchanged_file_is_judged_once_and_an_edited_one_again(tmp_path, image_folder, monkeypatch):
+    """The verdicts are remembered by path, size and modification time: a rerun opens only what changed."""
+    from tl_keras.vision import datacheck
+
+    monkeypatch.setenv("TL_KERAS_CACHE", str(tmp_path / "cache"))
+    paths = sorted(str(p) for p in image_folder.rglob("*.png"))
+    first = datacheck.check_files(paths, [0] * len(paths), ["any"])
+    opened = []
+    original = datacheck.check_file
+
+    def counting(path, label):
+        opened.append(path)
+        return original(path, label)
+
+    monkeypatch.setattr(datacheck, "check_file", counting)
+    again = datacheck.check_files(paths, [1] * len(paths), ["a", "b"])
+    assert opened == []
+    assert [(c.path, c.ok, c.sha256, c.size) for c in again.checks] == [(c.path, c.ok, c.sha256, c.size) for c in first.checks]
+    assert {c.label for c in again.checks} == {1}  # the label is the caller's, never the store's
+    Path(paths[0]).write_bytes(b"not an image any more")
+    edited = datacheck.check_files(paths, [0] * len(paths), ["any"])
+    assert opened == [paths[0]] and not edited.checks[0].ok
+    monkeypatch.setenv("TL_KERAS_CACHE", "off")
+    datacheck.check_files(paths[:2], [0, 0], ["any"])
+    assert opened[1:] == paths[:2]

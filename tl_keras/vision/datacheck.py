@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import tensorflow as tf
+from absl import logging
 
 from tl_keras.io import atomic, storage
 from tl_keras.vision.orientation import decode_upright, exif_orientation
+from tl_keras.vision.verdicts import open_verdicts
 from tl_keras.vision.pixels import format_of
 
 # Reasons a file is dropped.
@@ -192,6 +194,15 @@ def _describe_header(data: bytes) -> dict | None:
     return {"mode": mode, "format": image.format, "notes": notes, "loads": loads, "truncated": truncated}
 
 
+_IN_FLIGHT = 4096  # files submitted to the decoding threads at a time
+
+
+def _from_record(record: dict, label: int) -> FileCheck:
+    fields = {**record, "label": label, "notes": tuple(record.get("notes") or ())}
+    fields["size"] = tuple(fields["size"]) if fields.get("size") else None
+    return FileCheck(**fields)
+
+
 def check_files(
     paths: Sequence[str],
     labels: Sequence[int],
@@ -199,21 +210,53 @@ def check_files(
     *,
     workers: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    remember: bool = True,
 ) -> DataReport:
-    """Checks every file (in parallel threads: decoding releases the GIL).
+    """Checks every file (in parallel threads: decoding releases the GIL), or reuses its verdict when the file is
+    unchanged since an earlier check (`vision.verdicts`).
 
     Args:
         paths, labels: the files and their class indices.
         class_names: names for the indices.
         workers: decoding threads.
         progress: called as progress(done, total) after each file.
+        remember: read and write the user's verdict store.
     """
     total = len(paths)
     results: list[FileCheck | None] = [None] * total
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(check_file, p, int(l)): i for i, (p, l) in enumerate(zip(paths, labels))}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(done, total)
+    store = open_verdicts() if remember else None
+    reused = done = 0
+
+    def judged(path: str, label: int) -> tuple[FileCheck, bool]:
+        """The file's verdict, from the store when the file is unchanged since it was judged; (verdict, reused)."""
+        if store is None:
+            return check_file(path, label), False
+        try:
+            size, mtime = storage.size_and_mtime(path)
+        except Exception:  # gone or unreadable (each filesystem raises its own kind): the check itself says why
+            return check_file(path, label), False
+        known = store.get(path, size, mtime)
+        if known is not None:
+            return _from_record(known, label), True
+        verdict = check_file(path, label)
+        store.put(path, size, mtime, verdict)
+        return verdict, False
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for start in range(0, total, _IN_FLIGHT):  # a bounded number of futures, not one per file of a million at once
+                futures = {pool.submit(judged, p, int(l)): start + i
+                           for i, (p, l) in enumerate(zip(paths[start:start + _IN_FLIGHT], labels[start:start + _IN_FLIGHT]))}
+                for future in concurrent.futures.as_completed(futures):
+                    results[futures[future]], was_known = future.result()
+                    reused += was_known
+                    done += 1
+                    if progress:
+                        progress(done, total)
+    finally:
+        if store is not None:
+            store.close()
+    if reused:
+        logging.info("data check: %d of %d files unchanged since they were checked (verdicts reused, %s)", reused, total,
+                     "TL_KERAS_CACHE=off checks every file again")
     return DataReport(list(class_names), [r for r in results if r is not None])
