@@ -93,6 +93,11 @@ def modality_for(config) -> Modality:
     """
     given = getattr(config, "modality", AUTO) or AUTO
     claimed = [m for m in _REGISTRY.values() if any(getattr(config, field, None) for field in m.sources)]
+    records = getattr(config, "records", "")
+    if records:  # sharded records name their modality in their manifest
+        if claimed:
+            raise ConfigError(f"--records and {' and '.join(source_flags(config))} are all set; give one data source.")
+        claimed = [named(records_modality(records))]
     if given != AUTO:
         chosen = named(given)
         strangers = [m.name for m in claimed if m.name != chosen.name]
@@ -107,6 +112,25 @@ def modality_for(config) -> Modality:
     if not defaults:
         raise ConfigError(f"no data source given; set one of {', '.join('--' + f for m in _REGISTRY.values() for f in m.sources)}")
     return defaults[0]
+
+
+def records_modality(folder: str) -> str:
+    """The modality a records folder's manifest names (its payload: image -> vision, text -> text).
+
+    Raises:
+        ConfigError: no manifest there (one line naming the folder and the script that writes one).
+    """
+    import json
+
+    from tl_keras.io import storage
+
+    path = storage.join(folder, "manifest.json")
+    if not storage.isfile(path):
+        raise ConfigError(f"--records={folder}: no manifest.json there; write the folder with experiments/make_records.py")
+    payload = json.loads(storage.read_text(path)).get("payload")
+    if payload not in ("image", "text"):
+        raise ConfigError(f"--records={folder}: its manifest holds {payload!r} examples; records hold images or texts")
+    return {"image": "vision", "text": "text"}[payload]
 
 
 def modality_of_record(recorded: Mapping[str, Any]) -> Modality:

@@ -84,6 +84,10 @@ class RunConfig:
     )
     tfds: str = _field("", "TensorFlow Datasets name, e.g. tf_flowers (downloads unless already in --tfds_data_dir).")
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets (TFDS's default when empty).")
+    records: str = _field(
+        "", "A folder of sharded TFRecords with their manifest.json (experiments/make_records.py), local or on a bucket: trains on "
+        "the images or texts and the splits it holds, reading whole shards in a seeded order.",
+    )
     text_dir: str = _field("", "Folder with one sub-folder of .txt files per class (one document per file): a text classifier.")
     text_file: str = _field(
         "", "CSV, TSV or JSON Lines file of labelled texts (header detected; see --text_column, --label_column): a text classifier."
@@ -487,7 +491,7 @@ SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "test",
 
 def _derive_name(config: RunConfig) -> str:
     """The run and export name a data source implies: its folder's name (its parent's, for a split folder), TFDS name or dataset."""
-    local = config.image_dir or config.text_dir or config.text_file or config.audio_dir or config.audio_file
+    local = config.image_dir or config.text_dir or config.text_file or config.audio_dir or config.audio_file or config.records
     if local:
         source = PurePosixPath(local.split("://", 1)[1]) if storage.is_remote(local) else Path(local).resolve()
         folder = source if storage.isdir(local) or not source.suffix else source.with_suffix("")

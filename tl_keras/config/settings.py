@@ -260,6 +260,7 @@ class DataSettings:
     validation_dir: str = ""
     tfds: str = ""
     tfds_data_dir: str = ""
+    records: str = ""  # a folder written by experiments/make_records.py
     validation_fraction: float = 0.2
     test_fraction: float = 0.1
     seed: int = 42

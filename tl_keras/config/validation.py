@@ -110,6 +110,8 @@ def check_image_run(config) -> None:
 
 
 def _check_image_sources(config) -> None:
+    if config.records and (config.labels_file or config.validation_dir):
+        raise ConfigError("--records bring their own labels and splits; --labels_file and --validation_dir go with --image_dir")
     if config.image_dir and config.tfds:
         raise ConfigError("--image_dir and --tfds are all set; give one data source.")
     if config.image_dir and not storage.isdir(config.image_dir):

@@ -31,6 +31,8 @@ def check_text_source(config) -> None:
     sources = [f for f in ("text_dir", "text_file", "text_tfds") if getattr(config, f)]
     if len(sources) > 1:
         raise ConfigError(f"pass one text source, not {' and '.join('--' + f for f in sources)}")
+    if config.records and (config.validation_file or config.test_file):
+        raise ConfigError("--records bring their own splits; --validation_file and --test_file go with --text_file or --text_dir")
     if config.text_tfds and (config.validation_file or config.test_file):
         raise ConfigError("--text_tfds brings its own splits; --validation_file and --test_file go with --text_file or --text_dir")
     for flag in [f for f in sources if f != "text_tfds"] + ["validation_file", "test_file"]:

@@ -40,6 +40,7 @@ from tl_keras.evaluation.baseline_rows import baseline_rows, sampled_note
 from tl_keras.text.baselines import tfidf_baseline
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
+from tl_keras.text.records import text_splits_from_records
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
@@ -187,6 +188,8 @@ def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
 
 def read_splits(config: RunConfig) -> TextSplits:
     """The run's texts by split, from its files or (written once into the run folder) its TFDS dataset."""
+    if config.records:
+        return text_splits_from_records(config.records)
     source, validation, test = config.text_dir or config.text_file, config.validation_file, config.test_file
     columns = {"text_column": config.text_column, "label_column": config.label_column}
     order = None

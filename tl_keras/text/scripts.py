@@ -156,4 +156,19 @@ def predict_request(texts: list[str]) -> dict:
             "rest": {"instances": [{TEXT_INPUT: t} for t in texts]}}
 
 
-HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request}
+def make_records(config, folder: str, shards: int, progress=None) -> list[str]:
+    """experiments/make_records.py: a text table or folder read and split as a run would, written as shards."""
+    from tl_keras.text.records import write_text_records
+    from tl_keras.text.run import read_splits
+
+    if config.text_tfds:
+        raise ConfigError("make_records reads --text_file or --text_dir; a TFDS text set is already sharded (pass --text_tfds to train)")
+    manifest = write_text_records(read_splits(config), folder, shards)
+    lines = [f"{split}: {entry['examples']} texts in {len(entry['shards'])} shard{'s' if len(entry['shards']) > 1 else ''}"
+             for split, entry in manifest["splits"].items()]
+    return lines + [f"manifest: {folder}/manifest.json",
+                    f"train from them: python experiments/train.py --records={folder} --backbone=ENCODER"]
+
+
+HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request,
+         "make_records": make_records}

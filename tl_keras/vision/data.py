@@ -79,6 +79,10 @@ def load_data(source: DataSettings, run_dir: str | os.PathLike | None = None, pr
     """
     require_settings(DataSettings, source, "source", "load_data")
     data = source
+    if data.records:
+        from tl_keras.vision.records import load_image_records
+
+        return load_image_records(data.records, data.seed, RunFolder(run_dir).split if run_dir else None)
     if data.image_dir and data.labels_file:
         from tl_keras.vision.labels_file import load_labelled_images
 
@@ -191,14 +195,15 @@ def epoch_batches(
     cache_path: str | os.PathLike | None = None,
     indexed: IndexedSplit | None = None,
     memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+    per_epoch=None,
 ) -> EpochBatches:
     """Shuffled training batches whose epoch `e` order depends only on (seed, e); see `pipeline.training_epochs`.
 
-    (Nine parameters: the split and the pipeline's knobs, each a setting of its own.)
+    (Ten parameters: the split and the pipeline's knobs, each a setting of its own.)
     """
     return training_epochs(
         dataset, image_size, batch_size, seed=seed, indexed=indexed, num_examples=num_examples, cache=cache,
-        cache_path=cache_path, memory_budget_bytes=memory_budget_bytes,
+        cache_path=cache_path, memory_budget_bytes=memory_budget_bytes, per_epoch=per_epoch,
     )
 
 

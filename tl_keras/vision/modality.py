@@ -24,7 +24,7 @@ def validate_image_config(config) -> None:
 
 def image_recipe(config) -> str:
     """`--recipe=auto` for images: the default recipe on the user's photos, the built-in data's own recipe otherwise."""
-    if config.image_dir or config.tfds:
+    if config.image_dir or config.tfds or config.records:
         return "default"
     return "digits" if config.dataset.startswith("digits") else "embedded"
 

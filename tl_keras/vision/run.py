@@ -471,7 +471,8 @@ def prepare_batches(config: RunConfig, splits: data_lib.DataSplits, size: int, r
         return data_lib.make_batches(getattr(splits, split), size, config.batch_size, **cached(split))
 
     train = data_lib.epoch_batches(
-        splits.train, size, config.batch_size, seed=config.seed, indexed=splits.indexed.get("train"), **cached("train")
+        splits.train, size, config.batch_size, seed=config.seed, indexed=splits.indexed.get("train"),
+        per_epoch=splits.epoch_sources.get("train"), **cached("train"),
     )
     if config.mixup_alpha or config.cutmix_alpha:
         train = train.map_epochs(

@@ -224,4 +224,22 @@ def predict_request(paths: list[str]) -> dict:
     return {"names": list(paths), "inputs": {BYTES_INPUT: data}, "rest": rest_request(data)}
 
 
-HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request}
+def make_records(config, folder: str, shards: int, progress=None) -> list[str]:
+    """experiments/make_records.py: an image folder (and labels file) checked, split as a run would, written as shards."""
+    from tl_keras.config.settings import DataSettings, settings_from
+    from tl_keras.vision.records import write_image_records
+
+    if not config.image_dir:
+        raise ConfigError("make_records reads --image_dir (with --labels_file for tags or values), --text_file or --text_dir")
+    manifest = write_image_records(settings_from(DataSettings, config), folder, shards, progress)
+    return _records_lines(manifest, folder, "images")
+
+
+def _records_lines(manifest: dict, folder: str, noun: str) -> list[str]:
+    lines = [f"{split}: {entry['examples']} {noun} in {len(entry['shards'])} shard{'s' if len(entry['shards']) > 1 else ''}"
+             for split, entry in manifest["splits"].items()]
+    return lines + [f"manifest: {folder}/manifest.json", f"train from them: python experiments/train.py --records={folder}"]
+
+
+HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request,
+         "make_records": make_records}
