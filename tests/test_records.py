@@ -9,7 +9,6 @@ import pytest
 from tl_keras.config.run_config import RunConfig
 from tl_keras.config.settings import ConfigError, DataSettings
 from tl_keras.data import records as records_lib
-from tl_keras.io import storage
 
 
 def _write_images(image_folder, folder, shards=3):

@@ -39,7 +39,7 @@ def write_text_records(splits: TextSplits, folder: str, shards: int) -> dict:
         entry = records_lib.write_split(folder, split, examples(), records_lib.shards_for(len(texts), train_count, shards))
         entry["counts"] = splits.counts.get(split, {})
         entries[split] = entry
-        logging.info("records: %s: %d texts in %d shards", split, entry["examples"], len(entry["shards"]))
+        logging.info("records: %s: %d texts in %d shard(s)", split, entry["examples"], len(entry["shards"]))
     kind = {"single_label": "class", "multi_label": "tags", "regression": "value"}[spec.kind]
     manifest = {
         "payload": "text", "target": kind, "names": list(spec.names), "task": spec.to_dict(), "splits": entries,

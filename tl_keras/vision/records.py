@@ -55,7 +55,7 @@ def write_image_records(data: DataSettings, folder: str, shards: int, progress=N
         entry = records_lib.write_split(folder, split, examples(), records_lib.shards_for(len(indexed), train_count, shards))
         entry["counts"] = splits.counts.get(split, {})
         entries[split] = entry
-        logging.info("records: %s: %d images in %d shards", split, entry["examples"], len(entry["shards"]))
+        logging.info("records: %s: %d images in %d shard(s)", split, entry["examples"], len(entry["shards"]))
     manifest = {
         "payload": "image", "target": _target_kind(spec), "names": list(spec.names), "task": spec.to_dict(),
         "splits": entries, "source": {"image_dir": data.image_dir, "labels_file": data.labels_file},
