@@ -135,6 +135,8 @@ def test_tokens_equal_the_tokenizers_library_reading_the_same_tokenizer_json(tmp
     texts = ["Café naïve!", "Don't 😀 stop.", "東京 movie", "https://x.org/movie", "The MOVIE wasn't bad"]
     expected = [reference.encode(t, add_special_tokens=False).ids for t in texts]
     assert [row.tolist() for row in ours.word_pieces(texts)] == expected
+    joined = ours.piece_ids(texts, batch_size=2)  # kept flat, several chunks joined: the same rows
+    assert [joined[i].tolist() for i in range(len(texts))] == expected
 
 
 def test_the_vocabulary_is_written_into_the_run_folder_and_read_back(tmp_path):
@@ -157,6 +159,33 @@ def test_an_epoch_is_a_function_of_seed_and_epoch_and_batches_are_padded_to_thei
     assert widths == [int(lengths[b].max()) for b in first]
     padded_total = sum(w * len(b) for w, b in zip(widths, first))
     assert padded_total < 0.75 * lengths.max() * len(lengths)  # sorting within windows pads far less than the global maximum
+
+
+def test_batches_gathered_in_the_graph_are_the_batches_a_python_loop_pads():
+    """Token ids kept flat (`TokenIds`) and batched inside tf.data give, batch for batch, what padding the planned index
+    lists in Python gives: the same epochs as before the ids left Python, and the same held-out order."""
+    from tl_keras.text.token_ids import TokenIds, with_specials
+
+    rng = np.random.default_rng(3)
+    rows = [rng.integers(5, 90, size=n).astype(np.int32) for n in rng.integers(1, 30, size=57)]
+    labels = rng.integers(0, 3, size=57)
+    ids = TokenIds.from_rows(rows)
+    assert len(ids) == 57 and all(np.array_equal(ids[i], rows[i]) for i in (0, 20, 56)) and ids[-1].tolist() == rows[-1].tolist()
+    stream = batches_lib.training_batches(ids, labels, 8, pad_id=0, seed=4)
+    for epoch in (0, 3):
+        got = list(stream.epoch(epoch).as_numpy_iterator())
+        planned = batches_lib.epoch_order(ids.lengths, 8, seed=4, epoch=epoch)
+        assert len(got) == len(planned) == stream.steps_per_epoch
+        for (x, y), index in zip(got, planned):
+            np.testing.assert_array_equal(x, batches_lib.pad_batch([rows[i] for i in index], 0))
+            np.testing.assert_array_equal(y, labels[index])
+    ordered = list(batches_lib.ordered_batches(rows, labels, 16, pad_id=7).as_numpy_iterator())
+    for number, (x, y) in enumerate(ordered):
+        np.testing.assert_array_equal(x, batches_lib.pad_batch(rows[16 * number:16 * number + 16], 7))
+    assert sum(len(y) for _, y in ordered) == 57
+    framed = with_specials(ids, room=10, cls_id=1, sep_id=2)
+    for i in (0, 13, 56):
+        assert framed[i].tolist() == [1, *rows[i][:10].tolist(), 2]
 
 
 @pytest.mark.slow

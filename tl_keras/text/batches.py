@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tl_keras.data.epochs import EpochBatches
+from tl_keras.text.token_ids import TokenIds
 
 # Batches per sorting window: large enough that lengths inside a batch are close, small enough that an
 # epoch still mixes short and long texts across its steps.
@@ -56,43 +57,62 @@ def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
 
 
 def training_batches(
-    ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, *, pad_id: int, seed: int, bucket: bool = True
+    ids, labels: np.ndarray, batch_size: int, *, pad_id: int, seed: int, bucket: bool = True
 ) -> EpochBatches:
-    """Seeded training epochs of (token ids padded per batch, labels)."""
-    lengths = np.array([len(r) for r in ids])
-    labels = _targets(labels)
-    signature = _signature(labels)
+    """Seeded training epochs of (token ids padded per batch, labels): the batches `epoch_order` plans, gathered and
+    padded inside `tf.data` from the flat ids (`TokenIds`), several batches at once."""
+    ids = TokenIds.of(ids)
+    lengths = ids.lengths
+    assemble = _assembler(ids, _targets(labels), pad_id)
 
-    @tf.autograph.experimental.do_not_convert  # plain Python building a dataset; AutoGraph would only warn about the generator
+    def plan(epoch):
+        batches = epoch_order(lengths, batch_size, seed, int(epoch), bucket)
+        order = np.concatenate(batches).astype(np.int64)
+        sizes = np.array([len(b) for b in batches], np.int64)
+        return order, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64), sizes
+
+    def planned_epoch(epoch):
+        order, starts, sizes = tf.numpy_function(plan, [epoch], (tf.int64,) * 3)
+        for vector in (order, starts, sizes):
+            vector.set_shape([None])
+        return order, starts, sizes
+
     def make_epoch(epoch):
-        def generate(epoch):
-            for index in epoch_order(lengths, batch_size, seed, int(epoch), bucket):
-                yield pad_batch([ids[i] for i in index], pad_id), labels[index]
-
-        return tf.data.Dataset.from_generator(generate, args=(epoch,), output_signature=signature)
+        planned = tf.data.Dataset.from_tensors(epoch).map(planned_epoch)
+        return planned.flat_map(lambda order, starts, sizes: tf.data.Dataset.from_tensor_slices((starts, sizes)).map(
+            lambda start, size: assemble(order[start:start + size]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
     return EpochBatches(make_epoch, math.ceil(len(ids) / batch_size))
 
 
-def ordered_batches(ids: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
+def ordered_batches(ids, labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
     """Batches in the split's own order (predictions line up with labels), each padded to its longest text."""
-    labels = _targets(labels)
+    ids = TokenIds.of(ids)
+    assemble = _assembler(ids, _targets(labels), pad_id)
+    count = len(ids)
+    starts = tf.data.Dataset.range(0, count, batch_size)
+    batches = starts.map(lambda start: assemble(tf.range(start, tf.minimum(start + batch_size, count))),
+                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
-    def generate():
-        for start in range(0, len(ids), batch_size):
-            yield pad_batch(ids[start : start + batch_size], pad_id), labels[start : start + batch_size]
 
-    # A generator's length is unknown to tf.data; stating it keeps Keras from treating the end of a pass as data running out.
-    count = math.ceil(len(ids) / batch_size)
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=_signature(labels))
-    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
+def _assembler(ids: TokenIds, targets: np.ndarray, pad_id: int):
+    """indices -> (their rows padded to the longest with `pad_id`, their targets); the arrays held as CPU variables."""
+    with tf.init_scope(), tf.device("/cpu:0"):
+        values = tf.Variable(ids.values, trainable=False, name="token_values")
+        splits = tf.Variable(ids.splits, trainable=False, name="token_row_splits")
+        labels = tf.Variable(targets, trainable=False, name="targets")
+
+    def assemble(indices):
+        indices = tf.reshape(tf.cast(indices, tf.int64), [-1])
+        positions = tf.ragged.range(tf.gather(splits, indices), tf.gather(splits, indices + 1))
+        rows = tf.cast(tf.gather(values, positions), tf.int32).to_tensor(default_value=pad_id)
+        return rows, tf.gather(labels, indices)
+
+    return assemble
 
 
 def _targets(labels) -> np.ndarray:
     """Class ids as int32; tag rows and values (a multi-label or regression run's targets) as float32."""
     labels = np.asarray(labels)
     return labels.astype(np.int32) if np.issubdtype(labels.dtype, np.integer) else labels.astype(np.float32)
-
-
-def _signature(labels: np.ndarray) -> tuple:
-    return (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, *labels.shape[1:]), tf.as_dtype(labels.dtype)))

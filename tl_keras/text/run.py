@@ -41,6 +41,7 @@ from tl_keras.text.baselines import tfidf_baseline
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.records import text_splits_from_records
+from tl_keras.text.token_ids import with_specials
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
@@ -227,17 +228,14 @@ def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder)
     how many texts the sequence length truncates.
     """
     tokenizer = encoder.tokenizer
-    pieces = {split: tokenizer.word_pieces(splits.texts[split]) for split in ("train", "validation", "test")}
-    lengths = {split: [len(p) + 2 for p in rows] for split, rows in pieces.items()}
+    pieces = {split: tokenizer.piece_ids(splits.texts[split]) for split in ("train", "validation", "test")}
+    lengths = {split: (rows.lengths + 2).tolist() for split, rows in pieces.items()}
     limit = encoder.max_positions
     tokenizer.sequence_length = min(config.max_sequence_length, limit) if config.max_sequence_length else covering_length(
         lengths["train"], limit
     )
     room = tokenizer.sequence_length - 2
-    ids = {
-        split: [np.concatenate([[tokenizer.cls_id], p[:room], [tokenizer.sep_id]]).astype(np.int32) for p in rows]
-        for split, rows in pieces.items()
-    }
+    ids = {split: with_specials(rows, room, tokenizer.cls_id, tokenizer.sep_id) for split, rows in pieces.items()}
     duplicates = duplicates_across_splits(splits)
     for split, count in duplicates.items():
         if count:

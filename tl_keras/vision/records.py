@@ -27,7 +27,7 @@ from tl_keras.io import storage
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.orientation import decode_upright
 
-SHUFFLE_BUFFER = 4096  # examples mixed across the interleaved shards of an epoch
+SHUFFLE_BUFFER = 4096  # encoded examples mixed across the interleaved shards of an epoch
 
 
 def write_image_records(data: DataSettings, folder: str, shards: int, progress=None) -> dict:
@@ -96,8 +96,9 @@ def load_image_records(folder: str, seed: int, split_file: Path | None = None) -
         return records_lib.split_dataset(folder, manifest, split).map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
 
     def train_epoch(epoch):
+        # Shuffled while still encoded (tens of KB an image, not the megabytes it decodes to), then decoded in parallel.
         shards = records_lib.split_dataset(folder, manifest, "train", seed=seed, epoch=epoch)
-        return seeded_shuffle(shards.map(decoded, num_parallel_calls=tf.data.AUTOTUNE), SHUFFLE_BUFFER, seed, epoch)
+        return seeded_shuffle(shards, SHUFFLE_BUFFER, seed, epoch).map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
 
     counts = {split: entry["counts"] for split, entry in manifest["splits"].items()}
     return DataSplits(

@@ -1,0 +1,77 @@
+"""Every text's token ids in two flat arrays (the values and where each row starts), not one array per text.
+
+At ten million texts a Python list of ten million small NumPy arrays costs
+more in object headers than in ids, and every batch is gathered from it by
+a Python loop. `TokenIds` holds the same rows as a ragged pair (int32
+values, int64 row splits), reads like the list it replaces (`len`, `ids[i]`,
+slicing, iteration), and hands its arrays to `tf.data` as variables, so the
+batches are gathered and padded in the graph, in parallel, and a dataset
+built on them serialises without embedding the ids as a constant.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class TokenIds:
+    """Rows of token ids: row i is `values[splits[i]:splits[i + 1]]`."""
+
+    def __init__(self, values: np.ndarray, splits: np.ndarray):
+        self.values = np.asarray(values, np.int32)
+        self.splits = np.asarray(splits, np.int64)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[int]]) -> "TokenIds":
+        rows = [np.asarray(r, np.int32) for r in rows]
+        splits = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum([len(r) for r in rows], out=splits[1:])
+        return cls(np.concatenate(rows) if rows else np.zeros(0, np.int32), splits)
+
+    @classmethod
+    def of(cls, ids) -> "TokenIds":
+        return ids if isinstance(ids, TokenIds) else cls.from_rows(ids)
+
+    @classmethod
+    def joined(cls, parts: Sequence["TokenIds"]) -> "TokenIds":
+        """The rows of `parts`, one after another."""
+        values = np.concatenate([p.values for p in parts]) if parts else np.zeros(0, np.int32)
+        offsets = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
+        splits = np.concatenate([[0]] + [p.splits[1:] + offset for p, offset in zip(parts, offsets)])
+        return cls(values, splits)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.splits)
+
+    def __len__(self) -> int:
+        return len(self.splits) - 1
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return self.values[self.splits[index]:self.splits[index + 1]]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def subset(self, indices: Sequence[int]) -> "TokenIds":
+        return TokenIds.from_rows(self[int(i)] for i in indices)
+
+
+def with_specials(pieces: TokenIds, room: int, cls_id: int, sep_id: int) -> TokenIds:
+    """`[CLS] pieces [SEP]` per row, the pieces cut to `room`, computed on the flat arrays (no loop over rows)."""
+    kept = np.minimum(pieces.lengths, room)
+    splits = np.zeros(len(kept) + 1, np.int64)
+    np.cumsum(kept + 2, out=splits[1:])
+    values = np.empty(int(splits[-1]), np.int32)
+    values[splits[:-1]] = cls_id
+    values[splits[1:] - 1] = sep_id
+    within = np.arange(int(kept.sum()), dtype=np.int64) - np.repeat(np.cumsum(kept) - kept, kept)
+    values[np.repeat(splits[:-1] + 1, kept) + within] = pieces.values[np.repeat(pieces.splits[:-1], kept) + within]
+    return TokenIds(values, splits)
