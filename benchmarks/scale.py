@@ -5,9 +5,10 @@ is its own. Cases:
 
   text:N         the run's text path on N sentences with the real
                  all-MiniLM-L6-v2 tokenizer (no encoder weights loaded: the
-                 model's memory is left out): WordPiece into flat ids
-                 (`TokenIds`), then one full training epoch of bucketed
-                 batches gathered and padded inside tf.data.
+                 model's memory is left out): each text's length in pieces
+                 (the sequence length and the batch plan need nothing
+                 else), then one full training epoch of bucketed batches
+                 tokenized, framed and padded inside tf.data.
   text_lists:N   the same with the representation the text path used
                  before: one NumPy array per text and a Python generator
                  padding each batch (kept here as the reference).
@@ -73,7 +74,6 @@ def synthetic_sentences(count: int, seed: int = 0) -> tuple[list[str], np.ndarra
 def text_case(count: int, lists: bool) -> dict:
     from tl_keras.text import batches as batches_lib
     from tl_keras.text.tokenizer import TextTokenizer
-    from tl_keras.text.token_ids import with_specials
 
     tokenizer = TextTokenizer.from_folder(ENCODER, sequence_length=128)
     tokenizer.word_pieces(["warm up the lookup table"])
@@ -83,22 +83,23 @@ def text_case(count: int, lists: bool) -> dict:
     started = time.perf_counter()
     if lists:  # one array per text, as the text path kept them before
         ids = [np.concatenate([[tokenizer.cls_id], p[:126], [tokenizer.sep_id]]).astype(np.int32) for p in tokenizer.word_pieces(texts)]
-    else:
-        ids = with_specials(tokenizer.piece_ids(texts), 126, tokenizer.cls_id, tokenizer.sep_id)
+    else:  # what the run does: lengths only, for the sequence length and the batch plan
+        lengths = np.minimum(tokenizer.piece_lengths(texts), 126) + 2
     tokenize_s = time.perf_counter() - started
     after_ids = peak_mb()
     if lists:
         epoch = _generator_epoch(ids, labels, tokenizer.pad_id)
         steps = -(-count // BATCH)
     else:
-        stream = batches_lib.training_batches(ids, labels, BATCH, pad_id=tokenizer.pad_id, seed=0)
+        stream = batches_lib.text_training_batches(texts, lengths, labels, BATCH, tokenizer=tokenizer, seed=0)
         epoch, steps = stream.epoch(0), stream.steps_per_epoch
     started = time.perf_counter()
     seen = sum(int(x.shape[0]) for x, _ in epoch.as_numpy_iterator())
     epoch_s = time.perf_counter() - started
     assert seen == count, (seen, count)
-    return {"sentences": count, "representation": "arrays per text + generator" if lists else "flat ids + tf.data",
-            "tokenize_us_per_sentence": 1e6 * tokenize_s / count, "epoch_s": epoch_s, "batches_per_s": steps / epoch_s,
+    return {"sentences": count, "representation": "arrays per text + generator" if lists else "texts tokenized inside tf.data",
+            "tokenize_us_per_sentence": 1e6 * tokenize_s / count, "epoch_tokenize": not lists,
+            "epoch_s": epoch_s, "batches_per_s": steps / epoch_s,
             "sentences_per_s": count / epoch_s, "rss_before_mb": before, "texts_mb": after_texts - before,
             "ids_mb": after_ids - after_texts, "peak_rss_mb": peak_mb(), "data_path_mb": peak_mb() - before}
 
@@ -147,10 +148,12 @@ def run_case(case: str, records_dir: str = "") -> dict:
 
 def write_records() -> str:
     from tl_keras.config.settings import DataSettings
+    from tl_keras.vision.data import load_data
     from tl_keras.vision.records import write_image_records
 
     folder = tempfile.mkdtemp(prefix="scale_records_")
-    write_image_records(DataSettings(image_dir=str(PHOTOS)), folder, 8)
+    data = DataSettings(image_dir=str(PHOTOS))
+    write_image_records(load_data(data), data, folder, 8)
     return folder
 
 

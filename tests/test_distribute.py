@@ -120,6 +120,31 @@ def test_two_local_workers_train_only_the_chief_exports_and_a_killed_chief_resum
 
 
 @pytest.mark.slow
+def test_two_local_workers_train_from_sharded_records_to_the_same_weights(tmp_path, image_folder):
+    """--records under MultiWorkerMirroredStrategy: both workers read the shards, train in step, the chief writes the run."""
+    from tl_keras.config.run_config import RunConfig
+    from tl_keras.config.settings import DataSettings
+    from tl_keras.vision.records import write_image_records
+
+    from tl_keras.vision.data import load_data
+
+    data = DataSettings(image_dir=str(image_folder), seed=3)
+    write_image_records(load_data(data), data, str(tmp_path / "records"), shards=4)
+    config = RunConfig(records=str(tmp_path / "records"), backbone="small_cnn", weights="none", image_size=16, frozen_epochs=2,
+                       head_init="random", fine_tune_epochs=1, fine_tune_min_steps=0, batch_size=8, strategy="multi_worker",
+                       export=False, verbose=0, seed=3, run_dir=str(tmp_path / "run"), name="records")
+    (tmp_path / "config.json").write_text(config.to_json())
+    processes = _workers(tmp_path / "config.json", [tmp_path / "w0.npz", tmp_path / "w1.npz"])
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["counts"]["train"] == {"blue": 9, "green": 9, "red": 9} and summary["chief"] is True
+    for a, b in zip(_weights(tmp_path / "w0.npz"), _weights(tmp_path / "w1.npz"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
 def test_bfloat16_training_exports_float32_probabilities(tmp_path):
     config = dataclasses.replace(TINY, mixed_precision="mixed_bfloat16", export=True, run_dir=str(tmp_path / "run"),
                                  export_dir=str(tmp_path / "saved_models"), name="bf16", frozen_epochs=1, fine_tune_epochs=1)

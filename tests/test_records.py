@@ -14,7 +14,10 @@ from tl_keras.data import records as records_lib
 def _write_images(image_folder, folder, shards=3):
     from tl_keras.vision.records import write_image_records
 
-    return write_image_records(DataSettings(image_dir=str(image_folder), seed=3), str(folder), shards)
+    from tl_keras.vision.data import load_data
+
+    data = DataSettings(image_dir=str(image_folder), seed=3)
+    return write_image_records(load_data(data), data, str(folder), shards)
 
 
 def test_image_records_hold_the_folders_split_and_read_back_as_it(tmp_path, image_folder):

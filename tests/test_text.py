@@ -135,8 +135,18 @@ def test_tokens_equal_the_tokenizers_library_reading_the_same_tokenizer_json(tmp
     texts = ["Café naïve!", "Don't 😀 stop.", "東京 movie", "https://x.org/movie", "The MOVIE wasn't bad"]
     expected = [reference.encode(t, add_special_tokens=False).ids for t in texts]
     assert [row.tolist() for row in ours.word_pieces(texts)] == expected
-    joined = ours.piece_ids(texts, batch_size=2)  # kept flat, several chunks joined: the same rows
-    assert [joined[i].tolist() for i in range(len(texts))] == expected
+    assert ours.piece_lengths(texts, batch_size=2).tolist() == [len(row) for row in expected]
+    # Batches tokenized inside tf.data are the batches of the ids tokenized up front, padded in Python.
+    labels = np.arange(len(texts)) % 2
+    lengths = np.minimum(ours.piece_lengths(texts), ours.sequence_length - 2) + 2
+    in_graph = batches_lib.text_training_batches(texts, lengths, labels, 2, tokenizer=ours, seed=3)
+    up_front = batches_lib.training_batches(ours.encode(texts), labels, 2, pad_id=ours.pad_id, seed=3)
+    for (x, y), (x2, y2) in zip(in_graph.epoch(1).as_numpy_iterator(), up_front.epoch(1).as_numpy_iterator(), strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    held = list(batches_lib.text_ordered_batches(texts, labels, 2, tokenizer=ours).as_numpy_iterator())
+    assert [x.tolist() for x, _ in held] == [batches_lib.pad_batch(ours.encode(texts[i:i + 2]), ours.pad_id).tolist()
+                                            for i in range(0, len(texts), 2)]
 
 
 def test_the_vocabulary_is_written_into_the_run_folder_and_read_back(tmp_path):

@@ -9,7 +9,10 @@ remote folder into it first (what `--resume` on another machine needs),
 and pushes every file that changed after each resume state is written and
 when the run ends. A preempted worker loses no more than the steps since
 the last saved state, as on a local disk. The decoded-image and feature
-caches stay local: they are rebuilt where missing.
+caches stay local: they are rebuilt where missing. Several workers of one
+run each work in their own copy; only the chief writes into it (the others
+write to a scratch folder, `training.distribute`), so only the chief's
+changes reach the store.
 
 `local_copy` is the read-only half: a backbone file, an encoder folder or
 a finished run folder on a store, fetched once into a local cache for the
@@ -83,7 +86,8 @@ class RunMirror:
     def _files(self) -> Iterator[Path]:
         for path in sorted(self.local.rglob("*")):
             relative = path.relative_to(self.local)
-            if path.is_file() and relative.parts[0] not in LOCAL_ONLY and ".partial" not in path.name:
+            if (path.is_file() and relative.parts[0] not in LOCAL_ONLY and ".partial" not in path.name
+                    and relative.parts != (MIRROR_RECORD,)):  # which machine's copy this is stays on that machine
                 yield path
 
     @staticmethod

@@ -59,12 +59,34 @@ def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
 def training_batches(
     ids, labels: np.ndarray, batch_size: int, *, pad_id: int, seed: int, bucket: bool = True
 ) -> EpochBatches:
-    """Seeded training epochs of (token ids padded per batch, labels): the batches `epoch_order` plans, gathered and
-    padded inside `tf.data` from the flat ids (`TokenIds`), several batches at once."""
+    """Seeded training epochs of (token ids padded per batch, labels) from ids already made: the batches `epoch_order`
+    plans, gathered and padded inside `tf.data` from the flat ids (`TokenIds`)."""
     ids = TokenIds.of(ids)
-    lengths = ids.lengths
-    assemble = _assembler(ids, _targets(labels), pad_id)
+    return _planned_epochs(ids.lengths, batch_size, seed, bucket, _assembler(ids, _targets(labels), pad_id))
 
+
+def text_training_batches(
+    texts: Sequence[str], lengths: np.ndarray, labels: np.ndarray, batch_size: int, *, tokenizer, seed: int, bucket: bool = True
+) -> EpochBatches:
+    """Seeded training epochs tokenized inside `tf.data`: each planned batch of texts goes through the graph tokenizer the
+    SavedModel serves with (`graph_tokenizer.GraphTokenizer`), in parallel. No token id is stored: `lengths` (each
+    text's framed length, for the plan) and the texts are all the epochs need."""
+    return _planned_epochs(np.asarray(lengths), batch_size, seed, bucket, _text_assembler(texts, _targets(labels), tokenizer))
+
+
+def text_ordered_batches(texts: Sequence[str], labels: np.ndarray, batch_size: int, *, tokenizer) -> tf.data.Dataset:
+    """Batches in the split's own order, tokenized inside `tf.data` as the training batches are."""
+    return _in_order(len(texts), batch_size, _text_assembler(texts, _targets(labels), tokenizer))
+
+
+def ordered_batches(ids, labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
+    """Batches in the split's own order (predictions line up with labels), each padded to its longest text."""
+    ids = TokenIds.of(ids)
+    return _in_order(len(ids), batch_size, _assembler(ids, _targets(labels), pad_id))
+
+
+def _planned_epochs(lengths: np.ndarray, batch_size: int, seed: int, bucket: bool, assemble) -> EpochBatches:
+    """Epoch e: the index batches `epoch_order` plans (made once per epoch, on the host), each assembled in the graph."""
     def plan(epoch):
         batches = epoch_order(lengths, batch_size, seed, int(epoch), bucket)
         order = np.concatenate(batches).astype(np.int64)
@@ -82,18 +104,31 @@ def training_batches(
         return planned.flat_map(lambda order, starts, sizes: tf.data.Dataset.from_tensor_slices((starts, sizes)).map(
             lambda start, size: assemble(order[start:start + size]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
-    return EpochBatches(make_epoch, math.ceil(len(ids) / batch_size))
+    return EpochBatches(make_epoch, math.ceil(len(lengths) / batch_size))
 
 
-def ordered_batches(ids, labels: np.ndarray, batch_size: int, *, pad_id: int) -> tf.data.Dataset:
-    """Batches in the split's own order (predictions line up with labels), each padded to its longest text."""
-    ids = TokenIds.of(ids)
-    assemble = _assembler(ids, _targets(labels), pad_id)
-    count = len(ids)
+def _in_order(count: int, batch_size: int, assemble) -> tf.data.Dataset:
     starts = tf.data.Dataset.range(0, count, batch_size)
     batches = starts.map(lambda start: assemble(tf.range(start, tf.minimum(start + batch_size, count))),
                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _text_assembler(texts: Sequence[str], targets: np.ndarray, tokenizer):
+    """indices -> (their texts tokenized, framed and padded by a graph tokenizer at `tokenizer`'s current sequence
+    length, their targets); texts and targets held as CPU variables."""
+    from tl_keras.text.graph_tokenizer import GraphTokenizer
+
+    graph = GraphTokenizer(tokenizer)
+    with tf.init_scope(), tf.device("/cpu:0"):
+        strings = tf.Variable(tf.constant(list(texts), tf.string), trainable=False, name="texts")
+        labels = tf.Variable(targets, trainable=False, name="targets")
+
+    def assemble(indices):
+        indices = tf.reshape(tf.cast(indices, tf.int64), [-1])
+        return graph(tf.gather(strings, indices)), tf.gather(labels, indices)
+
+    return assemble
 
 
 def _assembler(ids: TokenIds, targets: np.ndarray, pad_id: int):

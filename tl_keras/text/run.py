@@ -41,7 +41,6 @@ from tl_keras.text.baselines import tfidf_baseline
 from tl_keras.text.data import TextSplits, check_same_data, covering_length, duplicates_across_splits, length_report, load_text_splits
 from tl_keras.text.encoders import TextEncoder, load_text_encoder
 from tl_keras.text.records import text_splits_from_records
-from tl_keras.text.token_ids import with_specials
 from tl_keras.text.evaluate import evaluate_text_split
 from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.text.export import TOKENIZER_FOLDER, export_text_saved_model
@@ -68,9 +67,10 @@ class TrainedTextRun:
 
 @dataclasses.dataclass
 class TokenizedSplits:
-    """Token ids and int labels of every split, and the texts they came from."""
+    """Each text's length in tokens (framed: `[CLS] pieces [SEP]`, cut to the sequence length), the labels of every
+    split, and the texts, which batches tokenize inside `tf.data` (`batches.text_training_batches`)."""
 
-    ids: dict[str, list[np.ndarray]]
+    lengths: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     texts: dict[str, list[str]]
 
@@ -103,19 +103,20 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         name=f"{config.name}_classifier", activation=task.activation,
     )
     plan = train_settings(config, task)
-    pad = encoder.tokenizer.pad_id
     fitted = {split: spec.training_targets(tokenized.labels[split]) for split in tokenized.labels}
-    train = batches_lib.training_batches(tokenized.ids["train"], fitted["train"], config.batch_size, pad_id=pad, seed=config.seed)
+    train = batches_lib.text_training_batches(tokenized.texts["train"], tokenized.lengths["train"], fitted["train"],
+                                              config.batch_size, tokenizer=encoder.tokenizer, seed=config.seed)
     held_split = "test" if splits.has("test") else "validation"
 
     def ordered(split: str):
-        return batches_lib.ordered_batches(tokenized.ids[split], fitted[split], config.batch_size, pad_id=pad)
+        return batches_lib.text_ordered_batches(tokenized.texts[split], fitted[split], config.batch_size,
+                                                tokenizer=encoder.tokenizer)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     callbacks = [keras.callbacks.TensorBoard(log_dir=str(folder.tensorboard))] if config.tensorboard else []
     result = train_two_phase(model, encoder.model, train, ordered("validation"), plan, run_dir, class_weight=class_weight,
-                             train_examples=len(tokenized.ids["train"]), extra_callbacks=callbacks)
+                             train_examples=len(tokenized.texts["train"]), extra_callbacks=callbacks)
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
     curves = plot_curves(result.to_dict(), folder.curves)
     title = f"{config.name}: {encoder.name} on the {held_split} split"
@@ -228,14 +229,13 @@ def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder)
     how many texts the sequence length truncates.
     """
     tokenizer = encoder.tokenizer
-    pieces = {split: tokenizer.piece_ids(splits.texts[split]) for split in ("train", "validation", "test")}
-    lengths = {split: (rows.lengths + 2).tolist() for split, rows in pieces.items()}
+    pieces = {split: tokenizer.piece_lengths(splits.texts[split]) for split in ("train", "validation", "test")}
+    lengths = {split: (rows + 2).tolist() for split, rows in pieces.items()}
     limit = encoder.max_positions
     tokenizer.sequence_length = min(config.max_sequence_length, limit) if config.max_sequence_length else covering_length(
         lengths["train"], limit
     )
-    room = tokenizer.sequence_length - 2
-    ids = {split: with_specials(rows, room, tokenizer.cls_id, tokenizer.sep_id) for split, rows in pieces.items()}
+    framed = {split: np.minimum(rows, tokenizer.sequence_length - 2) + 2 for split, rows in pieces.items()}
     duplicates = duplicates_across_splits(splits)
     for split, count in duplicates.items():
         if count:
@@ -245,7 +245,7 @@ def tokenize_splits(config: RunConfig, splits: TextSplits, encoder: TextEncoder)
         "lengths": {split: length_report(lengths[split], tokenizer.sequence_length) for split in lengths if lengths[split]},
         "sequence_length_source": "--max_sequence_length" if config.max_sequence_length else "99% of the training texts",
     }
-    return TokenizedSplits(ids, splits.labels, splits.texts), report
+    return TokenizedSplits(framed, splits.labels, splits.texts), report
 
 
 def text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec: TargetSpec | None = None) -> dict:

@@ -71,15 +71,11 @@ class TextTokenizer:
             out.extend(values[splits[i] : splits[i + 1]].astype(np.int32) for i in range(len(splits) - 1))
         return out
 
-    def piece_ids(self, texts: list[str], batch_size: int = 4096):
-        """`word_pieces` of every text as one `TokenIds` (flat arrays, no array per text): what a large split is kept as."""
-        from tl_keras.text.token_ids import TokenIds
-
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            rows = self.graph.word_pieces(list(texts[start : start + batch_size]))
-            parts.append(TokenIds(rows.flat_values.numpy(), rows.row_splits.numpy()))
-        return TokenIds.joined(parts)
+    def piece_lengths(self, texts: list[str], batch_size: int = 4096) -> np.ndarray:
+        """How many WordPiece ids each text has (no special tokens, not truncated), keeping none of the ids."""
+        lengths = [self.graph.word_pieces(list(texts[start : start + batch_size])).row_lengths().numpy()
+                   for start in range(0, len(texts), batch_size)]
+        return np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32)
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """`[CLS] pieces [SEP]` per text, the pieces truncated so the whole fits `sequence_length`."""

@@ -30,14 +30,10 @@ from tl_keras.vision.orientation import decode_upright
 SHUFFLE_BUFFER = 4096  # encoded examples mixed across the interleaved shards of an epoch
 
 
-def write_image_records(data: DataSettings, folder: str, shards: int, progress=None) -> dict:
-    """Reads `data` (an image folder, optionally with a labels file) as a run would and writes its splits to `folder`.
-
-    Returns the manifest.
+def write_image_records(splits: DataSplits, data: DataSettings, folder: str, shards: int) -> dict:
+    """Writes the splits of an image folder (optionally with a labels file), as `vision.data.load_data` read them from
+    `data`, to `folder`. Returns the manifest.
     """
-    from tl_keras.vision.data import load_data
-
-    splits = load_data(data, None, progress=progress)
     spec = splits.target or TargetSpec(SINGLE_LABEL, list(splits.class_names))
     storage.makedirs(folder)
     entries = {}

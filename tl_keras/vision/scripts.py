@@ -227,11 +227,13 @@ def predict_request(paths: list[str]) -> dict:
 def make_records(config, folder: str, shards: int, progress=None) -> list[str]:
     """experiments/make_records.py: an image folder (and labels file) checked, split as a run would, written as shards."""
     from tl_keras.config.settings import DataSettings, settings_from
+    from tl_keras.vision.data import load_data
     from tl_keras.vision.records import write_image_records
 
     if not config.image_dir:
         raise ConfigError("make_records reads --image_dir (with --labels_file for tags or values), --text_file or --text_dir")
-    manifest = write_image_records(settings_from(DataSettings, config), folder, shards, progress)
+    data = settings_from(DataSettings, config)
+    manifest = write_image_records(load_data(data, None, progress=progress), data, folder, shards)
     return _records_lines(manifest, folder, "images")
 
 
