@@ -138,12 +138,13 @@ def _written_order(folder: str, manifest: dict, split: str) -> tf.data.Dataset:
 
 
 def split_dataset(folder: str, manifest: dict, split: str, *, seed: int | None = None, epoch=None,
-                  cycle: int = 16) -> tf.data.Dataset:
+                  cycle: int = 16, parse: bool = True) -> tf.data.Dataset:
     """(payload, target) of one split: in written order, or with `seed` and `epoch` its shards in an order fixed by
-    them, `cycle` at a time, interleaved (what a training epoch reads before its shuffle buffer)."""
-    parse = parsed(manifest["target"], len(manifest["names"]))
+    them, `cycle` at a time, interleaved (what a training epoch reads before its shuffle buffer). `parse=False` leaves
+    the serialized examples for the caller to parse (with `parsed`) in a step of its own pipeline."""
+    parser = parsed(manifest["target"], len(manifest["names"]))
     if seed is None:
-        return _written_order(folder, manifest, split).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return _written_order(folder, manifest, split).map(parser, num_parallel_calls=tf.data.AUTOTUNE)
     names = manifest["splits"][split]["shards"]
     files = tf.constant([storage.join(folder, name) for name in names])
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
@@ -151,7 +152,7 @@ def split_dataset(folder: str, manifest: dict, split: str, *, seed: int | None =
     shuffled = tf.data.Dataset.from_tensor_slices(tf.gather(files, order))
     records = shuffled.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle, len(names)),
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return records.map(parser, num_parallel_calls=tf.data.AUTOTUNE) if parse else records
 
 
 def examples_of(folder: str, manifest: dict, split: str, batch: int = 1024) -> Iterator[tuple[bytes, np.ndarray, str]]:

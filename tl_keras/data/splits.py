@@ -101,7 +101,7 @@ class DataSplits:
     indexed: dict[str, IndexedSource] = dataclasses.field(default_factory=dict)
     # The run's `tasks.TargetSpec` where the labels are tags or values (a labels file); None: one class per example.
     target: object = None
-    # Splits read from shards (`data.records`): epoch e's examples, in an order fixed by (seed, e), as a dataset.
+    # Splits read from shards (`data.records`): (e, image_size) -> epoch e's examples, in an order fixed by (seed, e).
     epoch_sources: dict = dataclasses.field(default_factory=dict)
 
     def size(self, split: str) -> int:

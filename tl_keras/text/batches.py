@@ -99,10 +99,12 @@ def _planned_epochs(lengths: np.ndarray, batch_size: int, seed: int, bucket: boo
             vector.set_shape([None])
         return order, starts, sizes
 
+    def index_batches(order, starts, sizes):
+        return tf.data.Dataset.from_tensor_slices((starts, sizes)).map(lambda start, size: order[start:start + size])
+
     def make_epoch(epoch):
-        planned = tf.data.Dataset.from_tensors(epoch).map(planned_epoch)
-        return planned.flat_map(lambda order, starts, sizes: tf.data.Dataset.from_tensor_slices((starts, sizes)).map(
-            lambda start, size: assemble(order[start:start + size]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+        planned = tf.data.Dataset.from_tensors(epoch).map(planned_epoch).flat_map(index_batches)
+        return planned.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     return EpochBatches(make_epoch, math.ceil(len(lengths) / batch_size))
 
@@ -116,7 +118,7 @@ def _in_order(count: int, batch_size: int, assemble) -> tf.data.Dataset:
 
 def _text_assembler(texts: Sequence[str], targets: np.ndarray, tokenizer):
     """indices -> (their texts tokenized, framed and padded by a graph tokenizer at `tokenizer`'s current sequence
-    length, their targets); texts and targets held as CPU variables."""
+    length, their targets)."""
     from tl_keras.text.graph_tokenizer import GraphTokenizer
 
     graph = GraphTokenizer(tokenizer)
@@ -132,11 +134,8 @@ def _text_assembler(texts: Sequence[str], targets: np.ndarray, tokenizer):
 
 
 def _assembler(ids: TokenIds, targets: np.ndarray, pad_id: int):
-    """indices -> (their rows padded to the longest with `pad_id`, their targets); the arrays held as CPU variables."""
-    with tf.init_scope(), tf.device("/cpu:0"):
-        values = tf.Variable(ids.values, trainable=False, name="token_values")
-        splits = tf.Variable(ids.splits, trainable=False, name="token_row_splits")
-        labels = tf.Variable(targets, trainable=False, name="targets")
+    """indices -> (their rows padded to the longest with `pad_id`, their targets)."""
+    values, splits, labels = _captured(ids.values, ids.splits, targets)
 
     def assemble(indices):
         indices = tf.reshape(tf.cast(indices, tf.int64), [-1])
@@ -145,6 +144,28 @@ def _assembler(ids: TokenIds, targets: np.ndarray, pad_id: int):
         return rows, tf.gather(labels, indices)
 
     return assemble
+
+
+def _text_assembler(texts: Sequence[str], targets: np.ndarray, tokenizer):
+    """indices -> (their texts tokenized, framed and padded by a graph tokenizer at `tokenizer`'s current sequence
+    length, their targets)."""
+    from tl_keras.text.graph_tokenizer import GraphTokenizer
+
+    graph = GraphTokenizer(tokenizer)
+    strings, labels = _captured(np.asarray(list(texts), dtype=object), targets)
+
+    def assemble(indices):
+        indices = tf.reshape(tf.cast(indices, tf.int64), [-1])
+        return graph(tf.gather(strings, indices)), tf.gather(labels, indices)
+
+    return assemble
+
+
+def _captured(*arrays) -> list[tf.Tensor]:
+    """The arrays as CPU tensors the batch function captures. Tensors, not variables: a variable read is a stateful op,
+    and under TensorFlow's op determinism (the runs' default) tf.data then runs the map one batch at a time."""
+    with tf.init_scope(), tf.device("/cpu:0"):
+        return [tf.constant(array) for array in arrays]
 
 
 def _targets(labels) -> np.ndarray:

@@ -4,9 +4,9 @@ At ten million texts a Python list of ten million small NumPy arrays costs
 more in object headers than in ids, and every batch is gathered from it by
 a Python loop. `TokenIds` holds the same rows as a ragged pair (int32
 values, int64 row splits), reads like the list it replaces (`len`, `ids[i]`,
-slicing, iteration), and hands its arrays to `tf.data` as variables, so the
-batches are gathered and padded in the graph, in parallel, and a dataset
-built on them serialises without embedding the ids as a constant.
+slicing, iteration), and hands its arrays to `tf.data`, so the batches are
+gathered and padded in the graph, in parallel. (A text run stores no ids
+at all: it tokenizes each batch in the graph, `batches.text_training_batches`.)
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def training_epochs(
     cache: str = "auto",
     cache_path: str | os.PathLike | None = None,
     memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
-    per_epoch: Callable[[tf.Tensor], tf.data.Dataset] | None = None,
+    per_epoch: Callable[[tf.Tensor, int], tf.data.Dataset] | None = None,
 ) -> EpochBatches:
     """Batches of (uint8 images at `image_size`, labels) whose epoch `e` order depends only on (seed, e).
 
@@ -232,7 +232,8 @@ def training_epochs(
         dataset: the split in a fixed order (fills a store; the fallback when
             `indexed` is None and nothing is stored).
         indexed: the same split readable by index, where the source can.
-        per_epoch: epoch e's examples already in their order for e, where the source shuffles itself (sharded records).
+        per_epoch: `per_epoch(e, image_size)`: epoch e's examples in their order for e, resized, where the source
+            shuffles itself (sharded records).
         num_examples: the split's size when neither `indexed` nor tf.data knows it.
         cache: "auto", "memory", "disk" (at `cache_path`) or "none".
     """
@@ -247,8 +248,7 @@ def training_epochs(
         return _decoded_per_epoch(indexed.readable(), image_size, batch_size, seed)
     if per_epoch is not None and count > 0:
         def make_epoch(epoch):
-            examples = per_epoch(epoch).map(lambda x, y: resize_uint8(x, y, image_size), num_parallel_calls=tf.data.AUTOTUNE)
-            return examples.batch(batch_size)
+            return per_epoch(epoch, image_size).batch(batch_size)
 
         return EpochBatches(make_epoch, math.ceil(count / batch_size))
     return _buffered_fallback(dataset, image_size, batch_size, seed, count)

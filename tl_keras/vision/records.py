@@ -26,6 +26,7 @@ from tl_keras.data.splits import DataSplits, SplitMismatchError
 from tl_keras.io import storage
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.vision.orientation import decode_upright
+from tl_keras.vision.pipeline import resize_uint8
 
 SHUFFLE_BUFFER = 4096  # encoded examples mixed across the interleaved shards of an epoch
 
@@ -91,10 +92,17 @@ def load_image_records(folder: str, seed: int, split_file: Path | None = None) -
             return None
         return records_lib.split_dataset(folder, manifest, split).map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def train_epoch(epoch):
-        # Shuffled while still encoded (tens of KB an image, not the megabytes it decodes to), then decoded in parallel.
-        shards = records_lib.split_dataset(folder, manifest, "train", seed=seed, epoch=epoch)
-        return seeded_shuffle(shards, SHUFFLE_BUFFER, seed, epoch).map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
+    def train_epoch(epoch, image_size: int | None = None):
+        """Epoch `epoch`: shuffled while still encoded (tens of KB an image, not the megabytes it decodes to), then decoded
+        (and resized to `image_size`, in the same parallel step) in parallel."""
+        shards = records_lib.split_dataset(folder, manifest, "train", seed=seed, epoch=epoch, parse=False)
+        parse = records_lib.parsed(manifest["target"], len(manifest["names"]))
+
+        def prepared(serialized):  # parsed, decoded and resized in one parallel step
+            image, target = decoded(*parse(serialized))
+            return (image, target) if image_size is None else resize_uint8(image, target, image_size)
+
+        return seeded_shuffle(shards, SHUFFLE_BUFFER, seed, epoch).map(prepared, num_parallel_calls=tf.data.AUTOTUNE)
 
     counts = {split: entry["counts"] for split, entry in manifest["splits"].items()}
     return DataSplits(
