@@ -12,6 +12,7 @@ unfreezing stages, exported.
 
   python benchmarks/fault_injection.py                         # 10 seeded kill points
   python benchmarks/fault_injection.py --points=cache:1,evaluate,export
+  python benchmarks/fault_injection.py --checkpoint_every=1 --points=phase:frozen:1:2,phase:fine_tune_1:4:2,phase:fine_tune_2:6:2
 
 Prints a table of kill points and outcomes and writes benchmarks/results/fault_injection.json.
 """
@@ -37,6 +38,8 @@ DRIVER = REPO / "tests" / "resume_driver.py"
 flags.DEFINE_integer("trials", 10, "Kill points: one in each stage of the run, the rest drawn (without replacement) from all candidates.")
 flags.DEFINE_integer("seed", 0, "Seed of the draw.")
 flags.DEFINE_list("points", [], "Explicit kill points instead of a draw (see tests/resume_driver.py).")
+flags.DEFINE_integer("checkpoint_every", 0, "--checkpoint_every of the killed runs: with 1, a kill inside an epoch resumes after its "
+                     "last batch, not from the epoch's start.")
 flags.DEFINE_string("output", str(REPO / "benchmarks" / "results" / "fault_injection.json"), "JSON results file.")
 FLAGS = flags.FLAGS
 
@@ -93,7 +96,7 @@ def trial(point: str, root: Path, reference) -> dict:
 
     base = RunConfig.from_json(root / "reference.json")
     run_dir, export_dir = root / f"run_{point.replace(':', '_')}", root / f"exports_{point.replace(':', '_')}"
-    config = dataclasses.replace(base, run_dir=str(run_dir), export_dir=str(export_dir))
+    config = dataclasses.replace(base, run_dir=str(run_dir), export_dir=str(export_dir), checkpoint_every=FLAGS.checkpoint_every)
     killed_file, resumed_file = root / "killed.json", root / "resumed.json"
     killed_file.write_text(config.to_json())
     resumed_file.write_text(dataclasses.replace(config, resume=True).to_json())
@@ -103,6 +106,10 @@ def trial(point: str, root: Path, reference) -> dict:
     if not row["killed"]:
         row.update(outcome="not killed", detail=f"exit {code}: {err[-300:]}")
         return row
+    from tl_keras.training import resume as resume_lib
+
+    state = resume_lib.load_state(resume_lib.state_path(run_dir), config.resolved().fingerprint())
+    row["state_after_kill"] = None if state is None else f"{state.phase} after epoch {state.epoch}, batch {state.step}"
     staging_after_kill = [p.name for p in (export_dir / "faults").glob(".*")] if (export_dir / "faults").is_dir() else []
     visible_after_kill = (
         sorted(p.name for p in (export_dir / "faults").iterdir() if not p.name.startswith(".")) if (export_dir / "faults").is_dir() else []
@@ -155,7 +162,7 @@ def main(argv):
               f"{','.join(r.get('export_versions', [])) or '-':>10}{r.get('staging_after_resume', '-')!s:>9}")
         if "detail" in r:
             print(f"    {r['detail']}")
-    result = {"seed": FLAGS.seed, "reference_s": round(reference_s, 1), "trials": rows,
+    result = {"seed": FLAGS.seed, "checkpoint_every": FLAGS.checkpoint_every, "reference_s": round(reference_s, 1), "trials": rows,
               "all_identical": all(r["outcome"] == "identical" for r in rows)}
     out = Path(FLAGS.output)
     out.parent.mkdir(parents=True, exist_ok=True)

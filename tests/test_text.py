@@ -309,7 +309,7 @@ def test_the_frozen_phase_on_cached_sentence_vectors_is_as_good_as_scikit_learns
 
 
 @pytest.mark.slow
-def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tmp_path, tiny_encoder):
+def test_a_text_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path, tiny_encoder):
     import dataclasses
     import os
     import signal
@@ -341,9 +341,15 @@ def test_a_text_run_killed_mid_fine_tune_resumes_to_the_uninterrupted_weights(tm
     history = json.loads((tmp_path / "straight" / "history.json").read_text())
     fine = next(p for p in history["phases"] if p["name"] == "fine_tune")
     second_fine_tune_epoch = fine["first_epoch"]  # history counts epochs from 1, the kill point from 0
-    killed = drive("killed", dataclasses.replace(base, run_dir=str(tmp_path / "killed")), f"phase:fine_tune:{second_fine_tune_epoch}:2")
+    # Killed inside an epoch, with a state every 2 batches: the resumed run goes on after batch 2 of that epoch.
+    stepped = dataclasses.replace(base, run_dir=str(tmp_path / "killed"), checkpoint_every=2)
+    killed = drive("killed", stepped, f"phase:fine_tune:{second_fine_tune_epoch}:2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    resumed = drive("resumed", dataclasses.replace(base, run_dir=str(tmp_path / "killed"), resume=True))
+    from tl_keras.training import resume as resume_lib
+
+    state = resume_lib.load_state(resume_lib.state_path(tmp_path / "killed"), stepped.resolved().fingerprint())
+    assert (state.phase, state.epoch, state.step) == ("fine_tune", second_fine_tune_epoch, 2)
+    resumed = drive("resumed", dataclasses.replace(stepped, resume=True))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     one = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
     two = keras.saving.load_model(tmp_path / "killed" / "model.keras", compile=False)
@@ -417,3 +423,27 @@ def test_the_scratch_arm_starts_from_random_weights_not_the_pretrained_ones(tiny
     fresh = {w.path: w.numpy() for w in scratch.weights}
     embeddings = [path for path in pretrained if "embeddings" in path and path.endswith("embeddings")]
     assert embeddings and all(not np.array_equal(pretrained[p], fresh[p]) for p in embeddings)
+
+
+@pytest.mark.slow
+def test_text_batches_under_op_determinism_leave_stderr_clean(shared_assets):
+    """Runs enable op determinism; the batch pipeline must not make tf.data rewrite it (which logs a NodeDef error)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import numpy as np, tensorflow as tf
+tf.config.experimental.enable_op_determinism()
+from tl_keras.text import batches as B
+from tl_keras.text.tokenizer import TextTokenizer
+tok = TextTokenizer.from_folder({str(shared_assets / "text_encoders" / "all-MiniLM-L6-v2")!r}, 64)
+texts = ["a fine film", "dull and long", "the plot"] * 10
+stream = B.text_training_batches(texts, np.minimum(tok.piece_lengths(texts), 62) + 2, np.zeros(30), 4, tokenizer=tok, seed=0)
+print(sum(1 for _ in stream.stream(0).take(12)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "12" and "NodeDef" not in done.stderr

@@ -104,9 +104,21 @@ def _planned_epochs(lengths: np.ndarray, batch_size: int, seed: int, bucket: boo
 
     def make_epoch(epoch):
         planned = tf.data.Dataset.from_tensors(epoch).map(planned_epoch).flat_map(index_batches)
-        return planned.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return planned.map(assemble, num_parallel_calls=_parallel_calls(), deterministic=True)
 
     return EpochBatches(make_epoch, math.ceil(len(lengths) / batch_size))
+
+
+def _parallel_calls() -> int | None:
+    """Batches assembled in parallel, except under op determinism: there tf.data runs a map downstream of the plan's
+    host function one element at a time anyway, and logs a NodeDef error each time it rewrites a parallel one (a
+    batch's tokenizing takes ~0.1 ms, far less than a step of the encoder, so one thread keeps up)."""
+    try:
+        from tensorflow.python.framework import config as tf_config  # no public getter for the determinism switch
+
+        return None if tf_config.is_op_determinism_enabled() else tf.data.AUTOTUNE
+    except (ImportError, AttributeError):
+        return None
 
 
 def _in_order(count: int, batch_size: int, assemble) -> tf.data.Dataset:
@@ -114,23 +126,6 @@ def _in_order(count: int, batch_size: int, assemble) -> tf.data.Dataset:
     batches = starts.map(lambda start: assemble(tf.range(start, tf.minimum(start + batch_size, count))),
                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batches.prefetch(tf.data.AUTOTUNE)
-
-
-def _text_assembler(texts: Sequence[str], targets: np.ndarray, tokenizer):
-    """indices -> (their texts tokenized, framed and padded by a graph tokenizer at `tokenizer`'s current sequence
-    length, their targets)."""
-    from tl_keras.text.graph_tokenizer import GraphTokenizer
-
-    graph = GraphTokenizer(tokenizer)
-    with tf.init_scope(), tf.device("/cpu:0"):
-        strings = tf.Variable(tf.constant(list(texts), tf.string), trainable=False, name="texts")
-        labels = tf.Variable(targets, trainable=False, name="targets")
-
-    def assemble(indices):
-        indices = tf.reshape(tf.cast(indices, tf.int64), [-1])
-        return graph(tf.gather(strings, indices)), tf.gather(labels, indices)
-
-    return assemble
 
 
 def _assembler(ids: TokenIds, targets: np.ndarray, pad_id: int):
