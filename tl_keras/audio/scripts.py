@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.io import atomic
 
 
@@ -133,10 +134,10 @@ def predict_request(paths: list[str]) -> dict:
     from tl_keras.config.settings import ConfigError
     from tl_keras.export.signatures import SERVING_SIGNATURE
 
-    missing = [p for p in paths if not Path(p).is_file()]
+    missing = [p for p in paths if not storage.isfile(p)]
     if missing:
         raise ConfigError(f"--audio: file not found: {missing[0]}")
-    data = [Path(p).read_bytes() for p in paths]
+    data = [storage.read_bytes(p) for p in paths]  # local files or objects in a bucket
     rest = {"signature_name": SERVING_SIGNATURE,
             "instances": [{AUDIO_INPUT: {"b64": base64.b64encode(d).decode("ascii")}} for d in data]}
     return {"names": list(paths), "inputs": {AUDIO_INPUT: data}, "rest": rest}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tl_keras.io import storage
 from tl_keras.config.settings import ConfigError
 
 
@@ -217,10 +218,10 @@ def predict_request(paths: list[str]) -> dict:
     from tl_keras.export.saved_model import rest_request
     from tl_keras.export.signatures import BYTES_INPUT
 
-    missing = [p for p in paths if not Path(p).is_file()]
+    missing = [p for p in paths if not storage.isfile(p)]
     if missing:
         raise ConfigError(f"--image: file not found: {missing[0]}")
-    data = [Path(p).read_bytes() for p in paths]
+    data = [storage.read_bytes(p) for p in paths]  # local files or objects in a bucket
     return {"names": list(paths), "inputs": {BYTES_INPUT: data}, "rest": rest_request(data)}
 
 
