@@ -23,15 +23,11 @@ clip length training would choose, and the classes per split.
 The data source's modality (`tl_keras.config.modalities`) does the checking.
 """
 
-import sys
-
 from absl import app, flags
 
 from tl_keras.config import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
 from tl_keras.config.modalities import modality_for
 from tl_keras.config.settings import ConfigError
-
-import keras  # noqa: E402 - after tl_keras (see above)
 
 cli.define_config_flags(only=(
     "image_dir", "labels_file", "task", "text_file", "text_dir", "validation_file", "test_file", "text_column", "label_column", "backbone",
@@ -45,19 +41,9 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if not sys.stdout.isatty():  # a bar's control codes would garble a log file
-            return
-        if bar is None:
-            bar = keras.utils.Progbar(total, unit_name="file")
-        bar.update(done)
-
     try:
         config = cli.config_from_flags()
-        lines = modality_for(config).hook("check_data")(config, FLAGS.report, progress)
+        lines = modality_for(config).hook("check_data")(config, FLAGS.report, cli.file_progress())
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
     print("\n".join(lines))

@@ -12,15 +12,11 @@ may be on any filesystem TensorFlow reads (gs://, s3://, ...). The data
 source's modality (`tl_keras.config.modalities`) writes them.
 """
 
-import sys
-
 from absl import app, flags
 
 from tl_keras.config import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
 from tl_keras.config.modalities import modality_for
 from tl_keras.config.settings import ConfigError
-
-import keras  # noqa: E402 - after tl_keras (see above)
 
 cli.define_config_flags(only=(
     "image_dir", "labels_file", "task", "text_file", "text_dir", "validation_file", "test_file", "text_column", "label_column",
@@ -42,19 +38,9 @@ def main(argv):
         cli.fail(f"--shards must be at least 1, got {FLAGS.shards}")
     if storage.isdir(FLAGS.output_dir) and storage.listdir(FLAGS.output_dir):
         cli.fail(f"--output_dir={FLAGS.output_dir} is not empty; records are written into a new or empty folder")
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if not sys.stdout.isatty():
-            return
-        if bar is None:
-            bar = keras.utils.Progbar(total, unit_name="file")
-        bar.update(done)
-
     try:
         config = cli.config_from_flags()
-        lines = modality_for(config).hook("make_records")(config, FLAGS.output_dir, FLAGS.shards, progress)
+        lines = modality_for(config).hook("make_records")(config, FLAGS.output_dir, FLAGS.shards, cli.file_progress())
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
     print("\n".join(lines))

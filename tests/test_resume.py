@@ -22,6 +22,23 @@ from tl_keras.config.run_config import ConfigError, RunConfig, check_run_dir_reu
 DRIVER = REPO / "tests" / "resume_driver.py"
 
 
+def _assert_same_run(straight, killed, history_atol: float):
+    """Two finished run folders trained alike: the same phases and best epochs, histories within `history_atol`, final
+    weights within 1e-6. Returns both histories."""
+    one = json.loads((straight / "history.json").read_text())
+    two = json.loads((killed / "history.json").read_text())
+    for a, b in zip(one["phases"], two["phases"], strict=True):
+        assert (a["name"], a["first_epoch"], a["epochs_run"], a["best_epoch"]) == (b["name"], b["first_epoch"], b["epochs_run"],
+                                                                                   b["best_epoch"])
+        for key in a["history"]:
+            np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=history_atol, err_msg=f"{a['name']} {key}")
+    first = keras.saving.load_model(straight / "model.keras", compile=False)
+    second = keras.saving.load_model(killed / "model.keras", compile=False)
+    for a, b in zip(first.weights, second.weights, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    return one, two
+
+
 def _labels_of(dataset, batches):
     return [y.numpy().tolist() for _, y in dataset.take(batches)]
 
@@ -143,23 +160,9 @@ def test_sigkill_in_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path
     code, err = _finish(reference)
     assert code == 0, err[-3000:]
 
-    one = json.loads((tmp_path / "straight" / "history.json").read_text())
-    two = json.loads((killed_dir / "history.json").read_text())
-    for a, b in zip(one["phases"], two["phases"], strict=True):
-        assert (a["name"], a["first_epoch"], a["epochs_run"], a["best_epoch"]) == (
-            b["name"],
-            b["first_epoch"],
-            b["epochs_run"],
-            b["best_epoch"],
-        )
-        assert a["epochs_run"] == 3 and len(b["history"]["loss"]) == 3, "no epoch repeated or lost"
-        for key in a["history"]:
-            np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=1e-6, err_msg=f"{a['name']} {key}")
+    one, two = _assert_same_run(tmp_path / "straight", killed_dir, history_atol=1e-6)
+    assert all(p["epochs_run"] == 3 and len(p["history"]["loss"]) == 3 for p in two["phases"]), "no epoch repeated or lost"
     assert one["kept_phase"] == two["kept_phase"]
-    first = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
-    second = keras.saving.load_model(killed_dir / "model.keras", compile=False)
-    for a, b in zip(first.weights, second.weights, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
     metrics_one = json.loads((tmp_path / "straight" / "evaluation" / "metrics.json").read_text())
     metrics_two = json.loads((killed_dir / "evaluation" / "metrics.json").read_text())
     assert metrics_one == metrics_two
@@ -194,16 +197,7 @@ def test_a_kill_inside_an_epoch_resumes_from_the_last_step_state_to_an_uninterru
     code, err = _finish(reference)
     assert code == 0, err[-3000:]
 
-    one = json.loads((tmp_path / "straight" / "history.json").read_text())
-    two = json.loads((killed_dir / "history.json").read_text())
-    for a, b in zip(one["phases"], two["phases"], strict=True):
-        assert (a["name"], a["epochs_run"], a["best_epoch"]) == (b["name"], b["epochs_run"], b["best_epoch"])
-        for key in a["history"]:
-            np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=0, atol=1e-5, err_msg=f"{a['name']} {key}")
-    first = keras.saving.load_model(tmp_path / "straight" / "model.keras", compile=False)
-    second = keras.saving.load_model(killed_dir / "model.keras", compile=False)
-    for a, b in zip(first.weights, second.weights, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    _assert_same_run(tmp_path / "straight", killed_dir, history_atol=1e-5)
 
 
 @pytest.mark.slow

@@ -52,6 +52,24 @@ def fail(message: str) -> NoReturn:
     sys.exit(BAD_INPUT_STATUS)
 
 
+def file_progress() -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback drawing a bar of files on a terminal, and nothing when output is piped (a bar's
+    control codes would garble a log file)."""
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if not sys.stdout.isatty():
+            return
+        if bar is None:
+            import keras  # here, not at the top: this module loads before TensorFlow is quieted
+
+            bar = keras.utils.Progbar(total, unit_name="file")
+        bar.update(done)
+
+    return progress
+
+
 def clean_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
     """Wraps a script's absl `main` so bad-input errors end as `fail` does (`--verbosity=1` shows the traceback instead).
 
