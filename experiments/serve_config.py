@@ -23,11 +23,14 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    root = Path(FLAGS.export_dir)
-    names = FLAGS.names or sorted(p.name for p in root.iterdir() if p.is_dir() and existing_versions(p)) if root.is_dir() else FLAGS.names
+    from tl_keras.io import storage
+
+    root = FLAGS.export_dir  # a local folder or a bucket
+    listed = [n for n in storage.listdir(root) if existing_versions(storage.join(root, n))] if storage.isdir(root) else []
+    names = FLAGS.names or listed
     if not names:
         cli.fail(f"no exported models under --export_dir={root}")
-    missing = [n for n in names if not existing_versions(root / n)]
+    missing = [n for n in names if not existing_versions(storage.join(root, n))]
     if missing:
         cli.fail(f"--names: no versions under {root} for {', '.join(missing)}")
     text = serving_config(names, FLAGS.base_path)
