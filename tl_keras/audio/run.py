@@ -31,7 +31,7 @@ from tl_keras.audio.model import build_audio_classifier, clip_limits, load_audio
 from tl_keras.audio.report import noise_robustness, plot_noise, worst_clips_html
 from tl_keras.audio.tfds_source import tfds_to_table
 from tl_keras.config.modalities import named, registered
-from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.config.run_config import RunConfig
 from tl_keras.data.splits import write_split
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
@@ -45,8 +45,8 @@ from tl_keras.models.builders import with_augmentation
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training import distribute
 from tl_keras.training.run_steps import (
-    card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_entries, training_seconds,
-    write_summary,
+    card_metadata, check_run_splits, describe_counts, in_run_environment, scratch_budget, start_run, train_settings,
+    training_entries, training_seconds, write_summary,
 )
 from tl_keras.training.two_phase import train_from_scratch, train_two_phase
 
@@ -184,14 +184,8 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
 
 
 def _check_splits(config: RunConfig, splits: AudioSplits) -> None:
-    if not splits.has("validation"):
-        raise ConfigError("the clips have no validation split; set --validation_fraction above 0 (the head's strength, the best "
-                          "epoch and the kept phase are chosen on it)")
-    if config.num_classes and splits.target.kind == SINGLE_LABEL and config.num_classes != len(splits.class_names):
-        raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
-                          f"{splits.class_names}; fix the data or the flag")
-    if config.class_weights == "auto" and splits.target.kind != SINGLE_LABEL:
-        raise ConfigError(f"--class_weights=auto weights classes; a {splits.target.kind} run has none (its labels are tags or values)")
+    check_run_splits(config, noun="clips", has_validation=splits.has("validation"), kind=splits.target.kind,
+                     class_names=splits.class_names)
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
         check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
 

@@ -24,15 +24,15 @@ from tl_keras.io import storage
 from tl_keras.io import atomic
 from tl_keras.training import distribute
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
-from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.config.run_config import RunConfig
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
 from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training.run_steps import (
-    card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_entries, training_seconds,
-    write_summary,
+    card_metadata, check_run_splits, describe_counts, in_run_environment, scratch_budget, start_run, train_settings,
+    training_entries, training_seconds, write_summary,
 )
 from tl_keras.io.run_folder import RunFolder
 from tl_keras.text import batches as batches_lib
@@ -175,14 +175,8 @@ def checked_splits(config: RunConfig, folder: RunFolder) -> TextSplits:
     hold another number of classes than --num_classes."""
     splits = read_splits(config)
     check_same_data(folder.split, splits, fix="pass --overwrite to train again on the data as it is now")
-    if not splits.has("validation"):
-        raise ConfigError("the texts have no validation split; set --validation_fraction above 0 or pass --validation_file "
-                          "(the head's strength, the best epoch and the kept phase are chosen on it)")
-    if config.class_weights == "auto" and splits.target.kind != SINGLE_LABEL:
-        raise ConfigError(f"--class_weights=auto weights classes; a {splits.target.kind} run has none (its labels are tags or values)")
-    if config.num_classes and config.num_classes != len(splits.class_names):
-        raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(splits.class_names)} classes "
-                          f"{splits.class_names}; fix the data or the flag")
+    check_run_splits(config, noun="texts", has_validation=splits.has("validation"), kind=splits.target.kind,
+                     class_names=splits.class_names, validation_hint=" or pass --validation_file")
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
         check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
     return splits

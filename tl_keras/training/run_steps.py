@@ -166,6 +166,21 @@ def training_seconds(process_seconds: float, result) -> float:
     return max(process_seconds, sum(phase.seconds for phase in result.phases))
 
 
+def check_run_splits(config: RunConfig, *, noun: str, has_validation: bool, kind: str, class_names: list[str],
+                     validation_hint: str = "") -> None:
+    """What every modality requires of its splits before training, refused in one line each: a validation split (the
+    head's strength, the best epoch and the kept phase are chosen on it), --num_classes matching the data, and
+    --class_weights=auto only where there are classes. (The served-classes check, an export's, follows in each run.)"""
+    if not has_validation:
+        raise ConfigError(f"the {noun} have no validation split; set --validation_fraction above 0{validation_hint} (the head's "
+                          "strength, the best epoch and the kept phase are chosen on it)")
+    if config.num_classes and config.num_classes != len(class_names):
+        raise ConfigError(f"--num_classes={config.num_classes} but the data has {len(class_names)} classes {class_names}; "
+                          "fix the data or the flag")
+    if config.class_weights == "auto" and kind != "single_label":
+        raise ConfigError(f"--class_weights=auto weights classes; a {kind} run has none (its labels are tags or values)")
+
+
 def describe_counts(class_names: list[str], counts: dict[str, dict[str, int]]) -> str:
     """One short log line for a split's sizes: "5 classes (daisy, dandelion, ...); train 200, validation 100, test 200"."""
     shown = ", ".join(class_names[:4]) + (", ..." if len(class_names) > 4 else "")

@@ -30,10 +30,10 @@ from tl_keras.export.classes import require_same_classes
 from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.vision.augment import build_augmentation, mix_batches
 from tl_keras.vision.classifier import build_classifier
-from tl_keras.config.run_config import ConfigError, RunConfig
+from tl_keras.config.run_config import RunConfig
 from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importable from here as before
-    SCRATCH_MAX_EPOCHS, card_metadata, describe_counts, in_run_environment, scratch_budget, start_run, train_settings, training_entries,
-    training_seconds, write_summary,
+    SCRATCH_MAX_EPOCHS, card_metadata, check_run_splits, describe_counts, in_run_environment, scratch_budget, start_run,
+    train_settings, training_entries, training_seconds, write_summary,
 )
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
@@ -395,13 +395,8 @@ def load_splits(config: RunConfig, run_dir: Path) -> data_lib.DataSplits:
     splits = data_lib.limit_train_per_class(
         data_lib.load_data(settings_from(DataSettings, config), run_dir, progress=_log_progress), config.max_train_per_class, config.seed
     )
-    num_classes = len(splits.class_names)
-    if config.num_classes and config.num_classes != num_classes:
-        raise ConfigError(
-            f"--num_classes={config.num_classes} but the data has {num_classes} classes {splits.class_names}; fix the data or the flag"
-        )
-    if splits.validation is None:
-        raise ConfigError("the data has no validation split; set --validation_fraction above 0 (best epochs and phases are chosen on it)")
+    kind = splits.target.kind if splits.target is not None else SINGLE_LABEL
+    check_run_splits(config, noun="images", has_validation=splits.validation is not None, kind=kind, class_names=splits.class_names)
     if config.export and not config.allow_new_classes:  # before training: the export would be refused after it
         check_same_classes_as_served(storage.join(config.export_dir, config.name), splits.class_names)
     data_lib.write_split(RunFolder(run_dir).split, splits.split_record)
