@@ -24,6 +24,7 @@ def bucket(monkeypatch, tmp_path):
     return f"ram://{uuid.uuid4().hex}"
 
 
+@pytest.mark.slow
 def test_an_image_run_reads_trains_and_exports_on_an_object_store_and_resumes_there(bucket, image_folder, tmp_path):
     import tensorflow as tf
 

@@ -104,7 +104,8 @@ def _planned_epochs(lengths: np.ndarray, batch_size: int, seed: int, bucket: boo
 
     def make_epoch(epoch):
         planned = tf.data.Dataset.from_tensors(epoch).map(planned_epoch).flat_map(index_batches)
-        return planned.map(assemble, num_parallel_calls=_parallel_calls(), deterministic=True)
+        calls = _parallel_calls()
+        return planned.map(assemble, **({"num_parallel_calls": calls, "deterministic": True} if calls else {}))
 
     return EpochBatches(make_epoch, math.ceil(len(lengths) / batch_size))
 
