@@ -98,3 +98,23 @@ def test_make_records_writes_a_folder_once_and_refuses_to_write_over_it(tmp_path
     assert "train: 27 images in 2 shards" in done.stdout and f"--records={tmp_path / 'records'}" in done.stdout
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "is not empty" in again.stderr
+
+
+def test_tags_and_values_from_a_labels_file_go_into_records_in_the_users_units_and_come_back_as_trained(tmp_path, image_folder):
+    """A labels file's values are written as the user wrote them; read back, they are the standardised targets a run trains
+    on, with the spec (names, mean, spread) of the folder's run."""
+    from tl_keras.vision.data import load_data
+    from tl_keras.vision.records import load_image_records, write_image_records
+
+    files = sorted(p.relative_to(image_folder).as_posix() for p in image_folder.rglob("*.png"))
+    labels = tmp_path / "values.csv"
+    labels.write_text("filename,value\n" + "".join(f"{name},{1.5 * i}\n" for i, name in enumerate(files)))
+    data = DataSettings(image_dir=str(image_folder), labels_file=str(labels), seed=2)
+    splits = load_data(data)
+    manifest = write_image_records(splits, data, str(tmp_path / "records"), shards=2)
+    assert manifest["target"] == "value" and manifest["task"]["kind"] == "regression"
+    back = load_image_records(str(tmp_path / "records"), seed=2)
+    assert back.target.kind == "regression" and back.target.mean == pytest.approx(splits.target.mean)
+    ours = np.array([float(y) for _, y in back.train.as_numpy_iterator()])
+    theirs = np.array([float(y) for _, y in splits.train.as_numpy_iterator()])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
