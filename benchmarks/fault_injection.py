@@ -7,7 +7,8 @@ uninterrupted run's final weights (to 1e-6), the same metrics, exactly one
 export version and no staging folder left behind.
 
 The run: the `digits` recipe without source pretraining, 3 frozen epochs on
-cached features (clean + 2 augmented views), 4 fine-tuning epochs in two
+cached features (clean + 2 augmented views; `head_init=random`, so the
+frozen phase has Keras epochs to kill, not one convex fit), 4 fine-tuning epochs in two
 unfreezing stages, exported.
 
   python benchmarks/fault_injection.py                         # 10 seeded kill points
@@ -70,7 +71,8 @@ def base_config(root: Path):
     from tl_keras.config.run_config import recipe_config
 
     return recipe_config(
-        "digits", weights="none", frozen_epochs=3, fine_tune_epochs=4, unfreeze_schedule="3,all", early_stopping_patience=0,
+        "digits", weights="none", head_init="random", frozen_epochs=3, fine_tune_epochs=4, unfreeze_schedule="3,all",
+        early_stopping_patience=0,
         lr_schedule="cosine", flip="horizontal", feature_cache_augment_passes=2, dropout=0.3, compare_scratch=False,
         export=True, verbose=0, seed=5, name="faults", export_dir=str(root / "exports_reference"), run_dir=str(root / "reference"),
     )
