@@ -108,9 +108,16 @@ def read_manifest(folder: str, flag: str = "--records") -> dict:
     return manifest
 
 
-def modality_of_records(folder: str) -> str:
-    """"vision" or "text": what a records folder's examples are, from its manifest."""
-    return {"image": "vision", "text": "text"}[read_manifest(folder)["payload"]]
+def target_kind(task_kind: str) -> str:
+    """What a manifest's "target" says for a task kind: "class", "tags" or "value"."""
+    return {"single_label": "class", "multi_label": "tags", "regression": "value"}[task_kind]
+
+
+def summary_lines(manifest: dict, folder: str, noun: str, train_flags: str = "") -> list[str]:
+    """What make_records prints: each split's examples and shards, where the manifest is, and the command that trains."""
+    lines = [f"{split}: {entry['examples']} {noun} in {len(entry['shards'])} shard{'s' if len(entry['shards']) > 1 else ''}"
+             for split, entry in manifest["splits"].items()]
+    return lines + [f"manifest: {folder}/manifest.json", f"train from them: python experiments/train.py --records={folder}{train_flags}"]
 
 
 def parsed(target_kind: str, width: int) -> "callable":

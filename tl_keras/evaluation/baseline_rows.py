@@ -13,7 +13,6 @@ a full one.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 
@@ -56,10 +55,6 @@ def baseline_rows(mode: str, sizes: dict[str, int], seed: int = 0, limit: int = 
     for index, (split, size) in enumerate(sorted(sizes.items())):
         rows[split] = None if size <= limit else np.sort(np.random.default_rng([seed, index]).choice(size, limit, replace=False))
     return BaselineRows(skip=False, rows=rows)
-
-
-def sizes_of(splits: dict[str, Sequence]) -> dict[str, int]:
-    return {split: len(values) for split, values in splits.items()}
 
 
 def sampled_note(result: dict) -> str:

@@ -143,7 +143,9 @@ def open_text(path: str | os.PathLike, encoding: str = "utf-8-sig") -> Iterator[
             yield handle
         return
     with _gfile().GFile(str(path), "rb") as handle:
-        yield _decoded_lines(handle, encoding)
+        # Split on b"\n" before decoding: in UTF-8 that byte is never part of another character.
+        yield (line.decode(encoding if number == 0 else encoding.replace("-sig", ""))
+               for number, line in enumerate(_split_lines(handle)))
 
 
 @contextlib.contextmanager
@@ -166,25 +168,6 @@ def _split_lines(handle) -> Iterator[bytes]:
         *lines, pending = pending.split(b"\n")
         for line in lines:
             yield line + b"\n"
-        if not block:
-            break
-    if pending:
-        yield pending
-
-
-def _decoded_lines(handle, encoding: str) -> Iterator[str]:
-    """Lines split on b"\n" only (a '\r' inside a quoted cell stays, as `newline=""` keeps it), decoded one at a time."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder(encoding)()
-    pending = ""
-    while True:
-        block = handle.read(1 << 20)
-        text = decoder.decode(block, final=not block)
-        pending += text
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line + "\n"
         if not block:
             break
     if pending:

@@ -40,9 +40,9 @@ def write_text_records(splits: TextSplits, folder: str, shards: int) -> dict:
         entry["counts"] = splits.counts.get(split, {})
         entries[split] = entry
         logging.info("records: %s: %d texts in %d shard(s)", split, entry["examples"], len(entry["shards"]))
-    kind = {"single_label": "class", "multi_label": "tags", "regression": "value"}[spec.kind]
     manifest = {
-        "payload": "text", "target": kind, "names": list(spec.names), "task": spec.to_dict(), "splits": entries,
+        "payload": "text", "target": records_lib.target_kind(spec.kind),
+        "names": list(spec.names), "task": spec.to_dict(), "splits": entries,
         "source": splits.record.get("source", {}),
         "split_settings": {k: splits.record.get(k) for k in ("seed", "validation_fraction", "test_fraction", "max_train_per_class")},
     }

@@ -163,11 +163,10 @@ def make_records(config, folder: str, shards: int, progress=None) -> list[str]:
 
     if config.text_tfds:
         raise ConfigError("make_records reads --text_file or --text_dir; a TFDS text set is already sharded (pass --text_tfds to train)")
+    from tl_keras.data.records import summary_lines
+
     manifest = write_text_records(read_splits(config), folder, shards)
-    lines = [f"{split}: {entry['examples']} texts in {len(entry['shards'])} shard{'s' if len(entry['shards']) > 1 else ''}"
-             for split, entry in manifest["splits"].items()]
-    return lines + [f"manifest: {folder}/manifest.json",
-                    f"train from them: python experiments/train.py --records={folder} --backbone=ENCODER"]
+    return summary_lines(manifest, folder, "texts", " --backbone=ENCODER")
 
 
 HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request,

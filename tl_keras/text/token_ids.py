@@ -34,14 +34,6 @@ class TokenIds:
     def of(cls, ids) -> "TokenIds":
         return ids if isinstance(ids, TokenIds) else cls.from_rows(ids)
 
-    @classmethod
-    def joined(cls, parts: Sequence["TokenIds"]) -> "TokenIds":
-        """The rows of `parts`, one after another."""
-        values = np.concatenate([p.values for p in parts]) if parts else np.zeros(0, np.int32)
-        offsets = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
-        splits = np.concatenate([[0]] + [p.splits[1:] + offset for p, offset in zip(parts, offsets)])
-        return cls(values, splits)
-
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.splits)
@@ -59,9 +51,6 @@ class TokenIds:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
-
-    def subset(self, indices: Sequence[int]) -> "TokenIds":
-        return TokenIds.from_rows(self[int(i)] for i in indices)
 
 
 def with_specials(pieces: TokenIds, room: int, cls_id: int, sep_id: int) -> TokenIds:

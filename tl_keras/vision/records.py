@@ -54,16 +54,12 @@ def write_image_records(splits: DataSplits, data: DataSettings, folder: str, sha
         entries[split] = entry
         logging.info("records: %s: %d images in %d shard(s)", split, entry["examples"], len(entry["shards"]))
     manifest = {
-        "payload": "image", "target": _target_kind(spec), "names": list(spec.names), "task": spec.to_dict(),
+        "payload": "image", "target": records_lib.target_kind(spec.kind), "names": list(spec.names), "task": spec.to_dict(),
         "splits": entries, "source": {"image_dir": data.image_dir, "labels_file": data.labels_file},
         "split_settings": {k: v for k, v in splits.split_record.items() if k not in ("train", "validation", "test")},
     }
     records_lib.write_manifest(folder, manifest)
     return manifest
-
-
-def _target_kind(spec: TargetSpec) -> str:
-    return {"single_label": "class", "multi_label": "tags", "regression": "value"}[spec.kind]
 
 
 def load_image_records(folder: str, seed: int, split_file: Path | None = None) -> DataSplits:

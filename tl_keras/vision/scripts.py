@@ -235,13 +235,9 @@ def make_records(config, folder: str, shards: int, progress=None) -> list[str]:
         raise ConfigError("make_records reads --image_dir (with --labels_file for tags or values), --text_file or --text_dir")
     data = settings_from(DataSettings, config)
     manifest = write_image_records(load_data(data, None, progress=progress), data, folder, shards)
-    return _records_lines(manifest, folder, "images")
+    from tl_keras.data.records import summary_lines
 
-
-def _records_lines(manifest: dict, folder: str, noun: str) -> list[str]:
-    lines = [f"{split}: {entry['examples']} {noun} in {len(entry['shards'])} shard{'s' if len(entry['shards']) > 1 else ''}"
-             for split, entry in manifest["splits"].items()]
-    return lines + [f"manifest: {folder}/manifest.json", f"train from them: python experiments/train.py --records={folder}"]
+    return summary_lines(manifest, folder, "images")
 
 
 HOOKS = {"check_data": check_data, "evaluate": evaluate, "tflite": tflite, "predict_request": predict_request,
