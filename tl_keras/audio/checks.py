@@ -8,8 +8,9 @@ from __future__ import annotations
 
 
 from tl_keras.io import storage
+from tl_keras.audio.hub_encoder import KNOWN_MODULES
 from tl_keras.audio.model import SPEECH_EMBEDDING, SPEECH_EMBEDDING_ENV, SPEECH_EMBEDDING_HOME, speech_embedding_folder
-from tl_keras.config.settings import ConfigError
+from tl_keras.config.settings import ConfigError, backbone_source
 from tl_keras.config.validation import given_flags_among
 
 # Settings an image run reads and a sound run does not: given (with a value other than the default) they are refused by name.
@@ -46,5 +47,8 @@ def check_audio_source(config) -> None:
         raise ConfigError(f"--backbone=speech_embedding: its files were not found in ${SPEECH_EMBEDDING_ENV} or {SPEECH_EMBEDDING_HOME}; "
                           "pass the folder holding melspectrogram.tflite and embedding_model.tflite as --backbone, or use an image "
                           "backbone over spectrograms (--backbone=mobilenet_v2)")
+    if config.compare_scratch and (backbone_source(config.backbone) != "name" or config.backbone in KNOWN_MODULES):
+        raise ConfigError(f"--compare_scratch: --backbone={config.backbone!r} loads its own trained weights, so a 'from scratch' arm "
+                          "would be pretrained too; compare with scratch on mobilenet_v2 or the speech encoder, or drop the flag")
     if config.pooling not in ("avg", "auto"):
         raise ConfigError(f"--pooling={config.pooling!r}: sound backbones pool their own way (mean and max over time, or average)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tl_keras.audio import scripts
 from tl_keras.audio.checks import check_audio_source
+from tl_keras.audio.hub_encoder import audio_module_call
 from tl_keras.audio.model import SPEECH_EMBEDDING, speech_embedding_folder
 from tl_keras.audio.run import run_audio_experiment
 from tl_keras.audio.speech_embedding import is_speech_embedding_folder
@@ -23,7 +24,10 @@ def audio_recipe(config) -> str:
 
 
 def _is_image_backbone(backbone: str) -> bool:
-    return backbone != SPEECH_EMBEDDING and not is_speech_embedding_folder(backbone)
+    """Not the speech encoder and not an audio module (whose recipe is the speech encoder's: a pretrained sound network)."""
+    if backbone == SPEECH_EMBEDDING or is_speech_embedding_folder(backbone):
+        return False
+    return audio_module_call(backbone) is None
 
 
 AUDIO = register(Modality(

@@ -1,6 +1,6 @@
 """The sound classifier: waveform -> front end -> (SpecAugment) -> normalisation -> backbone -> pooling -> dropout -> head.
 
-Two kinds of backbone, both inside one functional model that takes a
+Three kinds of backbone, each inside one functional model that takes a
 (batch, samples) waveform at 16 kHz:
 
 * the pretrained speech encoder (`speech_embedding`): its own 32-band
@@ -10,7 +10,10 @@ Two kinds of backbone, both inside one functional model that takes a
   handle, ...) over the clip's log-mel image (`frontend.LogMelImage`),
   global average pooling: the documents' adaptation of an image model to
   speech. The image backbone comes from the registry's vision entry
-  (its `image_backbone` hook), so this package imports nothing of vision.
+  (its `image_backbone` hook), so this package imports nothing of vision;
+* a TF Hub audio module or a local SavedModel of one (`yamnet`, a handle;
+  `audio.hub_encoder`): its own front end, one embedding per frame, mean
+  and max over time.
 
 The head is the same dropout + Dense pair as every tl_keras classifier's,
 so `models.anatomy`, the cached frozen phase and the exports find it.
@@ -27,6 +30,7 @@ import keras
 
 from tl_keras.io.mirror import local_copy
 from tl_keras.audio.frontend import LogMelImage, SpecAugment
+from tl_keras.audio.hub_encoder import HubAudioEncoder, WaveformIn, audio_module_call, could_be_audio_module, window_floor_seconds
 from tl_keras.audio.speech_embedding import (
     MIN_SAMPLES, SAMPLE_RATE, MeanMaxOverTime, build_encoder, is_speech_embedding_folder, load_speech_embedding,
 )
@@ -46,7 +50,7 @@ class AudioBackbone:
     """A loaded sound backbone: the layers between the waveform and the pooled vector (its clip bounds: `clip_limits`)."""
 
     name: str
-    kind: str  # "speech" (the speech encoder) or "image" (an image backbone over log-mel images)
+    kind: str  # "speech" (the speech encoder), "image" (an image backbone over log-mel images) or "hub" (an audio module)
     front: keras.layers.Layer  # waveform -> what the normaliser reads (fixed signal processing)
     normaliser: keras.layers.Layer  # declares normalises_input: anatomy's backbone is the layer it feeds
     encoder: keras.layers.Layer  # what phase 2 fine-tunes
@@ -66,6 +70,8 @@ def clip_limits(backbone: str) -> tuple[float, float]:
     """(shortest clip it reads, shortest automatic clip length) for `--backbone`, without loading it."""
     if backbone == SPEECH_EMBEDDING or is_speech_embedding_folder(backbone):
         return MIN_SAMPLES / SAMPLE_RATE, SPEECH_FLOOR_SECONDS
+    if could_be_audio_module(backbone):
+        return 0.0, window_floor_seconds(backbone)
     return 0.0, 0.0
 
 
@@ -93,6 +99,13 @@ def load_audio_backbone(
             "melspectrogram.tflite and embedding_model.tflite (Google's speech_embedding as two TFLite files) in one of them or pass "
             "their folder as --backbone, or use an image backbone over spectrograms (--backbone=mobilenet_v2)"
         )
+    call = audio_module_call(backbone)
+    if call is not None:
+        if not pretrained:
+            raise ConfigError(f"--backbone={backbone!r}: an audio module brings its own trained weights; there is no scratch arm for it")
+        encoder = HubAudioEncoder(backbone, call.per_example, call.output, call.width, call.signature, name="hub_audio_encoder")
+        return AudioBackbone(backbone, "hub", keras.layers.Identity(name="waveform_front"), WaveformIn(name="waveform_in"), encoder,
+                             MeanMaxOverTime(name="mean_max_pool"), preprocessing="waveform")
     if image_backbone is None:
         raise ConfigError(f"--backbone={backbone!r}: image backbones over spectrograms need the vision modality, which is not registered")
     layer, side, normaliser = image_backbone(backbone, weights if pretrained else None, image_size=image_size, alpha=alpha)
@@ -130,7 +143,7 @@ def build_audio_classifier(
         raise ValueError(f"units={units}: a classifier needs at least two classes")
     waves = keras.Input((clip_samples,), dtype="float32", name="waveform")
     maps = backbone.front(waves)
-    if spec_augment:
+    if spec_augment and backbone.kind != "hub":  # an audio module makes its own spectrogram: there is no map of ours to mask
         maps = SpecAugment(name="spec_augment")(maps)
     maps = backbone.normaliser(maps)
     features = backbone.encoder(maps, training=False) if freeze_batch_norm else backbone.encoder(maps)

@@ -67,6 +67,9 @@ class TrainedAudioRun:
     target: TargetSpec
 
 
+BACKBONE_WORDS = {"speech": "speech encoder", "image": "image backbone over log-mel images", "hub": "audio module"}
+
+
 def run_audio_experiment(config: RunConfig) -> dict:
     """Trains, evaluates and exports a sound classifier per `config`; returns the run summary (also summary.json)."""
     return in_run_environment(config, train_audio_run, finish_audio_run)
@@ -159,7 +162,7 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
     summary = {
         "modality": "audio", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
         "task": spec.to_dict(), "backbone": backbone.name, "backbone_kind": backbone.kind, "sample_rate": splits.sample_rate,
-        "setup": f"{backbone.name} ({'speech encoder' if backbone.kind == 'speech' else 'image backbone over log-mel images'}) on "
+        "setup": f"{backbone.name} ({BACKBONE_WORDS[backbone.kind]}) on "
                  f"{splits.clip_samples / splits.sample_rate:.2f} s clips at {splits.sample_rate} Hz",
         "clip_samples": splits.clip_samples, "clip_seconds": splits.clip_samples / splits.sample_rate, **training_entries(result),
         "evaluated_on": held, "scores": scores, **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe,

@@ -193,15 +193,25 @@ class HubLayer(keras.layers.Layer):
         return frozenset(v for v in values if isinstance(v, bool))
 
     def call(self, inputs, training=None):
+        outputs = self._select_output(self.call_module(inputs, training))
+        regularization = getattr(self._module, "regularization_losses", None)
+        if regularization and self.trainable and training:
+            for loss_fn in regularization:
+                self.add_loss(loss_fn())
+        return outputs
+
+    def call_module(self, inputs, training=None):
+        """The module's own outputs on `inputs` (a tensor, tuple or dict), with the `training` value it was traced for."""
         if self.signature:
-            outputs = self._fn(inputs)
-        elif self._training_values:
+            return self._fn(inputs)
+        if self._training_values:
             wanted = bool(training) and self.trainable and not self.freeze_batch_norm
             if wanted not in self._training_values:
                 wanted = not wanted
-            outputs = self._fn(inputs, training=wanted)
-        else:
-            outputs = self._fn(inputs)
+            return self._fn(inputs, training=wanted)
+        return self._fn(inputs)
+
+    def _select_output(self, outputs):
         if isinstance(outputs, dict):
             if self.output_key:
                 outputs = outputs[self.output_key]
@@ -212,10 +222,6 @@ class HubLayer(keras.layers.Layer):
                     f"Hub module {self.handle!r} returns several outputs {sorted(outputs)}; "
                     "choose one with output_key."
                 )
-        regularization = getattr(self._module, "regularization_losses", None)
-        if regularization and self.trainable and training:
-            for loss_fn in regularization:
-                self.add_loss(loss_fn())
         return outputs
 
     def compute_output_shape(self, input_shape):
