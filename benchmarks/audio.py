@@ -19,7 +19,10 @@ Arms:
 * `image_30`: `image` with 30 clips per digit (no scratch arm);
 * `image_30_long`: `image_30` with at least 400 fine-tuning steps (`--fine_tune_min_steps`);
 * `export`: the `speech` recipe on the first fold, exported; per-clip
-  latency of the SavedModel (WAV bytes in) and of each TFLite file;
+  latency of the SavedModel (WAV bytes in) and size, latency and agreement
+  of each TFLite file, int8 (network quantized, front end float,
+  calibrated on 200 training clips) included;
+* `export_image`: the same for the `image` arm's recipe (no scratch arm);
 * `mfcc`, `mfcc_30`: the MFCC baseline alone on the same splits (all
   training clips, 30 per digit), clean and at 10 dB SNR.
 
@@ -63,6 +66,7 @@ ARMS = {
     "image_30": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "max_train_per_class": 30},
     "image_30_long": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "max_train_per_class": 30, "fine_tune_min_steps": 400},
     "export": {"backbone": str(SPEECH_ENCODER), "export": True},
+    "export_image": {"backbone": "mobilenet_v2", "noise_snr_db": 10.0, "export": True},
     "mfcc": {},  # the baseline alone, on the same splits (no network)
     "mfcc_30": {"max_train_per_class": 30},
 }
@@ -138,7 +142,7 @@ def latencies(version_dir: Path, run_dir: Path, tflite_dir: Path) -> dict:
 
     from tl_keras.audio.export import wav_bytes
     from tl_keras.audio.run import read_recorded_audio_splits
-    from tl_keras.audio.tflite import export_audio_tflite
+    from tl_keras.audio.tflite import AUDIO_VARIANTS, export_audio_tflite
     from tl_keras.io.run_folder import RunFolder
 
     splits = read_recorded_audio_splits(RunConfig.from_dict(RunFolder(run_dir).read_config()), run_dir)
@@ -151,9 +155,12 @@ def latencies(version_dir: Path, run_dir: Path, tflite_dir: Path) -> dict:
         served(audio_bytes=request)
         times.append((time.perf_counter() - started) * 1000)
     keep = np.linspace(0, len(splits.waves["test"]) - 1, 200).astype(int)
+    train = splits.waves["train"]
     report = export_audio_tflite(version_dir, tflite_dir, splits.waves["test"][keep], splits.targets["test"][keep], splits.class_names,
-                                 sample_rate=splits.sample_rate)
+                                 sample_rate=splits.sample_rate, variants=AUDIO_VARIANTS,
+                                 calibration=train[np.linspace(0, len(train) - 1, 200).astype(int)])
     return {"saved_model_ms": float(np.median(times)),
+            **{f"{r['variant']}_accuracy": r["accuracy"] for r in report["variants"]},
             **{f"{r['variant']}_ms": r["median_latency_ms"] for r in report["variants"]},
             **{f"{r['variant']}_agreement": r["agreement"] for r in report["variants"]},
             **{f"{r['variant']}_kb": r["size_bytes"] // 1024 for r in report["variants"]}}
@@ -172,7 +179,7 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         for arm in FLAGS.arms:
             for seed in map(int, FLAGS.seeds):
-                for held_out in folds[:1] if arm == "export" else folds:
+                for held_out in folds[:1] if arm.startswith("export") else folds:
                     row = run_row(arm, held_out, seed, Path(tmp))
                     row["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
                     key = (arm, held_out, seed)

@@ -10,8 +10,9 @@ A text export gets two forms (`--text_forms`): string in, with the tokenizer
 inside (TensorFlow Text custom ops), and token ids in (builtin ops; vocab.txt
 beside it), each float32, float16 and dynamic-range. A sound export gets one
 form, float32 waveform at the model's rate in, the log-mel front end inside,
-as float32, float16 and dynamic-range. The export's modality (its model
-card says which) converts it.
+as float32, float16 and dynamic-range, and int8 (the network quantized, the
+front end kept in float) when --variants names it. The export's modality
+(its model card says which) converts it.
 
 With --run_dir, the run's own test split (or validation) is the held-out set
 and its training split calibrates int8. Fails when a variant's top-1
@@ -79,9 +80,10 @@ def main(argv):
         out_dir = FLAGS.output_dir or (storage.join(run_dir, f"tflite_v{version_dir.name}") if run_dir
                                        else storage.join(beside, f"tflite_v{version_dir.name}"))
         written = out_dir if not storage.is_remote(out_dir) else tempfile.mkdtemp(prefix="tflite_")
-        options = {"variants": FLAGS.variants, "image_dir": FLAGS.image_dir, "representative_dir": FLAGS.representative_dir,
-                   "representative_count": FLAGS.representative_count, "int8_io": FLAGS.int8_io, "max_examples": FLAGS.max_images,
-                   "min_agreement": FLAGS.min_agreement, "text_forms": FLAGS.text_forms, "text_file": FLAGS.text_file}
+        options = {"variants": FLAGS.variants, "variants_given": FLAGS["variants"].present, "image_dir": FLAGS.image_dir,
+                   "representative_dir": FLAGS.representative_dir, "representative_count": FLAGS.representative_count,
+                   "int8_io": FLAGS.int8_io, "max_examples": FLAGS.max_images, "min_agreement": FLAGS.min_agreement,
+                   "text_forms": FLAGS.text_forms, "text_file": FLAGS.text_file}
         try:
             report = modality_of_record(_card(version_dir)).hook("tflite")(version_dir, written, class_names, config, run_dir, options)
         except (ConfigError, ValueError) as error:

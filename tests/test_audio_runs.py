@@ -113,3 +113,32 @@ def test_a_run_whose_clips_were_edited_is_refused_by_name(tone_run):
     write_wav(root / "tones" / "low" / "low_0.wav", tone(350, 0.5, 16000, np.random.default_rng(7)), 16000)
     with pytest.raises(SplitMismatchError, match="source_sha256"):
         read_recorded_audio_splits(config, root / "run")
+
+
+def test_int8_quantizes_the_network_and_keeps_the_front_end_in_float(tone_run):
+    """The int8 file: the log-mel front end's ops in float (a power spectrum does not fit int8), the backbone's convolutions int8."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tl_keras.audio.clips import prepare, read_wav
+    from tl_keras.audio.tflite import export_audio_tflite
+
+    summary, root = tone_run
+    files = sorted((root / "tones").glob("*/*.wav"))
+    waves = np.stack([prepare(*_read(f, read_wav), 16000, summary["clip_samples"]) for f in files])
+    labels = np.array([summary["classes"].index(f.parent.name) for f in files])
+    report = export_audio_tflite(summary["export"], root / "int8", waves[::4], labels[::4], summary["classes"], sample_rate=16000,
+                                 variants=("int8",), calibration=waves[1::2])
+    row = report["variants"][0]
+    assert row["variant"] == "int8" and 0.0 <= row["agreement"] <= 1.0 and np.isfinite(row["max_abs_diff"])
+    interpreter = Interpreter(model_path=row["file"])
+    tensors = interpreter.get_tensor_details()
+    kinds = {(op["op_name"], tensors[op["outputs"][0]]["dtype"].__name__) for op in interpreter._get_ops_details()}
+    assert ("RFFT2D", "complex64") in kinds and ("LOG", "float32") in kinds  # the front end, in float
+    assert ("CONV_2D", "int8") in kinds and ("CONV_2D", "float32") not in kinds  # the network, in int8
+    sidecar = json.loads(Path(row["file"]).with_suffix(".json").read_text())
+    assert "front end float" in sidecar["quantized"] and sidecar["inputs"]["waveform"].startswith("float32")
+
+
+def _read(path, read_wav):
+    samples, info = read_wav(str(path))
+    return samples, info.rate

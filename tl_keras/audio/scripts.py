@@ -96,7 +96,8 @@ def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]
 
 
 def tflite(version_dir, out_dir: str, class_names: list[str], config, run_dir: str, options: dict) -> dict:
-    """A sound export as float32, float16 and dynamic-range files, each checked on the run's held-out clips. Returns the report.
+    """A sound export as float32, float16 and dynamic-range files (int8 too when --variants names it), each checked on the run's
+    held-out clips; int8 calibrates on up to --representative_count training clips, spread over the split. Returns the report.
 
     (Six parameters: the export, where the files go, and what the script was given.)
     """
@@ -108,7 +109,8 @@ def tflite(version_dir, out_dir: str, class_names: list[str], config, run_dir: s
     from tl_keras.export.classes import align
     from tl_keras.tasks import SINGLE_LABEL
 
-    variants = [v for v in options["variants"] if v in audio_tflite.AUDIO_VARIANTS]
+    named = options.get("variants_given", True)
+    variants = [v for v in options["variants"] if v in (audio_tflite.AUDIO_VARIANTS if named else audio_tflite.DEFAULT_AUDIO_VARIANTS)]
     if not variants:
         raise ConfigError(f"--variants: sound exports convert to {', '.join(audio_tflite.AUDIO_VARIANTS)}")
     if config is None:
@@ -120,8 +122,11 @@ def tflite(version_dir, out_dir: str, class_names: list[str], config, run_dir: s
         targets = align(class_names, splits.class_names, data=f"the run's {split} split")[np.asarray(targets)]
     keep = np.linspace(0, len(waves) - 1, min(options["max_examples"], len(waves))).astype(int)
     minimum = {v: options["min_agreement"] for v in variants} if options["min_agreement"] else None
+    train = splits.waves["train"]
+    calibration = train[np.linspace(0, len(train) - 1, min(options.get("representative_count", 200), len(train))).astype(int)]
     return audio_tflite.export_audio_tflite(version_dir, out_dir, waves[keep], np.asarray(targets)[keep], class_names,
-                                            sample_rate=splits.sample_rate, variants=variants, min_agreement=minimum)
+                                            sample_rate=splits.sample_rate, variants=variants, min_agreement=minimum,
+                                            calibration=calibration if "int8" in variants else None)
 
 
 
