@@ -19,7 +19,6 @@ with Keras far below the 0.97 an int8 file must reach (docs/audio.md).
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -31,8 +30,7 @@ from tl_keras.audio.export import WAVEFORM_INPUT, WAVEFORM_SIGNATURE
 from tl_keras.export.saved_model import write_labels_file
 from tl_keras.export.signatures import LABELS_FILE, PROBABILITIES
 from tl_keras.export.tflite import (
-    DEFAULT_MIN_AGREEMENT, add_ratios_to_float32, below_min_agreement, collapse_check, exported_target, interpreter_class,
-    median_latency_ms, quiet_interpreter_start,
+    PlannedFile, collapse_check, exported_target, interpreter_class, median_latency_ms, quiet_interpreter_start, write_checked_files,
 )
 from tl_keras.io import atomic
 from tl_keras.io.native_stderr import native_stderr_silenced
@@ -224,21 +222,18 @@ def export_audio_tflite(
     model = keras_copy_of(version_dir)
     keras_outputs = predict_waves(model, waves)
     target = exported_target(version_dir, class_names)
-    thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
-    rows, failures = [], []
-    for variant in variants:
-        started = time.perf_counter()
-        content = convert_audio(version_dir, variant, output=target.task.raw_output, calibration=calibration,
-                                front_end=front_end_layers(model))
-        path = out / f"{version_dir.parent.name}_{variant}.tflite"
-        path.write_bytes(content)
-        row = audio_parity(variant, content, keras_outputs, waves, labels, class_names, target)
-        row.update(file=str(path), convert_seconds=round(time.perf_counter() - started, 2))
-        write_audio_sidecar(path, variant, sample_rate, waves.shape[1], class_names, target)
-        failure = below_min_agreement(row, thresholds[variant])
-        failures += [failure] if failure else []
-        rows.append(row)
-    add_ratios_to_float32(rows)
+    front_end = front_end_layers(model)
+
+    def planned(variant: str) -> PlannedFile:
+        return PlannedFile(
+            variant, out / f"{version_dir.parent.name}_{variant}.tflite",
+            convert=lambda: convert_audio(version_dir, variant, output=target.task.raw_output, calibration=calibration,
+                                          front_end=front_end),
+            check=lambda content: audio_parity(variant, content, keras_outputs, waves, labels, class_names, target),
+            describe=lambda path, row: write_audio_sidecar(path, variant, sample_rate, waves.shape[1], class_names, target),
+        )
+
+    rows, failures = write_checked_files([planned(v) for v in variants], min_agreement)
     report = {"saved_model": str(version_dir), "model_kind": "audio", "sample_rate": sample_rate, "clip_samples": int(waves.shape[1]),
               "classes": list(class_names), "task": target.kind, "variants": rows, "failures": failures}
     atomic.write_json(out / "tflite_report.json", report)

@@ -8,8 +8,11 @@ how a file is judged against Keras does not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import statistics
 import time
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -58,6 +61,44 @@ def add_ratios_to_float32(rows: list[dict], group: str = "") -> None:
         if reference is not None:
             row["size_vs_float32"] = row["size_bytes"] / reference["size_bytes"]
             row["speedup_vs_float32"] = reference["median_latency_ms"] / row["median_latency_ms"]
+
+
+@dataclasses.dataclass
+class PlannedFile:
+    """One TFLite file a modality writes: its variant (which sets its agreement threshold), where it goes, and how it is made,
+    checked against Keras (a report row) and described beside itself (the sidecar, given the row)."""
+
+    variant: str
+    path: Path
+    convert: Callable[[], bytes]
+    check: Callable[[bytes], dict]
+    describe: Callable[[Path, dict], None]
+
+
+def write_checked_files(planned: Sequence[PlannedFile], min_agreement: dict[str, float] | None = None,
+                        group: str = "") -> tuple[list[dict], list[str]]:
+    """Converts, writes, checks and describes each planned file in turn: (report rows, failure lines).
+
+    Each row gains its file, conversion time, size on disk, threshold and
+    whether it is below it, and its size and speed against the float32 row
+    of its `group` (`add_ratios_to_float32`). Every modality's converter
+    goes through here, so a report row means the same whatever the input.
+    """
+    thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
+    rows, failures = [], []
+    for plan in planned:
+        started = time.perf_counter()
+        content = plan.convert()
+        seconds = time.perf_counter() - started
+        plan.path.write_bytes(content)
+        row = plan.check(content)
+        row.update(file=str(plan.path), convert_seconds=round(seconds, 2), size_on_disk_bytes=plan.path.stat().st_size)
+        failure = below_min_agreement(row, thresholds[plan.variant])
+        failures += [failure] if failure else []
+        plan.describe(plan.path, row)
+        rows.append(row)
+    add_ratios_to_float32(rows, group)
+    return rows, failures
 
 
 def interpreter_class():

@@ -20,7 +20,6 @@ int8 is not offered: the variants are float32, float16 and dynamic-range.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -34,8 +33,7 @@ from tl_keras.text.export import ID_INPUTS, IDS_SIGNATURE, TEXT_INPUT
 from tl_keras.text.graph_tokenizer import GraphTokenizer, check_tflite_expressible
 from tl_keras.text.tokenizer import TextTokenizer
 from tl_keras.export.tflite import (
-    DEFAULT_MIN_AGREEMENT, add_ratios_to_float32, below_min_agreement, collapse_check, exported_target, median_latency_ms,
-    quiet_interpreter_start,
+    PlannedFile, collapse_check, exported_target, median_latency_ms, quiet_interpreter_start, write_checked_files,
 )
 
 FORMS = ("string", "ids")
@@ -214,21 +212,16 @@ def export_text_tflite(
     write_labels_file(out / LABELS_FILE, class_names)
     keras_probabilities = keras_probabilities_of(version_dir, texts)
     target = exported_target(version_dir, class_names)
-    thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
-    rows, failures = [], []
-    for form in forms:
-        for variant in variants:
-            started = time.perf_counter()
-            content = convert_text(version_dir, tokenizer, form, variant, output=target.task.raw_output)
-            path = out / f"{version_dir.parent.name}_{form}_{variant}.tflite"
-            path.write_bytes(content)
-            row = text_parity(form, variant, content, tokenizer, keras_probabilities, texts, labels, class_names, target)
-            row.update(file=str(path), convert_seconds=round(time.perf_counter() - started, 2))
-            write_text_sidecar(path, form, variant, tokenizer, class_names, target)
-            failure = below_min_agreement(row, thresholds[variant])
-            failures += [failure] if failure else []
-            rows.append(row)
-    add_ratios_to_float32(rows, group="form")
+
+    def planned(form: str, variant: str) -> PlannedFile:
+        return PlannedFile(
+            variant, out / f"{version_dir.parent.name}_{form}_{variant}.tflite",
+            convert=lambda: convert_text(version_dir, tokenizer, form, variant, output=target.task.raw_output),
+            check=lambda content: text_parity(form, variant, content, tokenizer, keras_probabilities, texts, labels, class_names, target),
+            describe=lambda path, row: write_text_sidecar(path, form, variant, tokenizer, class_names, target),
+        )
+
+    rows, failures = write_checked_files([planned(f, v) for f in forms for v in variants], min_agreement, group="form")
     report = {
         "saved_model": str(version_dir), "model_kind": "text", "sequence_length": tokenizer.sequence_length,
         "classes": list(class_names), "task": target.kind, "variants": rows, "failures": failures,

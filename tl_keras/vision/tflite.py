@@ -15,7 +15,6 @@ class collapse full-integer quantisation is known for.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -26,7 +25,8 @@ from tl_keras.io import atomic
 from tl_keras.export.saved_model import LABELS_FILE, PIXELS_SIGNATURE, PROBABILITIES, write_labels_file
 from tl_keras.export.tflite import (  # noqa: F401 - the variants and their thresholds, importable with the image converter
     COLLAPSE_SHARE, DEFAULT_MIN_AGREEMENT, PROBABILITY_TOLERANCE, RECALL_DROP, VARIANTS, add_ratios_to_float32, below_min_agreement,
-    collapse_check, exported_target, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
+    PlannedFile, collapse_check, exported_target, format_report, interpreter_class, median_latency_ms, quiet_interpreter_start,
+    write_checked_files,
 )
 
 
@@ -272,25 +272,20 @@ def export_tflite(
     size = int(images.shape[1])
     keras_probabilities = model.predict(images, verbose=0)
     target = exported_target(version_dir, class_names)
-    thresholds = {**DEFAULT_MIN_AGREEMENT, **(min_agreement or {})}
     name = version_dir.parent.name
     write_labels_file(out / LABELS_FILE, class_names)
-    rows, failures = [], []
-    for variant in variants:
-        started = time.perf_counter()
-        content = convert(version_dir, variant, size, representative if variant == "int8" else None, int8_io,
-                          output=target.task.raw_output)
-        seconds = time.perf_counter() - started
-        path = out / f"{name}_{variant}.tflite"
-        path.write_bytes(content)
-        row = parity(variant, content, keras_probabilities, images, labels, class_names, target)
-        row.update({"file": str(path), "convert_seconds": round(seconds, 2)})
-        row["size_on_disk_bytes"] = path.stat().st_size
-        failure = below_min_agreement(row, thresholds[variant])
-        failures += [failure] if failure else []
-        write_sidecar(path, variant, size, class_names, row, preprocessing, resize_contract(model, size), target)
-        rows.append(row)
-    add_ratios_to_float32(rows)
+    contract = resize_contract(model, size)
+
+    def planned(variant: str) -> PlannedFile:
+        return PlannedFile(
+            variant, out / f"{name}_{variant}.tflite",
+            convert=lambda: convert(version_dir, variant, size, representative if variant == "int8" else None, int8_io,
+                                    output=target.task.raw_output),
+            check=lambda content: parity(variant, content, keras_probabilities, images, labels, class_names, target),
+            describe=lambda path, row: write_sidecar(path, variant, size, class_names, row, preprocessing, contract, target),
+        )
+
+    rows, failures = write_checked_files([planned(v) for v in variants], min_agreement)
     report = {"saved_model": str(version_dir), "image_size": size, "classes": list(class_names), "task": target.kind, "variants": rows,
               "failures": failures}
     atomic.write_json(out / "tflite_report.json", report)
