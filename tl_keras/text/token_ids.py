@@ -51,16 +51,3 @@ class TokenIds:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
-
-
-def with_specials(pieces: TokenIds, room: int, cls_id: int, sep_id: int) -> TokenIds:
-    """`[CLS] pieces [SEP]` per row, the pieces cut to `room`, computed on the flat arrays (no loop over rows)."""
-    kept = np.minimum(pieces.lengths, room)
-    splits = np.zeros(len(kept) + 1, np.int64)
-    np.cumsum(kept + 2, out=splits[1:])
-    values = np.empty(int(splits[-1]), np.int32)
-    values[splits[:-1]] = cls_id
-    values[splits[1:] - 1] = sep_id
-    within = np.arange(int(kept.sum()), dtype=np.int64) - np.repeat(np.cumsum(kept) - kept, kept)
-    values[np.repeat(splits[:-1] + 1, kept) + within] = pieces.values[np.repeat(pieces.splits[:-1], kept) + within]
-    return TokenIds(values, splits)
