@@ -23,30 +23,38 @@ clip length training would choose, and the classes per split.
 The data source's modality (`tl_keras.config.modalities`) does the checking.
 """
 
+import tempfile
+from pathlib import Path
+
 from absl import app, flags
 
 from tl_keras.config import cli  # first of TensorFlow's importers: tl_keras quiets its C++ logs before it loads
 from tl_keras.config.modalities import modality_for
 from tl_keras.config.settings import ConfigError
+from tl_keras.io import storage
 
 cli.define_config_flags(only=(
     "image_dir", "labels_file", "task", "text_file", "text_dir", "validation_file", "test_file", "text_column", "label_column", "backbone",
     "max_sequence_length", "validation_fraction", "test_fraction", "seed", "min_images_per_class", "audio_dir", "audio_file",
     "clip_seconds",
 ))
-flags.DEFINE_string("report", "data_report.json", "Where to write the JSON report.")
+flags.DEFINE_string("report", "data_report.json", "Where to write the JSON report (any filesystem a path flag takes).")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    remote = storage.is_remote(FLAGS.report)
+    written = str(Path(tempfile.mkdtemp(prefix="check_data_")) / storage.name_of(FLAGS.report)) if remote else FLAGS.report
     try:
         config = cli.config_from_flags()
-        lines = modality_for(config).hook("check_data")(config, FLAGS.report, cli.file_progress())
+        lines = modality_for(config).hook("check_data")(config, written, cli.file_progress())
+        if remote:  # the modalities write a local file; the report then goes to the store whole
+            storage.copy_file(written, FLAGS.report)
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
-    print("\n".join(lines))
+    print("\n".join(lines).replace(written, FLAGS.report))
 
 
 if __name__ == "__main__":

@@ -167,3 +167,34 @@ def test_a_sound_run_reads_clips_listed_in_a_table_on_an_object_store(bucket, tm
     ))
     assert summary["modality"] == "audio" and summary["classes"] == ["high", "low", "mid"]
     assert storage.isfile(f"{bucket}/runs/sound/data_report.json")
+
+
+@pytest.mark.slow
+def test_the_data_check_writes_its_report_on_an_object_store(image_folder, tmp_path):
+    """check_data.py --report=ram://...: the report lands on the store (read back in the script's own process: ram:// is
+    per process), and the printed path is the store's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    target = f"ram://{uuid.uuid4().hex}/checks/report.json"
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(repo / 'experiments')!r})
+sys.argv = ["check_data.py", "--image_dir={image_folder}", "--report={target}"]
+import check_data
+from absl import app
+from tl_keras.config import cli
+try:
+    app.run(cli.clean_errors(check_data.main))
+except SystemExit as done:
+    code = done.code
+from tl_keras.io import storage
+print("STORED", json.dumps(sorted(json.loads(storage.read_text({target!r})))))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"report: {target}" in done.stdout
+    stored = json.loads(done.stdout.split("STORED ", 1)[1].splitlines()[0])
+    assert {"class_names", "files_checked", "duplicates"} <= set(stored)
