@@ -13,9 +13,10 @@ microphones.
   python experiments/train.py --audio_dir=clips/ --backbone=mobilenet_v2
   python benchmarks/audio.py
 
-Measured by the second command (three held-out speakers, seed 0): 0.763
-test accuracy (scratch 0.675, MFCC 0.695), 0.698 at 10 dB SNR with
---noise_snr_db=10; 0.684 at 30 clips per digit. See docs/audio.md.
+Measured by the second command (six held-out speakers, seed 0): 0.806
+test accuracy (scratch 0.719, MFCC 0.705), 0.780 at 10 dB SNR with
+--noise_snr_db=10; 0.738 at 30 clips per digit (0.633 +- 0.096 over seeds
+0-2 on three speakers). See docs/audio.md.
 """
 
 SETTINGS = {
@@ -29,8 +30,8 @@ SETTINGS = {
     "head_init": "logistic",
     "fine_tune_epochs": 8,
     # A small folder still gets 400 steps of fine-tuning: at 30 clips per digit, eight epochs (80 steps) never moved the network
-    # past the frozen probe (0.415 leave-one-speaker-out on three speakers), 400 steps did (0.684; MFCC 0.583). With 2,000
-    # clips eight epochs are 504 steps, so the floor changes nothing there.
+    # past the frozen probe (0.415 leave-one-speaker-out on three speakers, seed 0), 400 steps did (0.684 on seed 0, 0.633 +-
+    # 0.096 over seeds 0-2; MFCC 0.583). With 2,000 clips eight epochs are 504 steps, so the floor changes nothing there.
     "fine_tune_min_steps": 400,
     "fine_tune_learning_rate": 3e-4,
     "fine_tune_optimizer": "adam",
