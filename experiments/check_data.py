@@ -46,14 +46,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     remote = storage.is_remote(FLAGS.report)
-    written = str(Path(tempfile.mkdtemp(prefix="check_data_")) / storage.name_of(FLAGS.report)) if remote else FLAGS.report
-    try:
-        config = cli.config_from_flags()
-        lines = modality_for(config).hook("check_data")(config, written, cli.file_progress())
-        if remote:  # the modalities write a local file; the report then goes to the store whole
-            storage.copy_file(written, FLAGS.report)
-    except (ConfigError, ValueError) as error:
-        cli.fail(f"{error}")
+    with tempfile.TemporaryDirectory(prefix="check_data_") as scratch:
+        written = str(Path(scratch) / storage.name_of(FLAGS.report)) if remote else FLAGS.report
+        try:
+            config = cli.config_from_flags()
+            lines = modality_for(config).hook("check_data")(config, written, cli.file_progress())
+            if remote:  # the modalities write a local file; the report then goes to the store whole
+                storage.copy_file(written, FLAGS.report)
+        except (ConfigError, ValueError) as error:
+            cli.fail(f"{error}")
     print("\n".join(lines).replace(written, FLAGS.report))
 
 

@@ -156,6 +156,7 @@ class HubAudioEncoder(HubLayer):
                                waves, fn_output_signature=tf.TensorSpec(frame_shape, tf.float32))
         else:
             frames = _pick(self.call_module(waves, training), self.output_name)
+        self.add_module_losses(training)
         return tf.reshape(frames, [tf.shape(waves)[0], -1, self.width])
 
     def _frames_per_clip(self, samples: int | None) -> int | None:

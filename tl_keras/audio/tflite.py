@@ -64,17 +64,17 @@ def convert_audio(
     def serve(waveform):
         return {output: waveform_fn(**{WAVEFORM_INPUT: waveform})[output]}
 
-    def converter():
+    def converter(precision: str):
         made = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], loaded)
-        if variant != "float32":
+        if precision != "float32":
             made.optimizations = [tf.lite.Optimize.DEFAULT]
-        if variant == "float16":
+        if precision == "float16":
             made.target_spec.supported_types = [tf.float16]
         return made
 
     if variant == "int8":
         return _network_int8(converter, np.asarray(calibration, np.float32), front_end)
-    return converter().convert()
+    return converter(variant).convert()
 
 
 def front_end_layers(model) -> list[str]:
@@ -88,23 +88,22 @@ def front_end_layers(model) -> list[str]:
 
 
 def _network_int8(converter, calibration: np.ndarray, front_end: Sequence[str]) -> bytes:
-    """Full-integer quantization of everything but the front end's ops, float32 in and out.
+    """Full-integer quantization of everything but the front end's ops, float32 in and out (`converter(precision)` makes a
+    converter of the export's waveform signature).
 
     The front end's ops are found by name in a float conversion (TFLite
     names an op's output after the Keras layer that made it) and denied to
     the quantizer through TensorFlow's selective-quantization debugger; the
     network between it and the output is calibrated on `calibration`.
     """
-    from tl_keras.export.tflite import interpreter_class
-
     def samples():
         for wave in calibration:
             yield [wave[None]]
 
-    made = converter()
+    made = converter("int8")
     made.representative_dataset = samples
     with native_stderr_silenced():
-        float_model = _float_twin(converter).convert()
+        float_model = converter("float32").convert()
     interpreter_type, _ = interpreter_class()
     with quiet_interpreter_start():
         interpreter = interpreter_type(model_content=float_model)
@@ -116,13 +115,6 @@ def _network_int8(converter, calibration: np.ndarray, front_end: Sequence[str]) 
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # the debugger's own interpreter, not ours
         debugger = tf.lite.experimental.QuantizationDebugger(converter=made, debug_dataset=samples, debug_options=options)
         return debugger.get_nondebug_quantized_model()
-
-
-def _float_twin(converter):
-    made = converter()
-    made.optimizations = []
-    made.target_spec.supported_types = []
-    return made
 
 
 def _in_scopes(tensor_name: str, layer_names: set[str]) -> bool:

@@ -194,11 +194,15 @@ class HubLayer(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         outputs = self._select_output(self.call_module(inputs, training))
+        self.add_module_losses(training)
+        return outputs
+
+    def add_module_losses(self, training=None) -> None:
+        """The module's own regularization losses, while it trains (a subclass that calls the module its own way adds them too)."""
         regularization = getattr(self._module, "regularization_losses", None)
         if regularization and self.trainable and training:
             for loss_fn in regularization:
                 self.add_loss(loss_fn())
-        return outputs
 
     def call_module(self, inputs, training=None):
         """The module's own outputs on `inputs` (a tensor, tuple or dict), with the `training` value it was traced for."""
