@@ -58,7 +58,7 @@ def format_result_table(summary: dict, config) -> str:
     rows = [("transfer", summary["transfer_accuracy"], timings["transfer_train_s"])]
     if "refit" in summary:
         refit = summary["refit"]
-        every = "every labelled image" if config.refit == "all" else "train + validation"
+        every = "every labelled image" if refit.get("include_test") else "train + validation"
         label = f"transfer refit on {every} ({refit['examples']} images), exported"
         rows.append((label + (" (no held-out split left)" if summary["exported_accuracy"] is None else ""),
                      summary["exported_accuracy"], refit["seconds"]))

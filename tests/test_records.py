@@ -79,7 +79,7 @@ def test_a_run_on_records_in_a_bucket_matches_the_run_on_the_folder(tmp_path, im
     on_folder = run_experiment(RunConfig(image_dir=str(image_folder), run_dir=str(tmp_path / "folder"), **common))
     on_records = run_experiment(RunConfig(records=f"{bucket}/records", run_dir=str(tmp_path / "records"), name="images", **common))
     assert on_records["classes"] == on_folder["classes"] and on_records["counts"] == on_folder["counts"]
-    assert on_folder["exported_accuracy"] >= 0.8 and on_records["exported_accuracy"] >= 0.8
+    assert on_folder["transfer_accuracy"] >= 0.8 and on_records["transfer_accuracy"] >= 0.8
     split = json.loads((tmp_path / "records" / "split.json").read_text())
     assert split["source"] == f"records:{bucket}/records"
 

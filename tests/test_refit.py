@@ -1,5 +1,6 @@
 """The refit on every label: validation folded into training, the kept recipe replayed with its choices fixed, the export scored."""
 
+import functools
 import json
 
 import keras
@@ -152,9 +153,38 @@ def test_all_labelled_with_test_folds_every_split_into_training(image_folder):
 def test_auto_refits_a_kept_frozen_phase_on_small_folders_with_a_test_split_and_on_refits_any():
     plan, frozen = refit_lib.RefitPlan(1.0, 2, 2, "all", None), refit_lib.RefitPlan(1.0, 0, 0, "all", None)
     small, large = refit_lib.AUTO_MAX_PER_CLASS, refit_lib.AUTO_MAX_PER_CLASS + 1
-    assert refit_lib.refit_decision("auto", frozen, small, has_test=True, from_init=False) is frozen
+    assert refit_lib.refit_decision("auto", frozen, small, has_test=True, from_init=False) == frozen
     assert "fine-tuning was kept" in refit_lib.refit_decision("auto", plan, small, has_test=True, from_init=False)
     assert "more than" in refit_lib.refit_decision("auto", plan, large, has_test=True, from_init=False)
     assert "no test split" in refit_lib.refit_decision("auto", plan, small, has_test=False, from_init=False)
-    assert refit_lib.refit_decision("on", plan, large, has_test=False, from_init=False) is plan
+    assert refit_lib.refit_decision("on", plan, large, has_test=False, from_init=False) == plan
     assert "--init_from" in refit_lib.refit_decision("on", plan, small, has_test=True, from_init=True)
+
+
+def test_auto_trains_on_a_carved_test_split_too_and_on_never_does():
+    """A test split carved from the user's own labels is labels the export can still learn from once the report is
+    written; one the source supplied (or with labels held back by a budget: `spare_test` False) stays held out."""
+    frozen = refit_lib.RefitPlan(1.0, 0, 0, "all", None)
+    decide = functools.partial(refit_lib.refit_decision, most_per_class=refit_lib.AUTO_MAX_PER_CLASS, has_test=True, from_init=False)
+    assert decide("auto", frozen, spare_test=True).include_test
+    assert not decide("auto", frozen, spare_test=False).include_test
+    assert not decide("on", frozen, spare_test=True).include_test
+    assert decide("all", frozen, spare_test=False).include_test
+
+
+@pytest.mark.slow
+def test_auto_on_one_folder_trains_the_export_on_the_carved_test_split_after_the_report(image_folder, tmp_path):
+    summary = _folder_run(image_folder, tmp_path, refit="auto", fine_tune_epochs=0)
+    counts = summary["counts"]
+    assert summary["kept_phase"] == FROZEN and summary["refit"]["include_test"]
+    assert summary["refit"]["examples"] == sum(sum(counts[s].values()) for s in ("train", "validation", "test")) == 36
+    assert summary["exported_accuracy"] is None and "the test split's included" in summary["refit"]["unscored"]
+    metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["transfer_accuracy"])  # the report: the model trained before it
+
+
+@pytest.mark.slow
+def test_auto_with_a_label_budget_keeps_the_carved_test_split_out_and_scores_the_refit(image_folder, tmp_path):
+    summary = _folder_run(image_folder, tmp_path, refit="auto", fine_tune_epochs=0, max_train_per_class=5)
+    assert summary["refit"]["include_test"] is False and summary["exported_accuracy"] is not None
+    assert summary["refit"]["examples"] == sum(summary["counts"]["train"].values()) + sum(summary["counts"]["validation"].values())

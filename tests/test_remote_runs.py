@@ -56,7 +56,7 @@ def test_an_image_run_reads_trains_and_exports_on_an_object_store_and_resumes_th
     shutil.rmtree(tmp_path / "mirrors")
     again = run_experiment(config)
     assert again["export"] == f"{bucket}/exports/images/2"
-    np.testing.assert_allclose(again["exported_accuracy"], summary["exported_accuracy"])
+    np.testing.assert_allclose(again["transfer_accuracy"], summary["transfer_accuracy"])
 
 
 @pytest.mark.slow

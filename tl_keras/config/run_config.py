@@ -290,9 +290,10 @@ class RunConfig:
         "auto",
         "Image runs: once validation has chosen the head's strength, the epochs and the kept phase, train the kept recipe again on "
         "training plus validation with those choices fixed, and export that: on (whenever the recipe can be replayed), off, auto "
-        "(when the frozen phase was kept, on folders of at most 150 labelled images per class with a test split), or all (on "
-        "training, validation and test, after the report: every label reaches the export, whose held-out score is then the model "
-        "trained before it). The test split scores the exported model where it was not trained on.",
+        "(when the frozen phase was kept, on folders of at most 150 labelled images per class with a test split; a test split "
+        "carved from the same labels by --test_fraction trains it too, after the report, unless --max_train_per_class holds "
+        "labels back), or all (on training, validation and test, after the report). Where the test split trained the export, "
+        "the reported scores are those of the model trained before it; otherwise the test split scores the exported model.",
     )
     tta: str = _field(
         "none",

@@ -84,6 +84,10 @@ class DataSplits:
     """Unbatched splits of (example, int32 label) and the class names; an image source's example is uint8 HxWx3 pixels.
 
     `test` is None when the source has no data left for a test split.
+    `test_carved` says the test split was drawn by `--test_fraction` from
+    the user's labelled examples (the source named no test split of its
+    own): once the report is written, those labels can still train the
+    export, where a test split the source supplied stays held out.
     `split_record` says exactly which examples went where (file lists, index
     lists or TFDS split strings) and with which settings. `indexed` holds
     the splits that can be read by index (image folders, arrays): training
@@ -103,6 +107,7 @@ class DataSplits:
     target: object = None
     # Splits read from shards (`data.records`): (e, image_size) -> epoch e's examples, in an order fixed by (seed, e).
     epoch_sources: dict = dataclasses.field(default_factory=dict)
+    test_carved: bool = False
 
     def size(self, split: str) -> int:
         """Examples in a split as listed (before undecodable files are dropped); -1 if unknown."""
@@ -228,8 +233,10 @@ def counts_by_class(labels: np.ndarray, parts: dict[str, np.ndarray], class_name
     }
 
 
-def splits_by_index(indexed: IndexedSource, parts: dict[str, np.ndarray], class_names: list[str], record: dict) -> DataSplits:
-    """`DataSplits` whose split k is the examples of `indexed` at `parts[k]` (None when empty)."""
+def splits_by_index(
+    indexed: IndexedSource, parts: dict[str, np.ndarray], class_names: list[str], record: dict, *, test_carved: bool = False,
+) -> DataSplits:
+    """`DataSplits` whose split k is the examples of `indexed` at `parts[k]` (None when empty); `test_carved`: see `DataSplits`."""
     by_split = {k: indexed.subset(idx) for k, idx in parts.items() if len(idx)}
     datasets = {k: by_split[k].dataset() if k in by_split else None for k in ("train", "validation", "test")}
     return DataSplits(
@@ -241,4 +248,5 @@ def splits_by_index(indexed: IndexedSource, parts: dict[str, np.ndarray], class_
         split_record=record,
         train_labels=indexed.labels[parts["train"]],
         indexed=by_split,
+        test_carved=test_carved and len(parts.get("test", ())) > 0,
     )

@@ -9,6 +9,13 @@ of the model. The refit replays the kept recipe on all of them with every
 choice fixed (the strength, the epoch count, the rate, the unfrozen
 layers), so nothing is picked on data the model trained on.
 
+Where the run carved its test split from the user's own labels (one
+folder, no test split of its own), `--refit=auto` folds that split in too,
+after the report is written: the frozen refit is then one logistic fit on
+every labelled image, and the reported scores are those of the model
+trained before it (the export has none of its own). A test split the
+source supplied stays out of every refit but `--refit=all`.
+
 What can be replayed: the frozen phase as the logistic fit on cached
 features (`head_init="logistic"`, the default), and one fine-tuning stage
 at a constant or cosine rate. A plateau schedule (it reacts to validation),
@@ -38,7 +45,8 @@ from tl_keras.training.two_phase import recorded_rate
 
 # --refit=auto refits folders of at most this many labelled (training + validation) images per class, when the
 # frozen phase was kept: there the refit is one deterministic logistic fit on more rows, and it gained on average
-# at every budget measured (benchmarks/label_budget.py; docs/training.md). A kept fine-tuning is replayed only with
+# at every budget measured (benchmarks/label_budget.py, and with a carved test split folded in too,
+# benchmarks/one_folder.py; docs/training.md). A kept fine-tuning is replayed only with
 # --refit=on: a new fine-tuning run on more labels did not gain on average over the runs measured, since the epoch
 # and phase validation chose were chosen for the first run's draw of the noise, not the replay's.
 AUTO_MAX_PER_CLASS = 150
@@ -53,6 +61,7 @@ class RefitPlan:
     planned_epochs: int  # the fine-tuning schedule's length (its cosine and warmup span), in epochs
     unfreeze: str
     fine_tune_rate: float | None  # None: the settings' rate
+    include_test: bool = False  # the test split trains the refit too (after the report): the export has no held-out score
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -84,13 +93,17 @@ def refit_plan(result, settings: TrainSettings, run_dir: Path, *, custom_trainer
     return dataclasses.replace(plan, fine_tune_epochs=kept_epochs, planned_epochs=planned, fine_tune_rate=rate)
 
 
-def refit_decision(mode: str, plan: RefitPlan, most_per_class: int, *, has_test: bool, from_init: bool) -> RefitPlan | str:
-    """`plan` when `--refit=mode` refits this run, else why not ("all" refits as "on" does, on more images).
+def refit_decision(
+    mode: str, plan: RefitPlan, most_per_class: int, *, has_test: bool, from_init: bool, spare_test: bool = False,
+) -> RefitPlan | str:
+    """`plan` when `--refit=mode` refits this run (`include_test` set where the test split trains it too), else why not.
 
     Args:
         most_per_class: labelled (training + validation) examples of the largest class.
-        has_test: whether a test split will score the refit model.
+        has_test: whether the run has a test split.
         from_init: the model came from `--init_from`, not from a backbone a refit can rebuild.
+        spare_test: the test split was carved from the user's own labels and nothing else holds labels back
+            (no label budget), so `auto` trains the export on it too once the report is written.
     """
     if from_init:
         return "the model came from --init_from, which a refit cannot rebuild from scratch"
@@ -100,7 +113,7 @@ def refit_decision(mode: str, plan: RefitPlan, most_per_class: int, *, has_test:
         return f"more than {AUTO_MAX_PER_CLASS} labelled images per class (--refit=on refits anyway)"
     if mode == "auto" and plan.fine_tune_epochs:
         return "fine-tuning was kept, and replaying it on more labels did not gain on average (--refit=on replays it anyway)"
-    return plan
+    return dataclasses.replace(plan, include_test=mode == "all" or (mode == "auto" and spare_test))
 
 
 def refit(

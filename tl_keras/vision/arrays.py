@@ -45,7 +45,7 @@ def load_arrays(
     if num_classes > len(class_names):
         raise ValueError(f"labels go up to {num_classes - 1} but only {len(class_names)} class names were given")
     parts = stratified_split(labels, validation_fraction, test_fraction, seed)
-    return in_memory_splits(images, labels, parts, class_names, {"source": "arrays", "seed": seed})
+    return in_memory_splits(images, labels, parts, class_names, {"source": "arrays", "seed": seed}, test_carved=True)
 
 
 def load_npz(path: str | os.PathLike, validation_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 42) -> DataSplits:
@@ -61,11 +61,13 @@ def load_npz(path: str | os.PathLike, validation_fraction: float = 0.2, test_fra
 
 
 def in_memory_splits(
-    images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict
+    images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], class_names: list[str], record: dict, *,
+    test_carved: bool = False,
 ) -> DataSplits:
-    """Splits of in-memory uint8 images by index arrays; the indices are the split record."""
+    """Splits of in-memory uint8 images by index arrays; the indices are the split record (`test_carved`: see `DataSplits`)."""
     return splits_by_index(
-        IndexedSplit.from_arrays(images, labels), parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}}
+        IndexedSplit.from_arrays(images, labels), parts, class_names, {**record, **{k: idx.tolist() for k, idx in parts.items()}},
+        test_carved=test_carved,
     )
 
 

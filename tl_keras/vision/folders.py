@@ -128,7 +128,8 @@ def load_image_folder(
         write_split(split_file, record)
     if report is not None and report_file is not None:
         _write_report(report, record, report_file)
-    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record)
+    return splits_by_index(IndexedSplit.from_files(paths, labels, checked=check, sizes=sizes), parts, class_names, record,
+                           test_carved=True)
 
 
 def _scan_trees(image_dir, validation_dir) -> tuple["FolderScan", np.ndarray]:

@@ -123,7 +123,7 @@ def load_labelled_images(
     if split_file is not None and not split_file.is_file():
         write_split(split_file, record)
     indexed = IndexedSplit.from_files(paths, spec.training_targets(targets), checked=check, sizes=sizes)
-    splits = splits_by_index(indexed, parts, spec.names, record)
+    splits = splits_by_index(indexed, parts, spec.names, record, test_carved=True)
     splits.counts = {k: spec.task.counts(targets[idx], spec.names) for k, idx in parts.items() if len(idx)}
     splits.train_labels = None  # per-class balancing has no meaning for tags or values
     splits.target = spec

@@ -118,9 +118,9 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
     # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
     # Validation is in the refit model's training data: only a test split it did not train on can score it.
-    refit_scored = data.evaluation_split == "test" and config.refit != "all"
+    refit_scored = refit_plan is not None and data.evaluation_split == "test" and not refit_plan.include_test
     metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name,
-                                                  write_report=refit_plan is None or not refit_scored)
+                                                  write_report=not refit_scored)
     summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
     summary["exported_accuracy"] = summary["transfer_accuracy"]
     if refit_plan is not None:
@@ -141,10 +141,12 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
             if decision and decision["adopted"]:
                 fold_temperature(model, temperature)
             summary["exported_accuracy"] = None
-            if config.refit == "all":
+            if refit_plan.include_test:
                 summary["refit"]["unscored"] = "every labelled image, the test split's included, trained it"
-                logging.info("refit on every labelled image (%d): the exported model has no held-out score; the report and the "
-                             "scores are those of the model trained on training alone", summary["refit"]["examples"])
+                logging.info("refit on every labelled image (%d, the test split included): the exported model has no held-out "
+                             "score; the report and the scores are those of the model trained on training alone%s",
+                             summary["refit"]["examples"],
+                             "" if config.refit == "all" else " (--refit=on keeps the test split out and scores the refit)")
             else:
                 summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
                 logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is "
@@ -285,6 +287,7 @@ def _refit_plan(config: RunConfig, splits, result, plan, folder: RunFolder):
         if not isinstance(why_not, str):
             why_not = refit_lib.refit_decision(
                 config.refit, why_not, max(labelled.values()), has_test=splits.test is not None, from_init=bool(config.init_from),
+                spare_test=splits.test_carved and not config.max_train_per_class,
             )
     if isinstance(why_not, str):
         if config.refit != "off":
@@ -294,13 +297,13 @@ def _refit_plan(config: RunConfig, splits, result, plan, folder: RunFolder):
 
 
 def _refit_on_all_labels(config: RunConfig, splits, weights, refit_plan, plan, folder: RunFolder, augmentation, class_weight):
-    """(the refit model, what the refit did): a fresh model trained by `refit_plan` on training + validation.
+    """(the refit model, what the refit did): a fresh model trained by `refit_plan` on training + validation (+ test, where it says).
 
     (Eight parameters: the run's pieces the refit replays.)
     """
-    pooled = data_lib.all_labelled(splits, include_test=config.refit == "all")
+    pooled = data_lib.all_labelled(splits, include_test=refit_plan.include_test)
     backbone, model = build_model(config, weights, len(splits.class_names))
-    cache_path = folder.image_cache("all_labelled" + ("_and_test" if config.refit == "all" else ""), backbone.input_size,
+    cache_path = folder.image_cache("all_labelled" + ("_and_test" if refit_plan.include_test else ""), backbone.input_size,
                                     _cache_key(config, splits))
     batches = data_lib.epoch_batches(pooled.train, backbone.input_size, config.batch_size, seed=config.seed,
                                      indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=_image(config).cache,

@@ -77,7 +77,7 @@ def load_tfds(
     mapped = {k: (ds.map(decoded, num_parallel_calls=tf.data.AUTOTUNE) if ds is not None else None) for k, ds in encoded.items()}
     return DataSplits(
         train=mapped["train"], validation=mapped["validation"], test=mapped["test"], class_names=class_names,
-        counts=counts, split_record=record, train_labels=train_labels,
+        counts=counts, split_record=record, train_labels=train_labels, test_carved=need_test and mapped["test"] is not None,
     )
 
 
