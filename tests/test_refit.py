@@ -174,13 +174,16 @@ def test_auto_trains_on_a_carved_test_split_too_and_on_never_does():
 
 @pytest.mark.slow
 def test_auto_on_one_folder_trains_the_export_on_the_carved_test_split_after_the_report(image_folder, tmp_path):
-    summary = _folder_run(image_folder, tmp_path, refit="auto", fine_tune_epochs=0)
+    summary = _folder_run(image_folder, tmp_path, refit="auto", fine_tune_epochs=0, export=True, export_dir=str(tmp_path / "sm"))
     counts = summary["counts"]
     assert summary["kept_phase"] == FROZEN and summary["refit"]["include_test"]
     assert summary["refit"]["examples"] == sum(sum(counts[s].values()) for s in ("train", "validation", "test")) == 36
     assert summary["exported_accuracy"] is None and "the test split's included" in summary["refit"]["unscored"]
     metrics = json.loads((tmp_path / "run" / "evaluation" / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(summary["transfer_accuracy"])  # the report: the model trained before it
+    card = json.loads(next((tmp_path / "sm").rglob("model_card.json")).read_text())
+    assert card["metrics"]["test_accuracy"] is None and card["metrics"]["test_accuracy_before_refit"] == summary["transfer_accuracy"]
+    assert card["provenance"]["trained_on"].startswith("every labelled example (36: training, validation and test)")
 
 
 @pytest.mark.slow

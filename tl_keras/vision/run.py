@@ -374,6 +374,17 @@ def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFol
             "scratch_budget": config.scratch_budget}
 
 
+def _trained_on(summary: dict) -> str:
+    """What the exported model was trained on, for its model card."""
+    refit = summary.get("refit")
+    if not refit:
+        return "the training split"
+    if refit.get("include_test"):
+        return (f"every labelled example ({refit['examples']}: training, validation and test), after the report; its scores "
+                "are those of the model trained on the training split")
+    return f"training + validation ({refit['examples']})"
+
+
 def finish_run(trained: TrainedRun, extra: dict) -> dict:
     """Exports the model (if asked), adds timings and `extra`, and writes summary.json last; returns the summary."""
     config, summary, timings = trained.config, trained.summary, trained.timings
@@ -381,7 +392,10 @@ def finish_run(trained: TrainedRun, extra: dict) -> dict:
         scores = summary.get("scores") or {"accuracy": summary["exported_accuracy"]}
         measured = {**{f"validation_{k}": v for k, v in summary.get("validation_scores", {}).items()},
                     **{f"{summary['evaluated_on']}_{k}": v for k, v in scores.items()}}
-        metadata = card_metadata(config, trained.weights, measured, summary["calibration"])
+        refit = summary.get("refit")
+        if refit and summary.get("exported_accuracy") is None and "accuracy_before" in refit:
+            measured[f"{summary['evaluated_on']}_accuracy_before_refit"] = refit["accuracy_before"]
+        metadata = card_metadata(config, trained.weights, measured, summary["calibration"], trained_on=_trained_on(summary))
         t0 = time.perf_counter()
         # Trained in float16/bfloat16 or not, servers and phones get float32.
         exported = export_saved_model(
