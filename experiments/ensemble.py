@@ -53,11 +53,10 @@ def main(argv):
                     "members must share the class list, in order"
                 )
         ensemble = build_ensemble(members, weights=weights, name=FLAGS.name)
-        dataset, split_name, splits = data_lib.load_evaluation_data(
-            FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models"
-        )
+        scored = data_lib.load_evaluation_data(FLAGS.image_dir, Path(FLAGS.models[0]), run_flag="the first of --models")
+        dataset, split_name = scored.dataset, scored.name
         where = f"--image_dir {FLAGS.image_dir}" if FLAGS.image_dir else f"the first run's {split_name} split"
-        to_model = tf.constant(align(class_names, splits.class_names, data=where))
+        to_model = tf.constant(align(class_names, scored.class_names, data=where))
     except ValueError as error:
         cli.fail(f"{error}")
     size = max(input_size_of(m) for m in members)

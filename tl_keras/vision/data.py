@@ -44,6 +44,7 @@ __all__ = [
     "MEMORY_BUDGET_BYTES",
     "DataSplits",
     "EpochBatches",
+    "EvaluationData",
     "balanced_indices",
     "sample_arrays",
     "FolderScan",
@@ -118,9 +119,16 @@ def load_recorded(source: DataSettings, run_dir: str | os.PathLike) -> DataSplit
 
 
 
-def load_evaluation_data(
-    image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model"
-) -> tuple[tf.data.Dataset, str, DataSplits]:
+@dataclasses.dataclass(frozen=True)
+class EvaluationData:
+    """What an evaluation script scores: (image, label) examples, where they came from, and the classes the labels index."""
+
+    dataset: tf.data.Dataset
+    name: str  # "image_dir", or the run's split
+    class_names: list[str]
+
+
+def load_evaluation_data(image_dir: str, run_dir: Path | None, split: str = "", run_flag: str = "--model") -> EvaluationData:
     """What the evaluation scripts score a model on: `image_dir` whole, or a split of the run in `run_dir`.
 
     The labels of an `image_dir` are positions in *its* sorted class
@@ -130,14 +138,11 @@ def load_evaluation_data(
     Args:
         split: the run's split; empty takes test, or validation when the run has no test split.
         run_flag: the flag that names the run, for the error when neither source is given.
-
-    Returns:
-        (dataset, its name: "image_dir" or the split, the loaded splits).
     """
     if image_dir:
-        # Nothing is held out and nothing trains: the whole folder lands in the "train" slot, and one image per class can be scored.
-        splits = load_image_folder(image_dir, 0.0, 0.0, min_images_per_class=1)
-        return splits.train, "image_dir", splits
+        # The folder is loaded as a split with nothing held out (its files checked, one image per class enough); every image is scored.
+        whole = load_image_folder(image_dir, 0.0, 0.0, min_images_per_class=1)
+        return EvaluationData(whole.train, "image_dir", whole.class_names)
     if run_dir is None or not RunFolder(run_dir).is_run():
         raise ValueError(f"pass --image_dir, or a run folder as {run_flag}")
     recorded = RunFolder(run_dir).read_config()
@@ -146,7 +151,7 @@ def load_evaluation_data(
     dataset = getattr(splits, split)
     if dataset is None:
         raise ValueError(f"--split: the run has no {split} split")
-    return dataset, split, splits
+    return EvaluationData(dataset, split, splits.class_names)
 
 
 def make_batches(

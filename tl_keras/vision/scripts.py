@@ -96,12 +96,13 @@ def evaluate(model, class_names: list[str], run_dir: Path | None, options: dict)
     size = input_size_of(model)  # fusion and ensembles included: their largest input
     image_dir, split = options["image_dir"], options["split"]
     try:
-        dataset, split_name, splits = data_lib.load_evaluation_data(image_dir, run_dir, split)
+        scored = data_lib.load_evaluation_data(image_dir, run_dir, split)
+        dataset, split_name = scored.dataset, scored.name
         # Folder labels are positions in the folder's own class list; the model's are positions in its list.
-        to_model = align(class_names, splits.class_names, data=f"--image_dir {image_dir}" if image_dir else f"the run's {split_name} split")
+        to_model = align(class_names, scored.class_names, data=f"--image_dir {image_dir}" if image_dir else f"the run's {split_name} split")
     except (ValueError, ClassMismatchError) as error:
         raise ConfigError(str(error)) from None
-    for name in absent_classes(class_names, splits.class_names):
+    for name in absent_classes(class_names, scored.class_names):
         logging.warning("no images of class %r in the evaluation data; its recall is undefined (reported as 0)", name)
     lines = []
     out = options["output_dir"] or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
