@@ -67,8 +67,8 @@ def test_state_file_round_trips_and_refuses_other_settings(tmp_path):
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1, verbose=0)
     path = resume_lib.state_path(tmp_path)
-    resume_lib.write_state(path, fingerprint="abc", phase="frozen", epoch=1, history={"loss": [0.5]}, seconds=1.0,
-                           completed=[], stop_requested=False, model=model, optimizer=model.optimizer)
+    resume_lib.write_state(path, resume_lib.Progress("frozen", 1, {"loss": [0.5]}, 1.0, []), model, fingerprint="abc",
+                           optimizer=model.optimizer)
     atomic.partial_path(path).write_bytes(b"half a file from a killed write")
     saved = [v.numpy().copy() for v in model.variables]
     saved_opt = [v.numpy().copy() for v in model.optimizer.variables]

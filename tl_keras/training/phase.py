@@ -67,10 +67,9 @@ def finished(start: resume_lib.PhaseStart) -> PhaseResult | None:
 def record_finished(ledger: resume_lib.RunLedger, trainer: keras.Model, phases: list[PhaseResult]) -> None:
     """Marks the last phase finished, with the model as it leaves it (a resume starts the next phase from here)."""
     last = phases[-1]
-    ledger.record(
-        last.name, trainer, epoch=last.first_epoch - 1 + last.epochs_run, history=last.history, seconds=last.seconds,
-        completed=[dataclasses.asdict(p) for p in phases], stop_requested=True,
-    )
+    progress = resume_lib.Progress(last.name, last.first_epoch - 1 + last.epochs_run, last.history, last.seconds,
+                                   [dataclasses.asdict(p) for p in phases], stop_requested=True)
+    ledger.record(progress, trainer)
 
 
 def steps_per_epoch(train_data, train_examples: int, batch_size: int) -> int:

@@ -17,6 +17,7 @@ new one, never a mixture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -136,27 +137,34 @@ def load_state(path: str | os.PathLike, fingerprint: str, settings: dict | None 
     return ResumeState(meta, model_values, optimizer_values, metric_values)
 
 
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where training stands when a state is written: the counters and records a resume continues from."""
+
+    phase: str
+    epoch: int  # epochs finished, counted across phases
+    history: dict[str, list[float]]  # this phase's, so far
+    seconds: float  # this phase's wall time so far
+    completed: list[dict]  # results of the phases finished before (or, at a phase's end, including) this one
+    stop_requested: bool = False
+    step: int = 0  # > 0: a state taken inside the next epoch after that many batches
+
+
 def write_state(
     path: str | os.PathLike,
+    progress: Progress,
+    model: keras.Model,
     *,
     fingerprint: str,
     settings: dict | None = None,
-    phase: str,
-    epoch: int,
-    step: int = 0,
-    history: dict[str, list[float]],
-    seconds: float,
-    completed: list[dict],
-    stop_requested: bool,
-    model: keras.Model,
     optimizer=None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
     metrics: Iterable = (),
 ) -> None:
     """Writes the state atomically: to a temporary file, synced, then renamed over the old one.
 
-    (Fourteen parameters: each is one part of the resume state, written together atomically.) `step` > 0 is a state
-    taken inside epoch `epoch` after that many batches; `metrics` are then the epoch's running training metrics.
+    `model`'s variables (and `optimizer`'s, and `metrics`: the epoch's running
+    training metrics of a mid-epoch state) with the `callbacks`' counters.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,13 +175,13 @@ def write_state(
         "format": _FORMAT,
         "fingerprint": fingerprint,
         "settings": settings,
-        "phase": phase,
-        "epoch": int(epoch),
-        "step": int(step),
-        "history": history,
-        "seconds": float(seconds),
-        "completed": completed,
-        "stop_requested": bool(stop_requested),
+        "phase": progress.phase,
+        "epoch": int(progress.epoch),
+        "step": int(progress.step),
+        "history": progress.history,
+        "seconds": float(progress.seconds),
+        "completed": progress.completed,
+        "stop_requested": bool(progress.stop_requested),
         "callbacks": _callback_state(callbacks),
         "model_variables": len(model_values),
         "optimizer_variables": len(optimizer_values),
@@ -256,18 +264,11 @@ class RunLedger:
                 self.state.restore_model(model)
         return start
 
-    def record(self, phase: str, model: keras.Model, *, epoch: int, history: dict, seconds: float, completed: list[dict],
-               stop_requested: bool, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = (), step: int = 0,
+    def record(self, progress: Progress, model: keras.Model, *, optimizer=None, callbacks: Iterable[keras.callbacks.Callback] = (),
                metrics: Iterable = ()) -> None:
-        """Writes the state: `model`'s variables (and `optimizer`'s) after `epoch` epochs and `step` batches, in `phase`.
-
-        (Eleven parameters: `write_state`'s, less what the ledger knows.)
-        """
-        write_state(
-            self.path, fingerprint=self.fingerprint, settings=self.settings, phase=phase, epoch=epoch, step=step, history=history,
-            seconds=seconds, completed=completed, stop_requested=stop_requested, model=model, optimizer=optimizer,
-            callbacks=callbacks, metrics=metrics,
-        )
+        """Writes the state: `model`'s variables (and `optimizer`'s) where `progress` says training stands."""
+        write_state(self.path, progress, model, fingerprint=self.fingerprint, settings=self.settings, optimizer=optimizer,
+                    callbacks=callbacks, metrics=metrics)
 
     def reread(self) -> ResumeState | None:
         """The state as last written (for a second `fit` of the same phase, whose callbacks reset their counters)."""
@@ -335,11 +336,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         last = batch + 1 == (self.params or {}).get("steps")  # the epoch's end writes its own state
         if self.ledger is None or not self.every_steps or step % self.every_steps or last:
             return
-        self.ledger.record(
-            self.phase, self.state_model, epoch=self._epoch, step=step, history=self.history, seconds=self.seconds(),
-            completed=self.completed, stop_requested=False, optimizer=self.model.optimizer, callbacks=self.tracked,
-            metrics=self.model.metrics_variables,
-        )
+        progress = Progress(self.phase, self._epoch, self.history, self.seconds(), self.completed, step=step)
+        self.ledger.record(progress, self.state_model, optimizer=self.model.optimizer, callbacks=self.tracked,
+                           metrics=self.model.metrics_variables)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step_offset = 0
@@ -348,17 +347,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.ledger is None:  # a phase run outside a training run: its history is kept, nothing is written
             self._promote_best()
             return
-        self.ledger.record(
-            self.phase,
-            self.state_model,
-            epoch=epoch + 1,
-            history=self.history,
-            seconds=self.seconds(),
-            completed=self.completed,
-            stop_requested=bool(getattr(self.model, "stop_training", False)),
-            optimizer=self.model.optimizer,
-            callbacks=self.tracked,
-        )
+        progress = Progress(self.phase, epoch + 1, self.history, self.seconds(), self.completed,
+                            stop_requested=bool(getattr(self.model, "stop_training", False)))
+        self.ledger.record(progress, self.state_model, optimizer=self.model.optimizer, callbacks=self.tracked)
         self._promote_best()  # only now that the state records this epoch
 
 
