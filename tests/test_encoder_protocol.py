@@ -18,7 +18,7 @@ import tensorflow as tf
 from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
 from tl_keras.evaluation.calibration import apply_temperature, choose_temperature, fold_temperature
 from tl_keras.evaluation.metrics import predict_dataset
-from tl_keras.evaluation.predictions import evaluate_predictions
+from tl_keras.evaluation.predictions import SplitReport, evaluate_predictions
 from tl_keras.export.endpoints import MODEL_INPUT, export_classifier, model_input_endpoint
 from tl_keras.export.signatures import EXTRA_ASSETS, LABELS_FILE, MODEL_CARD, SERVING_SIGNATURE
 from tl_keras.models.anatomy import anatomy
@@ -97,7 +97,7 @@ def test_both_phases_calibration_evaluation_and_a_saved_model(tmp_path):
     folded, _ = predict_dataset(model, _batches(test_x, test_y))
     np.testing.assert_allclose(folded, apply_temperature(probabilities, 2.0), atol=1e-5)
 
-    metrics = evaluate_predictions(folded, labels, CLASSES, tmp_path / "evaluation", split="test", noun="vectors")
+    metrics = evaluate_predictions(folded, labels, CLASSES, tmp_path / "evaluation", SplitReport("test"), noun="vectors")
     written = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
     assert written["accuracy"] == pytest.approx(accuracy) == metrics["accuracy"]
     assert "90 vectors of the test split" in (tmp_path / "evaluation" / "report.html").read_text()

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tl_keras.vision.backbones import Backbone, small_cnn
 from tl_keras.vision.classifier import build_classifier
+from tl_keras.evaluation.predictions import SplitReport
 from tl_keras.vision.inspection import inspect_split
 
 CLASSES = ["cat", "dog", "fox"]
@@ -27,7 +28,7 @@ def evaluated(tmp_path_factory):
     labels = rng.integers(0, 3, 40)
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
     out = tmp_path_factory.mktemp("evaluation")
-    metrics = inspect_split(model, batches, CLASSES, out, split="test", temperature=1.7, tta="flip", title="tiny <test> & co")
+    metrics = inspect_split(model, batches, CLASSES, out, SplitReport("test", "tiny <test> & co", temperature=1.7), tta="flip")
     return out, metrics
 
 
@@ -91,7 +92,7 @@ def test_a_text_page_counts_texts_and_shows_only_what_a_text_run_has(tmp_path):
 
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]], np.float32)
     texts = ["good film", "awful", "a <b>bold</b> claim", "fine"]
-    metrics = evaluate_text_split(probabilities, np.array([0, 1, 1, 0]), texts, ["neg", "pos"], tmp_path, split="test")
+    metrics = evaluate_text_split(probabilities, np.array([0, 1, 1, 0]), texts, ["neg", "pos"], tmp_path, SplitReport("test"))
     page = (tmp_path / "report.html").read_text()
     assert "<td>texts</td><td>4</td>" in page and "<td>images</td>" not in page
     assert 'href="#grad-cam"' not in page and 'href="#tta"' not in page and "Grad-CAM" not in page

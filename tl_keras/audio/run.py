@@ -36,7 +36,7 @@ from tl_keras.data.splits import write_split
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.evaluation.calibration import choose_temperature, fold_temperature
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
-from tl_keras.evaluation.predictions import evaluate_predictions
+from tl_keras.evaluation.predictions import SplitReport, evaluate_predictions
 from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores
 from tl_keras.export.endpoints import check_same_classes_as_served
 from tl_keras.io import atomic
@@ -156,8 +156,8 @@ def train_audio_run(config: RunConfig) -> TrainedAudioRun:
     else:
         spec, outputs, scores = settled_scores(model, spec, ordered("validation"), ordered(held), splits.targets["validation"],
                                                splits.targets[held])
-        metrics = evaluate_task_split(outputs, splits.targets[held], spec, splits.paths[held], folder.evaluation, split=held,
-                                      title=title, curves=curves, extra=extra, noun="clips")
+        metrics = evaluate_task_split(outputs, splits.targets[held], spec, splits.paths[held], folder.evaluation,
+                                      SplitReport(held, title, curves, extra), noun="clips")
     model.save(folder.model)
     summary = {
         "modality": "audio", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
@@ -212,10 +212,8 @@ def _evaluate_single_label(config, model, ordered, splits: AudioSplits, folder: 
     shown = (worst_clips_html(probabilities, labels, splits.waves[held], splits.paths[held], splits.class_names, splits.sample_rate)
              + f'<h2>Accuracy against noise</h2><img alt="accuracy against noise" src="data:image/png;base64,'
                f'{base64.b64encode(figure.read_bytes()).decode()}">')
-    metrics = evaluate_predictions(
-        probabilities, labels, splits.class_names, folder.evaluation, split=held, temperature=temperature,
-        temperature_decision=decision, curves=curves, title=title, extra={**extra, "noise": noise}, noun="clips", mistakes_html=shown,
-    )
+    about = SplitReport(held, title, curves, {**extra, "noise": noise}, temperature, decision)
+    metrics = evaluate_predictions(probabilities, labels, splits.class_names, folder.evaluation, about, noun="clips", mistakes_html=shown)
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
     logging.info("%s: accuracy %.4f clean; with white noise: %s", held, noise["clean"],

@@ -62,7 +62,7 @@ def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]
     from tl_keras.audio.run import read_recorded_audio_splits
     from tl_keras.config.run_config import RunConfig
     from tl_keras.config.settings import ConfigError
-    from tl_keras.evaluation.predictions import evaluate_predictions
+    from tl_keras.evaluation.predictions import SplitReport, evaluate_predictions
     from tl_keras.evaluation.task_report import evaluate_task_split, recorded_target, score_lines
     from tl_keras.export.classes import align
     from tl_keras.io.run_folder import RunFolder
@@ -81,12 +81,12 @@ def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]
     target = recorded_target(run_dir)
     title = f"{Path(run_dir).name} on the {split} split"
     if target is not None:
-        metrics = evaluate_task_split(outputs, splits.targets[split], target, splits.paths[split], out, split=split, title=title,
+        metrics = evaluate_task_split(outputs, splits.targets[split], target, splits.paths[split], out, SplitReport(split, title),
                                       noun="clips")
         return score_lines(metrics, target, split)
     labels = align(class_names, splits.class_names, data=f"the run's {split} split")[np.asarray(splits.targets[split])]
     noise = noise_robustness(lambda w: float(np.mean(predict_waves(model, w, options["batch_size"]).argmax(-1) == labels)), waves)
-    metrics = evaluate_predictions(outputs, labels, class_names, out, split=split, title=title, noun="clips", extra={"noise": noise},
+    metrics = evaluate_predictions(outputs, labels, class_names, out, SplitReport(split, title, extra={"noise": noise}), noun="clips",
                                    mistakes_html=worst_clips_html(outputs, labels, waves, splits.paths[split], class_names))
     return [f"{split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {len(waves)} clips; with white "
             "noise " + ", ".join(f"{k} {v:.3f}" for k, v in noise.items() if k != "clean"),

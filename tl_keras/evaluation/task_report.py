@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tl_keras.evaluation.metrics import pyplot
+from tl_keras.evaluation.predictions import SplitReport
 from tl_keras.io import atomic
 from tl_keras.evaluation.report import image_tag, page, table
 from tl_keras.tasks import MULTI_LABEL, SINGLE_LABEL, TargetSpec
@@ -29,15 +30,15 @@ MOST_CURVES = 12  # precision-recall curves drawn: the most frequent tags
 
 
 def evaluate_task_split(
-    outputs: np.ndarray, targets: np.ndarray, spec: TargetSpec, examples: Sequence[str], out_dir: str | os.PathLike, *, split: str,
-    title: str = "", curves: Path | None = None, extra: dict | None = None, noun: str = "examples",
-    show: Callable[[str], str] | None = None,
+    outputs: np.ndarray, targets: np.ndarray, spec: TargetSpec, examples: Sequence[str], out_dir: str | os.PathLike,
+    about: SplitReport, *, noun: str = "examples", show: Callable[[str], str] | None = None,
 ) -> dict:
     """Measures `outputs` (scores or values, the user's units) against `targets` and writes the files; returns the metrics.
 
-    (Eleven parameters: the predictions, what they are of, and the page's labels.) `show` turns an example's name into the
+    `about`'s temperature is not used (tags and values are not temperature-scaled). `show` turns an example's name into the
     HTML the worst-examples table shows (a modality's own: a thumbnail of a photo); by default the name, escaped.
     """
+    split, title, curves, extra = about.split, about.title, about.curves, about.extra
     show = show or _shown
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

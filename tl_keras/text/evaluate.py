@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from tl_keras.evaluation.calibration import apply_temperature
-from tl_keras.evaluation.predictions import evaluate_predictions
+from tl_keras.evaluation.predictions import SplitReport, evaluate_predictions
 
 MISTAKES_SHOWN = 20
 # Characters of a text shown in the mistakes table; the rest is cut with an ellipsis.
@@ -22,20 +22,15 @@ TEXT_SHOWN = 300
 
 
 def evaluate_text_split(
-    probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str], out_dir: str | Path, *,
-    split: str, temperature: float | None = None, temperature_decision: dict | None = None, curves: Path | None = None,
-    title: str = "", extra: dict | None = None,
+    probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str], out_dir: str | Path,
+    about: SplitReport,
 ) -> dict:
-    """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json).
-
-    (Eleven parameters: `evaluate_predictions`' plus the texts themselves.)
-    """
+    """Writes the evaluation files for predicted `probabilities` of `texts`; returns the metrics (also metrics.json)."""
+    temperature = about.temperature
     shown = apply_temperature(probabilities, temperature) if temperature and temperature != 1.0 else probabilities
-    return evaluate_predictions(
-        probabilities, labels, class_names, out_dir, split=split, temperature=temperature, temperature_decision=temperature_decision,
-        curves=curves, title=title, extra=extra, noun="texts", mistakes_html=mistakes_table(shown, labels, texts, class_names),
-        explained_with="not available for text models",
-    )
+    return evaluate_predictions(probabilities, labels, class_names, out_dir, about, noun="texts",
+                                mistakes_html=mistakes_table(shown, labels, texts, class_names),
+                                explained_with="not available for text models")
 
 
 def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, texts: Sequence[str], class_names: Sequence[str]) -> str:

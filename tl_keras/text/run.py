@@ -28,6 +28,7 @@ from tl_keras.config.run_config import RunConfig
 from tl_keras.data.subsets import balanced_class_weights
 from tl_keras.data.splits import write_split
 from tl_keras.evaluation.metrics import plot_curves, predict_dataset
+from tl_keras.evaluation.predictions import SplitReport
 from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
 from tl_keras.training.run_steps import (
@@ -129,7 +130,7 @@ def train_text_run(config: RunConfig) -> TrainedTextRun:
         spec, outputs, _ = settled_scores(model, spec, ordered("validation"), ordered(held_split), tokenized.labels["validation"],
                                           tokenized.labels[held_split])
         metrics = evaluate_task_split(outputs, tokenized.labels[held_split], spec, tokenized.texts[held_split], folder.evaluation,
-                                      split=held_split, title=title, curves=curves, extra=extra, noun="texts")
+                                      SplitReport(held_split, title, curves, extra), noun="texts")
     model.save(folder.model)
     summary = text_summary(config, run_dir, splits, encoder, result, metrics, held_split, curves, spec)
     rows = baseline_rows(config.baselines, {split: len(tokenized.texts[split]) for split in ("train", "validation", held_split)},
@@ -161,10 +162,8 @@ def _evaluate_single_label(config, model, ordered, tokenized, splits, folder, he
     if config.calibrate:
         temperature, decision = choose_temperature(*predict_dataset(model, ordered("validation")), seed=config.seed)
     probabilities, labels = predict_dataset(model, ordered(held_split))
-    metrics = evaluate_text_split(
-        probabilities, labels, tokenized.texts[held_split], splits.class_names, folder.evaluation, split=held_split,
-        temperature=temperature, temperature_decision=decision, curves=curves, title=title, extra=extra,
-    )
+    metrics = evaluate_text_split(probabilities, labels, tokenized.texts[held_split], splits.class_names, folder.evaluation,
+                                  SplitReport(held_split, title, curves, extra, temperature, decision))
     if decision and decision["adopted"]:
         fold_temperature(model, temperature)
     return metrics

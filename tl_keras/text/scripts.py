@@ -72,6 +72,7 @@ def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]
     import numpy as np
 
     from tl_keras.config.run_config import RunConfig
+    from tl_keras.evaluation.predictions import SplitReport
     from tl_keras.evaluation.task_report import evaluate_task_split, recorded_target, score_lines
     from tl_keras.export.classes import align
     from tl_keras.io.run_folder import RunFolder
@@ -95,13 +96,13 @@ def evaluate(model, class_names: list[str], run_dir, options: dict) -> list[str]
     out = options["output_dir"] or str(run_dir / f"evaluation_{split}")
     target = recorded_target(run_dir)
     if target is not None:
-        metrics = evaluate_task_split(outputs, splits.labels[split], target, texts, out, split=split,
-                                      title=f"{run_dir.name} on the {split} split", noun="texts")
+        metrics = evaluate_task_split(outputs, splits.labels[split], target, texts, out,
+                                      SplitReport(split, f"{run_dir.name} on the {split} split"), noun="texts")
         return score_lines(metrics, target, split)
     # The data's labels are positions in its own class list; the model's columns are positions in the run's.
     to_model = align(class_names, splits.class_names, data=f"the run's {split} split")
     labels = to_model[np.asarray(splits.labels[split])]
-    metrics = evaluate_text_split(outputs, labels, texts, class_names, out, split=split, title=f"{run_dir.name} on the {split} split")
+    metrics = evaluate_text_split(outputs, labels, texts, class_names, out, SplitReport(split, f"{run_dir.name} on the {split} split"))
     return [f"{split}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f} on {len(texts)} texts",
             f"report: {metrics['report']} (metrics.json beside it)"]
 

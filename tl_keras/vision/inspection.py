@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 from absl import logging
 
-from tl_keras.evaluation.calibration import apply_temperature, calibration_report, plot_reliability
+from tl_keras.evaluation.calibration import apply_temperature, plot_reliability
+from tl_keras.evaluation.predictions import SplitReport
 from tl_keras.evaluation.metrics import classification_metrics, inference_function, plot_per_class, write_metrics
 from tl_keras.vision.gallery import ExampleKeeper, plot_examples
 from tl_keras.evaluation.report import write_report
@@ -34,39 +35,25 @@ def inspect_split(
     batches,
     class_names: Sequence[str],
     out_dir: str | Path,
+    about: SplitReport,
     *,
-    split: str,
     label_map: np.ndarray | None = None,
-    temperature: float | None = None,
-    fitted_on: str = "validation",
     tta: str = "none",
-    curves: Path | None = None,
-    title: str = "",
-    extra: dict | None = None,
-    temperature_decision: dict | None = None,
 ) -> dict:
     """Predicts `batches` once and writes every evaluation file into `out_dir`; returns the metrics (also metrics.json).
-
-    (Thirteen parameters: the split's facts, the temperature and its decision, TTA and the report's words, each differing by caller.)
 
     Args:
         model: a classifier taking the batches' uint8 images.
         batches: (images, labels) batches, in a fixed order.
         class_names: the model's classes, in output order.
         out_dir: the evaluation folder.
-        split: the split's name, for the metrics and the page.
+        about: the split's name, the page's words, and the temperature the head will carry (the
+            gallery then shows the calibrated probabilities the export will return).
         label_map: maps the batches' labels to the model's outputs (`classes.align`); None when they agree.
-        temperature: a temperature fitted elsewhere (the validation split) that the model's head
-            will carry: calibration is reported before and after it, and the gallery shows
-            the calibrated probabilities the export will return. None reports the model as it is.
-        fitted_on: which split `temperature` was fitted on.
         tta: test-time augmentation to measure besides the plain prediction.
-        curves: the training curves PNG to show, if any.
-        title: the page's heading.
-        extra: facts to record in metrics.json beside the measurements (e.g. the kept phase).
-        temperature_decision: how `temperature` was chosen (`calibration.choose_temperature`), recorded with it.
     """
     check_mode(tta)
+    split, temperature = about.split, about.temperature
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keeper = ExampleKeeper(len(class_names))
@@ -88,15 +75,13 @@ def inspect_split(
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
 
     metrics = classification_metrics(probabilities, labels, class_names)
-    metrics.update({"split": split, **(extra or {})})
-    metrics["calibration"], reliability_curves = calibration_report(
-        probabilities, labels, temperature, temperature_decision, fitted_on, split
-    )
+    metrics.update({"split": split, **(about.extra or {})})
+    metrics["calibration"], reliability_curves = about.calibration(probabilities, labels)
     if tta != "none" and len(labels):
         tta_accuracy = float(np.mean(np.concatenate(tta_probabilities).argmax(1) == labels))
         metrics["tta"] = {"mode": tta, "views": view_count(tta), "accuracy": tta_accuracy, "gain": tta_accuracy - metrics["accuracy"]}
 
-    pictures: dict[str, Path | None] = {"curves": curves}
+    pictures: dict[str, Path | None] = {"curves": about.curves}
     pictures["per_class"] = plot_per_class(metrics, out / "per_class.png")
     pictures["reliability"] = plot_reliability(reliability_curves, out / "reliability.png") if len(labels) else None
     pictures["errors"] = plot_examples(
@@ -107,7 +92,7 @@ def inspect_split(
     written = write_metrics(metrics, out)
     pictures["confusion_matrix"] = written["confusion_matrix"]
     notes = [f"{metrics['examples']} images of the {split} split; {len(class_names)} classes."]
-    report = write_report(out / "report.html", metrics, pictures, title=title or f"Evaluation on the {split} split", notes=notes)
+    report = write_report(out / "report.html", metrics, pictures, title=about.heading, notes=notes)
     metrics["report"] = str(report)
     return metrics
 

@@ -38,6 +38,7 @@ from tl_keras.training.run_steps import (  # noqa: F401 - shared steps, importab
 from tl_keras.data.epochs import EpochBatches, epoch_seed
 from tl_keras.evaluation.calibration import calibration_report, choose_temperature, fold_temperature, why_not_adopted
 from tl_keras.evaluation.metrics import classification_metrics, plot_curves, predict_dataset
+from tl_keras.evaluation.predictions import SplitReport
 from tl_keras.evaluation.task_report import evaluate_task_split, frozen_probe_scores, settled_scores, targets_of
 from tl_keras.models.builders import with_augmentation
 from tl_keras.tasks import SINGLE_LABEL, TargetSpec
@@ -176,11 +177,10 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     train_targets = spec.user_targets(splits.indexed["train"].labels) if "train" in splits.indexed else None
     split = data.evaluation_split
     names = splits.split_record.get(split, [])
-    metrics = evaluate_task_split(
-        outputs, held_targets, spec, list(names) or [str(i) for i in range(len(outputs))],
-        folder.evaluation, split=split, title=f"{config.name}: {backbone.name} on the {split} split", curves=curves,
-        extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, noun="images", show=thumbnail_html,
-    )
+    about = SplitReport(split, f"{config.name}: {backbone.name} on the {split} split", curves,
+                        {"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch})
+    metrics = evaluate_task_split(outputs, held_targets, spec, list(names) or [str(i) for i in range(len(outputs))],
+                                  folder.evaluation, about, noun="images", show=thumbnail_html)
     if config.refit != "off":
         logging.info("no refit on training + validation: its rules were measured for one label per image, not for tags or values")
     summary = {
@@ -250,11 +250,9 @@ def _calibrate_and_inspect(
         temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
     split = data.evaluation_split
     if write_report:
-        metrics = inspect_split(
-            model, data.held_out, class_names, folder.evaluation, split=split, temperature=temperature, tta=_image(config).tta,
-            curves=curves, title=f"{config.name}: {backbone_name} on the {split} split",
-            extra={"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature_decision=decision,
-        )
+        about = SplitReport(split, f"{config.name}: {backbone_name} on the {split} split", curves,
+                            {"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature, decision)
+        metrics = inspect_split(model, data.held_out, class_names, folder.evaluation, about, tta=_image(config).tta)
     else:
         probabilities, labels = predict_dataset(model, data.held_out)
         metrics = classification_metrics(probabilities, labels, class_names)

@@ -88,6 +88,7 @@ def evaluate(model, class_names: list[str], run_dir: Path | None, options: dict)
     from tl_keras.io.run_folder import RunFolder
     from tl_keras.models.anatomy import input_size_of
     from tl_keras.vision import data as data_lib
+    from tl_keras.evaluation.predictions import SplitReport
     from tl_keras.vision.inspection import inspect_split
 
     target = recorded_target(run_dir) if run_dir is not None else None
@@ -107,12 +108,10 @@ def evaluate(model, class_names: list[str], run_dir: Path | None, options: dict)
     lines = []
     out = options["output_dir"] or (str(run_dir / f"evaluation_{split_name}") if run_dir else "evaluation")
     curves = RunFolder(run_dir).curves if run_dir and RunFolder(run_dir).curves.is_file() else None
-    metrics = inspect_split(
-        model, data_lib.make_batches(dataset, size, options["batch_size"], cache="none"), class_names, out, split=split_name,
-        label_map=to_model, tta=options["tta"], curves=curves,
-        title=f"{Path(options['model']).name} on {image_dir or 'the ' + split_name + ' split'}",
-        extra={"model": str(classifier_file(options["model"], "--model"))},
-    )
+    about = SplitReport(split_name, f"{Path(options['model']).name} on {image_dir or 'the ' + split_name + ' split'}", curves,
+                        {"model": str(classifier_file(options["model"], "--model"))})
+    metrics = inspect_split(model, data_lib.make_batches(dataset, size, options["batch_size"], cache="none"), class_names, out, about,
+                            label_map=to_model, tta=options["tta"])
     lines.append(f"{split_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro']['f1']:.4f}, "
                  f"ECE {metrics['calibration']['ece']:.4f} on {metrics['examples']} images")
     lines += [f"  {name}: precision {row['precision']:.3f} recall {row['recall']:.3f} f1 {row['f1']:.3f} ({row['support']})"
@@ -129,6 +128,7 @@ def _evaluate_tags_or_values(model, target, run_dir: Path, options: dict) -> lis
     from tl_keras.config.run_config import RunConfig
     from tl_keras.config.settings import DataSettings, settings_from
     from tl_keras.evaluation.metrics import predict_dataset
+    from tl_keras.evaluation.predictions import SplitReport
     from tl_keras.evaluation.task_report import evaluate_task_split, score_lines
     from tl_keras.io.run_folder import RunFolder
     from tl_keras.models.anatomy import input_size_of
@@ -146,8 +146,8 @@ def _evaluate_tags_or_values(model, target, run_dir: Path, options: dict) -> lis
         raise ConfigError(f"--split={split}: the run has no {split} images")
     outputs, trained = predict_dataset(model, data_lib.make_batches(dataset, input_size_of(model), options["batch_size"], cache="none"))
     out = options["output_dir"] or str(run_dir / f"evaluation_{split}")
-    metrics = evaluate_task_split(outputs, target.user_targets(trained), target, list(splits.split_record[split]), out, split=split,
-                                  title=f"{run_dir.name} on the {split} split", noun="images", show=thumbnail_html)
+    metrics = evaluate_task_split(outputs, target.user_targets(trained), target, list(splits.split_record[split]), out,
+                                  SplitReport(split, f"{run_dir.name} on the {split} split"), noun="images", show=thumbnail_html)
     return score_lines(metrics, target, split)
 
 
