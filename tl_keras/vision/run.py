@@ -86,6 +86,29 @@ class TrainedRun:
     target: TargetSpec | None = None  # the task, with its thresholds once chosen (None: one class per image)
 
 
+@dataclasses.dataclass
+class _Trained:
+    """One image run's pieces once its two phases ran: what evaluation, the refit, the scratch arm and the summary read."""
+
+    config: RunConfig
+    splits: data_lib.DataSplits
+    backbone: object  # vision.backbones.Backbone
+    weights: str | None
+    plan: object  # config.settings.TrainSettings
+    data: "RunBatches"
+    augmentation: keras.Sequential | None
+    folder: RunFolder
+    result: object  # training.two_phase.TrainingResult
+    curves: Path | None
+    timings: dict[str, float]
+    started: float
+
+    def report_about(self, temperature=None, decision=None) -> SplitReport:
+        split = self.data.evaluation_split
+        return SplitReport(split, f"{self.config.name}: {self.backbone.name} on the {split} split", self.curves,
+                           {"kept_phase": self.result.kept_phase, "kept_epoch": self.result.kept_epoch}, temperature, decision)
+
+
 def _train_and_evaluate(config: RunConfig) -> TrainedRun:
     """Everything up to the export: data, model, both phases, calibration, evaluation, the scratch arm."""
     config, run_dir = start_run(config)
@@ -112,62 +135,68 @@ def _train_and_evaluate(config: RunConfig) -> TrainedRun:
         augmentation=augmentation, class_weight=data.class_weight, train_examples=splits.size("train"), extra_callbacks=callbacks,
     )
     timings["transfer_train_s"] = training_seconds(time.perf_counter() - t0, result)
-    curves = plot_curves(result.to_dict(), folder.curves)
+    trained = _Trained(config, splits, backbone, weights, plan, data, augmentation, folder, result,
+                       plot_curves(result.to_dict(), folder.curves), timings, started)
     if spec.kind != SINGLE_LABEL:
-        return _tags_or_values_run(config, model, backbone, data, splits, spec, result, plan, folder, curves, weights, timings, started)
-    refit_plan = _refit_plan(config, splits, result, plan, folder)
+        return _tags_or_values_run(trained, model, spec)
+    refit_plan = _refit_plan(trained)
     # Where the refit model is exported, the report, gallery and Grad-CAM are written for it alone; the model trained on
     # training alone is only scored (its accuracy is the one compared with scratch) and chooses the temperature.
     # Validation is in the refit model's training data: only a test split it did not train on can score it.
     refit_scored = refit_plan is not None and data.evaluation_split == "test" and not refit_plan.include_test
-    metrics, calibration = _calibrate_and_inspect(config, model, data, splits.class_names, folder, curves, result, backbone.name,
-                                                  write_report=not refit_scored)
-    summary = _run_summary(config, run_dir, splits, backbone, weights, result, metrics, data.evaluation_split, curves)
+    metrics, calibration = _calibrate_and_inspect(trained, model, write_report=not refit_scored)
+    summary = _run_summary(trained, metrics)
     summary["exported_accuracy"] = summary["transfer_accuracy"]
     if refit_plan is not None:
-        model, summary["refit"] = _refit_on_all_labels(config, splits, weights, refit_plan, plan, folder, augmentation, data.class_weight)
-        summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
-        summary["refit"]["calibration_before"] = summary["calibration"]  # the model trained on training alone
-        summary["refit"]["temperature_from"] = "the model trained on training alone (the refit trained on validation)"
-        if refit_scored:
-            refit_metrics, _ = _calibrate_and_inspect(
-                config, model, data, splits.class_names, folder, curves, result, backbone.name, calibration=calibration,
-            )
-            summary["exported_accuracy"] = float(refit_metrics["accuracy"])
-            summary.update(_evaluation_entries(refit_metrics))  # the exported model's
-            logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
-                         summary["exported_accuracy"], summary["transfer_accuracy"])
-        else:
-            temperature, decision = calibration
-            if decision and decision["adopted"]:
-                fold_temperature(model, temperature)
-            summary["exported_accuracy"] = None
-            if refit_plan.include_test:
-                summary["refit"]["unscored"] = "every labelled image, the test split's included, trained it"
-                logging.info("refit on every labelled image (%d, the test split included): the exported model has no held-out "
-                             "score; the report and the scores are those of the model trained on training alone%s",
-                             summary["refit"]["examples"],
-                             "" if config.refit == "all" else " (--refit=on keeps the test split out and scores the refit)")
-            else:
-                summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
-                logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is "
-                                "in its training data); the report and the scores are those of the model trained on training alone")
+        model = _refit_and_score(trained, refit_plan, summary, calibration, refit_scored)
     model.save(folder.model)
     if config.compare_scratch and config.init_from:
         logging.info("--compare_scratch skipped: the model came from --init_from, not from --backbone")
     elif config.compare_scratch:
-        summary.update(_scratch_arm(config, len(splits.class_names), data, plan, folder, timings, result))
+        summary.update(_scratch_arm(trained))
         summary["transfer_minus_scratch"] = float(summary["transfer_accuracy"] - summary["scratch_accuracy"])
     return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started)
 
 
-def _tags_or_values_run(config, model, backbone, data, splits, spec, result, plan, folder, curves, weights, timings, started) -> TrainedRun:
+def _refit_and_score(trained: _Trained, refit_plan, summary: dict, calibration: tuple, scored: bool):
+    """The refit model, trained by `refit_plan`, scored on the test split where it did not train on it (`scored`), its
+    temperature the first model's; `summary` gains what the refit did and the exported model's score (None: unscored)."""
+    config, data = trained.config, trained.data
+    model, summary["refit"] = _refit_on_all_labels(trained, refit_plan)
+    summary["refit"]["accuracy_before"] = summary["transfer_accuracy"]
+    summary["refit"]["calibration_before"] = summary["calibration"]  # the model trained on training alone
+    summary["refit"]["temperature_from"] = "the model trained on training alone (the refit trained on validation)"
+    if scored:
+        refit_metrics, _ = _calibrate_and_inspect(trained, model, calibration=calibration)
+        summary["exported_accuracy"] = float(refit_metrics["accuracy"])
+        summary.update(_evaluation_entries(refit_metrics))  # the exported model's
+        logging.info("refit on training + validation: %s accuracy %.4f (trained on training alone: %.4f)", data.evaluation_split,
+                     summary["exported_accuracy"], summary["transfer_accuracy"])
+    else:
+        temperature, decision = calibration
+        if decision and decision["adopted"]:
+            fold_temperature(model, temperature)
+        summary["exported_accuracy"] = None
+        if refit_plan.include_test:
+            summary["refit"]["unscored"] = "every labelled image, the test split's included, trained it"
+            logging.info("refit on every labelled image (%d, the test split included): the exported model has no held-out "
+                         "score; the report and the scores are those of the model trained on training alone%s",
+                         summary["refit"]["examples"],
+                         "" if config.refit == "all" else " (--refit=on keeps the test split out and scores the refit)")
+        else:
+            summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
+            logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is "
+                            "in its training data); the report and the scores are those of the model trained on training alone")
+    return model
+
+
+def _tags_or_values_run(trained: _Trained, model, spec) -> TrainedRun:
     """A multi-label or regression image run after training: the task settles its model (tag thresholds chosen on
     validation, or the value's scale folded into the head), the held-out split is measured in the task's terms, the
     scratch arm is scored alike. No temperature, refit or Grad-CAM: those rules were measured for one label.
-
-    (Thirteen parameters: the run's pieces the summary reports.)
     """
+    config, data, splits, folder, result = trained.config, trained.data, trained.splits, trained.folder, trained.result
+    backbone, curves = trained.backbone, trained.curves
     validation_targets, held_targets = targets_of(data.validation, spec), targets_of(data.held_out, spec)
     holder = with_augmentation(model, build_augmentation(settings_from(AugmentSettings, config)))  # the phases' checkpoints are its
     probe = frozen_probe_scores(holder, model, result, spec, data.validation, data.held_out, validation_targets, held_targets)
@@ -177,17 +206,15 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     train_targets = spec.user_targets(splits.indexed["train"].labels) if "train" in splits.indexed else None
     split = data.evaluation_split
     names = splits.split_record.get(split, [])
-    about = SplitReport(split, f"{config.name}: {backbone.name} on the {split} split", curves,
-                        {"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch})
     metrics = evaluate_task_split(outputs, held_targets, spec, list(names) or [str(i) for i in range(len(outputs))],
-                                  folder.evaluation, about, noun="images", show=thumbnail_html)
+                                  folder.evaluation, trained.report_about(), noun="images", show=thumbnail_html)
     if config.refit != "off":
         logging.info("no refit on training + validation: its rules were measured for one label per image, not for tags or values")
     summary = {
         "modality": "vision", "name": config.name, "run_dir": str(folder.root), "classes": splits.class_names, "counts": splits.counts,
         "task": spec.to_dict(),
-        "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, "setup": _setup(backbone, weights),
-        **training_entries(result),
+        "backbone": backbone.name, "weights": trained.weights, "image_size": backbone.input_size,
+        "setup": _setup(backbone, trained.weights), **training_entries(result),
         "evaluated_on": split, "scores": scores, **{f"transfer_{k}": v for k, v in scores.items()}, "probe": probe,
         "validation_scores": validation_scores,
         "constant": {} if train_targets is None else spec.task.constant_baseline(train_targets, held_targets, spec),
@@ -196,24 +223,22 @@ def _tags_or_values_run(config, model, backbone, data, splits, spec, result, pla
     }
     model.save(folder.model)
     if config.compare_scratch:
-        summary.update(_scratch_tags_or_values(config, spec, data, plan, folder, timings, result, validation_targets, held_targets))
+        summary.update(_scratch_tags_or_values(trained, spec, validation_targets, held_targets))
         summary["transfer_minus_scratch"] = float(summary[f"transfer_{spec.task.headline}"] - summary[f"scratch_{spec.task.headline}"])
-    return TrainedRun(config, folder, model, splits.class_names, weights, summary, timings, started, spec)
+    return TrainedRun(config, folder, model, splits.class_names, trained.weights, summary, trained.timings, trained.started, spec)
 
 
-def _scratch_tags_or_values(config, spec, data, plan, folder: RunFolder, timings: dict, transfer, validation_targets, held_targets) -> dict:
-    """The same network from random weights for tags or values, scored in the task's measures.
-
-    (Nine parameters: the run's pieces the scratch arm shares with the transfer arm.)
-    """
+def _scratch_tags_or_values(trained: _Trained, spec, validation_targets, held_targets) -> dict:
+    """The same network from random weights for tags or values, scored in the task's measures."""
+    config, data, timings = trained.config, trained.data, trained.timings
     keras.utils.set_random_seed(config.seed)
     scratch = build_classifier(
         _load(config, None), spec.task.head_units(spec.names), dropout=config.dropout, head_l2=config.head_l2,
         pooling=_image(config).pooling, freeze_batch_norm=False, name=f"{config.name}_scratch", activation=spec.task.activation,
     )
-    budget = scratch_budget(config, transfer, timings["transfer_train_s"])
+    budget = scratch_budget(config, trained.result, timings["transfer_train_s"])
     t0 = time.perf_counter()
-    result = train_from_scratch(scratch, data.train, data.validation, plan, folder.scratch.root,
+    result = train_from_scratch(scratch, data.train, data.validation, trained.plan, trained.folder.scratch.root,
                                 augmentation=build_augmentation(settings_from(AugmentSettings, config)), **budget)
     timings["scratch_train_s"] = time.perf_counter() - t0
     scores = settled_scores(scratch, spec, data.validation, data.held_out, validation_targets, held_targets)[2]
@@ -233,26 +258,23 @@ def _model_for_run(config: RunConfig, splits: data_lib.DataSplits, weights: str 
     return backbone, model
 
 
-def _calibrate_and_inspect(
-    config: RunConfig, model, data, class_names, folder: RunFolder, curves, result, backbone_name: str, *, calibration=None,
-    write_report: bool = True,
-) -> tuple[dict, tuple]:
+def _calibrate_and_inspect(trained: _Trained, model, *, calibration=None, write_report: bool = True) -> tuple[dict, tuple]:
     """The temperature choice (on validation), the held-out evaluation with its report, then the temperature folded in if adopted.
 
-    (Ten parameters: the run's pieces the report names.) `calibration`: a
-    (temperature, decision) already chosen, for the refit model, which
-    trained on validation and so cannot choose on it. `write_report`: False
-    scores the held-out split (accuracy, calibration) without writing the
-    evaluation folder. Returns the metrics and the (temperature, decision) used.
+    `calibration`: a (temperature, decision) already chosen, for the refit
+    model, which trained on validation and so cannot choose on it.
+    `write_report`: False scores the held-out split (accuracy, calibration)
+    without writing the evaluation folder. Returns the metrics and the
+    (temperature, decision) used.
     """
+    config, data, folder, class_names = trained.config, trained.data, trained.folder, trained.splits.class_names
     temperature, decision = calibration or (None, None)
     if config.calibrate and calibration is None:  # fitted on validation, reported on the held-out split, then carried by the head
         temperature, decision = choose_temperature(*predict_dataset(model, data.validation), seed=config.seed)
     split = data.evaluation_split
     if write_report:
-        about = SplitReport(split, f"{config.name}: {backbone_name} on the {split} split", curves,
-                            {"kept_phase": result.kept_phase, "kept_epoch": result.kept_epoch}, temperature, decision)
-        metrics = inspect_split(model, data.held_out, class_names, folder.evaluation, about, tta=_image(config).tta)
+        metrics = inspect_split(model, data.held_out, class_names, folder.evaluation, trained.report_about(temperature, decision),
+                                tta=_image(config).tta)
     else:
         probabilities, labels = predict_dataset(model, data.held_out)
         metrics = classification_metrics(probabilities, labels, class_names)
@@ -276,12 +298,13 @@ def _log_temperature_decision(decision: dict, temperature: float, split: str, ca
                      why_not_adopted(decision))
 
 
-def _refit_plan(config: RunConfig, splits, result, plan, folder: RunFolder):
+def _refit_plan(trained: _Trained):
     """The `RefitPlan` when `--refit` asks for a refit and the kept recipe can be replayed, else None (the log says why)."""
+    config, splits = trained.config, trained.splits
     labelled = {n: splits.counts["train"].get(n, 0) + splits.counts["validation"].get(n, 0) for n in splits.class_names}
     why_not = "--refit=off"
     if config.refit != "off":
-        why_not = refit_lib.refit_plan(result, plan, folder.root)
+        why_not = refit_lib.refit_plan(trained.result, trained.plan, trained.folder.root)
         if not isinstance(why_not, str):
             why_not = refit_lib.refit_decision(
                 config.refit, why_not, max(labelled.values()), has_test=splits.test is not None, from_init=bool(config.init_from),
@@ -294,21 +317,19 @@ def _refit_plan(config: RunConfig, splits, result, plan, folder: RunFolder):
     return why_not
 
 
-def _refit_on_all_labels(config: RunConfig, splits, weights, refit_plan, plan, folder: RunFolder, augmentation, class_weight):
-    """(the refit model, what the refit did): a fresh model trained by `refit_plan` on training + validation (+ test, where it says).
-
-    (Eight parameters: the run's pieces the refit replays.)
-    """
+def _refit_on_all_labels(trained: _Trained, refit_plan):
+    """(the refit model, what the refit did): a fresh model trained by `refit_plan` on training + validation (+ test, where it says)."""
+    config, splits, folder = trained.config, trained.splits, trained.folder
     pooled = data_lib.all_labelled(splits, include_test=refit_plan.include_test)
-    backbone, model = build_model(config, weights, len(splits.class_names))
+    backbone, model = build_model(config, trained.weights, len(splits.class_names))
     cache_path = folder.image_cache("all_labelled" + ("_and_test" if refit_plan.include_test else ""), backbone.input_size,
                                     _cache_key(config, splits))
     batches = data_lib.epoch_batches(pooled.train, backbone.input_size, config.batch_size, seed=config.seed,
                                      indexed=pooled.indexed.get("train"), num_examples=pooled.size("train"), cache=_image(config).cache,
                                      cache_path=cache_path)
     keras.utils.set_random_seed(config.seed)
-    done = refit_lib.refit(model, backbone.layer, batches, refit_plan, plan, folder.root, augmentation=augmentation,
-                           class_weight=class_weight, examples=pooled.size("train"))
+    done = refit_lib.refit(model, backbone.layer, batches, refit_plan, trained.plan, folder.root, augmentation=trained.augmentation,
+                           class_weight=trained.data.class_weight, examples=pooled.size("train"))
     return model, done
 
 
@@ -319,22 +340,20 @@ _SUMMARY_CALIBRATION = (
 )
 
 
-def _run_summary(config: RunConfig, run_dir: Path, splits, backbone, weights, result, metrics: dict, split: str, curves) -> dict:
-    """summary.json's content before the scratch arm, the export and the timings are added.
-
-    (Nine parameters: the pieces of the run the summary reports, each made by another step.)
-    """
-    evaluation_dir = RunFolder(run_dir).evaluation
-    summary: dict = {
-        "modality": "vision", "name": config.name, "run_dir": str(run_dir), "classes": splits.class_names, "counts": splits.counts,
+def _run_summary(trained: _Trained, metrics: dict) -> dict:
+    """summary.json's content before the refit, the scratch arm, the export and the timings are added."""
+    config, splits, backbone, weights = trained.config, trained.splits, trained.backbone, trained.weights
+    evaluation_dir = trained.folder.evaluation
+    return {
+        "modality": "vision", "name": config.name, "run_dir": str(trained.folder.root), "classes": splits.class_names,
+        "counts": splits.counts,
         "backbone": backbone.name, "weights": weights, "image_size": backbone.input_size, "setup": _setup(backbone, weights),
-        **training_entries(result),
-        "evaluated_on": split, "transfer_accuracy": float(metrics["accuracy"]),
+        **training_entries(trained.result),
+        "evaluated_on": trained.data.evaluation_split, "transfer_accuracy": float(metrics["accuracy"]),
         "macro_f1": metrics["macro"]["f1"],
         "metrics_json": str(evaluation_dir / "metrics.json"), "confusion_matrix_png": str(evaluation_dir / "confusion_matrix.png"),
-        "curves_png": str(curves), **_evaluation_entries(metrics),
+        "curves_png": str(trained.curves), **_evaluation_entries(metrics),
     }
-    return summary
 
 
 def _setup(backbone, weights: str | None) -> str:
@@ -352,19 +371,20 @@ def _evaluation_entries(metrics: dict) -> dict:
     return entries
 
 
-def _scratch_arm(config: RunConfig, num_classes: int, data, plan, folder: RunFolder, timings: dict, transfer) -> dict:
+def _scratch_arm(trained: _Trained) -> dict:
     """The same network from random weights, on the same data, for the same wall time (or epochs); its held-out accuracy."""
+    config, data, timings = trained.config, trained.data, trained.timings
     keras.utils.set_random_seed(config.seed)
     scratch = build_classifier(
-        _load(config, None), num_classes, dropout=config.dropout, head_l2=config.head_l2, pooling=_image(config).pooling,
-        freeze_batch_norm=False, name=f"{config.name}_scratch",
+        _load(config, None), len(trained.splits.class_names), dropout=config.dropout, head_l2=config.head_l2,
+        pooling=_image(config).pooling, freeze_batch_norm=False, name=f"{config.name}_scratch",
     )
-    budget = scratch_budget(config, transfer, timings["transfer_train_s"])
+    budget = scratch_budget(config, trained.result, timings["transfer_train_s"])
     t0 = time.perf_counter()
     augmentation = build_augmentation(settings_from(AugmentSettings, config))
     result = train_from_scratch(
-        scratch, data.train, data.validation, plan, folder.scratch.root, augmentation=augmentation, class_weight=data.class_weight,
-        **budget,
+        scratch, data.train, data.validation, trained.plan, trained.folder.scratch.root, augmentation=augmentation,
+        class_weight=data.class_weight, **budget,
     )
     timings["scratch_train_s"] = time.perf_counter() - t0
     probabilities, labels = predict_dataset(scratch, data.held_out)
