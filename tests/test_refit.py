@@ -1,5 +1,6 @@
 """The refit on every label: validation folded into training, the kept recipe replayed with its choices fixed, the export scored."""
 
+import dataclasses
 import functools
 import json
 
@@ -191,3 +192,29 @@ def test_auto_with_a_label_budget_keeps_the_carved_test_split_out_and_scores_the
     summary = _folder_run(image_folder, tmp_path, refit="auto", fine_tune_epochs=0, max_train_per_class=5)
     assert summary["refit"]["include_test"] is False and summary["exported_accuracy"] is not None
     assert summary["refit"]["examples"] == sum(summary["counts"]["train"].values()) + sum(summary["counts"]["validation"].values())
+
+
+def test_the_refit_on_every_label_chooses_its_strength_again_by_cross_validation():
+    """With the test split folded in nothing held out is left, so the head's strength is chosen by 5-fold cross-validated
+    log-loss over every row (as scikit-learn's LogisticRegressionCV on the same grid and folds), not the one validation
+    picked on a few dozen images; a refit that keeps a test split out keeps validation's choice."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    from tl_keras.tasks.single_label import STRENGTHS, SingleLabel
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    features = (rng.normal(size=(60, 8)) + np.eye(3, 8)[labels] * 1.5).astype(np.float32)
+    expected = LogisticRegressionCV(Cs=list(STRENGTHS), cv=StratifiedKFold(5), scoring="neg_log_loss", max_iter=1000).fit(features, labels)
+    assert SingleLabel().cross_validated_strength(features, labels) == pytest.approx(expected.C_[0])
+    assert SingleLabel().cross_validated_strength(features[:41], labels[:41]) is None  # one image of the last class: no folds
+
+    head = keras.layers.Dense(3, activation="softmax")  # a one-label head: the task is read from its activation
+    head.build((None, 8))
+    cache = FeatureCache(features, labels, examples_per_pass=60)
+    chose = 10.0 if expected.C_[0] != 10.0 else 0.001  # a validation choice the search would not make
+    plan = refit_lib.RefitPlan(chose, 0, 0, "all", None)
+    assert refit_lib._strength_on_every_label(head, plan, cache, None) == chose
+    every = dataclasses.replace(plan, include_test=True)
+    assert refit_lib._strength_on_every_label(head, every, cache, None) == pytest.approx(expected.C_[0])

@@ -57,6 +57,11 @@ class Task:
         (or `strength` when given: the refit, which has no validation left). Returns {"C", "rows", "seconds", ...}."""
         raise NotImplementedError
 
+    def cross_validated_strength(self, features: np.ndarray, targets: np.ndarray, sample_weight=None, folds: int = 5) -> float | None:
+        """The estimator's strength chosen by cross-validation over these rows, or None where the task does not choose it so
+        (the caller keeps the strength validation picked)."""
+        return None
+
     def host_scores(self, head: keras.layers.Dense, features: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0) -> dict:
         """The loss and metrics `fit` would log for `head` on cached features, computed in NumPy (a Keras loss called
         under a distribution strategy divides by the replica count, and `evaluate` cannot take host arrays there)."""

@@ -72,6 +72,29 @@ class SingleLabel(Task):
         return {"C": strength, "validation_accuracy": accuracy, "validation_log_loss": float(loss), "rows": int(len(labels)),
                 "seconds": timed(started)}
 
+    def cross_validated_strength(self, features: np.ndarray, labels: np.ndarray, sample_weight=None, folds: int = 5) -> float | None:
+        """The grid's strength with the best `folds`-fold cross-validated log-loss over these rows (stratified folds, in row
+        order; scikit-learn's search); None where a class has too few rows for two folds.
+
+        For a fit on every labelled row, where no validation split is left: validation's strength was picked on a few
+        dozen images, which at high accuracy say little about log-loss (benchmarks/one_folder.py --frozen_draws).
+        """
+        import warnings
+
+        from sklearn.linear_model import LogisticRegressionCV
+        from sklearn.model_selection import StratifiedKFold
+
+        labels = np.asarray(labels)
+        smallest = int(np.bincount(labels).min()) if len(labels) else 0
+        folds = min(folds, smallest)
+        if folds < 2:
+            return None
+        with warnings.catch_warnings():  # scikit-learn announces changes of defaults; the arguments here are explicit
+            warnings.simplefilter("ignore", FutureWarning)
+            search = LogisticRegressionCV(Cs=list(STRENGTHS), cv=StratifiedKFold(folds), scoring="neg_log_loss", max_iter=1000,
+                                          tol=1e-4).fit(features, labels, sample_weight=sample_weight)
+        return float(search.C_[0])
+
     def host_scores(self, head, features, targets, label_smoothing: float = 0.0) -> dict:
         logits = dense_logits(head, features)
         logits -= logits.max(axis=1, keepdims=True)

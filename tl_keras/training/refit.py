@@ -30,12 +30,14 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
 from tl_keras.data.epochs import EpochBatches
 from tl_keras.models.anatomy import anatomy
 from tl_keras.models.builders import layer_rate_scales, with_augmentation
+from tl_keras.tasks import task_of_head
 from tl_keras.training import features as features_lib
 from tl_keras.training import phase as phase_lib
 from tl_keras.training.freezing import backbone_leaves, freeze_backbone, unfreeze_backbone
@@ -141,16 +143,39 @@ def refit(
     freeze_backbone(backbone)
     extractor = features_lib.feature_extractor(model)
     cache = cache_training_features(extractor, all_labelled, settings, run_dir, augmentation, examples, "all_labelled")
-    fitted = features_lib.fit_logistic_head(anatomy(model).head, cache, None, class_weight=class_weight, seed=settings.seed,
-                                            strength=plan.head_strength)
+    head = anatomy(model).head
+    strength = _strength_on_every_label(head, plan, cache, class_weight)
+    fitted = features_lib.fit_logistic_head(head, cache, None, class_weight=class_weight, seed=settings.seed, strength=strength)
     sampled = ("" if fitted["rows"] == fitted["of_rows"]
                else f", fitted on a seeded sample of {fitted['rows']} of the {fitted['of_rows']} cached rows")
-    logging.info("refit: the logistic head at C=%g on all %d labelled examples%s (%.1fs)", plan.head_strength,
+    logging.info("refit: the logistic head at C=%g on all %d labelled examples%s (%.1fs)", strength,
                  cache.examples_per_pass, sampled, fitted["seconds"])
     if plan.fine_tune_epochs:
         _fine_tune(model, backbone, all_labelled, plan, settings, augmentation, class_weight)
     phase_lib.leave_compiled(model, settings)
-    return {**plan.to_dict(), "examples": int(cache.examples_per_pass), "seconds": round(time.perf_counter() - started, 2)}
+    return {**plan.to_dict(), "head_strength_fitted": strength, "examples": int(cache.examples_per_pass),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+# Rows up to which the refit on every label chooses its head's strength again by cross-validation (5 folds x the
+# strength grid, seconds at this size on 2 cores); past it, validation's choice stands.
+CROSS_VALIDATE_MAX_ROWS = 20_000
+
+
+def _strength_on_every_label(head, plan: RefitPlan, cache, class_weight) -> float:
+    """The head's strength for the refit: where the test split trains it too (nothing held out is left to pick with),
+    chosen again by 5-fold cross-validation over every labelled example, else the one validation picked."""
+    task = task_of_head(head)
+    if not plan.include_test or cache.examples_per_pass > CROSS_VALIDATE_MAX_ROWS:
+        return plan.head_strength
+    features, labels = cache.clean()
+    weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
+    strength = task.cross_validated_strength(features, labels, weights)
+    if strength is None:
+        return plan.head_strength
+    logging.info("refit: the head's strength chosen again by 5-fold cross-validation over every labelled example: C=%g "
+                 "(validation chose C=%g)", strength, plan.head_strength)
+    return strength
 
 
 def _fine_tune(model, backbone, all_labelled: EpochBatches, plan: RefitPlan, settings: TrainSettings, augmentation, class_weight) -> None:
