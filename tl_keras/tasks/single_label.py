@@ -93,7 +93,7 @@ class SingleLabel(Task):
             warnings.simplefilter("ignore", FutureWarning)
             search = LogisticRegressionCV(Cs=list(STRENGTHS), cv=StratifiedKFold(folds), scoring="neg_log_loss", max_iter=1000,
                                           tol=1e-4).fit(features, labels, sample_weight=sample_weight)
-        return float(search.C_[0])
+        return float(np.ravel(search.C_)[0])  # one value for all classes; scikit-learn 1.10 makes it a scalar
 
     def host_scores(self, head, features, targets, label_smoothing: float = 0.0) -> dict:
         logits = dense_logits(head, features)
