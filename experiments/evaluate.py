@@ -62,6 +62,8 @@ def _evaluate():
     if len(class_names) != int(model.output_shape[-1]):
         cli.fail(f"--model: {len(class_names)} recorded classes but the model has {model.output_shape[-1]} outputs")
     run_dir = Path(FLAGS.model) if RunFolder(FLAGS.model).is_run() else None
+    if run_dir is not None and not FLAGS.image_dir:
+        _refuse_a_split_the_model_trained_on(run_dir, FLAGS.split)
     modality = modality_for(RunConfig.from_dict(RunFolder(run_dir).read_config())) if run_dir is not None else _export_modality()
     options = {"model": FLAGS.model, "image_dir": FLAGS.image_dir, "split": FLAGS.split, "output_dir": FLAGS.output_dir,
                "batch_size": FLAGS.batch_size, "tta": FLAGS.tta}
@@ -70,6 +72,23 @@ def _evaluate():
     except (ConfigError, ValueError) as error:
         cli.fail(f"{error}")
     print("\n".join(lines))
+
+
+def _refuse_a_split_the_model_trained_on(run_dir: Path, split: str) -> None:
+    """A refit model trained on validation (and, on one folder, the test split too): scoring it there would report a
+    training score as held-out. The run's report already scores the model trained before the refit."""
+    import json
+
+    from tl_keras.training.refit import splits_trained_on
+
+    summary_file = RunFolder(run_dir).summary
+    if split == "train" or not summary_file.is_file():
+        return
+    if split in splits_trained_on(json.loads(summary_file.read_text())):
+        keep_out = "--refit=on (which keeps the test split out) or --refit=off" if split == "test" else "--refit=off"
+        cli.fail(f"--split={split}: {run_dir}/model.keras was refitted on the {split} split too (--refit), so a score there "
+                 f"is not held out; its run's report ({run_dir}/evaluation/) scores the model trained before the refit. "
+                 f"Pass --image_dir with images it has not seen, or train with {keep_out}")
 
 
 def _export_modality():

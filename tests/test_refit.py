@@ -222,3 +222,9 @@ def test_the_refit_on_every_label_chooses_its_strength_again_by_cross_validation
     assert refit_lib._strength_on_every_label(head, plan, cache, None) == chose
     every = dataclasses.replace(plan, include_test=True)
     assert refit_lib._strength_on_every_label(head, every, cache, None) == pytest.approx(expected)
+
+
+def test_the_splits_a_saved_model_trained_on_are_read_from_its_summary():
+    assert refit_lib.splits_trained_on({"kept_phase": "frozen"}) == {"train"}
+    assert refit_lib.splits_trained_on({"refit": {"include_test": False}}) == {"train", "validation"}
+    assert refit_lib.splits_trained_on({"refit": {"include_test": True}}) == {"train", "validation", "test"}

@@ -100,10 +100,15 @@ def test_export_serve_config_predict_and_init_from_scripts(tmp_path):
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert not exports.exists()
 
-    evaluated = _script("evaluate.py", f"--model={run_dir}", "--split=validation")
+    # The kept frozen head was refitted on training + validation: a score on validation would not be held out.
+    assert json.loads((run_dir / "summary.json").read_text())["refit"]["include_test"] is False
+    refused = _script("evaluate.py", f"--model={run_dir}", "--split=validation")
+    assert refused.returncode == 2 and "--split=validation: " in refused.stderr and "was refitted on the validation split" in refused.stderr
+    evaluated = _script("evaluate.py", f"--model={run_dir}", "--split=test")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert "validation: accuracy" in evaluated.stdout and "on 100 images" in evaluated.stdout
-    assert (run_dir / "evaluation_validation" / "confusion_matrix.png").is_file()
+    test_images = len(json.loads((run_dir / "split.json").read_text())["test"])
+    assert "test: accuracy" in evaluated.stdout and f"on {test_images} images" in evaluated.stdout
+    assert (run_dir / "evaluation_test" / "confusion_matrix.png").is_file()
 
     # A folder with only some of the model's classes (labels 0, 1, 2 there are classes 5, 7, 9 of the model): scored by name.
     digits = load_digits()

@@ -157,6 +157,15 @@ def refit(
             "seconds": round(time.perf_counter() - started, 2)}
 
 
+def splits_trained_on(summary: dict) -> set[str]:
+    """The splits the run's saved model trained on, read from its summary.json: training, and validation and test where
+    a refit folded them in. A score on any of them is not a held-out score."""
+    refit = summary.get("refit")
+    if not refit:
+        return {"train"}
+    return {"train", "validation", "test"} if refit.get("include_test") else {"train", "validation"}
+
+
 # Rows up to which the refit on every label chooses its head's strength again by cross-validation (5 folds x the
 # strength grid, seconds at this size on 2 cores); past it, validation's choice stands.
 CROSS_VALIDATE_MAX_ROWS = 20_000
