@@ -181,6 +181,7 @@ def tflite(version_dir: Path, out_dir: str, class_names: list[str], config, run_
         elif run_splits is not None:
             split = "test" if run_splits.test is not None else "validation"
             images, labels = _scored_arrays(run_splits, split, size, limit, class_names, f"the run's {split} split")
+            _warn_if_trained_on(run_dir, split)
         else:
             raise ConfigError("pass --image_dir (held-out images) or --run_dir")
         if options["representative_dir"]:
@@ -198,6 +199,22 @@ def tflite(version_dir: Path, out_dir: str, class_names: list[str], config, run_
         version_dir, out_dir, images, labels, class_names, representative=representative, variants=options["variants"],
         int8_io=options["int8_io"], min_agreement=minimum,
     )
+
+
+def _warn_if_trained_on(run_dir, split: str) -> None:
+    """The parity table's accuracies on a split the exported model was refitted on are training scores: said before the table."""
+    import json
+
+    from absl import logging
+
+    from tl_keras.io.run_folder import RunFolder
+    from tl_keras.training.refit import splits_trained_on
+
+    summary = RunFolder(run_dir).summary
+    if summary.is_file() and split in splits_trained_on(json.loads(summary.read_text())):
+        logging.warning("the run's %s split trained the exported model too (its refit): the accuracies below are not held out; "
+                        "agreement with the Keras model is what they measure (pass --image_dir with unseen images to score them)",
+                        split)
 
 
 def _scored_arrays(splits, split, size, limit, class_names, where):
