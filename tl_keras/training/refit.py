@@ -167,8 +167,9 @@ def splits_trained_on(summary: dict) -> set[str]:
 
 
 # Rows up to which the refit on every label chooses its head's strength again by cross-validation (5 folds x the
-# strength grid, seconds at this size on 2 cores); past it, validation's choice stands.
-CROSS_VALIDATE_MAX_ROWS = 20_000
+# strength grid: about 35 s for 500 rows of 5 classes on 2 busy cores, growing with rows and classes); past it,
+# validation's choice stands.
+CROSS_VALIDATE_MAX_ROWS = 5_000
 
 
 def _strength_on_every_label(head, plan: RefitPlan, cache, class_weight) -> float:
