@@ -166,6 +166,7 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     from tl_keras.export.classes import require_same_classes
     from tl_keras.vision.augment import build_augmentation
     from tl_keras.evaluation.metrics import classification_metrics, predict_dataset
+    from tl_keras.evaluation.predictions import SplitReport
     from tl_keras.vision.inspection import inspect_split
     from tl_keras.export.reload import load_classifier
     from tl_keras.config.settings import AugmentSettings, settings_from
@@ -206,10 +207,9 @@ def _train_students(config, teacher_path: str, temperature: float, alpha: float)
     teacher_metrics = classification_metrics(probabilities, labels, splits.class_names)
     rows.insert(0, {"model": "teacher", "backbone": teacher.name, "parameters": int(teacher.count_params()),
                     "accuracy": teacher_metrics["accuracy"], "macro_f1": teacher_metrics["macro"]["f1"]})
-    inspected = inspect_split(  # the distilled student, shown like any model
-        model, data.held_out, splits.class_names, folder.evaluation, split=data.evaluation_split,
-        title=f"{config.name}: distilled student on the {data.evaluation_split} split", extra={"distilled_from": str(teacher_path)},
-    )
+    about = SplitReport(data.evaluation_split, f"{config.name}: distilled student on the {data.evaluation_split} split",
+                        extra={"distilled_from": str(teacher_path)})
+    inspected = inspect_split(model, data.held_out, splits.class_names, folder.evaluation, about)  # the student, shown like any model
     model.save(folder.model)  # the distilled student
     report = {"settings": settings, "evaluated_on": data.evaluation_split, "images": int(len(labels)), "rows": rows,
               "model_keras": str(folder.model), "report_html": inspected["report"]}
