@@ -179,10 +179,8 @@ def _refit_and_score(trained: _Trained, refit_plan, summary: dict, calibration: 
         summary["exported_accuracy"] = None
         if refit_plan.include_test:
             summary["refit"]["unscored"] = "every labelled image, the test split's included, trained it"
-            logging.info("refit on every labelled image (%d, the test split included): the exported model has no held-out "
-                         "score; the report and the scores are those of the model trained on training alone%s",
-                         summary["refit"]["examples"],
-                         "" if config.refit == "all" else " (--refit=on keeps the test split out and scores the refit)")
+            logging.info("refit on all %d labelled images, test split included: the export has no held-out score; the scores are "
+                         "the model's before it%s", summary["refit"]["examples"], "" if config.refit == "all" else " (--refit=on: scored)")
         else:
             summary["refit"]["unscored"] = "there is no test split, and validation is part of the refit model's training data"
             logging.warning("--refit=on without a test split: the exported refit model has no held-out score (validation is "

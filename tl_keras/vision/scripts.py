@@ -212,9 +212,8 @@ def _warn_if_trained_on(run_dir, split: str) -> None:
 
     summary = RunFolder(run_dir).summary
     if summary.is_file() and split in splits_trained_on(json.loads(summary.read_text())):
-        logging.warning("the run's %s split trained the exported model too (its refit): the accuracies below are not held out; "
-                        "agreement with the Keras model is what they measure (pass --image_dir with unseen images to score them)",
-                        split)
+        logging.warning("the run's %s split trained the export too (its refit): accuracies there are not held out "
+                        "(--image_dir: unseen images)", split)
 
 
 def _scored_arrays(splits, split, size, limit, class_names, where):
