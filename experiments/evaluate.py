@@ -77,14 +77,9 @@ def _evaluate():
 def _refuse_a_split_the_model_trained_on(run_dir: Path, split: str) -> None:
     """A refit model trained on validation (and, on one folder, the test split too): scoring it there would report a
     training score as held-out. The run's report already scores the model trained before the refit."""
-    import json
+    from tl_keras.training.refit import splits_the_run_trained_on
 
-    from tl_keras.training.refit import splits_trained_on
-
-    summary_file = RunFolder(run_dir).summary
-    if split == "train" or not summary_file.is_file():
-        return
-    if split in splits_trained_on(json.loads(summary_file.read_text())):
+    if split != "train" and split in splits_the_run_trained_on(run_dir):
         keep_out = "--refit=on (which keeps the test split out) or --refit=off" if split == "test" else "--refit=off"
         cli.fail(f"--split={split}: {run_dir}/model.keras was refitted on the {split} split too (--refit), so a score there "
                  f"is not held out; its run's report ({run_dir}/evaluation/) scores the model trained before the refit. "

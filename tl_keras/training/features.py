@@ -252,11 +252,16 @@ def fit_logistic_head(
         logging.info("the head's convex fit uses a seeded sample of %d of the %d cached rows", max_rows, total)
     else:
         features, labels = np.asarray(train.features), np.asarray(train.labels)
-    weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
+    weights = row_weights(class_weight, labels)
     fitted = task_of_head(head).fit_head(
         head, (features, labels), None if validation is None else validation.clean(), sample_weight=weights, strength=strength,
     )
     return {**fitted, "of_rows": int(total)}
+
+
+def row_weights(class_weight: dict[int, float] | None, labels: np.ndarray) -> np.ndarray | None:
+    """Each row's weight from its class's (`--class_weights`), for scikit-learn's `sample_weight`; None without weights."""
+    return None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
 
 
 def _target_dtype(batches) -> type:

@@ -26,15 +26,16 @@ trainer are not replayed; `refit_plan` says why instead.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 from absl import logging
 
 from tl_keras.config.settings import FINE_TUNE, FROZEN, TrainSettings
 from tl_keras.data.epochs import EpochBatches
+from tl_keras.io.run_folder import RunFolder
 from tl_keras.models.anatomy import anatomy
 from tl_keras.models.builders import layer_rate_scales, with_augmentation
 from tl_keras.tasks import task_of_head
@@ -166,6 +167,12 @@ def splits_trained_on(summary: dict) -> set[str]:
     return {"train", "validation", "test"} if refit.get("include_test") else {"train", "validation"}
 
 
+def splits_the_run_trained_on(run_dir) -> set[str]:
+    """`splits_trained_on` of the run in `run_dir`, from its summary.json; empty for a run that has not finished."""
+    summary = RunFolder(run_dir).summary
+    return splits_trained_on(json.loads(summary.read_text())) if summary.is_file() else set()
+
+
 # Rows up to which the refit on every label chooses its head's strength again by cross-validation (5 folds x the
 # strength grid: about 35 s for 500 rows of 5 classes on 2 busy cores, growing with rows and classes); past it,
 # validation's choice stands.
@@ -179,8 +186,7 @@ def _strength_on_every_label(head, plan: RefitPlan, cache, class_weight) -> floa
     if not plan.include_test or cache.examples_per_pass > CROSS_VALIDATE_MAX_ROWS:
         return plan.head_strength
     features, labels = cache.clean()
-    weights = None if not class_weight else np.array([class_weight.get(int(y), 1.0) for y in labels])
-    strength = task.cross_validated_strength(features, labels, weights)
+    strength = task.cross_validated_strength(features, labels, features_lib.row_weights(class_weight, labels))
     if strength is None:
         return plan.head_strength
     logging.info("refit: the head's strength chosen again by 5-fold cross-validation over every labelled example: C=%g "

@@ -203,15 +203,11 @@ def tflite(version_dir: Path, out_dir: str, class_names: list[str], config, run_
 
 def _warn_if_trained_on(run_dir, split: str) -> None:
     """The parity table's accuracies on a split the exported model was refitted on are training scores: said before the table."""
-    import json
-
     from absl import logging
 
-    from tl_keras.io.run_folder import RunFolder
-    from tl_keras.training.refit import splits_trained_on
+    from tl_keras.training.refit import splits_the_run_trained_on
 
-    summary = RunFolder(run_dir).summary
-    if summary.is_file() and split in splits_trained_on(json.loads(summary.read_text())):
+    if split in splits_the_run_trained_on(run_dir):
         logging.warning("the run's %s split trained the export too (its refit): accuracies there are not held out "
                         "(--image_dir: unseen images)", split)
 
